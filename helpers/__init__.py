@@ -1,0 +1,1 @@
+"""Helpers shared by the CINIC-10 study notebooks."""

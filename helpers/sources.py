@@ -1,0 +1,338 @@
+"""Where images come from: CINIC-10 (downloaded or local), any folder/archive in its layout,
+or the generated `synthetic` set. Everything ends as a folder `<root>/<split>/<class>/*.png|jpg`."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .atomic import read_json, write_json
+from .errors import StudyError
+from .paths import data_dir, resolve
+
+CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
+CINIC10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+CINIC10_PER_SPLIT_CLASS = 9000
+SPLITS = ("train", "valid", "test")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset in CINIC-10's layout: a folder, or a .tar/.tar.gz read in place.
+    kind: cinic10 | synthetic | folder; prefix: the path to train/ inside location."""
+
+    kind: str
+    name: str
+    location: Path
+    prefix: str = ""
+    note: str = ""
+
+    @property
+    def is_archive(self) -> bool:
+        return self.location.is_file()
+
+    def files(self) -> list[tuple[str, int]]:
+        """(path relative to the layout root, size in bytes) of every image, sorted."""
+        if self.is_archive:
+            cut = len(self.prefix)
+            return sorted(
+                (m.name[cut:], m.size)
+                for m in check_archive(self.location)
+                if m.isfile()
+                and m.name.startswith(self.prefix)
+                and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES
+            )
+        root = self.location / self.prefix
+        out = []
+        for dirpath, _, names in os.walk(root):
+            rel = Path(dirpath).relative_to(root).as_posix()
+            for n in names:
+                if Path(n).suffix.lower() in IMAGE_SUFFIXES:
+                    out.append((f"{rel}/{n}", os.stat(os.path.join(dirpath, n)).st_size))
+        return sorted(out)
+
+
+def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
+    """Turn --dataset (auto | cinic10 | synthetic | PATH) into a Source, fetching or generating
+    it on first use. `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
+    spec = str(spec)
+    if spec == "synthetic":
+        return make_synthetic()
+    if spec in ("cinic10", "auto"):
+        try:
+            return _cinic10(download=download, say=say)
+        except StudyError as err:
+            if spec == "cinic10":
+                raise
+            note = (
+                f"CINIC-10 is not available ({err}); using the generated `synthetic` "
+                "dataset instead. Its numbers are NOT CINIC-10's."
+            )
+            say(f"dataset auto: {note}")
+            return replace(make_synthetic(), note=note)
+    return from_path(resolve(spec))
+
+
+def from_path(path: Path, kind: str | None = None) -> Source:
+    """A folder or archive in CINIC-10's layout (train/ one or two levels down is found)."""
+    if not path.exists():
+        raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
+    if path.is_file():
+        dirs = {str(PurePosixPath(m.name).parent) + "/" for m in check_archive(path) if m.isfile()}
+        tops = sorted(
+            {d[: d.index("train/")] for d in dirs if d.startswith("train/") or "/train/" in d},
+            key=len,
+        )
+        if not tops:
+            raise StudyError(
+                f"{path}: no train/ folder in the archive (expected "
+                f"<split>/<class>/*.png|jpg, splits {', '.join(SPLITS)})"
+            )
+        prefix = tops[0]
+    else:
+        prefix = find_layout_root(path).relative_to(path).as_posix() + "/"
+        prefix = "" if prefix == "./" else prefix
+    name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
+    return Source(kind or "folder", name, path, prefix)
+
+
+def find_layout_root(folder: Path) -> Path:
+    """The folder holding train/: folder itself, or one level or two below it."""
+    for candidate in [folder, *sorted(folder.glob("*")), *sorted(folder.glob("*/*"))]:
+        if (candidate / "train").is_dir():
+            return candidate
+    raise StudyError(
+        f"{folder}: no train/ folder found (expected <split>/<class>/*.png|jpg, "
+        f"splits {', '.join(SPLITS)})"
+    )
+
+
+# --- CINIC-10 ---------------------------------------------------------------------------------
+
+
+def _cinic10(*, download: bool, say) -> Source:
+    """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
+    env = os.environ.get("CINIC10_DIR")
+    raw = data_dir() / "raw"
+    if env:
+        path = resolve(env)
+    elif (raw / "CINIC-10").is_dir():
+        path = raw / "CINIC-10"
+    else:
+        path = raw / "CINIC-10.tar.gz"
+        if not path.exists():
+            if not download:
+                raise StudyError(f"{path}: not downloaded yet")
+            download_cinic10(path, say=say)
+    return replace(from_path(path, kind="cinic10"), name="cinic10")
+
+
+def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
+    """Download the official archive (~690 MB) with a progress bar to target. The bytes go to
+    target.part first and only a complete, readable gzip+tar is renamed into place, so a killed
+    download is never mistaken for a whole one. CINIC10_URL overrides the address (mirrors, tests)."""
+    url = url or os.environ.get("CINIC10_URL", CINIC10_URL)
+    if os.environ.get("CINIC10_OFFLINE"):
+        raise StudyError("CINIC10_OFFLINE is set, not downloading")
+    try:  # a quick probe, so an offline machine fails in seconds rather than hanging
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=15).close()
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise StudyError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
+    import keras  # only here: the download is the one place the data layer needs it
+
+    part = target.with_name(target.name + ".part")
+    part.unlink(missing_ok=True)  # never resume into bytes of unknown provenance
+    say(f"downloading CINIC-10 from {url} to {target} (about 690 MB, once)")
+    try:
+        keras.utils.get_file(
+            fname=part.name, origin=url, cache_dir=str(part.parent), cache_subdir="."
+        )
+        check_archive(part)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, target)
+    return target
+
+
+# --- archives -----------------------------------------------------------------------------------
+
+
+def check_archive(archive: Path) -> list[tarfile.TarInfo]:
+    """Every member header, read once per archive version (for gzip this checks the whole stream),
+    refusing members that could land outside a target folder: links, absolute or `..` paths,
+    devices. Truncated or corrupt archives are refused too."""
+    st = archive.stat()
+    return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _members(archive: Path, size: int, mtime: int) -> list[tarfile.TarInfo]:
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        raise StudyError(f"{archive}: truncated or corrupt archive ({err})") from err
+    for m in members:
+        parts = PurePosixPath(m.name).parts
+        if m.issym() or m.islnk():
+            raise StudyError(f"{archive}: member {m.name!r} is a link; refused")
+        if PurePosixPath(m.name).is_absolute() or ".." in parts:
+            raise StudyError(f"{archive}: member {m.name!r} points outside the folder; refused")
+        if not (m.isfile() or m.isdir()):
+            raise StudyError(f"{archive}: member {m.name!r} is not a file or folder; refused")
+    return members
+
+
+def extract_archive(archive: Path, dest: Path | None = None) -> Path:
+    """Safely extract a .tar/.tar.gz once into data/raw/<name>/ (or dest); reused afterwards.
+    Extraction goes to a temporary folder that is renamed into place when complete."""
+    archive = Path(archive)
+    name = archive.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
+    dest = dest or data_dir() / "raw" / name
+    marker = dest / ".extracted.json"
+    stamp = {"archive": str(archive), "size": archive.stat().st_size}
+    if marker.exists() and read_json(marker) == stamp:
+        return dest
+    members = check_archive(archive)
+    need = sum(-(-max(m.size, 1) // 4096) * 4096 for m in members if m.isfile())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest.parent).free
+    if need > free:
+        raise StudyError(
+            f"{archive}: extracting needs {need / 2**20:.0f} MiB but "
+            f"{dest.parent} has only {free / 2**20:.0f} MiB free"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=dest.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        write_json(tmp / ".extracted.json", stamp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StudyError(f"{archive}: extraction failed ({err})") from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+# --- synthetic ----------------------------------------------------------------------------------
+
+SYNTHETIC_CLASSES = (
+    "disk",
+    "square",
+    "triangle",
+    "ring",
+    "h-stripes",
+    "v-stripes",
+    "cross",
+    "diagonal",
+    "checker",
+    "two-dots",
+)
+
+
+def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
+    """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): one noisy, randomly
+    coloured, placed and scaled shape per image over a gradient, with a faint distractor shape,
+    so a small CNN learns it well but not perfectly. Written once as PNGs in CINIC-10's layout."""
+    from PIL import Image
+
+    dest = data_dir() / "synthetic" / f"synthetic-{per_class}-s{seed}"
+    if (dest / ".complete").exists():
+        return Source("synthetic", dest.name, dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    try:
+        for s, split in enumerate(SPLITS):
+            rng = np.random.default_rng([seed, s])
+            for c, cls in enumerate(SYNTHETIC_CLASSES):
+                (tmp / split / cls).mkdir(parents=True)
+                for i in range(per_class):
+                    img = synthetic_image(c, rng)
+                    Image.fromarray(img).save(tmp / split / cls / f"synthetic-{split}-{i:05d}.png")
+        (tmp / ".complete").touch()
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Source("synthetic", dest.name, dest)
+
+
+_YY, _XX = np.mgrid[0:32, 0:32].astype(np.float32)
+
+
+def _shape_mask(c: int, rng: np.random.Generator, scale: float) -> np.ndarray:
+    cy, cx = rng.uniform(10, 22, size=2)
+    r = scale * rng.uniform(5, 10)
+    dy, dx = _YY - cy, _XX - cx
+    inside = (np.abs(dy) < r) & (np.abs(dx) < r)
+    period = rng.uniform(3.0, 6.0)
+    if c == 0:
+        return dy**2 + dx**2 < r**2
+    if c == 1:
+        return inside
+    if c == 2:
+        return (dy > -r) & (dy < r) & (np.abs(dx) < (dy + r) / 2)
+    if c == 3:
+        d = np.sqrt(dy**2 + dx**2)
+        return (d < r) & (d > 0.55 * r)
+    if c == 4:
+        return inside & (np.sin(2 * np.pi * _YY / period) > 0)
+    if c == 5:
+        return inside & (np.sin(2 * np.pi * _XX / period) > 0)
+    if c == 6:
+        w = max(1.5, r / 3)
+        return ((np.abs(dy) < w) & (np.abs(dx) < r)) | ((np.abs(dx) < w) & (np.abs(dy) < r))
+    if c == 7:
+        return inside & (np.sin(2 * np.pi * (_XX + _YY) / (period * 1.4)) > 0)
+    if c == 8:
+        p = period / 1.5
+        return inside & ((np.floor(_YY / p) + np.floor(_XX / p)) % 2 == 0)
+    d1 = (dy - r / 2) ** 2 + (dx - r / 2) ** 2
+    d2 = (dy + r / 2) ** 2 + (dx + r / 2) ** 2
+    return (d1 < (r / 3) ** 2) | (d2 < (r / 3) ** 2)
+
+
+def synthetic_image(c: int, rng: np.random.Generator) -> np.ndarray:
+    """One (32, 32, 3) uint8 image of synthetic class c."""
+    a, b = rng.uniform(0, 255, size=(2, 3))
+    t = (
+        np.cos(rng.uniform(0, 2 * np.pi)) * _XX + np.sin(rng.uniform(0, 2 * np.pi)) * _YY
+    ) / 44 + 0.5
+    img = a * (1 - t[..., None]) + b * t[..., None]
+    distractor = _shape_mask(int(rng.integers(10)), rng, 0.5)
+    img[distractor] = 0.7 * img[distractor] + 0.3 * rng.uniform(0, 255, size=3)
+    fg = rng.uniform(0, 255, size=3)
+    contrast = rng.uniform(0.35, 1.0)
+    mask = _shape_mask(c, rng, rng.uniform(0.6, 1.4))
+    img[mask] = (1 - contrast) * img[mask] + contrast * fg
+    img += rng.normal(0, rng.uniform(8, 30), size=img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)

@@ -1,0 +1,149 @@
+"""Training the study's way (Adam, EarlyStopping on val loss with best weights restored,
+ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from .cache import Split
+from .pipeline import make_input, set_threads
+
+
+def is_batch() -> bool:
+    """True under the runner (papermill): one compact line per epoch instead of progress bars."""
+    return os.environ.get("CINIC10_BATCH") == "1"
+
+
+def setup(seed: int = 0, mixed_precision: bool = False) -> dict:
+    """Seed Python/NumPy/TF, set CPU threads, and pick precision: mixed float16 only when asked
+    and a GPU is present (on CPU it is slower). Returns what was chosen, for provenance."""
+    keras.utils.set_random_seed(seed)
+    set_threads()
+    gpus = tf.config.list_physical_devices("GPU")
+    policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return {"seed": seed, "precision": policy, "gpus": len(gpus)}
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training images/s per epoch (validation time excluded), and a compact log line."""
+
+    def __init__(self, n_images: int, log: bool):
+        super().__init__()
+        self.n_images, self.log = n_images, log
+        self.rates: list[float] = []
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        self._train_end = self._train_end or time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = self._train_end or time.perf_counter()
+        self.rates.append(self.n_images / max(end - self._t0, 1e-9))
+        self.seconds.append(time.perf_counter() - self._t0)
+        if self.log:
+            logs = logs or {}
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate"]
+            print(
+                f"epoch {epoch + 1}/{self.params['epochs']}  "
+                + "  ".join(parts)
+                + f"  lr {lr:.2e}  {self.rates[-1]:.0f} img/s  {self.seconds[-1]:.1f}s",
+                flush=True,
+            )
+
+
+@dataclass
+class TrainResult:
+    """What a training run leaves: tidy history, throughput, timing."""
+
+    history: pd.DataFrame  # epoch, split (train|valid), metric, value
+    images_per_second: float  # median over epochs
+    seconds: float
+    epochs_run: int
+    best_epoch: int
+
+    def summary(self) -> dict:
+        return {
+            "images_per_second": round(self.images_per_second, 1),
+            "train_seconds": round(self.seconds, 1),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+        }
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam + sparse categorical cross-entropy + accuracy, as the study."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit(
+    model: keras.Model,
+    train: Split,
+    valid: Split,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    patience: int = 4,
+    lr_patience: int = 2,
+    augment=None,
+    repeat_augmented: bool = False,
+    eval_batch_size: int = 512,
+    callbacks: list | None = None,
+) -> TrainResult:
+    """model.fit on the cached input with validation_data, EarlyStopping on val loss (best
+    weights restored) and ReduceLROnPlateau. The model must already be compiled."""
+    train_ds = make_input(
+        train, batch_size, seed=seed, augment=augment, repeat_augmented=repeat_augmented
+    )
+    valid_ds = make_input(valid, eval_batch_size, shuffle=False)
+    n_images = len(train) * (2 if repeat_augmented else 1)
+    meter = Throughput(n_images, log=is_batch())
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
+    )
+    t0 = time.perf_counter()
+    hist = model.fit(
+        train_ds,
+        validation_data=valid_ds,
+        epochs=epochs,
+        callbacks=[meter, stop, plateau, *(callbacks or [])],
+        verbose=0 if is_batch() else "auto",
+    )
+    seconds = time.perf_counter() - t0
+    return TrainResult(
+        tidy_history(hist.history),
+        float(pd.Series(meter.rates).median()),
+        seconds,
+        len(meter.rates),
+        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1,
+    )
+
+
+def tidy_history(history: dict) -> pd.DataFrame:
+    """Keras' history dict -> long rows (epoch, split, metric, value); lr kept as split 'train'."""
+    rows = []
+    for key, values in history.items():
+        split = "valid" if key.startswith("val_") else "train"
+        metric = key.removeprefix("val_")
+        rows += [(e + 1, split, metric, float(v)) for e, v in enumerate(values)]
+    return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
