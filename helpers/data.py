@@ -89,3 +89,33 @@ def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0
         k = int(round(per_class * len(idx))) if isinstance(per_class, float) else int(per_class)
         keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
     return split.take(np.sort(np.concatenate(keep)))
+
+
+# CINIC-10's published per-channel statistics (its README), for comparison in 01_data.
+CINIC10_MEAN = (0.47889522, 0.47227842, 0.43047404)
+CINIC10_STD = (0.24205776, 0.23828046, 0.25874835)
+
+
+def channel_stats(split: Split, chunk: int = 10_000):
+    """Per-channel mean and std of pixel values in [0, 1], computed in float64 chunks so a
+    90,000-image split never needs a float copy in memory. Returns (mean (3,), std (3,))."""
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    for i in range(0, len(split), chunk):
+        part = split.x[i : i + chunk].reshape(-1, 3).astype(np.float64) / 255.0
+        total += part.sum(axis=0)
+        total_sq += np.square(part).sum(axis=0)
+    n = len(split) * 32 * 32
+    mean = total / n
+    return mean, np.sqrt(total_sq / n - mean**2)
+
+
+def source_shares(ds: Dataset):
+    """Share of images per source (cifar10 / imagenet / …) in each split, as a DataFrame."""
+    import pandas as pd
+
+    return (
+        pd.DataFrame({s: pd.Series(ds[s].sources).value_counts(normalize=True) for s in SPLITS})
+        .fillna(0.0)
+        .rename_axis("source")
+    )

@@ -28,7 +28,7 @@ def setup(seed: int = 0, mixed_precision: bool = False) -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    return {"seed": seed, "precision": policy, "gpus": len(gpus)}
+    return {"precision": policy, "gpus": len(gpus)}
 
 
 class Throughput(keras.callbacks.Callback):

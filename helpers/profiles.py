@@ -1,0 +1,145 @@
+"""One configuration path: profile files (configs/*.yaml) override the notebooks' own
+parameters cells, and -p overrides the profile. Unknown or mistyped names are refused
+before anything runs (papermill itself would only warn)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import yaml
+
+from .errors import StudyError
+from .paths import CONFIGS, NOTEBOOKS, resolve
+
+COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
+TOP_KEYS = {"description", "dataset", "seed", "notebooks"}
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks in order, or those whose number/name prefix is in only."""
+    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return found
+    chosen = [p for p in found if any(p.stem.startswith(o) for o in only)]
+    unknown = [o for o in only if not any(p.stem.startswith(o) for p in found)]
+    if unknown:
+        raise StudyError(
+            f"--only {','.join(unknown)}: no such notebook in {NOTEBOOKS} "
+            f"(have {', '.join(p.stem for p in found)})"
+        )
+    return chosen
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Names and default values of the cell tagged `parameters` (plain literals only)."""
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise StudyError(f"{path}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError as err:
+                raise StudyError(
+                    f"{path}: parameter {node.targets[0].id} is not a plain literal"
+                ) from err
+    return out
+
+
+def load_profile(spec: str) -> tuple[str, dict]:
+    """(name, contents) of a profile: smoke | quick | full (configs/) or a YAML path."""
+    path = (
+        CONFIGS / f"{spec}.yaml"
+        if "/" not in spec and not spec.endswith(".yaml")
+        else resolve(spec)
+    )
+    if not path.exists():
+        have = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
+        raise StudyError(
+            f"profile {spec!r}: {path} does not exist (have {have}, or give a .yaml path)"
+        )
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise StudyError(f"{path}: a profile is a mapping (dataset, seed, notebooks)")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise StudyError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed {sorted(TOP_KEYS)}"
+        )
+    return path.stem, data
+
+
+def _check_type(where: str, name: str, value, default):
+    ok = (
+        type(value) is type(default)
+        or (isinstance(default, float) and type(value) is int)
+        or default is None
+        or value is None
+        or (isinstance(default, list) and isinstance(value, list))
+    )
+    if not ok:
+        raise StudyError(
+            f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
+            f"expected {type(default).__name__} like the default {default!r}"
+        )
+    return float(value) if isinstance(default, float) and type(value) is int else value
+
+
+def parse_override(text: str):
+    """'name=value' or 'NN_name.name=value' -> (notebook or None, name, YAML-parsed value)."""
+    if "=" not in text:
+        raise StudyError(f"-p {text}: expected name=value")
+    key, raw = text.split("=", 1)
+    target, _, name = key.rpartition(".")
+    return target or None, name.strip(), yaml.safe_load(raw)
+
+
+def plan(
+    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
+) -> tuple[str, list]:
+    """[(notebook, parameters)] for a run, everything validated against the parameters cells."""
+    name, prof = load_profile(profile)
+    books = notebooks(only)
+    defaults = {p: notebook_parameters(p) for p in books}
+    given = prof.get("notebooks") or {}
+    for stem in given:
+        if not any(p.stem == stem for p in notebooks()):
+            raise StudyError(
+                f"profile {name}: no notebook {stem!r} (have "
+                f"{', '.join(p.stem for p in notebooks())})"
+            )
+    base = {
+        "run_dir": str(resolve(out)),
+        "profile": name,
+        "seed": prof.get("seed", 0),
+        "dataset": dataset or prof.get("dataset", "auto"),
+    }
+    parsed = [parse_override(o) for o in overrides]
+    for target, key, _ in parsed:
+        hits = [
+            p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
+        ]
+        if not hits:
+            raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
+    result = []
+    for p in books:
+        params = dict(base)
+        for key, value in (given.get(p.stem) or {}).items():
+            if key not in defaults[p]:
+                raise StudyError(
+                    f"profile {name}, {p.stem}: unknown parameter {key!r} "
+                    f"(known: {', '.join(sorted(defaults[p]))})"
+                )
+            params[key] = _check_type(f"profile {name}, {p.stem}", key, value, defaults[p][key])
+        for target, key, value in parsed:
+            if key in defaults[p] and (target is None or p.stem.startswith(target)):
+                params[key] = _check_type(f"-p {key}", key, value, defaults[p][key])
+        missing = [c for c in COMMON if c not in defaults[p]]
+        if missing:
+            raise StudyError(f"{p}: parameters cell lacks {missing}")
+        result.append((p, params))
+    return name, result

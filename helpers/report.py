@@ -1,0 +1,155 @@
+"""Stitch a run's executed notebooks into one self-contained report.html (code hidden, title,
+contents, run metadata) and render report.pdf with headless Chromium when it is installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .atomic import read_json, write_atomic
+
+SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _anchor(title: str) -> str:
+    """The id nbconvert's lab template gives a heading (spaces become '-')."""
+    return title.strip().replace(" ", "-")
+
+
+def _metadata_md(record: dict) -> str:
+    ds = record["dataset"]
+    v = record.get("versions", {})
+    hw = record.get("hardware", {})
+    rows = [
+        ("profile", record["profile"]),
+        ("dataset", f"{ds['dataset']} ({ds['kind']})"),
+        ("dataset fingerprint", f"`{ds['fingerprint']}`"),
+        ("code revision", f"`{record.get('git', '?')}`"),
+        ("packages", ", ".join(f"{k} {val}" for k, val in v.items())),
+        (
+            "hardware",
+            f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+            + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else ""),
+        ),
+        ("started", record.get("time", "?")),
+    ]
+    rows += [(f"wall time {k}", f"{n['seconds']:.0f} s") for k, n in record["notebooks"].items()]
+    if "seconds" in record:
+        rows.append(("wall time, whole run", f"{record['seconds']:.0f} s"))
+    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
+    """One notebook: title, banner, contents, metadata, then every executed notebook's cells
+    (parameters cells and stderr noise left out)."""
+    record = read_json(run_dir / "run.json")
+    books = [run_dir / n["executed"] for n in record["notebooks"].values()]
+    body, toc = [], []
+    for path in books:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+                continue
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    o
+                    for o in cell.get("outputs", [])
+                    if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                ]
+            elif cell.cell_type == "markdown":
+                for title in re.findall(r"^# (.+)$", cell.source, flags=re.M):
+                    toc.append(f"- [{title}](#{_anchor(title)})")
+            body.append(cell)
+    ds = record["dataset"]
+    head = [
+        "# CINIC-10 image classification: a reproduction\n\n"
+        "A reproduction and extension of *DL Project 1 report* (Ruciński and Czerwoński, "
+        "2024): a residual network, two hyperparameter grids, data augmentation and "
+        "transfer learning on CINIC-10."
+    ]
+    if ds["kind"] != "cinic10":
+        note = ds.get("note") or ""
+        head.append(
+            f"<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
+            f"<b>These numbers are not CINIC-10's.</b> This run used the dataset "
+            f"<code>{ds['dataset']}</code> ({ds['kind']}). {note} For the real study run "
+            "<code>make report DATASET=cinic10 PROFILE=full</code> on a machine that can "
+            "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
+        )
+    head.append("## Contents\n\n" + "\n".join(toc))
+    head.append("## Run\n\n" + _metadata_md(record))
+    cells = [nbformat.v4.new_markdown_cell(t) for t in head] + body
+    return nbformat.v4.new_notebook(cells=cells, metadata={"title": "CINIC-10 study report"})
+
+
+def to_html(nb: nbformat.NotebookNode) -> str:
+    """Self-contained HTML: code and prompts hidden, images inline, no external scripts."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    html, _ = exporter.from_notebook_node(nb)
+    # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
+    return re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+
+
+def find_chromium() -> str | None:
+    """A headless-capable Chromium/Chrome on PATH."""
+    return next((p for p in map(shutil.which, CHROMIUM) if p), None)
+
+
+def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
+    """Print html_path to pdf_path with headless Chromium; False (with a hint) without it."""
+    browser = find_chromium()
+    if browser is None:
+        print(
+            "report.pdf skipped: no Chromium found. Install it (Debian/Ubuntu: "
+            "`sudo apt-get install chromium`), then run `python -m helpers report "
+            f"{html_path.parent}`."
+        )
+        return False
+    with tempfile.TemporaryDirectory() as profile:
+        tmp = pdf_path.with_name(f".{pdf_path.name}.part")
+        cmd = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={tmp}",
+            html_path.resolve().as_uri(),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+            tmp.unlink(missing_ok=True)
+            print(f"report.pdf failed: {browser} exited {proc.returncode}: {proc.stderr[-500:]}")
+            return False
+        tmp.replace(pdf_path)
+    return True
+
+
+def build_report(run_dir: Path) -> Path:
+    """<run>/report.html and, where Chromium exists, <run>/report.pdf."""
+    run_dir = Path(run_dir)
+    html = to_html(combined_notebook(run_dir))
+    html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(html))
+    print(f"report: {html_path}")
+    if to_pdf(html_path, run_dir / "report.pdf"):
+        print(f"report: {run_dir / 'report.pdf'}")
+    return html_path
