@@ -19,7 +19,7 @@ def _data(args) -> None:
     if ds.is_cinic10 or len(set(ds["test"].sources)) > 1:
         for split in ("train", "valid", "test"):
             src, n = __import__("numpy").unique(ds[split].sources, return_counts=True)
-            print(f"{split} sources: " + ", ".join(f"{s} {c}" for s, c in zip(src, n)))
+            print(f"{split} sources: " + ", ".join(f"{s} {c}" for s, c in zip(src, n, strict=True)))
     print(
         f"dataset      {ds.name} ({ds.kind})\nfingerprint  {ds.fingerprint}\n"
         f"cache        {ds.cache}\ndecoded in   {ds.meta['decode_seconds']} s (first time); "
