@@ -20,7 +20,7 @@ import numpy as np
 from .atomic import read_json, write_json
 from .errors import StudyError
 from .paths import data_dir
-from .sources import CINIC10_CLASSES, CINIC10_PER_SPLIT_CLASS, SPLITS, Source
+from .sources import CINIC10_CLASSES, CINIC10_PER_SPLIT_CLASS, SPLITS, Source, member_name
 
 CACHE_VERSION = 1
 CHUNK = 1000
@@ -145,7 +145,7 @@ def _chunks(source: Source, rels: list[str]):
     idx, items = [], []
     with tarfile.open(source.location) as tar:
         for m in tar:
-            i = want.get(m.name)
+            i = want.get(member_name(m))
             if i is None or not m.isfile():
                 continue
             idx.append(i)

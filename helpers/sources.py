@@ -57,10 +57,10 @@ class Source:
         if self.is_archive:
             cut = len(self.prefix)
             return sorted(
-                (m.name[cut:], m.size)
+                (member_name(m)[cut:], m.size)
                 for m in check_archive(self.location)
                 if m.isfile()
-                and m.name.startswith(self.prefix)
+                and member_name(m).startswith(self.prefix)
                 and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES
             )
         root = self.location / self.prefix
@@ -99,7 +99,11 @@ def from_path(path: Path, kind: str | None = None) -> Source:
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
-        dirs = {str(PurePosixPath(m.name).parent) + "/" for m in check_archive(path) if m.isfile()}
+        dirs = {
+            str(PurePosixPath(member_name(m)).parent) + "/"
+            for m in check_archive(path)
+            if m.isfile()
+        }
         tops = sorted(
             {d[: d.index("train/")] for d in dirs if d.startswith("train/") or "/train/" in d},
             key=len,
@@ -162,6 +166,7 @@ def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
     import keras  # only here: the download is the one place the data layer needs it
 
     part = target.with_name(target.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)  # else Keras silently uses /tmp/.keras
     part.unlink(missing_ok=True)  # never resume into bytes of unknown provenance
     say(f"downloading CINIC-10 from {url} to {target} (about 690 MB, once)")
     try:
@@ -177,6 +182,11 @@ def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
 
 
 # --- archives -----------------------------------------------------------------------------------
+
+
+def member_name(m: tarfile.TarInfo) -> str:
+    """A member's path without a leading './' (tar -C dir . writes those)."""
+    return str(PurePosixPath(m.name))
 
 
 def check_archive(archive: Path) -> list[tarfile.TarInfo]:

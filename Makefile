@@ -1,0 +1,53 @@
+# CINIC-10 study. `make help` lists the targets; each creates .venv first if it is missing or
+# older than pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= quick
+DATASET ?= auto
+OUT ?= reports/$(PROFILE)
+EXTRAS ?= dev,ray
+
+.DEFAULT_GOAL := help
+.PHONY: help venv report test test-fast lint lab data clean-reports
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+## venv: create .venv and install the project with its dev and ray extras
+venv: $(BIN)/.installed
+
+## report: run every notebook (PROFILE=smoke|quick|full, DATASET=auto|cinic10|synthetic|PATH, OUT=dir) and build report.html/pdf
+report: venv
+	$(BIN)/python -m helpers run --profile $(PROFILE) --dataset $(DATASET) --out $(OUT)
+
+## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it)
+test: venv lint
+	$(BIN)/python -m pytest
+
+## test-fast: the unit tests only (no notebook runs, no real-data training)
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not ray"
+
+## lint: ruff over the package and the tests
+lint: venv
+	$(BIN)/ruff check helpers tests benchmarks
+
+## data: prepare a dataset (DATASET=...) - download, verify, decode once, summarise
+data: venv
+	$(BIN)/python -m helpers data --dataset $(DATASET)
+
+## lab: open JupyterLab on notebooks/ with the project installed
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+## clean-reports: delete every run under reports/ (keeps data/ and its caches)
+clean-reports:
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

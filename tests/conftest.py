@@ -1,0 +1,61 @@
+"""Shared fixtures: a private data/ folder per test, tiny generated datasets, the shared data."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.paths import ROOT
+
+SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
+CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
+MOBILENET = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
+
+needs_shared = pytest.mark.skipif(not CIFAR10_JPEG.exists(),
+                                  reason=f"real data not found at {CIFAR10_JPEG} (set CINIC10_SHARED)")
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch):
+    """Every test gets its own data/ (CINIC10_DATA) and never touches the network."""
+    home = tmp_path / "data"
+    monkeypatch.setenv("CINIC10_DATA", str(home))
+    monkeypatch.setenv("CINIC10_OFFLINE", "1")
+    return home
+
+
+def write_layout(root: Path, splits=("train", "test"), classes=("cat", "dog", "frog"),
+                 per_class: int = 4, size=(32, 32), mode: str = "RGB", suffix: str = ".png",
+                 seed: int = 0) -> Path:
+    """A tiny dataset in CINIC-10's layout: each class a distinct mean colour plus noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for c, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                base = np.full((*size[::-1], 3), 40 + 60 * c, np.float64)
+                img = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
+                im = Image.fromarray(img)
+                if mode != "RGB":
+                    im = im.convert(mode)
+                im.save(root / split / cls / f"{split}-{c}-{i}{suffix}")
+    return root
+
+
+def make_tar(folder: Path, archive: Path, arcname: str | None = None) -> Path:
+    """folder packed as archive (.tar or .tar.gz by suffix)."""
+    with tarfile.open(archive, "w:gz" if archive.name.endswith("gz") else "w") as tar:
+        tar.add(folder, arcname=arcname or folder.name)
+    return archive
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    """A 3-class dataset with train/valid/test, 4 images each per class."""
+    return write_layout(tmp_path / "tiny", splits=("train", "valid", "test"))

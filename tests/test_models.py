@@ -1,0 +1,67 @@
+"""The study's ResNet and the saved-model contract (issue 3), on generated data."""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import evaluation, models
+from helpers.artifacts import save_model
+from helpers.cache import Split
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 4, 5])
+def test_output_shape_for_every_grid_point(n_blocks):
+    for k in (2, 3, 4, 5):
+        m = models.create_resnet_model(n_blocks=n_blocks, kernel_size=k)
+        out = m(np.zeros((2, 32, 32, 3), np.float32))
+        assert out.shape == (2, 10)
+        np.testing.assert_allclose(np.sum(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_bad_block_count_is_refused():
+    with pytest.raises(ValueError, match="n_blocks must be in 1..5"):
+        models.create_resnet_model(n_blocks=6)
+
+
+def test_skip_connection_adds_the_block_input():
+    inp = keras.Input((8, 8, 16))
+    block = keras.Model(inp, models.residual_block(inp, 16, 3, name="t"))
+    for layer in block.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype(np.float32)
+    # zero convolutions -> the residual branch is relu(bn(0)) = 0: the output is the input itself
+    np.testing.assert_allclose(block(x, training=False), x, atol=1e-5)
+    # and with a projection (channels differ) the 1x1 convolution carries it
+    inp2 = keras.Input((8, 8, 16))
+    assert any("proj" in layer.name for layer in
+               keras.Model(inp2, models.residual_block(inp2, 32, 3, name="p")).layers)
+
+
+def test_saved_model_takes_raw_pixels_and_reloads_identically(tmp_path):
+    model = models.create_resnet_model(n_blocks=1, kernel_size=2)
+    raw = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)
+    path = save_model(tmp_path, "m", models.deployable(model))
+    assert path.name == "m.keras" and not list(path.parent.glob(".*"))
+    loaded = keras.models.load_model(path)
+    expected = model(raw.astype(np.float32) / 255.0, training=False)
+    np.testing.assert_allclose(loaded.predict(raw, verbose=0), expected, atol=1e-5)
+
+
+def test_evaluate_per_class_and_per_source():
+    model = models.create_resnet_model(n_blocks=1)
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (20, 32, 32, 3)).astype(np.uint8), np.arange(20) % 10,
+                  np.array([f"x{i}" for i in range(20)]),
+                  np.array(["cifar10", "imagenet"] * 10))
+    m = evaluation.evaluate(model, split, [str(c) for c in range(10)])
+    assert 0 <= m["test_accuracy"] <= 1 and m["n_test"] == 20
+    assert set(m["per_source"]) == {"cifar10", "imagenet"}
+    assert np.sum(m["confusion_matrix"]) == 20 and len(m["per_class"]) == 10
+    acc = np.mean([v for v in m["per_class"].values()])
+    assert acc == pytest.approx(m["test_accuracy"])  # balanced classes
+    assert list(itertools.chain(*m["confusion_matrix"]))

@@ -1,0 +1,97 @@
+"""Every notebook through the runner users call (`python -m helpers run`, smoke profile),
+the report it builds, and the runner's refusals. Marked slow: a minute or two."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers.paths import ROOT
+from helpers.profiles import notebooks
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args, timeout=1200):
+    return subprocess.run([sys.executable, "-m", "helpers", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run of all notebooks, shared by the checks below."""
+    out = tmp_path_factory.mktemp("smoke")
+    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def test_every_notebook_ran_and_left_its_results(smoke_run):
+    out, proc = smoke_run
+    record = json.loads((out / "run.json").read_text())
+    stems = [p.stem for p in notebooks()]
+    assert list(record["notebooks"]) == stems
+    assert record["dataset"]["kind"] == "synthetic" and record["dataset"]["fingerprint"]
+    for stem in stems:
+        assert (out / "executed" / f"{stem}.ipynb").exists()
+        result = json.loads((out / "results" / f"{stem}.json").read_text())
+        assert result["provenance"]["versions"]["tensorflow"]
+        assert f"{stem} done" in proc.stdout
+    assert (out / "models" / "02_resnet.keras").exists()
+    figures = {p.name.split("_")[0] for p in (out / "figures").glob("fig*.png")}
+    assert {"fig01", "fig02", "fig03"} <= figures
+
+
+def test_report_html_is_self_contained_with_contents_and_banner(smoke_run):
+    out, _ = smoke_run
+    html = (out / "report.html").read_text()
+    assert not re.search(r"<script[^>]*src=\"https?://", html)
+    assert "These numbers are not CINIC-10" in html
+    assert "Figure 2: Accuracy over epoch iterations" in html
+    assert "data.load_dataset(dataset" not in html  # code hidden
+    for target in re.findall(r'<a href="#([^"]+)"', html):
+        assert f'id="{target}"' in html, f"contents link #{target} has no heading"
+    assert html.count("data:image/png;base64") >= 4
+
+
+@pytest.mark.skipif(not shutil.which("chromium") and not shutil.which("google-chrome"),
+                    reason="no Chromium: the PDF is skipped (the runner prints how to get it)")
+def test_report_pdf_is_real(smoke_run):
+    out, _ = smoke_run
+    pdf = out / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+        assert "CINIC-10 image classification" in text and "Residual network" in text
+
+
+def test_report_rebuilds_without_rerunning(smoke_run):
+    out, _ = smoke_run
+    (out / "report.html").unlink()
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report.html").exists()
+
+
+def test_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
+    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "02",
+               "--out", str(tmp_path), "-p", "n_blocks=9", "--no-report")
+    assert proc.returncode == 1
+    assert "02_resnet failed in cell" in proc.stderr and "n_blocks must be in 1..5" in proc.stderr
+    assert str(tmp_path / "executed" / "02_resnet.ipynb") in proc.stderr
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
+    proc = cli("run", "--profile", "smoke", "--out", str(tmp_path), "-p", "epoks=3")
+    assert proc.returncode == 2 and "epoks" in proc.stderr
+    assert not (tmp_path / "executed").exists()
+
+
+def test_report_of_a_non_run_folder_is_a_clear_error(tmp_path):
+    proc = cli("report", str(tmp_path))
+    assert proc.returncode == 2 and "not a run folder" in proc.stderr

@@ -1,0 +1,88 @@
+"""Configuration and project hygiene: profiles vs parameters cells, committed notebooks,
+environment.yml vs pyproject.toml."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from helpers.errors import StudyError
+from helpers.paths import CONFIGS, ROOT
+from helpers.profiles import COMMON, load_profile, notebook_parameters, notebooks, plan
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_every_profile_validates_against_the_notebooks(profile, tmp_path):
+    name, steps = plan(profile, dataset=None, out=str(tmp_path))
+    assert name == profile and [p.stem for p, _ in steps] == [p.stem for p in notebooks()]
+    for _, params in steps:
+        assert params["run_dir"] == str(tmp_path) and params["profile"] == profile
+
+
+def test_notebook_defaults_are_the_quick_profile():
+    _, quick = load_profile("quick")
+    for nb in notebooks():
+        defaults = notebook_parameters(nb)
+        assert all(c in defaults for c in COMMON), nb
+        for key, value in (quick["notebooks"].get(nb.stem) or {}).items():
+            assert defaults[key] == value, f"{nb.stem}.{key}: notebook {defaults[key]!r} vs quick {value!r}"
+        assert defaults["profile"] == "quick" and defaults["run_dir"] == "reports/quick"
+
+
+def test_notebooks_are_committed_without_outputs():
+    for nb in notebooks():
+        cells = json.loads(nb.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in code), nb
+        assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# ")
+
+
+@pytest.mark.parametrize("bad, pattern", [
+    ({"notebooks": {"02_resnet": {"epochz": 3}}}, "unknown parameter 'epochz'"),
+    ({"notebooks": {"02_resnet": {"epochs": "three"}}}, "expected int"),
+    ({"notebooks": {"99_nothing": {}}}, "no notebook '99_nothing'"),
+    ({"epochs": 3}, "unknown top-level key"),
+])
+def test_bad_profiles_are_refused_before_anything_runs(tmp_path, bad, pattern):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(StudyError, match=pattern):
+        plan(str(path), dataset=None, out=str(tmp_path))
+
+
+def test_overrides_are_validated_and_applied(tmp_path):
+    _, steps = plan("smoke", dataset="synthetic", out=str(tmp_path), only=["02"],
+                    overrides=["epochs=5", "02_resnet.dropout=0.3"])
+    params = steps[0][1]
+    assert params["epochs"] == 5 and params["dropout"] == 0.3 and params["dataset"] == "synthetic"
+    with pytest.raises(StudyError, match="no selected notebook has a parameter 'epoch'"):
+        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epoch=5"])
+    with pytest.raises(StudyError, match="expected int"):
+        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epochs=lots"])
+    with pytest.raises(StudyError, match="no such notebook"):
+        plan("smoke", dataset=None, out=str(tmp_path), only=["42"])
+    with pytest.raises(StudyError, match="does not exist"):
+        plan("nosuch", dataset=None, out=str(tmp_path))
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~\[;]", r.strip(), maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["ray"])
+    assert _names(pip + conda) - {"python", "pip"} >= wanted, wanted - _names(pip + conda)
+    assert any(p.startswith("-e .") or p == "." or p.startswith(".[") for p in pip)
+    assert any(c.startswith("python=3.11") for c in conda)
+
+
+def test_profiles_exist():
+    assert {p.stem for p in CONFIGS.glob("*.yaml")} >= {"smoke", "quick", "full"}
