@@ -1,0 +1,29 @@
+"""Shared bits of the benchmarks: the hardware/software header, medians, the real data."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
+CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
+
+
+def header(title: str) -> None:
+    """Print what ran where: every figure travels with its hardware and versions."""
+    from helpers.provenance import cpu_name, git_revision, versions
+
+    v = versions()
+    print(f"# {title}")
+    print(f"# {cpu_name()}, {os.cpu_count()} cores, {platform.machine()} | "
+          + ", ".join(f"{k} {x}" for k, x in v.items()) + f" | code {git_revision()}")
+
+
+def median(xs) -> float:
+    """The median of a list of numbers."""
+    return statistics.median(xs)
