@@ -20,6 +20,7 @@ import numpy as np
 from .atomic import read_json, write_json
 from .errors import StudyError
 from .paths import data_dir
+from .progress import progress_bar
 from .sources import CINIC10_CLASSES, CINIC10_PER_SPLIT_CLASS, SPLITS, Source, member_name
 
 CACHE_VERSION = 1
@@ -169,9 +170,15 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
     grey = 0
     if workers <= 1:
         results, pool = map(_decode_indexed, _chunks(source, rels)), None
-    else:  # fork is fastest, but not once TensorFlow's threads exist (a notebook): then spawn
-        method = "spawn" if "tensorflow" in sys.modules else "fork"
-        pool = mp.get_context(method).Pool(workers)
+    elif "tensorflow" in sys.modules:
+        # Forking a process that holds TensorFlow's threads can deadlock, and spawn re-runs an
+        # unguarded __main__ script: threads instead (Pillow releases the GIL while decoding).
+        from multiprocessing.pool import ThreadPool
+
+        pool = ThreadPool(workers)
+        results = pool.imap_unordered(_decode_indexed, _chunks(source, rels))
+    else:
+        pool = mp.get_context("fork").Pool(workers)
         results = pool.imap_unordered(_decode_indexed, _chunks(source, rels))
     try:
         for idx, arr, g in results:
@@ -205,8 +212,6 @@ def build_cache(
     say=print,
 ) -> Path:
     """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder."""
-    from tqdm.auto import tqdm
-
     classes, files = scan_layout(source)
     fp = fingerprint(source, files, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
@@ -219,7 +224,7 @@ def build_cache(
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         rows = [r for split in files for r in files[split]]  # one pass over an archive
-        with tqdm(total=total, desc=f"decoding {source.name}", unit="img") as bar:
+        with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
         arrays, start = {}, 0
         for split, split_rows in files.items():

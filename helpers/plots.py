@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # figures are saved and displayed as PNGs; no GUI backend
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .artifacts import run_paths  # noqa: E402
 from .atomic import write_atomic  # noqa: E402
@@ -83,4 +84,69 @@ def confusion(cm: list[list[int]], classes: list[str], title: str) -> Figure:
             )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def augmentation_grid(originals: np.ndarray, augmented: dict[str, np.ndarray]) -> Figure:
+    """Figure 9: originals (n, 32, 32, 3) in the top row, each augmentation's version below."""
+    rows = {"original": originals, **augmented}
+    n = len(originals)
+    fig = Figure(figsize=(1.5 * n + 1.2, 1.5 * len(rows)))
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(np.clip(images[c], 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=11, rotation=0, ha="right", va="center")
+    return fig
+
+
+def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Figure:
+    """Figure 10: validation accuracy per epoch, one panel per augmentation against the
+    baseline; training accuracy dotted (the distance between the two is the overfitting)."""
+    acc = history[history.metric == "accuracy"]
+    names = [n for n in acc.augmentation.unique() if n != baseline]
+    fig = Figure(figsize=(3.2 * len(names), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
+    for ax, name in zip(axes, names):
+        for run, color in ((baseline, "grey"), (name, "C0")):
+            part = acc[acc.augmentation == run]
+            for split, style in (("valid", "-o"), ("train", ":")):
+                line = part[part.split == split]
+                who = "baseline" if run == baseline else "augmented"
+                label = f"{who}, {'validation' if split == 'valid' else 'train'}"
+                ax.plot(line.epoch, line.value, style, color=color, ms=3, label=label)
+        ax.set(title=name, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def stage_curves(
+    history: pd.DataFrame,
+    title: str,
+    reference: float | None = None,
+    boundary: float | None = None,
+) -> Figure:
+    """Figures 11-12: accuracy (left) and loss (right) per epoch, train vs validation; a dotted
+    line after epoch `boundary` (where the base was unfrozen) when given."""
+    fig = Figure(figsize=(11, 4))
+    for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss")):
+        for split, style in (("train", "-o"), ("valid", "-s")):
+            part = history[(history.metric == metric) & (history.split == split)]
+            ax.plot(part.epoch, part.value, style, label={"valid": "validation"}.get(split, split))
+        if reference is not None and metric == "accuracy":
+            ax.axhline(
+                reference, color="grey", ls="--", lw=1, label=f"study's test {reference:.4f}"
+            )
+        if boundary is not None:
+            ax.axvline(boundary + 0.5, color="black", ls=":", lw=1, label="base unfrozen")
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     return fig

@@ -82,6 +82,14 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             "<code>make report DATASET=cinic10 PROFILE=full</code> on a machine that can "
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
+    for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
+        if read_json(res).get("pretrained") is False:  # e.g. 05 without ImageNet weights
+            why = read_json(res).get("pretrained_reason", "")
+            head.append(
+                f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
+                f"<b>{res.stem}: this is not transfer learning.</b> The base network "
+                f"started from random weights: {why}.</div>"
+            )
     head.append("## Contents\n\n" + "\n".join(toc))
     head.append("## Run\n\n" + _metadata_md(record))
     cells = [nbformat.v4.new_markdown_cell(t) for t in head] + body

@@ -3,7 +3,6 @@ ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -13,11 +12,7 @@ import tensorflow as tf
 
 from .cache import Split
 from .pipeline import make_input, set_threads
-
-
-def is_batch() -> bool:
-    """True under the runner (papermill): one compact line per epoch instead of progress bars."""
-    return os.environ.get("CINIC10_BATCH") == "1"
+from .training_env import is_batch  # noqa: F401  (re-exported: notebooks use it)
 
 
 def setup(seed: int = 0, mixed_precision: bool = False) -> dict:

@@ -1,0 +1,225 @@
+"""Augmentations (shape, range, reproducibility, the doubled training set), the trial loop of
+04, and transfer learning (frozen vs unfrozen stages, weights options, saved models); on real
+data (slow): pretrained MobileNet features beat the same network with random weights."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import CIFAR10_JPEG, MOBILENET, needs_shared
+
+from helpers import artifacts, augment, data, evaluation, models, training, transfer
+from helpers.cache import Split
+from helpers.errors import StudyError
+from helpers.pipeline import make_input
+
+
+def _split(n: int = 40, seed: int = 0) -> Split:
+    """n random (32, 32, 3) uint8 images with labels 0..9 in turn."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    return Split(x, np.arange(n) % 10, np.array([f"img{i}" for i in range(n)]), np.full(n, "s"))
+
+
+# --- augmentations ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", augment.NAMES)
+def test_augmentation_keeps_shape_dtype_range_and_repeats_under_a_seed(name):
+    x = _split(16).x
+    fn = augment.study_augmentations([name])[name]
+    a, b, c = augment.apply(fn, x, 3), augment.apply(fn, x, 3), augment.apply(fn, x, 4)
+    assert a.shape == x.shape and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)  # same seed, same images
+    assert not np.array_equal(a, c)  # another seed, other draws
+    assert not np.allclose(a, x / 255.0)  # it did something
+
+
+def test_strengths_out_of_the_studys_range_are_refused():
+    with pytest.raises(ValueError, match="rotation"):
+        augment.make_augment("rotation", 0.3)  # over 90 degrees
+    with pytest.raises(ValueError, match="unknown"):
+        augment.study_augmentations(["blur"])
+
+
+def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
+    split = _split(24)
+    fn = augment.make_augment("brightness", 0.5)
+    images, labels = [], []
+    for x, y in make_input(split, 5, seed=1, augment=fn, repeat_augmented=True):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert len(images) == 2 * len(split)
+    originals = split.x.astype(np.float32) / 255.0
+    plain = [any(np.array_equal(img, o) for o in originals) for img in images]
+    assert sum(plain) == len(split)  # half are the originals, the other half augmented
+    np.testing.assert_array_equal(np.bincount(labels), 2 * np.bincount(split.y))
+    again = np.concatenate(
+        [x.numpy() for x, _ in make_input(split, 5, seed=1, augment=fn, repeat_augmented=True)]
+    )
+    np.testing.assert_array_equal(images, again)  # the same epoch again under the same seed
+
+
+def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
+    training.setup(0)
+    model = models.create_simple_cnn()
+    path = augment.save_initial_weights(model, tmp_path)
+    settings = {
+        "run_dir": str(tmp_path),
+        "initial_weights": path,
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "patience": 10,
+    }
+    trials = augment.comparison_trials(["flip"], {}, settings, seed=0)
+    assert [t.config["name"] for t in trials] == ["baseline", "flip"]
+    context = {
+        "train": _split(40),
+        "valid": _split(20, 1),
+        "test": _split(20, 2),
+        "classes": [str(i) for i in range(10)],
+    }
+    results = augment.run_comparison(trials, tmp_path, context)
+    assert results["baseline"]["n_train_images"] == 40
+    assert results["flip"]["n_train_images"] == 80
+    table = augment.summary_table(results)
+    assert set(table.index) == {"baseline", "flip"} and "gap" in table
+    saved = tmp_path / "models" / "04_flip.keras"
+    stamp = saved.stat().st_mtime_ns
+    assert augment.run_comparison(trials, tmp_path, context) == results  # nothing retrained
+    assert saved.stat().st_mtime_ns == stamp
+    reloaded = keras.saving.load_model(saved)
+    probs = reloaded.predict(context["test"].x[:4].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# --- transfer learning --------------------------------------------------------------------------
+
+
+def _mobilenet(weights="none") -> keras.Model:
+    choice = transfer.build_base("MobileNet", 32, weights, alpha=0.25)
+    return transfer.build_transfer_model(choice.model, "MobileNet", units=32)
+
+
+def test_frozen_stage_changes_no_base_weight_and_unfrozen_stage_does():
+    training.setup(0)
+    # VGG19, not a random MobileNet: the latter's features vanish (~1e-18), so nothing moves
+    choice = transfer.build_base("VGG19", 32, "none")
+    model = transfer.build_transfer_model(choice.model, "VGG19", units=32)
+    base = transfer.base_of(model)
+    head = model.get_layer("head_dense1")
+    before_base = [w.copy() for w in base.get_weights()]
+    before_head = head.get_weights()[0].copy()
+    fit_args = {"train": _split(32), "valid": _split(10, 1), "batch_size": 16, "epochs": 1}
+    transfer.train_stage(model, base_trainable=False, learning_rate=1e-3, **fit_args)
+    for old, new in zip(before_base, base.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert not np.array_equal(before_head, head.get_weights()[0])
+    transfer.train_stage(model, base_trainable=True, learning_rate=1e-3, **fit_args)
+    changed = [not np.array_equal(o, n) for o, n in zip(before_base, base.get_weights())]
+    assert any(changed)
+
+
+def test_vgg19_from_random_weights_and_from_a_local_weights_file(tmp_path):
+    random = transfer.build_base("VGG19", 32, "none")
+    assert not random.pretrained and random.weights == "none"
+    path = tmp_path / "vgg19_notop.weights.h5"
+    random.model.save_weights(path)
+    loaded = transfer.build_base("VGG19", 32, str(path))
+    assert loaded.pretrained and loaded.weights == str(path)
+    for a, b in zip(random.model.get_weights(), loaded.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model = transfer.build_transfer_model(loaded.model, "VGG19")
+    assert model.output_shape == (None, 10)
+    with pytest.raises(StudyError, match="no such file"):
+        transfer.build_base("VGG19", 32, str(tmp_path / "missing.weights.h5"))
+
+
+def test_unreachable_imagenet_weights_fail_clearly_or_fall_back_when_allowed(monkeypatch):
+    real_build = transfer._build
+
+    def offline(name, size, weights, alpha):
+        if weights == "imagenet":
+            raise Exception("URL fetch failure on https://example/x.h5: None -- no network")
+        return real_build(name, size, weights, alpha)
+
+    monkeypatch.setattr(transfer, "_build", offline)
+    with pytest.raises(StudyError, match="could not be downloaded.*-p weights=PATH"):
+        transfer.build_base("MobileNet", 32, "imagenet", alpha=0.25)
+    choice = transfer.build_base("MobileNet", 32, "imagenet", 0.25, allow_random_fallback=True)
+    assert not choice.pretrained and "no network" in choice.reason
+
+
+def test_base_preprocessing_matches_keras_own_and_reloads_in_a_saved_model(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    caffe = transfer.BasePreprocess("caffe")(x)
+    want = keras.applications.vgg19.preprocess_input(x * 255.0)
+    np.testing.assert_allclose(caffe, want, rtol=1e-5, atol=1e-3)
+    tf_mode = transfer.BasePreprocess("tf")(x)
+    want = keras.applications.mobilenet.preprocess_input(x * 255.0)
+    np.testing.assert_allclose(tf_mode, want, atol=1e-5)
+    assert transfer.preprocessing_mode("VGG19") == "caffe"
+    assert transfer.preprocessing_mode("MobileNetV2") == "tf"
+    assert transfer.preprocessing_mode("EfficientNetB0") == "raw255"
+    model = _mobilenet()
+    path = artifacts.save_model(tmp_path, "05_transfer", models.deployable(model))
+    reloaded = keras.saving.load_model(path)
+    raw = (x * 255).round()
+    np.testing.assert_allclose(
+        reloaded.predict(raw, verbose=0), model.predict(raw / 255.0, verbose=0), atol=1e-5
+    )
+
+
+def test_input_size_above_32_upscales_inside_the_model():
+    choice = transfer.build_base("MobileNet", 64, "none", alpha=0.25)
+    model = transfer.build_transfer_model(choice.model, "MobileNet", units=16)
+    assert model.get_layer("upscale").output.shape[1:3] == (64, 64)
+    assert model(tf.zeros((1, 32, 32, 3))).shape == (1, 10)
+
+
+# --- real data ----------------------------------------------------------------------------------
+
+MARGIN = 0.08  # pretrained must beat random by this much (seen: 0.240 vs 0.100, 3 epochs)
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory):
+    import os
+
+    old = os.environ.get("CINIC10_DATA")
+    os.environ["CINIC10_DATA"] = str(tmp_path_factory.mktemp("data"))
+    try:
+        yield data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
+    finally:
+        if old is None:
+            os.environ.pop("CINIC10_DATA", None)
+        else:
+            os.environ["CINIC10_DATA"] = old
+
+
+def _frozen_accuracy(ds, weights: str) -> float:
+    training.setup(0)
+    train = data.stratified_subset(ds["train"], 200, seed=0)
+    valid = data.stratified_subset(ds["valid"], 50, seed=0)
+    test = data.stratified_subset(ds["test"], 100, seed=0)
+    choice = transfer.build_base("MobileNet", 32, weights, alpha=0.25)
+    model = transfer.build_transfer_model(choice.model, "MobileNet", units=128)
+    transfer.train_stage(
+        model, base_trainable=False, learning_rate=1e-3, train=train, valid=valid, epochs=3
+    )
+    return evaluation.evaluate(model, test, ds.classes)["test_accuracy"]
+
+
+@pytest.mark.slow
+@needs_shared
+@pytest.mark.skipif(not MOBILENET.exists(), reason=f"weights not found at {MOBILENET}")
+def test_pretrained_frozen_base_beats_the_same_network_with_random_weights(cifar):
+    pretrained = _frozen_accuracy(cifar, str(MOBILENET))
+    random = _frozen_accuracy(cifar, "none")
+    print(f"frozen MobileNet 0.25 on CIFAR-10: pretrained {pretrained:.3f}, random {random:.3f}")
+    assert pretrained > random + MARGIN
