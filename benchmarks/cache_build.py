@@ -33,8 +33,10 @@ def main() -> None:
             warm.append(time.perf_counter() - t0)
     n = sum(len(s) for s in ds.splits.values())
     rate = n / median(cold)
-    print(f"{n} images: cold {median(cold):.1f} s ({rate:.0f} images/s, runs "
-          f"{', '.join(f'{c:.1f}' for c in cold)}), cached load {median(warm):.1f} s")
+    print(
+        f"{n} images: cold {median(cold):.1f} s ({rate:.0f} images/s, runs "
+        f"{', '.join(f'{c:.1f}' for c in cold)}), cached load {median(warm):.1f} s"
+    )
     print(f"projected for CINIC-10 (270,000 PNGs, 3 splits): {270_000 / rate:.0f} s at this rate")
 
 

@@ -20,8 +20,11 @@ def header(title: str) -> None:
 
     v = versions()
     print(f"# {title}")
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, {platform.machine()} | "
-          + ", ".join(f"{k} {x}" for k, x in v.items()) + f" | code {git_revision()}")
+    print(
+        f"# {cpu_name()}, {os.cpu_count()} cores, {platform.machine()} | "
+        + ", ".join(f"{k} {x}" for k, x in v.items())
+        + f" | code {git_revision()}"
+    )
 
 
 def median(xs) -> float:

@@ -39,10 +39,19 @@ def main() -> None:
     train = ds["train"]
     ours = make_input(train, 32, seed=0)
     study = keras.utils.image_dataset_from_directory(
-        folder, batch_size=32, image_size=(32, 32), label_mode="int", shuffle=True, seed=0,
-        verbose=False).map(lambda x, y: (x / 255.0, y))
+        folder,
+        batch_size=32,
+        image_size=(32, 32),
+        label_mode="int",
+        shuffle=True,
+        seed=0,
+        verbose=False,
+    ).map(lambda x, y: (x / 255.0, y))
     rows = {}
-    for name, pipe in (("project: cache + tf.data", ours), ("study: image_dataset_from_directory", study)):
+    for name, pipe in (
+        ("project: cache + tf.data", ours),
+        ("study: image_dataset_from_directory", study),
+    ):
         epoch_rate(pipe.take(20))  # warm up
         rates = [epoch_rate(pipe)[0] for _ in range(args.repeats)]
         rows[name] = median(rates)
@@ -58,8 +67,10 @@ def main() -> None:
     for name, rate in rows.items():
         print(f"{name:40s} {rate:10.0f} {rate / train_rate:24.1f}")
     names = list(rows)
-    print(f"ratio project/study: {rows[names[0]] / rows[names[1]]:.1f}x; ResNet (3 blocks, batch 32) "
-          f"trains at {train_rate:.0f} images/s")
+    print(
+        f"ratio project/study: {rows[names[0]] / rows[names[1]]:.1f}x; ResNet (3 blocks, batch 32) "
+        f"trains at {train_rate:.0f} images/s"
+    )
 
 
 if __name__ == "__main__":

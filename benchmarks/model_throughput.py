@@ -48,8 +48,11 @@ def images_per_second(build, batch: int, steps: int, repeats: int, precision: st
     """Median training images/s of build() over repeats epochs of steps batches."""
     keras.mixed_precision.set_global_policy(precision)
     model = build()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     rng = np.random.default_rng(0)
     x = rng.random((batch * steps, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch * steps)
@@ -81,8 +84,10 @@ def main() -> None:
 
         gpus = tf.config.list_physical_devices("GPU")
         devices = ", ".join(g.name for g in gpus) or f"CPU ({os.cpu_count()} cores)"
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores"
-          f" | keras {keras.__version__} backend {backend} on {devices} | python {platform.python_version()}")
+    print(
+        f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores"
+        f" | keras {keras.__version__} backend {backend} on {devices} | python {platform.python_version()}"
+    )
     print(f"# median of {args.repeats} epochs x {args.steps} steps after one warm-up epoch")
     print(f"{'model':34s} {'batch':>5s} {'precision':>14s} {'images/s':>10s}")
     for name, build in MODELS.items():

@@ -62,9 +62,11 @@ def main() -> None:
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         secs = time.perf_counter() - t0
         achieved = flops * args.steps / secs / 1e9
-        print(f"ResNet b3 k3, batch {batch:4d}: {len(x) / secs:6.0f} images/s, "
-              f"{flops / batch / 1e6:.0f} MFLOP/image (train), {achieved:6.1f} GFLOP/s = "
-              f"{100 * achieved / peak:.0f}% of peak")
+        print(
+            f"ResNet b3 k3, batch {batch:4d}: {len(x) / secs:6.0f} images/s, "
+            f"{flops / batch / 1e6:.0f} MFLOP/image (train), {achieved:6.1f} GFLOP/s = "
+            f"{100 * achieved / peak:.0f}% of peak"
+        )
 
 
 if __name__ == "__main__":

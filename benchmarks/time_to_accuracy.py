@@ -37,10 +37,19 @@ def _run(model, train_ds, valid_ds, epochs, target):
                 seen["hit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=valid_ds, epochs=epochs, verbose=0, callbacks=[
-        Clock(), keras.callbacks.EarlyStopping(monitor="val_loss", patience=3,
-                                               restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)])
+    hist = model.fit(
+        train_ds,
+        validation_data=valid_ds,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            Clock(),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=3, restore_best_weights=True
+            ),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2),
+        ],
+    )
     return seen.get("hit"), max(hist.history["val_accuracy"]), time.perf_counter() - t0
 
 
@@ -59,8 +68,10 @@ def main() -> None:
     from helpers.pipeline import make_input
     from helpers.sources import extract_archive
 
-    header(f"time to {args.target:.2f} validation accuracy, ResNet b3 k3, "
-           f"{args.per_class}/class of cifar10-jpeg")
+    header(
+        f"time to {args.target:.2f} validation accuracy, ResNet b3 k3, "
+        f"{args.per_class}/class of cifar10-jpeg"
+    )
     ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
     train = data.stratified_subset(ds["train"], args.per_class, seed=0)
     valid = data.stratified_subset(ds["valid"], args.per_class // 5, seed=0)
@@ -72,30 +83,52 @@ def main() -> None:
         for seed in args.seeds:
             # the study: decode JPEG files every epoch, batch 32, Adam 1e-3
             training.setup(seed)
-            load = dict(batch_size=32, image_size=(32, 32), label_mode="int", seed=seed,
-                        verbose=False)
+            load = dict(
+                batch_size=32, image_size=(32, 32), label_mode="int", seed=seed, verbose=False
+            )
             study_tr = keras.utils.image_dataset_from_directory(tr_dir, shuffle=True, **load)
             study_va = keras.utils.image_dataset_from_directory(va_dir, shuffle=False, **load)
             scale = lambda x, y: (x / 255.0, y)  # noqa: E731
             m = training.compile_model(models.create_resnet_model(), 1e-3)
-            rows.append(("study", seed, *_run(m, study_tr.map(scale), study_va.map(scale),
-                                               args.epochs, args.target)))
+            rows.append(
+                (
+                    "study",
+                    seed,
+                    *_run(m, study_tr.map(scale), study_va.map(scale), args.epochs, args.target),
+                )
+            )
             # the project: cached uint8 input, larger batch with a scaled learning rate
             training.setup(seed)
             m = training.compile_model(models.create_resnet_model(), args.project_lr)
-            rows.append(("project", seed, *_run(
-                m, make_input(train, args.project_batch, seed=seed),
-                make_input(valid, 512, shuffle=False), args.epochs, args.target)))
-    print(f"{'setup':8s} {'seed':>4s} {'to target (s)':>14s} {'best val acc':>13s} {'total (s)':>10s}")
+            rows.append(
+                (
+                    "project",
+                    seed,
+                    *_run(
+                        m,
+                        make_input(train, args.project_batch, seed=seed),
+                        make_input(valid, 512, shuffle=False),
+                        args.epochs,
+                        args.target,
+                    ),
+                )
+            )
+    print(
+        f"{'setup':8s} {'seed':>4s} {'to target (s)':>14s} {'best val acc':>13s} {'total (s)':>10s}"
+    )
     for name, seed, hit, best, total in rows:
-        print(f"{name:8s} {seed:4d} {hit if hit is None else round(hit, 1)!s:>14s} "
-              f"{best:13.3f} {total:10.1f}")
+        print(
+            f"{name:8s} {seed:4d} {hit if hit is None else round(hit, 1)!s:>14s} "
+            f"{best:13.3f} {total:10.1f}"
+        )
     hits = {n: [r[2] for r in rows if r[0] == n] for n in ("study", "project")}
     if all(h is not None for v in hits.values() for h in v):
         ratio = median(hits["study"]) / median(hits["project"])
-        print(f"median time to target: study {median(hits['study']):.1f} s, project "
-              f"{median(hits['project']):.1f} s -> {ratio:.2f}x faster "
-              f"(project batch {args.project_batch}, lr {args.project_lr})")
+        print(
+            f"median time to target: study {median(hits['study']):.1f} s, project "
+            f"{median(hits['project']):.1f} s -> {ratio:.2f}x faster "
+            f"(project batch {args.project_batch}, lr {args.project_lr})"
+        )
     else:
         print("a run did not reach the target: lower --target or raise --epochs")
 

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
     """Call writer(tmp_path) for a temporary file beside path, fsync it, then rename it onto path."""
@@ -21,6 +24,7 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
         writer(tmp_path)
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -15,8 +15,9 @@ SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
 CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 MOBILENET = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 
-needs_shared = pytest.mark.skipif(not CIFAR10_JPEG.exists(),
-                                  reason=f"real data not found at {CIFAR10_JPEG} (set CINIC10_SHARED)")
+needs_shared = pytest.mark.skipif(
+    not CIFAR10_JPEG.exists(), reason=f"real data not found at {CIFAR10_JPEG} (set CINIC10_SHARED)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +29,16 @@ def data_home(tmp_path, monkeypatch):
     return home
 
 
-def write_layout(root: Path, splits=("train", "test"), classes=("cat", "dog", "frog"),
-                 per_class: int = 4, size=(32, 32), mode: str = "RGB", suffix: str = ".png",
-                 seed: int = 0) -> Path:
+def write_layout(
+    root: Path,
+    splits=("train", "test"),
+    classes=("cat", "dog", "frog"),
+    per_class: int = 4,
+    size=(32, 32),
+    mode: str = "RGB",
+    suffix: str = ".png",
+    seed: int = 0,
+) -> Path:
     """A tiny dataset in CINIC-10's layout: each class a distinct mean colour plus noise."""
     from PIL import Image
 

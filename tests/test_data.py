@@ -78,16 +78,19 @@ def test_greyscale_is_widened(tmp_path):
     assert ds["train"].x.shape[-1] == 3 and ds.meta["greyscale_widened"] == 24
 
 
-@pytest.mark.parametrize("case, pattern", [
-    ("missing", "no such file or folder"),
-    ("no_train", "no train/ folder"),
-    ("classes_differ", "class folders differ"),
-    ("wrong_size", "image is 16x16 RGB, expected 32x32 RGB"),
-    ("rgba", "image is 32x32 RGBA"),
-    ("corrupt", "corrupt or truncated image"),
-    ("truncated_png", "corrupt or truncated image"),
-    ("empty_split", "split missing or empty"),
-])
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("missing", "no such file or folder"),
+        ("no_train", "no train/ folder"),
+        ("classes_differ", "class folders differ"),
+        ("wrong_size", "image is 16x16 RGB, expected 32x32 RGB"),
+        ("rgba", "image is 32x32 RGBA"),
+        ("corrupt", "corrupt or truncated image"),
+        ("truncated_png", "corrupt or truncated image"),
+        ("empty_split", "split missing or empty"),
+    ],
+)
 def test_bad_input_is_one_clear_error(tmp_path, case, pattern):
     root = tmp_path / "ds"
     if case != "missing":
@@ -132,8 +135,13 @@ def test_unsafe_archive_members_are_refused(tiny, tmp_path, kind):
     archive = tmp_path / "evil.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(tiny, arcname="tiny")
-        info = tarfile.TarInfo({"symlink": "tiny/train/cat/link.png", "dotdot": "../escape.png",
-                                "absolute": "/tmp/escape.png"}[kind])
+        info = tarfile.TarInfo(
+            {
+                "symlink": "tiny/train/cat/link.png",
+                "dotdot": "../escape.png",
+                "absolute": "/tmp/escape.png",
+            }[kind]
+        )
         if kind == "symlink":
             info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
             tar.addfile(info)
@@ -169,8 +177,12 @@ def test_extract_is_safe_and_reused(tiny, tmp_path):
 
 def _fake_cinic(root: Path, per_class: int) -> Path:
     """CINIC-10's names and classes, per_class images each (real CINIC-10 has 9,000)."""
-    write_layout(root, splits=("train", "valid", "test"), classes=sources.CINIC10_CLASSES,
-                 per_class=per_class)
+    write_layout(
+        root,
+        splits=("train", "valid", "test"),
+        classes=sources.CINIC10_CLASSES,
+        per_class=per_class,
+    )
     for f in sorted(root.rglob("*.png")):
         i = int(f.stem.rsplit("-", 1)[1])
         f.rename(f.with_name(f"cifar10-{f.stem}.png" if i % 2 else f"n0212{i}_{f.stem}.png"))
@@ -180,7 +192,9 @@ def _fake_cinic(root: Path, per_class: int) -> Path:
 def test_cinic10_download_verify_and_sources(tmp_path, monkeypatch, data_home):
     monkeypatch.setattr(sources, "CINIC10_PER_SPLIT_CLASS", 2)
     monkeypatch.setattr(cache_mod, "CINIC10_PER_SPLIT_CLASS", 2)
-    archive = make_tar(_fake_cinic(tmp_path / "cinic", 2), tmp_path / "CINIC-10.tar.gz", arcname=".")
+    archive = make_tar(
+        _fake_cinic(tmp_path / "cinic", 2), tmp_path / "CINIC-10.tar.gz", arcname="."
+    )
     monkeypatch.delenv("CINIC10_OFFLINE")
     monkeypatch.setenv("CINIC10_URL", archive.as_uri())  # a real urllib download, from file://
     ds = load_dataset("cinic10", say=lambda *_: None)
@@ -207,8 +221,9 @@ def test_broken_download_leaves_no_archive(tmp_path, monkeypatch, data_home):
 
 
 def test_auto_falls_back_to_synthetic_and_says_why(monkeypatch):
-    monkeypatch.setattr(sources, "make_synthetic",
-                        lambda: sources.Source("synthetic", "syn", ROOT, ""))
+    monkeypatch.setattr(
+        sources, "make_synthetic", lambda: sources.Source("synthetic", "syn", ROOT, "")
+    )
     said = []
     src = sources.resolve_source("auto", say=said.append)
     assert src.kind == "synthetic" and "NOT CINIC-10" in src.note and said
@@ -266,7 +281,8 @@ def test_cli_data_summary_and_one_line_errors(tiny, tmp_path):
     ok = subprocess.run([*env_run, str(tiny)], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     assert "fingerprint" in ok.stdout and "total" in ok.stdout
-    bad = subprocess.run([*env_run, str(tmp_path / "nope")], capture_output=True, text=True,
-                         cwd=ROOT)
+    bad = subprocess.run(
+        [*env_run, str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "nope: no such file or folder" in bad.stderr

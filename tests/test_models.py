@@ -38,8 +38,10 @@ def test_skip_connection_adds_the_block_input():
     np.testing.assert_allclose(block(x, training=False), x, atol=1e-5)
     # and with a projection (channels differ) the 1x1 convolution carries it
     inp2 = keras.Input((8, 8, 16))
-    assert any("proj" in layer.name for layer in
-               keras.Model(inp2, models.residual_block(inp2, 32, 3, name="p")).layers)
+    assert any(
+        "proj" in layer.name
+        for layer in keras.Model(inp2, models.residual_block(inp2, 32, 3, name="p")).layers
+    )
 
 
 def test_saved_model_takes_raw_pixels_and_reloads_identically(tmp_path):
@@ -55,9 +57,12 @@ def test_saved_model_takes_raw_pixels_and_reloads_identically(tmp_path):
 def test_evaluate_per_class_and_per_source():
     model = models.create_resnet_model(n_blocks=1)
     rng = np.random.default_rng(0)
-    split = Split(rng.integers(0, 256, (20, 32, 32, 3)).astype(np.uint8), np.arange(20) % 10,
-                  np.array([f"x{i}" for i in range(20)]),
-                  np.array(["cifar10", "imagenet"] * 10))
+    split = Split(
+        rng.integers(0, 256, (20, 32, 32, 3)).astype(np.uint8),
+        np.arange(20) % 10,
+        np.array([f"x{i}" for i in range(20)]),
+        np.array(["cifar10", "imagenet"] * 10),
+    )
     m = evaluation.evaluate(model, split, [str(c) for c in range(10)])
     assert 0 <= m["test_accuracy"] <= 1 and m["n_test"] == 20
     assert set(m["per_source"]) == {"cifar10", "imagenet"}

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 def cli(*args, timeout=1200):
-    return subprocess.run([sys.executable, "-m", "helpers", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +64,10 @@ def test_report_html_is_self_contained_with_contents_and_banner(smoke_run):
     assert html.count("data:image/png;base64") >= 4
 
 
-@pytest.mark.skipif(not shutil.which("chromium") and not shutil.which("google-chrome"),
-                    reason="no Chromium: the PDF is skipped (the runner prints how to get it)")
+@pytest.mark.skipif(
+    not shutil.which("chromium") and not shutil.which("google-chrome"),
+    reason="no Chromium: the PDF is skipped (the runner prints how to get it)",
+)
 def test_report_pdf_is_real(smoke_run):
     out, _ = smoke_run
     pdf = out / "report.pdf"
@@ -79,8 +86,20 @@ def test_report_rebuilds_without_rerunning(smoke_run):
 
 
 def test_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
-    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "02",
-               "--out", str(tmp_path), "-p", "n_blocks=9", "--no-report")
+    proc = cli(
+        "run",
+        "--profile",
+        "smoke",
+        "--dataset",
+        "synthetic",
+        "--only",
+        "02",
+        "--out",
+        str(tmp_path),
+        "-p",
+        "n_blocks=9",
+        "--no-report",
+    )
     assert proc.returncode == 1
     assert "02_resnet failed in cell" in proc.stderr and "n_blocks must be in 1..5" in proc.stderr
     assert str(tmp_path / "executed" / "02_resnet.ipynb") in proc.stderr

@@ -29,7 +29,9 @@ def test_notebook_defaults_are_the_quick_profile():
         defaults = notebook_parameters(nb)
         assert all(c in defaults for c in COMMON), nb
         for key, value in (quick["notebooks"].get(nb.stem) or {}).items():
-            assert defaults[key] == value, f"{nb.stem}.{key}: notebook {defaults[key]!r} vs quick {value!r}"
+            assert defaults[key] == value, (
+                f"{nb.stem}.{key}: notebook {defaults[key]!r} vs quick {value!r}"
+            )
         assert defaults["profile"] == "quick" and defaults["run_dir"] == "reports/quick"
 
 
@@ -41,12 +43,15 @@ def test_notebooks_are_committed_without_outputs():
         assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# ")
 
 
-@pytest.mark.parametrize("bad, pattern", [
-    ({"notebooks": {"02_resnet": {"epochz": 3}}}, "unknown parameter 'epochz'"),
-    ({"notebooks": {"02_resnet": {"epochs": "three"}}}, "expected int"),
-    ({"notebooks": {"99_nothing": {}}}, "no notebook '99_nothing'"),
-    ({"epochs": 3}, "unknown top-level key"),
-])
+@pytest.mark.parametrize(
+    "bad, pattern",
+    [
+        ({"notebooks": {"02_resnet": {"epochz": 3}}}, "unknown parameter 'epochz'"),
+        ({"notebooks": {"02_resnet": {"epochs": "three"}}}, "expected int"),
+        ({"notebooks": {"99_nothing": {}}}, "no notebook '99_nothing'"),
+        ({"epochs": 3}, "unknown top-level key"),
+    ],
+)
 def test_bad_profiles_are_refused_before_anything_runs(tmp_path, bad, pattern):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
@@ -55,8 +60,13 @@ def test_bad_profiles_are_refused_before_anything_runs(tmp_path, bad, pattern):
 
 
 def test_overrides_are_validated_and_applied(tmp_path):
-    _, steps = plan("smoke", dataset="synthetic", out=str(tmp_path), only=["02"],
-                    overrides=["epochs=5", "02_resnet.dropout=0.3"])
+    _, steps = plan(
+        "smoke",
+        dataset="synthetic",
+        out=str(tmp_path),
+        only=["02"],
+        overrides=["epochs=5", "02_resnet.dropout=0.3"],
+    )
     params = steps[0][1]
     assert params["epochs"] == 5 and params["dropout"] == 0.3 and params["dataset"] == "synthetic"
     with pytest.raises(StudyError, match="no selected notebook has a parameter 'epoch'"):

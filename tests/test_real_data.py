@@ -20,8 +20,11 @@ def cifar(tmp_path_factory):
 
     os.environ["CINIC10_DATA"] = str(tmp_path_factory.mktemp("data"))
     ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
-    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 45000, "valid": 5000,
-                                                         "test": 10000}
+    assert {k: len(v) for k, v in ds.splits.items()} == {
+        "train": 45000,
+        "valid": 5000,
+        "test": 10000,
+    }
     return ds
 
 
