@@ -255,6 +255,7 @@ def extract_archive(archive: Path, dest: Path | None = None) -> Path:
 
 # --- synthetic ----------------------------------------------------------------------------------
 
+SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are not reused
 SYNTHETIC_CLASSES = (
     "disk",
     "square",
@@ -275,7 +276,7 @@ def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
     so a small CNN learns it well but not perfectly. Written once as PNGs in CINIC-10's layout."""
     from PIL import Image
 
-    dest = data_dir() / "synthetic" / f"synthetic-{per_class}-s{seed}"
+    dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{per_class}-s{seed}"
     if (dest / ".complete").exists():
         return Source("synthetic", dest.name, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
