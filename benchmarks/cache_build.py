@@ -20,7 +20,6 @@ def main() -> None:
     args = p.parse_args()
     from helpers.data import load_dataset
 
-    header(f"cache build from {CIFAR10_JPEG.name}, median of {args.repeats} cold builds")
     cold, warm = [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -31,6 +30,9 @@ def main() -> None:
             t0 = time.perf_counter()
             load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
             warm.append(time.perf_counter() - t0)
+    # the header imports TensorFlow (for its version): only after timing, since a process that
+    # holds TensorFlow decodes with threads instead of forked workers
+    header(f"cache build from {CIFAR10_JPEG.name}, median of {args.repeats} cold builds")
     n = sum(len(s) for s in ds.splits.values())
     rate = n / median(cold)
     print(

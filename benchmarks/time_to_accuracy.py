@@ -59,8 +59,8 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=500)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--project-batch", type=int, default=128)
-    p.add_argument("--project-lr", type=float, default=2e-3)
+    p.add_argument("--project-batch", type=int, default=32)
+    p.add_argument("--project-lr", type=float, default=1e-3)
     args = p.parse_args()
     import keras
 
@@ -97,7 +97,7 @@ def main() -> None:
                     *_run(m, study_tr.map(scale), study_va.map(scale), args.epochs, args.target),
                 )
             )
-            # the project: cached uint8 input, larger batch with a scaled learning rate
+            # the project: cached uint8 input, large evaluation batches, same optimiser settings
             training.setup(seed)
             m = training.compile_model(models.create_resnet_model(), args.project_lr)
             rows.append(
