@@ -83,8 +83,9 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
-        if read_json(res).get("pretrained") is False:  # e.g. 05 without ImageNet weights
-            why = read_json(res).get("pretrained_reason", "")
+        result = read_json(res)
+        if result.get("pretrained") is False:  # e.g. 05 without ImageNet weights
+            why = result.get("pretrained_reason", "")
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
                 f"<b>{res.stem}: this is not transfer learning.</b> The base network "

@@ -39,9 +39,8 @@ def run(
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
     ds = load_dataset(steps[0][1]["dataset"])  # download/decode here, with progress, once
-    resolved = ds.meta["location"] if ds.kind == "folder" else ds.kind
-    if ds.kind == "synthetic":
-        resolved = "synthetic"
+    # what the notebooks load: the same files (a download or CINIC10_DIR resolved to its path)
+    resolved = "synthetic" if ds.kind == "synthetic" else ds.meta["location"]
     record_path = run_dir / "run.json"
     old = read_json(record_path) if record_path.exists() else {}
     record = {

@@ -118,7 +118,23 @@ def from_path(path: Path, kind: str | None = None) -> Source:
         prefix = find_layout_root(path).relative_to(path).as_posix() + "/"
         prefix = "" if prefix == "./" else prefix
     name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
-    return Source(kind or "folder", name, path, prefix)
+    source = Source(kind or "folder", name, path, prefix)
+    if kind is None and is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
+        return replace(source, kind="cinic10", name="cinic10")
+    return source
+
+
+def is_full_cinic10(source: Source) -> bool:
+    """CINIC-10's classes, cifar10-… file names and 9,000 images per split and class."""
+    counts: dict[tuple[str, str], int] = {}
+    cifar = False
+    for rel, _ in source.files():
+        parts = rel.split("/")
+        if len(parts) == 3:
+            counts[parts[0], parts[1]] = counts.get((parts[0], parts[1]), 0) + 1
+            cifar = cifar or parts[2].startswith("cifar10-")
+    want = {(s, c): CINIC10_PER_SPLIT_CLASS for s in SPLITS for c in CINIC10_CLASSES}
+    return cifar and counts == want
 
 
 def find_layout_root(folder: Path) -> Path:

@@ -204,6 +204,15 @@ def test_cinic10_download_verify_and_sources(tmp_path, monkeypatch, data_home):
     assert sorted(set(ds["test"].sources)) == ["cifar10", "imagenet"]
 
 
+def test_cinic10_given_by_path_is_recognised(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "CINIC10_PER_SPLIT_CLASS", 2)
+    monkeypatch.setattr(cache_mod, "CINIC10_PER_SPLIT_CLASS", 2)
+    root = _fake_cinic(tmp_path / "cinic", 2)
+    assert load_dataset(str(root), say=lambda *_: None).kind == "cinic10"
+    (root / "test" / "cat" / next((root / "test" / "cat").iterdir()).name).unlink()
+    assert load_dataset(str(root), say=lambda *_: None).kind == "folder"  # a subset: any layout
+
+
 def test_cinic10_with_wrong_counts_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("CINIC10_DIR", str(_fake_cinic(tmp_path / "cinic", 2)))
     with pytest.raises(StudyError, match="not a complete CINIC-10"):
