@@ -21,7 +21,14 @@ from .atomic import read_json, write_json
 from .errors import StudyError
 from .paths import data_dir
 from .progress import progress_bar
-from .sources import CINIC10_CLASSES, CINIC10_PER_SPLIT_CLASS, SPLITS, Source, member_name
+from .sources import (
+    CINIC10_PER_SPLIT_CLASS,
+    SPLITS,
+    Source,
+    cinic10_shortfalls,
+    layout_tree,
+    member_name,
+)
 
 CACHE_VERSION = 1
 CHUNK = 1000
@@ -49,11 +56,7 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
     Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
     and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
     where = source.location / source.prefix
-    tree: dict[str, dict[str, list[tuple[str, int]]]] = {}
-    for rel, size in source.files():
-        parts = rel.split("/")
-        if len(parts) == 3 and parts[0] in SPLITS:
-            tree.setdefault(parts[0], {}).setdefault(parts[1], []).append((rel, size))
+    tree = layout_tree(source)
     for required in ("train", "test"):
         if required not in tree:
             raise StudyError(
@@ -74,12 +77,7 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
             (rel, c, size) for c, cls in enumerate(classes) for rel, size in tree[split][cls]
         ]
     if source.kind == "cinic10":
-        bad = [
-            f"{s}/{cls}: {len(tree.get(s, {}).get(cls, []))}"
-            for s in SPLITS
-            for cls in CINIC10_CLASSES
-            if len(tree.get(s, {}).get(cls, [])) != CINIC10_PER_SPLIT_CLASS
-        ]
+        bad = cinic10_shortfalls(tree)
         if bad:
             raise StudyError(
                 f"{where}: not a complete CINIC-10 (expected 3 splits x 10 classes x "
@@ -170,15 +168,13 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
     grey = 0
     if workers <= 1:
         results, pool = map(_decode_indexed, _chunks(source, rels)), None
-    elif "tensorflow" in sys.modules:
+    else:
         # Forking a process that holds TensorFlow's threads can deadlock, and spawn re-runs an
-        # unguarded __main__ script: threads instead (Pillow releases the GIL while decoding).
+        # unguarded __main__ script: threads there (Pillow releases the GIL while decoding).
         from multiprocessing.pool import ThreadPool
 
-        pool = ThreadPool(workers)
-        results = pool.imap_unordered(_decode_indexed, _chunks(source, rels))
-    else:
-        pool = mp.get_context("fork").Pool(workers)
+        threaded = "tensorflow" in sys.modules
+        pool = ThreadPool(workers) if threaded else mp.get_context("fork").Pool(workers)
         results = pool.imap_unordered(_decode_indexed, _chunks(source, rels))
     try:
         for idx, arr, g in results:

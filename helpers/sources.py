@@ -124,17 +124,36 @@ def from_path(path: Path, kind: str | None = None) -> Source:
     return source
 
 
+def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, int]]]]:
+    """split -> class -> [(relative path, size)] of every image at <split>/<class>/<file>."""
+    tree: dict[str, dict[str, list[tuple[str, int]]]] = {}
+    for rel, size in source.files():
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] in SPLITS:
+            tree.setdefault(parts[0], {}).setdefault(parts[1], []).append((rel, size))
+    return tree
+
+
+def cinic10_shortfalls(tree: dict) -> list[str]:
+    """'split/class: n' for every CINIC-10 cell of layout_tree without its 9,000 images."""
+    return [
+        f"{s}/{c}: {len(tree.get(s, {}).get(c, []))}"
+        for s in SPLITS
+        for c in CINIC10_CLASSES
+        if len(tree.get(s, {}).get(c, [])) != CINIC10_PER_SPLIT_CLASS
+    ]
+
+
 def is_full_cinic10(source: Source) -> bool:
     """CINIC-10's classes, cifar10-… file names and 9,000 images per split and class."""
-    counts: dict[tuple[str, str], int] = {}
-    cifar = False
-    for rel, _ in source.files():
-        parts = rel.split("/")
-        if len(parts) == 3:
-            counts[parts[0], parts[1]] = counts.get((parts[0], parts[1]), 0) + 1
-            cifar = cifar or parts[2].startswith("cifar10-")
-    want = {(s, c): CINIC10_PER_SPLIT_CLASS for s in SPLITS for c in CINIC10_CLASSES}
-    return cifar and counts == want
+    tree = layout_tree(source)
+    classes_ok = all(set(tree.get(s, {})) == set(CINIC10_CLASSES) for s in SPLITS)
+    cifar = any(
+        PurePosixPath(rel).name.startswith("cifar10-")
+        for cls in tree.get("train", {}).values()
+        for rel, _ in cls
+    )
+    return classes_ok and cifar and not cinic10_shortfalls(tree)
 
 
 def find_layout_root(folder: Path) -> Path:
