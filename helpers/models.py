@@ -9,10 +9,13 @@ from keras import layers
 N_CLASSES = 10
 
 
-def residual_block(x, filters: int, kernel_size: int = 3, name: str = "block"):
+def residual_block(
+    x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9
+):
     """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
     projection where the channel count differs) is added to the second one's output.
-    (b, h, w, c) -> (b, h, w, filters)."""
+    (b, h, w, c) -> (b, h, w, filters). bn_momentum 0.9, not Keras' 0.99: short (subset) runs
+    otherwise evaluate with unsettled running statistics."""
     shortcut = x
     if x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
@@ -20,8 +23,7 @@ def residual_block(x, filters: int, kernel_size: int = 3, name: str = "block"):
         x = layers.Conv2D(
             filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv{i}"
         )(x)
-        # momentum 0.9, not 0.99: short (subset) runs otherwise evaluate with unsettled statistics
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return layers.Add(name=f"{name}_add")([x, shortcut])
 
@@ -33,10 +35,12 @@ def create_resnet_model(
     base_filters: int = 32,
     output_regularizer: keras.regularizers.Regularizer | None = None,
     name: str | None = None,
+    bn_momentum: float = 0.9,
 ) -> keras.Model:
     """The study's ResNet: n_blocks residual blocks, each followed by 2x2 max pooling and dropout,
     then a softmax classifier (regularised if asked). Filters double per block (capped at 256);
-    valid for n_blocks 1..5 (32x32 -> 1x1) and any kernel_size >= 1. Output (b, 10) probabilities."""
+    valid for n_blocks 1..5 (32x32 -> 1x1) and any kernel_size >= 1. Output (b, 10) probabilities.
+    bn_momentum: see residual_block (0.99 is Keras' default, which the study used)."""
     if not 1 <= n_blocks <= 5:
         raise ValueError(
             f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}"
@@ -44,7 +48,8 @@ def create_resnet_model(
     inputs = keras.Input((32, 32, 3), name="image")
     x = inputs
     for b in range(n_blocks):
-        x = residual_block(x, min(base_filters * 2**b, 256), kernel_size, name=f"block{b + 1}")
+        filters = min(base_filters * 2**b, 256)
+        x = residual_block(x, filters, kernel_size, f"block{b + 1}", bn_momentum)
         x = layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
         x = layers.Dropout(dropout, name=f"block{b + 1}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
