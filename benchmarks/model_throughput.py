@@ -2,8 +2,9 @@
 
     python benchmarks/model_throughput.py                      # CPU, TensorFlow, study batch 32
     KERAS_BACKEND=jax python benchmarks/model_throughput.py --batch 32 256 --precision float32 mixed_float16
+    python benchmarks/model_throughput.py --jit-compile false true   # XLA or not (TensorFlow)
 
-Prints one row per (model, batch, precision): median images/s over --repeats timed epochs of
+Prints one row per (model, batch, precision, XLA): median images/s over --repeats timed epochs of
 --steps batches of random 32x32x3 images (the models' cost does not depend on pixel values),
 after a warm-up epoch that absorbs compilation. Also prints hardware and versions.
 """
@@ -44,7 +45,9 @@ def _vgg19() -> keras.Model:
     return keras.Model(base.input, out)
 
 
-def images_per_second(build, batch: int, steps: int, repeats: int, precision: str) -> float:
+def images_per_second(
+    build, batch: int, steps: int, repeats: int, precision: str, jit_compile="auto"
+) -> float:
     """Median training images/s of build() over repeats epochs of steps batches."""
     keras.mixed_precision.set_global_policy(precision)
     model = build()
@@ -52,6 +55,7 @@ def images_per_second(build, batch: int, steps: int, repeats: int, precision: st
         optimizer=keras.optimizers.Adam(1e-3),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     rng = np.random.default_rng(0)
     x = rng.random((batch * steps, 32, 32, 3), dtype=np.float32)
@@ -69,6 +73,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, nargs="+", default=[32])
     p.add_argument("--precision", nargs="+", default=["float32"])
+    p.add_argument(
+        "--jit-compile", nargs="+", default=["auto"], help="auto (Keras' choice), true, false"
+    )
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--only", nargs="*", help="substrings of model names to run")
@@ -89,14 +96,21 @@ def main() -> None:
         f" | keras {keras.__version__} backend {backend} on {devices} | python {platform.python_version()}"
     )
     print(f"# median of {args.repeats} epochs x {args.steps} steps after one warm-up epoch")
-    print(f"{'model':34s} {'batch':>5s} {'precision':>14s} {'images/s':>10s}")
+    print(f"{'model':34s} {'batch':>5s} {'precision':>14s} {'XLA':>5s} {'images/s':>10s}")
     for name, build in MODELS.items():
         if args.only and not any(o in name for o in args.only):
             continue
         for batch in args.batch:
             for precision in args.precision:
-                rate = images_per_second(build, batch, args.steps, args.repeats, precision)
-                print(f"{name:34s} {batch:5d} {precision:>14s} {rate:10.0f}", flush=True)
+                for jit in args.jit_compile:
+                    jit_compile = {"true": True, "false": False}.get(jit, jit)
+                    rate = images_per_second(
+                        build, batch, args.steps, args.repeats, precision, jit_compile
+                    )
+                    print(
+                        f"{name:34s} {batch:5d} {precision:>14s} {jit:>5s} {rate:10.0f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -37,15 +37,15 @@ def resnet_trial(config: dict, context: dict) -> dict:
     on the output layer when given, on context's subsets; best validation accuracy etc."""
     import keras
 
-    from . import data, models, pipeline, training
+    from . import data, models, training
     from .regularizers import ElasticNetRegularization
 
     unknown = set(config) - RESNET_KEYS
     if unknown:
         raise ValueError(f"resnet_trial: unknown config key(s) {sorted(unknown)}")
-    pipeline.set_threads(context.get("threads"))  # a Ray worker: its share of the cores
     keras.backend.clear_session()  # a long grid in one kernel must not pile up graphs
-    training.setup(config["seed"])
+    # threads: a Ray worker's share of the cores
+    training.setup(config["seed"], context.get("mixed_precision", False), context.get("threads"))
     ds = cached_dataset(context["dataset"], context.get("fingerprint"))
     train = data.stratified_subset(ds["train"], context["train_per_class"], context["subset_seed"])
     valid = data.stratified_subset(ds["valid"], context["valid_per_class"], context["subset_seed"])
@@ -57,7 +57,10 @@ def resnet_trial(config: dict, context: dict) -> dict:
         base_filters=config.get("base_filters", 32),
         output_regularizer=reg,
     )
-    training.compile_model(model, context["learning_rate"])
+    lr = training.scaled_learning_rate(
+        context["learning_rate"], context["batch_size"], context.get("lr_scaling", "none")
+    )
+    training.compile_model(model, lr)
     with _quiet():
         r = training.fit(
             model,

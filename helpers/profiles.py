@@ -1,5 +1,6 @@
 """One configuration path: profile files (configs/*.yaml) override the notebooks' own
-parameters cells, and -p overrides the profile. Unknown or mistyped names are refused
+parameters cells (`all_notebooks:` for every notebook that has the parameter, then
+`notebooks: {NN_name: ...}`), and -p overrides the profile. Unknown or mistyped names are refused
 before anything runs (papermill itself would only warn)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .errors import StudyError
 from .paths import CONFIGS, NOTEBOOKS, resolve
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
-TOP_KEYS = {"description", "dataset", "seed", "notebooks"}
+TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks"}
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -50,8 +51,10 @@ def notebook_parameters(path: Path) -> dict:
     return out
 
 
-def load_profile(spec: str) -> tuple[str, dict]:
-    """(name, contents) of a profile: smoke | quick | full (configs/) or a YAML path."""
+def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
+    """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path. A
+    profile with `extends: other` is the other profile with its own keys laid over it
+    (all_notebooks and each notebook's parameters merged key by key)."""
     path = (
         CONFIGS / f"{spec}.yaml"
         if "/" not in spec and not spec.endswith(".yaml")
@@ -64,13 +67,33 @@ def load_profile(spec: str) -> tuple[str, dict]:
         )
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise StudyError(f"{path}: a profile is a mapping (dataset, seed, notebooks)")
+        raise StudyError(
+            f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)"
+        )
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise StudyError(
             f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed {sorted(TOP_KEYS)}"
         )
+    if "extends" in data:
+        if path in _seen:
+            raise StudyError(f"{path}: extends itself (through {', '.join(map(str, _seen))})")
+        _, base = load_profile(str(data.pop("extends")), (*_seen, path))
+        data = _merge(base, data)
     return path.stem, data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = {**base, **over}
+    out["all_notebooks"] = {
+        **(base.get("all_notebooks") or {}),
+        **(over.get("all_notebooks") or {}),
+    }
+    books = dict(base.get("notebooks") or {})
+    for stem, params in (over.get("notebooks") or {}).items():
+        books[stem] = {**(books.get(stem) or {}), **(params or {})}
+    out["notebooks"] = books
+    return out
 
 
 def _check_type(where: str, name: str, value, default):
@@ -118,6 +141,11 @@ def plan(
         "seed": prof.get("seed", 0),
         "dataset": dataset or prof.get("dataset", "auto"),
     }
+    every = prof.get("all_notebooks") or {}
+    all_defaults = {p: notebook_parameters(p) for p in notebooks()}
+    for key in every:
+        if not any(key in d for d in all_defaults.values()):
+            raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
     parsed = [parse_override(o) for o in overrides]
     for target, key, _ in parsed:
         hits = [
@@ -128,6 +156,10 @@ def plan(
     result = []
     for p in books:
         params = dict(base)
+        for key, value in every.items():
+            if key in defaults[p]:
+                where = f"profile {name}, all_notebooks, {p.stem}"
+                params[key] = _check_type(where, key, value, defaults[p][key])
         for key, value in (given.get(p.stem) or {}).items():
             if key not in defaults[p]:
                 raise StudyError(

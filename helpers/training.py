@@ -14,16 +14,53 @@ from .cache import Split
 from .pipeline import make_input, set_threads
 from .training_env import is_batch  # noqa: F401  (re-exported: notebooks use it)
 
+LR_SCALING = ("none", "linear", "sqrt")
+BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 
-def setup(seed: int = 0, mixed_precision: bool = False) -> dict:
-    """Seed Python/NumPy/TF, set CPU threads, and pick precision: mixed float16 only when asked
-    and a GPU is present (on CPU it is slower). Returns what was chosen, for provenance."""
+
+def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
+    """Seed Python/NumPy/TF, set CPU threads (all cores unless given), pick precision (mixed
+    float16 only when asked and a GPU is present: on CPU it is slower) and, with several GPUs,
+    mirror training over all of them. Returns what was chosen, for provenance."""
     keras.utils.set_random_seed(seed)
-    set_threads()
+    set_threads(threads)
     gpus = tf.config.list_physical_devices("GPU")
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    return {"precision": policy, "gpus": len(gpus)}
+    replicas = distribute()
+    return {"precision": policy, "gpus": len(gpus), "replicas": replicas}
+
+
+_MIRRORED: dict = {}
+
+
+def distribute(devices: list[str] | None = None) -> int:
+    """With several GPUs (or the given devices), make a tf.distribute.MirroredStrategy over them
+    the process-wide default, so every model built and compiled afterwards trains on all of
+    them, each batch split between replicas (batch_size stays the global batch). Returns the
+    number of replicas (1: the default strategy, nothing changed)."""
+    if devices is None:  # physical first: listing logical devices starts TensorFlow's runtime
+        several = len(tf.config.list_physical_devices("GPU")) > 1
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []
+    if len(devices) < 2:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    key = tuple(devices)
+    if key not in _MIRRORED:
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(list(devices))
+    if tf.distribute.get_strategy() is not _MIRRORED[key]:
+        tf.distribute.experimental_set_strategy(None)
+        tf.distribute.experimental_set_strategy(_MIRRORED[key])
+    return _MIRRORED[key].num_replicas_in_sync
+
+
+def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
+    """The learning rate for batch_size when learning_rate was chosen for the study's batch of
+    32: unchanged ("none"), times batch/32 ("linear", Goyal et al. for SGD) or times
+    sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
+    if rule not in LR_SCALING:
+        raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
+    ratio = batch_size / BASE_BATCH
+    return learning_rate * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[rule]
 
 
 class Throughput(keras.callbacks.Callback):

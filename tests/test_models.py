@@ -70,3 +70,45 @@ def test_evaluate_per_class_and_per_source():
     acc = np.mean([v for v in m["per_class"].values()])
     assert acc == pytest.approx(m["test_accuracy"])  # balanced classes
     assert list(itertools.chain(*m["confusion_matrix"]))
+
+
+# --- training settings for larger batches and several devices ----------------------------------
+
+
+def test_learning_rate_scales_with_the_batch_as_the_profile_says():
+    from helpers.training import scaled_learning_rate
+
+    assert scaled_learning_rate(1e-3, 256, "none") == 1e-3
+    assert scaled_learning_rate(1e-3, 256, "linear") == pytest.approx(8e-3)
+    assert scaled_learning_rate(1e-3, 128, "sqrt") == pytest.approx(2e-3)
+    assert scaled_learning_rate(1e-3, 32, "sqrt") == 1e-3  # the study's batch: unchanged
+    with pytest.raises(ValueError, match="lr_scaling 'square'"):
+        scaled_learning_rate(1e-3, 64, "square")
+
+
+def test_training_mirrors_over_several_devices():
+    """MirroredStrategy as set by training.distribute, on two logical CPUs (what several GPUs
+    get): the model is built and trained under it, each batch split in two."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from helpers import models, training
+from helpers.cache import Split
+assert training.setup(0)["replicas"] == 1  # no GPU: nothing mirrored by default
+devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+assert training.distribute(devices) == 2 and training.distribute(devices) == 2
+model = training.compile_model(models.create_resnet_model(1, 2, base_filters=4))
+assert model.distribute_strategy.num_replicas_in_sync == 2
+n = 64
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+split = Split(x, np.arange(n) % 10, np.array([str(i) for i in range(n)]), np.full(n, "s"))
+result = training.fit(model, split, split, epochs=2, batch_size=16)
+assert result.epochs_run == 2 and np.isfinite(result.history.value).all()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -15,7 +15,7 @@ from helpers.paths import CONFIGS, ROOT
 from helpers.profiles import COMMON, load_profile, notebook_parameters, notebooks, plan
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full", "gpu"])
 def test_every_profile_validates_against_the_notebooks(profile, tmp_path):
     name, steps = plan(profile, dataset=None, out=str(tmp_path))
     assert name == profile and [p.stem for p, _ in steps] == [p.stem for p in notebooks()]
@@ -50,6 +50,9 @@ def test_notebooks_are_committed_without_outputs():
         ({"notebooks": {"02_resnet": {"epochs": "three"}}}, "expected int"),
         ({"notebooks": {"99_nothing": {}}}, "no notebook '99_nothing'"),
         ({"epochs": 3}, "unknown top-level key"),
+        ({"all_notebooks": {"epochz": 3}}, "no notebook has a parameter 'epochz'"),
+        ({"all_notebooks": {"batch_size": "big"}}, "expected int"),
+        ({"extends": "nosuch"}, "does not exist"),
     ],
 )
 def test_bad_profiles_are_refused_before_anything_runs(tmp_path, bad, pattern):
@@ -57,6 +60,32 @@ def test_bad_profiles_are_refused_before_anything_runs(tmp_path, bad, pattern):
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(StudyError, match=pattern):
         plan(str(path), dataset=None, out=str(tmp_path))
+
+
+def test_all_notebooks_and_extends_layer_in_order(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump({"dataset": "synthetic", "notebooks": {"02_resnet": {"epochs": 7}}})
+    )
+    (tmp_path / "mine.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "extends": str(tmp_path / "base.yaml"),
+                "all_notebooks": {"batch_size": 64, "lr_scaling": "sqrt"},
+                "notebooks": {"05_transfer": {"batch_size": 16}},
+            }
+        )
+    )
+    _, steps = plan(str(tmp_path / "mine.yaml"), dataset=None, out=str(tmp_path))
+    by = {p.stem: params for p, params in steps}
+    assert by["02_resnet"]["epochs"] == 7 and by["02_resnet"]["dataset"] == "synthetic"
+    assert by["02_resnet"]["batch_size"] == by["04_augmentation"]["batch_size"] == 64
+    assert by["05_transfer"]["batch_size"] == 16  # a notebook's own entry wins
+    assert "batch_size" not in by["01_data"]  # only where the parameter exists
+    _, steps = plan(str(tmp_path / "mine.yaml"), dataset=None, out="x", overrides=["batch_size=8"])
+    assert {params.get("batch_size", 8) for _, params in steps} == {8}  # -p wins over all
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": str(tmp_path / "loop.yaml")}))
+    with pytest.raises(StudyError, match="extends itself"):
+        load_profile(str(tmp_path / "loop.yaml"))
 
 
 def test_overrides_are_validated_and_applied(tmp_path):
