@@ -116,8 +116,8 @@ def save_initial_weights(model: keras.Model, run_dir) -> str:
 
 def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0) -> list:
     """experiments.Trial list: the baseline, then one per augmentation name. settings hold what
-    every trial shares (epochs, batch size, learning rate, initial weights path, run_dir,
-    dataset fingerprint ...) and are part of each trial's id."""
+    every trial shares and what changes its result (epochs, batch size, learning rate, dataset
+    fingerprint, subset sizes ...); they are part of each trial's id."""
     from .experiments import make_trials
 
     strengths = {**DEFAULT_STRENGTHS, **strengths}
@@ -126,31 +126,52 @@ def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0) -> 
     return make_trials("04aug", configs, settings, seed=seed)
 
 
-def augmentation_trial(config: dict, context: dict) -> dict:
-    """Train the simple CNN from the shared initial weights on context's train split (doubled
-    with one augmented copy unless the baseline), test it, save it deployable. Returns history
-    rows (epoch, split, metric, value), test accuracy, final train/valid accuracy and their gap."""
-    from . import artifacts, evaluation, models, training
+SETTINGS = set(
+    "fingerprint train_per_class valid_per_class test_per_class subset_seed epochs batch_size "
+    "learning_rate lr_scaling patience mixed_precision".split()
+)
 
-    config = {**context["settings"], **config}  # shared settings, then this trial's own
-    keras.utils.set_random_seed(config["seed"])  # same dropout/shuffle streams in every trial
+
+def augmentation_trial(config: dict, context: dict) -> dict:
+    """Train the simple CNN from the shared initial weights on the train subset (doubled with
+    one augmented copy unless the baseline), test it, save it deployable. Loads the cached
+    dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
+    context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights [, threads].
+    Returns history rows (epoch, split, metric, value), test accuracy, final train/valid
+    accuracy and their gap."""
+    from . import artifacts, data, evaluation, models, training
+    from .experiments import cached_dataset
+
+    s = context["settings"]
+    missing = SETTINGS - set(s)
+    if missing:
+        raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
+    keras.backend.clear_session()
+    # the same dropout/shuffle streams in every trial; threads: a Ray worker's share of the cores
+    training.setup(config["seed"], s["mixed_precision"], context.get("threads"))
+    ds = cached_dataset(context["dataset"], s["fingerprint"])
+    train, valid, test = (
+        data.stratified_subset(ds[split], s[f"{split}_per_class"], s["subset_seed"])
+        for split in ("train", "valid", "test")
+    )
     model = models.create_simple_cnn()
-    model.load_weights(config["initial_weights"])
-    training.compile_model(model, config["learning_rate"])
+    model.load_weights(context["initial_weights"])
+    lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
+    training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
     result = training.fit(
         model,
-        context["train"],
-        context["valid"],
-        epochs=config["epochs"],
-        batch_size=config["batch_size"],
+        train,
+        valid,
+        epochs=s["epochs"],
+        batch_size=s["batch_size"],
         seed=config["seed"],
-        patience=config["patience"],
+        patience=s["patience"],
         augment=None if baseline else make_augment(config["name"], config["strength"]),
         repeat_augmented=not baseline,
     )
-    metrics = evaluation.evaluate(model, context["test"], context["classes"])
-    artifacts.save_model(config["run_dir"], f"04_{config['name']}", models.deployable(model))
+    metrics = evaluation.evaluate(model, test, ds.classes)
+    artifacts.save_model(context["run_dir"], f"04_{config['name']}", models.deployable(model))
     h = result.history
     last = h[(h.metric == "accuracy") & (h.epoch == h.epoch.max())].set_index("split").value
     return {
@@ -161,18 +182,43 @@ def augmentation_trial(config: dict, context: dict) -> dict:
         "train_accuracy": float(last["train"]),
         "valid_accuracy": float(last["valid"]),
         "gap": float(last["train"] - last["valid"]),
-        "n_train_images": len(context["train"]) * (1 if baseline else 2),
+        "n_train_images": len(train) * (1 if baseline else 2),
         **result.summary(),
     }
 
 
-def run_comparison(trials: list, run_dir, context: dict) -> dict[str, dict]:
-    """experiments.run_trials (finished trials are kept, each result saved as it arrives), then
-    every trial's full result, histories included, by augmentation name."""
+def run_comparison(
+    trials: list,
+    *,
+    dataset: str,
+    run_dir,
+    initial_weights: str,
+    executor: str = "local",
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+) -> dict[str, dict]:
+    """experiments.run_trials of augmentation_trial (finished trials are kept, each result
+    saved as it arrives; executor local or ray), then every trial's full result, histories
+    included, by augmentation name. With Ray on a cluster, run_dir and the data dir must be
+    on a disk the workers share (they read the initial weights and write the models)."""
     from .experiments import TrialStore, run_trials
 
-    context = {**context, "settings": trials[0].settings}
-    run_trials(trials, augmentation_trial, context, run_dir=run_dir, desc="04 augmentations")
+    context = {
+        "settings": trials[0].settings,
+        "dataset": dataset,
+        "run_dir": str(run_dir),
+        "initial_weights": str(initial_weights),
+    }
+    run_trials(
+        trials,
+        augmentation_trial,
+        context,
+        run_dir=run_dir,
+        executor=executor,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        desc="04 augmentations",
+    )
     store = TrialStore(run_dir)
     return {t.config["name"]: store.load(t)["result"] for t in trials}
 

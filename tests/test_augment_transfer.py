@@ -64,38 +64,75 @@ def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
     np.testing.assert_array_equal(images, again)  # the same epoch again under the same seed
 
 
-def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
+def _comparison(tmp_path, executor: str = "local"):
+    """The baseline and flip trials of 04 on a tiny generated dataset, as the notebook runs them."""
+    from helpers.sources import make_synthetic
+
+    spec = str(make_synthetic(per_class=4).location)
     training.setup(0)
-    model = models.create_simple_cnn()
-    path = augment.save_initial_weights(model, tmp_path)
+    path = augment.save_initial_weights(models.create_simple_cnn(), tmp_path)
     settings = {
-        "run_dir": str(tmp_path),
-        "initial_weights": path,
+        "fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
+        "train_per_class": 4,
+        "valid_per_class": 2,
+        "test_per_class": 2,
+        "subset_seed": 0,
         "epochs": 1,
         "batch_size": 16,
         "learning_rate": 1e-3,
+        "lr_scaling": "none",
         "patience": 10,
+        "mixed_precision": False,
     }
     trials = augment.comparison_trials(["flip"], {}, settings, seed=0)
+    run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": path, "executor": executor}
+    return trials, run
+
+
+def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
+    trials, run = _comparison(tmp_path)
     assert [t.config["name"] for t in trials] == ["baseline", "flip"]
-    context = {
-        "train": _split(40),
-        "valid": _split(20, 1),
-        "test": _split(20, 2),
-        "classes": [str(i) for i in range(10)],
-    }
-    results = augment.run_comparison(trials, tmp_path, context)
+    results = augment.run_comparison(trials, **run)
     assert results["baseline"]["n_train_images"] == 40
     assert results["flip"]["n_train_images"] == 80
     table = augment.summary_table(results)
     assert set(table.index) == {"baseline", "flip"} and "gap" in table
     saved = tmp_path / "models" / "04_flip.keras"
     stamp = saved.stat().st_mtime_ns
-    assert augment.run_comparison(trials, tmp_path, context) == results  # nothing retrained
+    assert augment.run_comparison(trials, **run) == results  # nothing retrained
     assert saved.stat().st_mtime_ns == stamp
     reloaded = keras.saving.load_model(saved)
-    probs = reloaded.predict(context["test"].x[:4].astype(np.float32), verbose=0)
+    probs = reloaded.predict(np.zeros((4, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_augmentation_trial_refuses_incomplete_settings(tmp_path):
+    trials, run = _comparison(tmp_path)
+    context = {"settings": {"epochs": 1}, "dataset": run["dataset"], "run_dir": str(tmp_path)}
+    with pytest.raises(ValueError, match="settings lack.*batch_size"):
+        augment.augmentation_trial(trials[0].config, context)
+
+
+@pytest.mark.ray
+def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
+    pytest.importorskip("ray")
+    trials, run = _comparison(tmp_path / "local")
+    local = augment.run_comparison(trials, **run)
+    _, remote_run = _comparison(tmp_path / "ray", executor="ray")
+    remote = augment.run_comparison(trials, **remote_run)
+    names = {
+        where: sorted(p.name for p in (tmp_path / where / "results" / "trials").glob("*.json"))
+        for where in ("local", "ray")
+    }
+    assert names["local"] == names["ray"] == sorted(f"{t.id}.json" for t in trials)
+    assert (tmp_path / "ray" / "models" / "04_flip.keras").exists()  # the worker saved it
+    for name in ("baseline", "flip"):  # same data, weights and seeds in another process
+        assert remote[name]["n_train_images"] == local[name]["n_train_images"]
+        loss = [
+            next(r["value"] for r in res[name]["history"] if r["metric"] == "loss")
+            for res in (local, remote)
+        ]
+        assert loss[1] == pytest.approx(loss[0], rel=1e-3)  # thread counts differ: not bitwise
 
 
 # --- transfer learning --------------------------------------------------------------------------
