@@ -15,7 +15,7 @@ def progress_bar(**kwargs):
         from tqdm import tqdm
 
         return tqdm(file=sys.stderr, **kwargs)
-    with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is absent, then falls back
+    with warnings.catch_warnings():  # tqdm.auto warns if ipywidgets is missing (an old .venv)
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
     return tqdm(**kwargs)
