@@ -10,7 +10,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -47,6 +47,9 @@ class Source:
     location: Path
     prefix: str = ""
     note: str = ""
+    # a folder's file list, once taken (from_path lists it to recognise CINIC-10; the cache
+    # build reuses it instead of walking a 270,000-file tree again)
+    listing: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_archive(self) -> bool:
@@ -63,6 +66,8 @@ class Source:
                 and member_name(m).startswith(self.prefix)
                 and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES
             )
+        if self.listing is not None:
+            return list(self.listing)
         root = self.location / self.prefix
         out = []
         for dirpath, _, names in os.walk(root):
@@ -119,6 +124,8 @@ def from_path(path: Path, kind: str | None = None) -> Source:
         prefix = "" if prefix == "./" else prefix
     name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
     source = Source(kind or "folder", name, path, prefix)
+    if not source.is_archive:  # (archive listings are cached per process already)
+        source = replace(source, listing=tuple(source.files()))
     if kind is None and is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
         return replace(source, kind="cinic10", name="cinic10")
     return source

@@ -31,6 +31,16 @@ def test_folder_loads_with_labels_names_and_sources(tiny):
     assert set(ds["train"].sources) == {"other"}
 
 
+def test_a_folder_is_walked_once_per_load(tiny, monkeypatch):
+    import os
+
+    walks = []
+    real_walk = os.walk
+    monkeypatch.setattr(sources.os, "walk", lambda *a, **k: walks.append(a) or real_walk(*a, **k))
+    load_dataset(str(tiny), say=lambda *_: None)
+    assert len(walks) == 1  # recognising CINIC-10 and fingerprinting share one listing
+
+
 def test_archive_gives_same_cache_as_folder_and_is_not_extracted(tiny, tmp_path, data_home):
     a = load_dataset(str(tiny), say=lambda *_: None)
     archive = make_tar(tiny, tmp_path / "tiny.tar.gz", arcname="top/tiny")
