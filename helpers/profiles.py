@@ -127,7 +127,8 @@ def plan(
     """[(notebook, parameters)] for a run, everything validated against the parameters cells."""
     name, prof = load_profile(profile)
     books = notebooks(only)
-    defaults = {p: notebook_parameters(p) for p in books}
+    all_defaults = {p: notebook_parameters(p) for p in notebooks()}
+    defaults = {p: all_defaults[p] for p in books}
     given = prof.get("notebooks") or {}
     for stem in given:
         if not any(p.stem == stem for p in notebooks()):
@@ -142,7 +143,6 @@ def plan(
         "dataset": dataset or prof.get("dataset", "auto"),
     }
     every = prof.get("all_notebooks") or {}
-    all_defaults = {p: notebook_parameters(p) for p in notebooks()}
     for key in every:
         if not any(key in d for d in all_defaults.values()):
             raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
