@@ -159,18 +159,19 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
     training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
-    result = training.fit(
-        model,
-        train,
-        valid,
-        epochs=s["epochs"],
-        batch_size=s["batch_size"],
-        seed=config["seed"],
-        patience=s["patience"],
-        augment=None if baseline else make_augment(config["name"], config["strength"]),
-        repeat_augmented=not baseline,
-    )
-    metrics = evaluation.evaluate(model, test, ds.classes)
+    with training.quiet_tensorflow():
+        result = training.fit(
+            model,
+            train,
+            valid,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            seed=config["seed"],
+            patience=s["patience"],
+            augment=None if baseline else make_augment(config["name"], config["strength"]),
+            repeat_augmented=not baseline,
+        )
+        metrics = evaluation.evaluate(model, test, ds.classes)
     artifacts.save_model(context["run_dir"], f"04_{config['name']}", models.deployable(model))
     h = result.history
     last = h[(h.metric == "accuracy") & (h.epoch == h.epoch.max())].set_index("split").value
@@ -218,6 +219,7 @@ def run_comparison(
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
         desc="04 augmentations",
+        metric="valid_accuracy",
     )
     store = TrialStore(run_dir)
     return {t.config["name"]: store.load(t)["result"] for t in trials}

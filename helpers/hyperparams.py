@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
-import warnings
 
 import pandas as pd
 
@@ -19,17 +17,12 @@ RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "ba
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence what a grid repeats dozens of times: per-epoch lines, Keras' shuffle warning,
-    TensorFlow's retracing warnings (each trial builds a new model, so it retraces)."""
-    tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-            yield
-    finally:
-        tf_logger.setLevel(level)
+    """Silence what a grid repeats dozens of times: per-epoch lines and TensorFlow's retracing
+    warnings (each trial builds a new model, so it retraces)."""
+    from .training import quiet_tensorflow
+
+    with quiet_tensorflow(), contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def resnet_trial(config: dict, context: dict) -> dict:

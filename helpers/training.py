@@ -3,6 +3,8 @@ ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from dataclasses import dataclass
 
@@ -61,6 +63,19 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "non
         raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
     ratio = batch_size / BASE_BATCH
     return learning_rate * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[rule]
+
+
+@contextlib.contextmanager
+def quiet_tensorflow():
+    """TensorFlow's Python-side warnings off for a while: a loop that builds model after model
+    (a grid, 04's runs) makes it warn about retracing, which is expected there."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -160,6 +175,7 @@ def fit(
         epochs=epochs,
         callbacks=[meter, stop, plateau, *(callbacks or [])],
         verbose=0 if is_batch() else "auto",
+        shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
     seconds = time.perf_counter() - t0
     return TrainResult(
