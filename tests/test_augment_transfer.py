@@ -260,3 +260,31 @@ def test_pretrained_frozen_base_beats_the_same_network_with_random_weights(cifar
     random = _frozen_accuracy(cifar, "none")
     print(f"frozen MobileNet 0.25 on CIFAR-10: pretrained {pretrained:.3f}, random {random:.3f}")
     assert pretrained > random + MARGIN
+
+
+def test_mixed_precision_path_trains_and_saves_float32_probabilities(tmp_path):
+    """What the full and gpu profiles turn on where a GPU is present, forced here on the CPU
+    (slow there, but the same code path): loss scaling, float32 softmax, saved models."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        resnet = training.compile_model(models.create_resnet_model(1, 3, base_filters=8))
+        assert type(resnet.optimizer).__name__ == "LossScaleOptimizer"
+        result = training.fit(resnet, _split(32), _split(16, 1), epochs=1, batch_size=16)
+        assert np.isfinite(result.history.value).all()
+        model = _mobilenet()  # the transfer model: base preprocessing and head in float16
+        assert model.layers[-1].compute_dtype == "float32"
+        transfer.train_stage(
+            model,
+            base_trainable=False,
+            learning_rate=1e-3,
+            train=_split(32),
+            valid=_split(16, 1),
+            batch_size=16,
+            epochs=1,
+        )
+        path = artifacts.save_model(tmp_path, "mixed", models.deployable(model))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    probs = keras.saving.load_model(path).predict(_split(4).x, verbose=0)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
