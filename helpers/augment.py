@@ -159,7 +159,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
     training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
-    with training.quiet_tensorflow():
+    with training.quiet():
         result = training.fit(
             model,
             train,

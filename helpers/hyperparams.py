@@ -4,8 +4,6 @@ helpers.experiments, so they resume after a kill and can fan out on Ray."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pandas as pd
@@ -13,16 +11,6 @@ import pandas as pd
 from .experiments import METRIC, cached_dataset
 
 RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "base_filters"}
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence what a grid repeats dozens of times: per-epoch lines and TensorFlow's retracing
-    warnings (each trial builds a new model, so it retraces)."""
-    from .training import quiet_tensorflow
-
-    with quiet_tensorflow(), contextlib.redirect_stdout(io.StringIO()):
-        yield
 
 
 def resnet_trial(config: dict, context: dict) -> dict:
@@ -54,7 +42,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
         context["learning_rate"], context["batch_size"], context.get("lr_scaling", "none")
     )
     training.compile_model(model, lr)
-    with _quiet():
+    with training.quiet():
         r = training.fit(
             model,
             train,

@@ -4,6 +4,7 @@ ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -66,14 +67,16 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "non
 
 
 @contextlib.contextmanager
-def quiet_tensorflow():
-    """TensorFlow's Python-side warnings off for a while: a loop that builds model after model
-    (a grid, 04's runs) makes it warn about retracing, which is expected there."""
+def quiet():
+    """For a loop of training runs (03's grid, 04's runs): no per-epoch lines (their curves
+    are the figures) and no TensorFlow retracing warnings (each run builds a new model, so
+    retracing is expected)."""
     tf_logger = logging.getLogger("tensorflow")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         tf_logger.setLevel(level)
 
