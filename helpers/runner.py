@@ -7,11 +7,20 @@ import sys
 import time
 from pathlib import Path
 
+import zmq
+from traitlets.config import Config
+
 from .atomic import read_json, write_json
 from .data import load_dataset
 from .errors import StudyError
 from .profiles import plan
 from .provenance import provenance
+
+# Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
+# warns at every start that plain TCP is readable by other processes on the machine.
+KERNEL_CONFIG = Config(
+    {"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}}
+)
 
 
 class NotebookFailed(RuntimeError):
@@ -65,6 +74,7 @@ def run(
                 progress_bar=sys.stderr.isatty(),
                 log_output=log_output,
                 request_save_on_cell_execute=True,
+                config=KERNEL_CONFIG,
             )
         except pm.PapermillExecutionError as err:
             raise NotebookFailed(
