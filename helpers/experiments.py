@@ -22,9 +22,10 @@ from .artifacts import run_paths
 from .atomic import read_json, write_json
 from .errors import StudyError
 from .paths import ROOT, data_dir
+from .profiles import CHOICES
 from .progress import progress_bar
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = CHOICES["executor"]
 METRIC = "best_val_accuracy"
 TrialFn = Callable[[dict, dict], dict]
 

@@ -16,6 +16,9 @@ from .paths import CONFIGS, NOTEBOOKS, resolve
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
 TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks"}
+# parameters with a closed set of values, checked before anything runs (the code that uses
+# them takes its list from here)
+CHOICES = {"lr_scaling": ("none", "linear", "sqrt"), "executor": ("local", "ray")}
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -109,6 +112,8 @@ def _check_type(where: str, name: str, value, default):
             f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
             f"expected {type(default).__name__} like the default {default!r}"
         )
+    if name in CHOICES and value not in CHOICES[name]:
+        raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
     return float(value) if isinstance(default, float) and type(value) is int else value
 
 

@@ -15,9 +15,10 @@ import tensorflow as tf
 
 from .cache import Split
 from .pipeline import make_input, set_threads
+from .profiles import CHOICES
 from .training_env import is_batch  # noqa: F401  (re-exported: notebooks use it)
 
-LR_SCALING = ("none", "linear", "sqrt")
+LR_SCALING = CHOICES["lr_scaling"]
 BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 
 

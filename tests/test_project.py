@@ -102,6 +102,10 @@ def test_overrides_are_validated_and_applied(tmp_path):
         plan("smoke", dataset=None, out=str(tmp_path), overrides=["epoch=5"])
     with pytest.raises(StudyError, match="expected int"):
         plan("smoke", dataset=None, out=str(tmp_path), overrides=["epochs=lots"])
+    with pytest.raises(StudyError, match=r"lr_scaling='square', expected one of"):
+        plan("smoke", dataset=None, out=str(tmp_path), overrides=["lr_scaling=square"])
+    with pytest.raises(StudyError, match=r"executor='dask'"):
+        plan("smoke", dataset=None, out=str(tmp_path), overrides=["executor=dask"])
     with pytest.raises(StudyError, match="no such notebook"):
         plan("smoke", dataset=None, out=str(tmp_path), only=["42"])
     with pytest.raises(StudyError, match="does not exist"):
