@@ -135,12 +135,10 @@ def plan(
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}
     defaults = {p: all_defaults[p] for p in books}
     given = prof.get("notebooks") or {}
+    stems = [p.stem for p in all_defaults]
     for stem in given:
-        if not any(p.stem == stem for p in notebooks()):
-            raise StudyError(
-                f"profile {name}: no notebook {stem!r} (have "
-                f"{', '.join(p.stem for p in notebooks())})"
-            )
+        if stem not in stems:
+            raise StudyError(f"profile {name}: no notebook {stem!r} (have {', '.join(stems)})")
     base = {
         "run_dir": str(resolve(out)),
         "profile": name,
