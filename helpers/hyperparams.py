@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from .experiments import METRIC, cached_dataset
@@ -86,3 +87,67 @@ def effects(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> pd.
 def as_records(table: pd.DataFrame) -> list[dict]:
     """A table as JSON-ready dicts (NaN -> None, NumPy scalars -> Python ones)."""
     return json.loads(table.to_json(orient="records"))
+
+
+# --- the study's claims about the grids (C2-C6), from the factorial design ----------------------
+
+
+def _marginal(table: pd.DataFrame, factor: str, metric: str = METRIC) -> pd.Series:
+    return table.groupby(factor)[metric].mean()
+
+
+def _level_weights(table: pd.DataFrame, column: str, plus, minus) -> np.ndarray:
+    """Contrast weights: +1/n over trials whose column is in plus, -1/n over those in minus."""
+    a, b = table[column].isin(plus).to_numpy(), table[column].isin(minus).to_numpy()
+    return a / a.sum() - b / b.sum()
+
+
+def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = METRIC) -> list:
+    """C2-C6 (see helpers.findings) from the two grids. Each main effect is estimated across the
+    other factors' levels; its interval comes from the additive model's residual variance (a
+    t interval for a difference of means, a residual bootstrap for a spread or a best-of). A
+    claim whose levels are not in the grid is left out."""
+    from . import findings as f
+
+    rows = []
+    tf_ = ["n_blocks", "kernel_size"]
+    blocks, kernels = set(train_table.n_blocks), sorted(set(train_table.kernel_size))
+    n_tr = f"{len(train_table)} trials"
+    if {1, 3, 5} <= blocks:
+
+        def best13_minus5(t):
+            m = _marginal(t, "n_blocks", metric)
+            return max(m[1], m[3]) - m[5]
+
+        rows.append(f.finding("C2", f.factorial_bootstrap(train_table, tf_, metric,
+                                                          best13_minus5),
+                              f"grid, {n_tr}: residual bootstrap of the additive model"))
+    if len(kernels) > 1:
+        w = _level_weights(train_table, "kernel_size", [kernels[-1]], [kernels[0]])
+        rows.append(f.finding("C3", f.factorial_contrast(train_table, tf_, metric, w),
+                              f"grid, {n_tr}: kernel {kernels[-1]} minus {kernels[0]}, t "
+                              "interval from the additive model's residuals"))
+    if {1, 3} <= blocks and {4, 5} <= set(kernels) and len(blocks) > 2 and len(kernels) > 2:
+        inside = (train_table.n_blocks.isin([1, 3]) & train_table.kernel_size.isin([4, 5]))
+        a = inside.to_numpy()
+        w = a / a.sum() - ~a / (~a).sum()
+        rows.append(f.finding("C4", f.factorial_contrast(train_table, tf_, metric, w),
+                              f"grid, {n_tr}: t interval from the additive model's residuals"))
+    rf = [p for p in ("alpha", "lam", "dropout") if reg_table[p].nunique() > 1]
+    n_reg = f"{len(reg_table)} trials"
+    if "dropout" in rf and len(rf) > 1:
+
+        def dropout_spread_lead(t):
+            spread = {p: np.ptp(_marginal(t, p, metric).to_numpy()) for p in rf}
+            return spread["dropout"] - max(v for p, v in spread.items() if p != "dropout")
+
+        rows.append(f.finding("C5", f.factorial_bootstrap(reg_table, rf, metric,
+                                                          dropout_spread_lead),
+                              f"grid, {n_reg}: residual bootstrap of the additive model"))
+    if "lam" in rf:
+        lams = sorted(set(reg_table.lam))
+        w = _level_weights(reg_table, "lam", [lams[-1]], [lams[0]])
+        rows.append(f.finding("C6", f.factorial_contrast(reg_table, rf, metric, w),
+                              f"grid, {n_reg}: λ {lams[-1]:g} minus {lams[0]:g}, t interval "
+                              "from the additive model's residuals"))
+    return rows

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are saved and displayed as PNGs; no GUI backend needed
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -49,9 +50,15 @@ def curves(
     """Train vs validation `metric` per epoch from a tidy history (epoch, split, metric, value)."""
     fig = Figure(figsize=(6.5, 4))
     ax = fig.subplots()
-    for split, style in (("train", "-o"), ("valid", "-s")):
+    seeds = history["seed"].nunique() if "seed" in history else 1
+    for split, marker in (("train", "o"), ("valid", "s")):
         part = history[(history.metric == metric) & (history.split == split)]
-        ax.plot(part.epoch, part.value, style, label={"valid": "validation"}.get(split, split))
+        label = {"valid": "validation"}.get(split, split)
+        if seeds > 1:
+            label += f" (mean of {seeds} seeds; band: lowest to highest)"
+        # one line per split: the mean over seeds, with the seeds' full range as a band
+        sns.lineplot(part, x="epoch", y="value", marker=marker, errorbar=("pi", 100), ax=ax,
+                     label=label)
     if reference is not None:
         ax.axhline(
             reference, color="grey", ls="--", lw=1, label=f"study's test result {reference:.4f}"
