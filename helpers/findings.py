@@ -5,6 +5,7 @@ follows from the interval. Notebooks write their claims to results/findings/<not
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,17 +89,17 @@ def sub_claim(claim_id: str, part: str) -> Claim:
 
 
 def _clean(x) -> float | None:
-    return None if x is None or not math.isfinite(float(x)) else float(x)
+    """A JSON-ready number: None for a missing or non-finite one; rounded to 1e-6, below the
+    resolution of any accuracy here, so float32 round-off never reads as an effect."""
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), 6) + 0.0
 
 
 def mean_interval(values) -> tuple[float, float | None, float | None, int]:
     """Mean of independent replicates and its t interval (None, None with fewer than two)."""
     v = np.asarray(values, float)
     n, mean = len(v), float(v.mean())
-    if n < 2:
+    if n < 2 or np.ptp(v) < 1e-6:  # no scatter seen: nothing to build an interval from
         return mean, None, None, n
-    if np.ptp(v) == 0:
-        return mean, mean, mean, n
     low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=stats.sem(v))
     return mean, _clean(low), _clean(high), n
 
@@ -112,7 +113,7 @@ def welch_interval(a, b) -> tuple[float, float | None, float | None, int]:
     """mean(a) - mean(b) for two independent samples, Welch's t interval; n = the smaller."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     est = float(a.mean() - b.mean())
-    if min(len(a), len(b)) < 2:
+    if min(len(a), len(b)) < 2 or max(np.ptp(a), np.ptp(b)) < 1e-6:
         return est, None, None, min(len(a), len(b))
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(LEVEL)
     return est, _clean(ci.low), _clean(ci.high), min(len(a), len(b))
@@ -254,8 +255,9 @@ def interval_text(row: dict, digits: int = 3) -> str:
 
 
 def badge(verdict_: str) -> str:
-    """The verdict in its colour (HTML, for Markdown cells and the report)."""
-    return f"<b style='color:{COLOURS[verdict_]}'>{verdict_}</b>"
+    """The verdict, bold, for Markdown text (nbconvert drops inline HTML's content, so colour
+    lives in table_html)."""
+    return f"**{verdict_}**"
 
 
 def sentence(row: dict) -> str:
@@ -284,14 +286,24 @@ def conclusion(rows: list[dict]) -> str:
     return "\n".join(f"- {sentence(r)}" for r in rows)
 
 
-def table_md(rows: list[dict]) -> str:
-    """claim | the study | this run: estimate [95% interval], n | verdict, as Markdown."""
-    lines = ["| claim | the study | this run: estimate [95% interval], n | verdict | method |",
-             "|---|---|---|---|---|"]
+def table_html(rows: list[dict]) -> str:
+    """claim | the study | this run: estimate [95% interval], n | verdict (coloured) | method,
+    as one HTML table (a block: Markdown renderers pass it through whole)."""
+    head = ("claim", "the study", "this run: estimate [95% interval], n", "verdict", "method")
+    out = ["<table class='findings'>", "<thead><tr>"
+           + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr></thead>",
+           "<tbody>"]
     for r in rows:
-        lines.append(f"| **{r['id']}** {r['claim']} | {r['study']} | {r['quantity']}: "
-                     f"{interval_text(r)} | {badge(r['verdict'])} | {r['method']} |")
-    return "\n".join(lines)
+        cells = (
+            f"<b>{r['id']}</b> {html.escape(r['claim'])}",
+            html.escape(r["study"]),
+            f"{html.escape(r['quantity'])}: {interval_text(r)}",
+            f"<b style='color:{COLOURS[r['verdict']]}'>{r['verdict']}</b>",
+            html.escape(r["method"]),
+        )
+        out.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in cells)
+                   + "</tr>")
+    return "\n".join([*out, "</tbody>", "</table>"])
 
 
 def summary(rows: list[dict]) -> str:

@@ -151,3 +151,28 @@ def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = MET
                               f"grid, {n_reg}: λ {lams[-1]:g} minus {lams[0]:g}, t interval "
                               "from the additive model's residuals"))
     return rows
+
+
+def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name: str,
+               is_cinic10: bool) -> str:
+    """03's conclusion, worded from the claims' verdicts (never from one configuration's score)."""
+    import html
+
+    from . import findings
+
+    tested = {r["id"] for r in rows}
+    missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in tested]
+    text = (
+        f"On `{html.escape(dataset_name)}`: {len(trials)} trials of up to {epochs} epochs on "
+        f"{int(trials.n_train.max()):,} training images each. Each claim is estimated across "
+        "the grid, every configuration counting once per seed; its 95% interval comes from the "
+        "scatter that the grid's main effects leave unexplained (noise between runs plus "
+        "interactions). No single configuration's score is read on its own.\n\n"
+        + findings.conclusion(rows)
+    )
+    if missing:
+        text += (f"\n\nNot tested by this run's grids (their levels are missing): "
+                 f"{', '.join(missing)}.")
+    if not is_cinic10:
+        text += "\n\nThe data are not CINIC-10: compare these numbers with the study only in shape."
+    return text

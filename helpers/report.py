@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import findings
 from .atomic import read_json, write_atomic
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
@@ -43,6 +44,22 @@ def _metadata_md(record: dict) -> str:
     if "seconds" in record:
         rows.append(("wall time, whole run", f"{record['seconds']:.0f} s"))
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def _findings_cells(claims: list[dict]) -> list[str]:
+    """The report's opening: the study's claims (sub-claims such as C7.flip stay in their
+    notebook), each with this run's estimate, interval, n and verdict, and the conclusion."""
+    top = [c for c in claims if "." not in c["id"]]
+    intro = (
+        "## Findings\n\nDo the study's findings hold? Each row is one claim of the study, the "
+        "quantity that tests it, this run's estimate with its 95% interval and the number of "
+        "independent runs (seeds, or a grid's trials) behind it, and the verdict that follows "
+        "from the interval: *supported* (wholly on the study's side of zero, or for an absolute "
+        "number reaching it), *contradicted* (wholly on the other side), *inconclusive* "
+        "(the interval includes no effect), *not comparable* (an absolute number off "
+        "CINIC-10)."
+    )
+    return [intro, findings.table_html(top), "**Conclusion.** " + findings.summary(top)]
 
 
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
@@ -91,6 +108,10 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
                 f"<b>{res.stem}: this is not transfer learning.</b> The base network "
                 f"started from random weights: {why}.</div>"
             )
+    found = findings.load(run_dir)
+    if found and found["claims"]:
+        head += _findings_cells(found["claims"])
+        toc.insert(0, "- [Findings](#Findings)")
     head.append("## Contents\n\n" + "\n".join(toc))
     head.append("## Run\n\n" + _metadata_md(record))
     cells = [nbformat.v4.new_markdown_cell(t) for t in head] + body

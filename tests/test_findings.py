@@ -46,6 +46,9 @@ def test_identical_arms_are_inconclusive():
     arm = [0.4, 0.5, 0.45]
     row = findings.finding("C8", findings.paired_interval(arm, arm), "paired t")
     assert row["verdict"] == "inconclusive" and row["estimate"] == 0.0
+    # float32 round-off between two arms that learned nothing is no effect either
+    row = findings.finding("C8", findings.paired_interval([0.1 + 1.5e-9] * 2, [0.1] * 2), "t")
+    assert row["verdict"] == "inconclusive" and row["estimate"] == 0.0
 
 
 def test_the_pairing_is_what_makes_a_small_effect_visible():
