@@ -52,6 +52,29 @@ def test_every_notebook_ran_and_left_its_results(smoke_run):
     assert {"fig01", "fig02", "fig03"} <= figures
 
 
+def test_smoke_run_writes_findings_of_the_documented_shape(smoke_run):
+    from helpers.findings import CLAIMS, VERDICTS, verdict
+
+    out, _ = smoke_run
+    found = json.loads((out / "results" / "findings.json").read_text())
+    assert set(found) == {"dataset", "profile", "claims"} and found["profile"] == "smoke"
+    keys = {"id", "notebook", "claim", "study", "quantity", "direction", "estimate", "ci_low",
+            "ci_high", "n", "method", "verdict"}
+    ids = {row["id"] for row in found["claims"]}
+    assert {"C1", "C7", "C8", "C9", "C10", "C11"} <= ids  # the smoke grids are too small for C2
+    for row in found["claims"]:
+        assert set(row) == keys and row["verdict"] in VERDICTS
+        claim = CLAIMS[row["id"].split(".")[0]]
+        assert row["notebook"] == claim.notebook and row["direction"] in {"+", "-", "abs"}
+        if row["direction"] == "abs":  # synthetic data: never compared with the study's number
+            assert row["verdict"] == "not comparable"
+        else:
+            assert row["verdict"] == verdict(claim, row["ci_low"], row["ci_high"])
+    html = (out / "report.html").read_text()
+    assert html.index('id="Findings"') < html.index('id="Contents"')
+    assert "Of the study's claims this run tested" in html
+
+
 def test_report_html_is_self_contained_with_contents_and_banner(smoke_run):
     out, _ = smoke_run
     html = (out / "report.html").read_text()
