@@ -31,6 +31,8 @@ def _data(args) -> None:
 
 def _run(args) -> None:
     only = [o for o in (args.only or "").split(",") if o]
+    if args.json and not args.dry_run:
+        raise StudyError("--json goes with --dry-run (a run's record is <out>/run.json)")
     if args.dry_run:
         _dry_run(args, only)
         return

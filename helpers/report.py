@@ -114,6 +114,7 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
         ok, why = completed(run_dir, entry)
         if not ok:  # never shown as a result: a red box in its place
             box = failure_box(run_dir, stem, entry, why)
+            print(f"report: {stem}: no result, {why}; a red box stands in its place")
             toc.append(f"- [{stem} did not complete](#{_anchor(f'{stem} did not complete')})")
             body.append(nbformat.v4.new_markdown_cell(box))
             continue

@@ -178,4 +178,3 @@ def test_rotation_reaches_past_54_degrees_and_stays_under_90():
     )
     assert 54 < angles.max() < 90
     assert (angles > 54).mean() > 0.2  # not a rare tail: a third of the range lies past 54
-

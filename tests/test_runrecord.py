@@ -193,9 +193,10 @@ def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if json.loads((tmp_path / "run.json").read_text())["notebooks"]["01_data"].get(
-            "status"
-        ) == "running":
+        if (
+            json.loads((tmp_path / "run.json").read_text())["notebooks"]["01_data"].get("status")
+            == "running"
+        ):
             break
         time.sleep(0.2)
     os.killpg(rerun.pid, signal.SIGKILL)
