@@ -6,15 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from .profiles import CHOICES
+
 AugmentFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+# 04's doubled set: "once" = the originals plus one augmented copy drawn once (the study's
+# "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
+DOUBLED_SETS = CHOICES["doubled_set"]
+GAP_NOTE = (
+    "All accuracies of a run come from the same weights: those of its best epoch (lowest "
+    "validation loss, restored by early stopping), evaluated after training on the original "
+    "training images, the validation and the test split. gap: train minus validation accuracy "
+    "(overfitting)."
+)
 NAMES = ("brightness", "flip", "rotation", "zoom", "cutout")
 DEFAULT_STRENGTHS = {
     "brightness": 0.2,
     "flip": "horizontal_and_vertical",
-    "rotation": 0.15,
+    "rotation": 0.24,  # up to 86 degrees: the study's "less than 90"
     "zoom": 0.5,
     "cutout": 0.25,
 }
@@ -92,6 +104,26 @@ def study_augmentations(names=NAMES, strengths: dict | None = None) -> dict[str,
     return {name: make_augment(name, strengths[name]) for name in names}
 
 
+def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
+    """The study's doubled training set: split's images followed by one augmented copy of each,
+    drawn once here (seeded per batch), so every epoch sees the very same 2n images. The copy is
+    rounded back to uint8 like the originals (n, 32, 32, 3) -> Split of 2n rows."""
+    from .cache import Split
+
+    copies = []
+    for start in range(0, len(split), batch_size):
+        chunk = split.x[start : start + batch_size]
+        out = fn(tf.cast(chunk, tf.float32) / 255.0, tf.constant([seed, start], tf.int64))
+        copies.append(np.rint(out.numpy() * 255.0).astype(np.uint8))
+    x = np.concatenate([split.x, *copies]) if copies else split.x
+    return Split(
+        x,
+        np.concatenate([split.y, split.y]),
+        np.concatenate([split.names, np.char.add(split.names.astype(str), "#augmented")]),
+        np.concatenate([split.sources, split.sources]),
+    )
+
+
 def apply(fn: AugmentFn, images, seed: int = 0):
     """fn on a NumPy batch (uint8 0..255 or float in [0, 1]) -> float32 (b, 32, 32, 3) in [0, 1],
     for figures."""
@@ -128,7 +160,7 @@ def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0) -> 
 
 SETTINGS = set(
     "fingerprint train_per_class valid_per_class test_per_class subset_seed epochs batch_size "
-    "learning_rate lr_scaling patience mixed_precision".split()
+    "learning_rate lr_scaling patience mixed_precision doubled_set".split()
 )
 
 
@@ -137,8 +169,8 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     one augmented copy unless the baseline), test it, save it deployable. Loads the cached
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
     context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights [, threads].
-    Returns history rows (epoch, split, metric, value), test accuracy, final train/valid
-    accuracy and their gap."""
+    Returns history rows (epoch, split, metric, value) and, all from the same (best, restored)
+    weights: test, train and valid accuracy and the gap (see GAP_NOTE)."""
     from . import artifacts, data, evaluation, models, training
     from .experiments import cached_dataset
 
@@ -146,6 +178,8 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     missing = SETTINGS - set(s)
     if missing:
         raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
+    if s["doubled_set"] not in DOUBLED_SETS:
+        raise ValueError(f"doubled_set {s['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     keras.backend.clear_session()
     # the same dropout/shuffle streams in every trial; threads: a Ray worker's share of the cores
     training.setup(config["seed"], s["mixed_precision"], context.get("threads"))
@@ -159,30 +193,36 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
     training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
+    fn = None if baseline else make_augment(config["name"], config["strength"])
+    once = not baseline and s["doubled_set"] == "once"
+    fit_on = doubled_split(train, fn, config["seed"]) if once else train
     with training.quiet():
         result = training.fit(
             model,
-            train,
+            fit_on,
             valid,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
             seed=config["seed"],
             patience=s["patience"],
-            augment=None if baseline else make_augment(config["name"], config["strength"]),
-            repeat_augmented=not baseline,
+            augment=None if (baseline or once) else fn,
+            repeat_augmented=not (baseline or once),
         )
+        # fit restored the best epoch's weights: every accuracy below is theirs (GAP_NOTE)
         metrics = evaluation.evaluate(model, test, ds.classes)
+        on_train = evaluation.evaluate(model, train, ds.classes)["test_accuracy"]
+        on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]
     artifacts.save_model(context["run_dir"], f"04_{config['name']}", models.deployable(model))
-    h = result.history
-    last = h[(h.metric == "accuracy") & (h.epoch == h.epoch.max())].set_index("split").value
     return {
         "name": config["name"],
-        "history": h.to_dict(orient="records"),
+        "history": result.history.to_dict(orient="records"),
         "test_accuracy": metrics["test_accuracy"],
         "test_loss": metrics["test_loss"],
-        "train_accuracy": float(last["train"]),
-        "valid_accuracy": float(last["valid"]),
-        "gap": float(last["train"] - last["valid"]),
+        "train_accuracy": on_train,
+        "valid_accuracy": on_valid,
+        "gap": on_train - on_valid,
+        "weights_epoch": result.best_epoch,
+        "doubled_set": None if baseline else s["doubled_set"],
         "n_train_images": len(train) * (1 if baseline else 2),
         **result.summary(),
     }
@@ -226,10 +266,12 @@ def run_comparison(
 
 
 def summary_table(results: dict[str, dict]):
-    """Per trial: test accuracy, final train/valid accuracy, overfitting gap, images, seconds."""
+    """Per trial: test, train and valid accuracy and the overfitting gap, all from the weights
+    of the epoch weights_epoch (the best, restored; see GAP_NOTE), images, seconds."""
     import pandas as pd
 
-    cols = ["test_accuracy", "train_accuracy", "valid_accuracy", "gap", "n_train_images"]
+    cols = ["test_accuracy", "train_accuracy", "valid_accuracy", "gap", "weights_epoch"]
+    cols += ["n_train_images"]
     rows = {
         r["name"]: {c: r[c] for c in cols} | {"seconds": r["train_seconds"]}
         for r in results.values()
@@ -255,7 +297,8 @@ def conclusion(table, dataset_name: str, is_cinic10: bool) -> str:
     best = others.test_accuracy.idxmax()
     text = (
         f"On `{dataset_name}` the simple CNN without augmentation reached a test accuracy of "
-        f"**{base.test_accuracy:.4f}**, with a final train-validation gap of {base.gap:.3f}. "
+        f"**{base.test_accuracy:.4f}**, with a train-validation gap of {base.gap:.3f} (both "
+        "from its best epoch's weights). "
         f"The best augmentation was *{best}* ({others.test_accuracy.max():.4f}, "
         f"{others.test_accuracy.max() - base.test_accuracy:+.4f}). "
         f"{len(better)} of {len(others)} augmentations raised test accuracy "

@@ -30,18 +30,50 @@ def _data(args) -> None:
 
 
 def _run(args) -> None:
+    only = [o for o in (args.only or "").split(",") if o]
+    if args.json and not args.dry_run:
+        raise StudyError("--json goes with --dry-run (a run's record is <out>/run.json)")
+    if args.dry_run:
+        _dry_run(args, only)
+        return
+    from .noise import quiet_kernel_noise  # first: it sets TensorFlow's log level
     from .runner import run
 
-    only = [o for o in (args.only or "").split(",") if o]
-    run(
-        args.profile,
-        dataset=args.dataset,
-        out=args.out,
-        only=only,
-        overrides=args.param,
-        report=not args.no_report,
-        log_output=args.verbose,
+    with quiet_kernel_noise():
+        run(
+            args.profile,
+            dataset=args.dataset,
+            out=args.out,
+            only=only,
+            overrides=args.param,
+            report=not args.no_report,
+            log_output=args.verbose,
+        )
+
+
+def _dry_run(args, only: list[str]) -> None:
+    """Every selected notebook's effective parameters with their origins; nothing runs and no
+    data are touched (only the profile and the parameters cells are read)."""
+    import json
+
+    from .profiles import explain
+
+    name = args.profile if "/" not in args.profile else args.profile.rsplit("/", 1)[-1]
+    out = args.out or f"reports/{name.removesuffix('.yaml')}"
+    found = explain(args.profile, dataset=args.dataset, out=out, only=only, overrides=args.param)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return
+    print(
+        f"profile {found['profile']} (dry run: nothing runs; origin: study = the study's own "
+        "setting, project = the project's choice, profile = a study setting this profile "
+        "changes, -p = given on the command line, run = where and on what it runs)"
     )
+    for stem, params in found["notebooks"].items():
+        print(f"\n{stem}")
+        width = max(map(len, params))
+        for key, item in params.items():
+            print(f"  {key:<{width}}  {item['value']!r:<42}  {item['origin']}")
 
 
 def _report(args) -> None:
@@ -87,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-report", action="store_true", help="skip building report.html/pdf")
     p.add_argument("-v", "--verbose", action="store_true", help="stream the notebooks' output")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every notebook's effective parameters and their origins; run nothing",
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
     p.set_defaults(func=_run)
     p = sub.add_parser("report", help="rebuild report.html/pdf from a run's executed notebooks")
     p.add_argument("run_dir", help="a run folder, e.g. reports/quick")

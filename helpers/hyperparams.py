@@ -38,6 +38,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
         config["dropout"],
         base_filters=config.get("base_filters", 32),
         output_regularizer=reg,
+        bn_momentum=context.get("bn_momentum", 0.9),  # in the settings, so in the trial id
     )
     lr = training.scaled_learning_rate(
         context["learning_rate"], context["batch_size"], context.get("lr_scaling", "none")

@@ -14,8 +14,9 @@ def residual_block(
 ):
     """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
     projection where the channel count differs) is added to the second one's output.
-    (b, h, w, c) -> (b, h, w, filters). bn_momentum 0.9, not Keras' 0.99: short (subset) runs
-    otherwise evaluate with unsettled running statistics."""
+    (b, h, w, c) -> (b, h, w, filters). bn_momentum: the notebooks' parameter; 0.99 (Keras'
+    default) is the study's, 0.9 suits short runs, which otherwise evaluate with unsettled
+    running statistics."""
     shortcut = x
     if x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)

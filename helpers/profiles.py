@@ -15,10 +15,22 @@ from .errors import StudyError
 from .paths import CONFIGS, NOTEBOOKS, resolve
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
-TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks"}
+TOP_KEYS = {
+    "description",
+    "extends",
+    "dataset",
+    "seed",
+    "synthetic_fallback",  # false: `auto` never falls back to generated data (full, gpu)
+    "all_notebooks",
+    "notebooks",
+}
 # parameters with a closed set of values, checked before anything runs (the code that uses
 # them takes its list from here)
-CHOICES = {"lr_scaling": ("none", "linear", "sqrt"), "executor": ("local", "ray")}
+CHOICES = {
+    "lr_scaling": ("none", "linear", "sqrt"),
+    "executor": ("local", "ray"),
+    "doubled_set": ("once", "every_epoch"),  # 04: see augment.DOUBLED_SETS
+}
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -130,6 +142,15 @@ def plan(
     profile: str, *, dataset: str | None, out: str, only=None, overrides=()
 ) -> tuple[str, list]:
     """[(notebook, parameters)] for a run, everything validated against the parameters cells."""
+    name, steps, _ = plan_sources(profile, dataset=dataset, out=out, only=only, overrides=overrides)
+    return name, steps
+
+
+def plan_sources(
+    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
+) -> tuple[str, list, dict]:
+    """plan(), plus {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
+    each value (helpers.study turns that into the study/project/profile/-p origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}
@@ -156,11 +177,15 @@ def plan(
         ]
         if not hits:
             raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
-    result = []
+    result, sources = [], {}
     for p in books:
         params = dict(base)
+        src = sources[p.stem] = {}
+        if dataset:
+            src["dataset"] = "-p"
         for key, value in every.items():
             if key in defaults[p]:
+                src[key] = "profile"
                 where = f"profile {name}, all_notebooks, {p.stem}"
                 params[key] = _check_type(where, key, value, defaults[p][key])
         for key, value in (given.get(p.stem) or {}).items():
@@ -170,11 +195,29 @@ def plan(
                     f"(known: {', '.join(sorted(defaults[p]))})"
                 )
             params[key] = _check_type(f"profile {name}, {p.stem}", key, value, defaults[p][key])
+            src[key] = "profile"
         for target, key, value in parsed:
             if key in defaults[p] and (target is None or p.stem.startswith(target)):
                 params[key] = _check_type(f"-p {key}", key, value, defaults[p][key])
+                src[key] = "-p"
         missing = [c for c in COMMON if c not in defaults[p]]
         if missing:
             raise StudyError(f"{p}: parameters cell lacks {missing}")
+        params = {**defaults[p], **params}  # the cell's own values where nothing overrides them
         result.append((p, params))
-    return name, result
+    return name, result, sources
+
+
+def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
+    """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
+    for every selected notebook; reads only the profile and the parameters cells."""
+    from .study import origins
+
+    name, steps, sources = plan_sources(
+        profile, dataset=dataset, out=out, only=only, overrides=overrides
+    )
+    books = {}
+    for p, params in steps:
+        found = origins(p.stem, params, sources[p.stem])
+        books[p.stem] = {k: {"value": v, "origin": found[k]} for k, v in params.items()}
+    return {"profile": name, "notebooks": books}

@@ -3,6 +3,7 @@ contents, run metadata) and render report.pdf with headless Chromium when it is 
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ import nbformat
 
 from . import findings
 from .atomic import read_json, write_atomic
+from .runrecord import completed, read_executed
+from .study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -40,10 +43,66 @@ def _metadata_md(record: dict) -> str:
         ),
         ("started", record.get("time", "?")),
     ]
-    rows += [(f"wall time {k}", f"{n['seconds']:.0f} s") for k, n in record["notebooks"].items()]
-    if "seconds" in record:
+    books = record["notebooks"]
+    rows += [
+        (f"wall time {k}", f"{n['seconds']:.0f} s" + ("" if _ok(n) else f" ({n['status']})"))
+        for k, n in books.items()
+        if "seconds" in n
+    ]
+    commands = record.get("commands", [])
+    if commands:  # every command into this folder, reruns with --only included
+        total = sum(c["seconds"] for c in commands)
+        rows.append((f"wall time, whole run ({len(commands)} command(s))", f"{total:.0f} s"))
+    elif "seconds" in record:
         rows.append(("wall time, whole run", f"{record['seconds']:.0f} s"))
-    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+    table = "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+    return table + "\n\n" + _parameters_md(books)
+
+
+def _ok(entry: dict) -> bool:
+    return entry.get("status", "completed") == "completed"
+
+
+def _parameters_md(books: dict) -> str:
+    """Every notebook's parameters with their origin (helpers.study): one row per parameter and
+    value, naming the notebooks that used it."""
+    rows: dict[tuple, list[str]] = {}
+    for stem, entry in books.items():
+        params = {k: v for k, v in entry.get("parameters", {}).items() if k != "run_dir"}
+        found = {**origins(stem, params), **entry.get("origins", {})}
+        for key, value in params.items():
+            rows.setdefault((key, repr(value), found[key]), []).append(stem[:2])
+    lines = [
+        "**Parameters.** Origin: *study*, the study's own setting; *project*, the project's "
+        "choice (the study does not state it); *profile*, a setting of the study that this "
+        "profile changes; *-p*, given on the command line; *run*, where and on what it ran.",
+        "",
+        "| parameter | value | origin | notebooks |",
+        "|---|---|---|---|",
+    ]
+    for (key, value, origin), stems in rows.items():
+        cell = html.escape(value).replace("|", "\\|")
+        lines.append(f"| {key} | `{cell}` | {origin} | {', '.join(stems)} |")
+    return "\n".join(lines)
+
+
+def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
+    """A red box in a failed (or unfinished) notebook's place: its error, the partly executed
+    copy and the command that reruns just it."""
+    error = entry.get("error")
+    parts = [f"<b>{html.escape(stem)}: no result, {html.escape(why)}.</b>"]
+    if error:
+        parts.append(f"Error: <code>{html.escape(error)}</code>")
+    parts.append(
+        f"Partly executed notebook: <code>{html.escape(str(run_dir / entry.get('executed', '')))}</code>"
+    )
+    if entry.get("rerun"):
+        parts.append(f"Rerun just this notebook: <code>{html.escape(entry['rerun'])}</code>")
+    return (
+        f"# {stem} did not complete\n\n<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
+        + "<br>".join(parts)
+        + "</div>"
+    )
 
 
 def _findings_cells(claims: list[dict]) -> list[str]:
@@ -66,10 +125,25 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     """One notebook: title, banner, contents, metadata, then every executed notebook's cells
     (parameters cells and stderr noise left out)."""
     record = read_json(run_dir / "run.json")
-    books = [run_dir / n["executed"] for n in record["notebooks"].values()]
     body, toc = [], []
-    for path in books:
-        nb = nbformat.read(path, as_version=4)
+    fingerprint = record["dataset"]["fingerprint"]
+    for stem, entry in record["notebooks"].items():
+        ok, why = completed(run_dir, entry)
+        if not ok:  # never shown as a result: a red box in its place
+            box = failure_box(run_dir, stem, entry, why)
+            print(f"report: {stem}: no result, {why}; a red box stands in its place")
+            toc.append(f"- [{stem} did not complete](#{_anchor(f'{stem} did not complete')})")
+            body.append(nbformat.v4.new_markdown_cell(box))
+            continue
+        nb = read_executed(run_dir, entry)
+        theirs = entry.get("dataset", {}).get("fingerprint", fingerprint)
+        if entry.get("profile", record["profile"]) != record["profile"] or theirs != fingerprint:
+            name = entry.get("dataset", {}).get("dataset", "?")
+            note = (
+                f"**Note:** the next section ran with profile `{entry.get('profile')}` on "
+                f"`{name}` ({theirs}), not as the run table says."
+            )
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(html.escape(note)))
         for cell in nb.cells:
             if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
                 continue

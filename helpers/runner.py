@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -10,11 +12,14 @@ from pathlib import Path
 import zmq
 from traitlets.config import Config
 
-from .atomic import read_json, write_json
 from .data import load_dataset
 from .errors import StudyError
-from .profiles import plan
+from .noise import quiet_kernel_noise
+from .profiles import load_profile, parse_override, plan_sources
 from .provenance import provenance
+from .runrecord import check_compatible, read_record, update_record
+from .sources import CINIC10_URL
+from .study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
@@ -27,6 +32,22 @@ class NotebookFailed(RuntimeError):
     """A notebook raised: the message names the cell's error and the partly executed copy."""
 
 
+def rerun_command(
+    profile: str, dataset: str, run_dir: Path, stem: str, params: dict, overrides, hint: str = ""
+) -> str:
+    """The command that reruns just notebook stem into run_dir: the same profile, dataset and
+    the -p overrides that apply to it, plus any `-p NAME=VALUE` the error itself suggests."""
+    parts = ["python -m helpers run", f"--profile {shlex.quote(profile)}"]
+    parts += [f"--dataset {shlex.quote(dataset)}", f"--out {shlex.quote(str(run_dir))}"]
+    parts.append(f"--only {stem[:2]}")
+    for text in overrides:
+        target, key, _ = parse_override(text)
+        if key in params and (target is None or stem.startswith(target)):
+            parts.append(f"-p {shlex.quote(text)}")
+    parts += sorted(set(re.findall(r"-p [A-Za-z_]+=[A-Z]+\b", hint)))
+    return " ".join(parts)
+
+
 def run(
     profile: str = "quick",
     *,
@@ -37,65 +58,121 @@ def run(
     report: bool = True,
     log_output: bool = False,
 ) -> Path:
-    """Validate, prepare the dataset once, execute the notebooks, write run.json and the report."""
+    """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
+    it starts and ends), then build the report, also when a notebook failed: the report shows
+    the failure in its place, and NotebookFailed is raised afterwards."""
     import papermill as pm
 
     out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
-    name, steps = plan(profile, dataset=dataset, out=out, only=only, overrides=overrides)
+    name, steps, sources = plan_sources(
+        profile, dataset=dataset, out=out, only=only, overrides=overrides
+    )
     run_dir = Path(steps[0][1]["run_dir"])
-    (run_dir / "executed").mkdir(parents=True, exist_ok=True)
+    stems = [nb.stem for nb, _ in steps]
+    check_compatible(read_record(run_dir), stems, name)  # before any data work
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
-    ds = load_dataset(steps[0][1]["dataset"])  # download/decode here, with progress, once
+    requested = steps[0][1]["dataset"]
+    ds = _load(requested, name, load_profile(profile)[1])  # download/decode here, once
     # what the notebooks load: the same files (a download or CINIC10_DIR resolved to its path)
     resolved = "synthetic" if ds.kind == "synthetic" else ds.meta["location"]
-    record_path = run_dir / "run.json"
-    old = read_json(record_path) if record_path.exists() else {}
-    record = {
-        "profile": name,
-        "dataset": {**ds.provenance(), "note": ds.note, "requested": steps[0][1]["dataset"]},
-        "notebooks": old.get("notebooks", {}),
-        **provenance(),
-    }
+    dataset_record = {**ds.provenance(), "note": ds.note, "requested": requested}
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (run_dir / "executed").mkdir(parents=True, exist_ok=True)
+
+    def begin(record: dict) -> None:
+        check_compatible(record, stems, name, ds.fingerprint)
+        record.update({"profile": name, "dataset": dataset_record, **provenance()})
+
+    update_record(run_dir, begin)
     os.environ["CINIC10_BATCH"] = "1"  # compact per-epoch lines instead of progress bars
-    for i, (nb, params) in enumerate(steps, 1):
-        params = {**params, "dataset": resolved}
-        target = run_dir / "executed" / nb.name
-        print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(nb),
-                str(target),
-                parameters=params,
-                cwd=str(nb.parent),
-                kernel_name="python3",
-                progress_bar=sys.stderr.isatty(),
-                log_output=log_output,
-                request_save_on_cell_execute=True,
-                config=KERNEL_CONFIG,
-            )
-        except pm.PapermillExecutionError as err:
-            raise NotebookFailed(
-                f"{nb.stem} failed in cell {err.exec_count}: {err.ename}: "
-                f"{err.evalue}\n  partly executed notebook: {target}"
-            ) from None
-        seconds = time.perf_counter() - t0
-        record["notebooks"][nb.stem] = {
-            "parameters": params,
-            "seconds": round(seconds, 1),
-            "executed": str(target.relative_to(run_dir)),
-        }
-        write_json(record_path, record)
-        print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
-    record["seconds"] = round(time.perf_counter() - t_run, 1)
-    write_json(record_path, record)
+    failure = None
+    try:
+        for i, (nb, params) in enumerate(steps, 1):
+            params = {**params, "dataset": resolved}
+            target = run_dir / "executed" / nb.name
+            entry = {
+                "parameters": params,
+                "origins": origins(nb.stem, params, sources[nb.stem]),
+                "profile": name,
+                "dataset": {k: dataset_record[k] for k in ("dataset", "kind", "fingerprint")},
+                "executed": str(target.relative_to(run_dir)),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "status": "running",  # stays so if this process is killed: never a result
+                "rerun": rerun_command(profile, requested, run_dir, nb.stem, params, overrides),
+            }
+            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
+            t0 = time.perf_counter()
+            try:
+                with quiet_kernel_noise():
+                    pm.execute_notebook(
+                        str(nb),
+                        str(target),
+                        parameters=params,
+                        cwd=str(nb.parent),
+                        kernel_name="python3",
+                        progress_bar=sys.stderr.isatty(),
+                        log_output=log_output,
+                        request_save_on_cell_execute=True,
+                        config=KERNEL_CONFIG,
+                    )
+            except pm.PapermillExecutionError as err:
+                error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
+                entry.update(
+                    status="failed",
+                    error=error,
+                    seconds=round(time.perf_counter() - t0, 1),
+                    rerun=rerun_command(
+                        profile, requested, run_dir, nb.stem, params, overrides, err.evalue
+                    ),
+                )
+                update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+                left = [n.stem for n, _ in steps[i:]]
+                failure = NotebookFailed(
+                    f"{nb.stem} failed in {error}\n  partly executed notebook: {target}"
+                    f"\n  rerun just it: {entry['rerun']}"
+                    + (f"\n  not run after it: {', '.join(left)}" if left else "")
+                )
+                break
+            seconds = time.perf_counter() - t0
+            entry.update(status="completed", seconds=round(seconds, 1))
+            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
+    finally:  # every command's time counts, so the whole run's wall time survives reruns
+        command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
+        command["notebooks"] = stems
+
+        def finish(record: dict) -> None:
+            record.setdefault("commands", []).append(command)
+            record["seconds"] = round(sum(c["seconds"] for c in record["commands"]), 1)
+
+        update_record(run_dir, finish)
     if report:
         from .report import build_report
 
         build_report(run_dir)
+    if failure is not None:
+        raise failure
     return run_dir
+
+
+def _load(requested: str, profile: str, prof: dict):
+    """The dataset, once. A profile with synthetic_fallback: false (full, gpu) and dataset auto
+    stops at once when CINIC-10 is out of reach instead of training for hours on generated
+    data; a dataset named explicitly (a path, synthetic) still runs."""
+    if requested != "auto" or prof.get("synthetic_fallback", True):
+        return load_dataset(requested)
+    try:
+        return load_dataset("cinic10")
+    except StudyError as err:
+        raise StudyError(
+            f"profile {profile} runs on CINIC-10 only, and it is not within reach ({err}): "
+            f"download {CINIC10_URL} to data/raw/CINIC-10.tar.gz or set CINIC10_DIR to a copy, "
+            "or name a dataset explicitly (--dataset PATH or --dataset synthetic; the report "
+            "then says its numbers are not CINIC-10's)"
+        ) from None
 
 
 def check_run_dir(run_dir: Path) -> Path:

@@ -83,6 +83,7 @@ def _comparison(tmp_path, executor: str = "local"):
         "lr_scaling": "none",
         "patience": 10,
         "mixed_precision": False,
+        "doubled_set": "once",
     }
     trials = augment.comparison_trials(["flip"], {}, settings, seed=0)
     run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": path, "executor": executor}
@@ -104,6 +105,15 @@ def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(t
     reloaded = keras.saving.load_model(saved)
     probs = reloaded.predict(np.zeros((4, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # test accuracy and the gap come from the same (saved, restored best) weights
+    ds = data.load_dataset(run["dataset"], say=lambda *_: None)
+    flip = results["flip"]
+    assert flip["weights_epoch"] == flip["best_epoch"]
+    for split, key in (("valid", "valid_accuracy"), ("test", "test_accuracy")):
+        part = data.stratified_subset(ds[split], 2, 0)
+        acc = (reloaded.predict(part.x, verbose=0).argmax(1) == part.y).mean()
+        assert acc == pytest.approx(flip[key]), split
+    assert flip["gap"] == pytest.approx(flip["train_accuracy"] - flip["valid_accuracy"])
 
 
 def test_augmentation_trial_refuses_incomplete_settings(tmp_path):
