@@ -114,6 +114,8 @@ def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Fi
     """Figure 10: validation accuracy per epoch, one panel per augmentation against the
     baseline; training accuracy dotted (the distance between the two is the overfitting)."""
     acc = history[history.metric == "accuracy"]
+    if "seed" in acc:  # several seeds: each run's curve is the mean over them
+        acc = acc.groupby(["augmentation", "split", "epoch"], as_index=False, sort=False).value.mean()
     names = [n for n in acc.augmentation.unique() if n != baseline]
     fig = Figure(figsize=(3.2 * len(names), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))

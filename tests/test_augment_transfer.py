@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from conftest import CIFAR10_JPEG, MOBILENET, needs_shared
 
-from helpers import artifacts, augment, data, evaluation, models, training, transfer
+from helpers import artifacts, augment, augment_runs, data, evaluation, models, training, transfer
 from helpers.cache import Split
 from helpers.errors import StudyError
 from helpers.pipeline import make_input
@@ -69,8 +69,7 @@ def _comparison(tmp_path, executor: str = "local"):
     from helpers.sources import make_synthetic
 
     spec = str(make_synthetic(per_class=4).location)
-    training.setup(0)
-    path = augment.save_initial_weights(models.create_simple_cnn(), tmp_path)
+    paths = augment_runs.save_initial_weights(tmp_path, [0])
     settings = {
         "fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
         "train_per_class": 4,
@@ -85,29 +84,31 @@ def _comparison(tmp_path, executor: str = "local"):
         "mixed_precision": False,
         "doubled_set": "once",
     }
-    trials = augment.comparison_trials(["flip"], {}, settings, seed=0)
-    run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": path, "executor": executor}
+    trials = augment_runs.comparison_trials(["flip"], {}, settings, seed=0)
+    run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": paths, "executor": executor}
     return trials, run
 
 
 def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
     trials, run = _comparison(tmp_path)
     assert [t.config["name"] for t in trials] == ["baseline", "flip"]
-    results = augment.run_comparison(trials, **run)
-    assert results["baseline"]["n_train_images"] == 40
-    assert results["flip"]["n_train_images"] == 80
-    table = augment.summary_table(results)
-    assert set(table.index) == {"baseline", "flip"} and "gap" in table
-    saved = tmp_path / "models" / "04_flip.keras"
+    results = augment_runs.run_comparison(trials, **run)
+    by_name = {r["name"]: r for r in results}
+    assert by_name["baseline"]["n_train_images"] == 40
+    assert by_name["flip"]["n_train_images"] == 80
+    table = augment_runs.summary_table(results)
+    assert list(table.index) == ["baseline", "flip"] and "gap" in table
+    assert (table.seeds == 1).all()
+    saved = tmp_path / "models" / "04_flip_s0.keras"
     stamp = saved.stat().st_mtime_ns
-    assert augment.run_comparison(trials, **run) == results  # nothing retrained
+    assert augment_runs.run_comparison(trials, **run) == results  # nothing retrained
     assert saved.stat().st_mtime_ns == stamp
     reloaded = keras.saving.load_model(saved)
     probs = reloaded.predict(np.zeros((4, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     # test accuracy and the gap come from the same (saved, restored best) weights
     ds = data.load_dataset(run["dataset"], say=lambda *_: None)
-    flip = results["flip"]
+    flip = by_name["flip"]
     assert flip["weights_epoch"] == flip["best_epoch"]
     for split, key in (("valid", "valid_accuracy"), ("test", "test_accuracy")):
         part = data.stratified_subset(ds[split], 2, 0)
@@ -120,22 +121,22 @@ def test_augmentation_trial_refuses_incomplete_settings(tmp_path):
     trials, run = _comparison(tmp_path)
     context = {"settings": {"epochs": 1}, "dataset": run["dataset"], "run_dir": str(tmp_path)}
     with pytest.raises(ValueError, match="settings lack.*batch_size"):
-        augment.augmentation_trial(trials[0].config, context)
+        augment_runs.augmentation_trial(trials[0].config, context)
 
 
 @pytest.mark.ray
 def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
     pytest.importorskip("ray")
     trials, run = _comparison(tmp_path / "local")
-    local = augment.run_comparison(trials, **run)
+    local = {r["name"]: r for r in augment_runs.run_comparison(trials, **run)}
     _, remote_run = _comparison(tmp_path / "ray", executor="ray")
-    remote = augment.run_comparison(trials, **remote_run)
+    remote = {r["name"]: r for r in augment_runs.run_comparison(trials, **remote_run)}
     names = {
         where: sorted(p.name for p in (tmp_path / where / "results" / "trials").glob("*.json"))
         for where in ("local", "ray")
     }
     assert names["local"] == names["ray"] == sorted(f"{t.id}.json" for t in trials)
-    assert (tmp_path / "ray" / "models" / "04_flip.keras").exists()  # the worker saved it
+    assert (tmp_path / "ray" / "models" / "04_flip_s0.keras").exists()  # the worker saved it
     for name in ("baseline", "flip"):  # same data, weights and seeds in another process
         assert remote[name]["n_train_images"] == local[name]["n_train_images"]
         loss = [

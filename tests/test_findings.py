@@ -138,3 +138,24 @@ def test_findings_file_has_the_documented_shape(tmp_path):
         assert r["verdict"] == findings.verdict(
             findings.CLAIMS[r["id"]], r["ci_low"], r["ci_high"], comparable=True
         ) or r["direction"] == "abs"
+
+
+def test_augmentation_claims_pair_each_arm_with_its_seeds_baseline():
+    from helpers import augment_runs
+
+    rng = np.random.default_rng(0)
+    results = []
+    for seed in range(4):
+        start = rng.normal(0, 0.05)  # a seed's luck, shared by its arms (same initial weights)
+        for name, gap, acc in (("baseline", 0.30, 0.50), ("flip", 0.10, 0.50),
+                               ("zoom", 0.31, 0.50)):
+            results.append({"name": name, "seed": seed, "gap": gap + start + rng.normal(0, .005),
+                            "test_accuracy": acc + start + rng.normal(0, 0.005),
+                            "train_accuracy": 0, "valid_accuracy": 0, "weights_epoch": 1,
+                            "n_train_images": 1, "train_seconds": 1})
+    got = {r["id"]: r["verdict"] for r in augment_runs.claims(results)}
+    assert got["C7.flip"] == "supported"  # a large drop of the gap, beyond the seeds' luck
+    assert got["C7.zoom"] == "inconclusive" and got["C8.flip"] == "inconclusive"
+    assert got["C7"] == "supported" and got["C8"] == "inconclusive"
+    text = augment_runs.conclusion(augment_runs.claims(results), "planted", False)
+    assert "beyond the scatter for flip" in text and "raised" not in text
