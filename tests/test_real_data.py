@@ -46,3 +46,23 @@ def test_resnet_learns_real_images(cifar):
 
 def test_shuffled_labels_cannot_pass_the_same_bar(cifar):
     assert _train_and_test(cifar, shuffle_labels=True) < THRESHOLD - 0.1
+
+
+def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
+    """C7 for flip at a small budget on real images: three seeds, each pairing the baseline and
+    flip from the same initial weights. Flipping halves what a small training set lets the
+    CNN memorise, so its train-validation gap is far below the baseline's on every seed."""
+    from helpers import augment_runs
+
+    seeds = [0, 1, 2]
+    settings = {"fingerprint": cifar.fingerprint, "train_per_class": 100, "valid_per_class": 100,
+                "test_per_class": 100, "subset_seed": 0, "epochs": 6, "batch_size": 32,
+                "learning_rate": 1e-3, "lr_scaling": "none", "patience": 100,
+                "mixed_precision": False, "doubled_set": "once"}
+    trials = augment_runs.comparison_trials(["flip"], {}, settings, seed=0, repeats=len(seeds))
+    results = augment_runs.run_comparison(
+        trials, dataset=str(CIFAR10_JPEG), run_dir=tmp_path,
+        initial_weights=augment_runs.save_initial_weights(tmp_path, seeds),
+    )
+    row = {r["id"]: r for r in augment_runs.claims(results)}["C7.flip"]
+    assert row["n"] == 3 and row["verdict"] == "supported", row
