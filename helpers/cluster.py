@@ -130,7 +130,7 @@ def _versions(where: str, address: str, t0: float) -> str:
             address.removeprefix("ray://"), connection_retries=1, ignore_version=True
         )
         nodes = len([n for n in ray.nodes() if n.get("Alive")])
-    except Exception as err:  # noqa: BLE001 - whatever Ray raises, the user gets one line
+    except Exception as err:  # whatever Ray raises here, the user gets one line
         raise StudyError(f"{where}: connecting failed: {type(err).__name__}: {err}") from None
     finally:
         if ray.util.client.ray.is_connected():

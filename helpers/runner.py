@@ -42,6 +42,10 @@ def run(
 
     out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
     name, steps = plan(profile, dataset=dataset, out=out, only=only, overrides=overrides)
+    if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
+        from .cluster import check_cluster  # before any kernel starts: one line, in seconds
+
+        print(f"ray cluster: {check_cluster()}", flush=True)
     run_dir = Path(steps[0][1]["run_dir"])
     (run_dir / "executed").mkdir(parents=True, exist_ok=True)
     t_run = time.perf_counter()
