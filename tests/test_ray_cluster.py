@@ -92,6 +92,9 @@ def cluster():
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
     env = clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    # the head starts a Ray client server per connection; on 2 busy cores that can take longer
+    # than the proxy's default 30 s wait ("Starting Ray client server failed")
+    env["RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S"] = "180"
     gcs, client, agent_head, agent_node = free_ports(4)
     node = ["--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1"]
     node += ["--temp-dir", str(temp), "--disable-usage-stats"]
@@ -114,7 +117,7 @@ def cluster():
             "node.log",
         )
         wait_for(lambda: "Ray runtime started" in log.read_text(), "the second node")
-        yield {"address": f"ray://127.0.0.1:{client}", "gcs": gcs, "env": env, "token": token}
+        yield {"address": f"ray://127.0.0.1:{client}", "gcs": gcs, "env": env, "temp": temp}
     finally:
         stop(procs, temp)
         shutil.rmtree(temp, ignore_errors=True)
@@ -143,7 +146,11 @@ def test_smoke_03_04_on_the_cluster_write_the_local_executors_trials(cluster, tm
     env = cluster["env"] | data | {"RAY_ADDRESS": cluster["address"]}
     t0 = time.perf_counter()
     remote = smoke(tmp_path / "ray", "-p", "executor=ray", env=env)
-    assert remote.returncode == 0, remote.stdout[-2000:] + remote.stderr[-3000:]
+    logs = "".join(
+        p.read_text()[-1500:]
+        for p in cluster["temp"].glob("session_*/logs/ray_client_server_*.err")
+    )
+    assert remote.returncode == 0, remote.stdout[-2000:] + remote.stderr[-3000:] + logs
     print(f"smoke 03+04 on the cluster: {time.perf_counter() - t0:.0f} s")
     check = next(line for line in remote.stdout.splitlines() if line.startswith("ray cluster:"))
     assert "2 node(s) alive" in check, check  # the joined node is part of the cluster
