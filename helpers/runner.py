@@ -67,6 +67,10 @@ def run(
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
     )
+    if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
+        from .cluster import check_cluster  # before any kernel starts: one line, in seconds
+
+        print(f"ray cluster: {check_cluster()}", flush=True)
     run_dir = Path(steps[0][1]["run_dir"])
     stems = [nb.stem for nb, _ in steps]
     check_compatible(read_record(run_dir), stems, name)  # before any data work
