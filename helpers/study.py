@@ -20,8 +20,8 @@ STUDY_COMMON = {
 STUDY = {
     "02_resnet": {
         "epochs": 20,
-        "n_blocks": 3,  # the study's first network: three residual blocks of 3x3 convolutions
-        "kernel_size": 3,
+        "n_blocks": 3,  # the study's first network: three residual blocks (its kernel size is
+        # not stated: 3 is the project's choice)
         "dropout": 0.2,
         "bn_momentum": 0.99,
     },
