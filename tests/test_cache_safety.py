@@ -124,7 +124,7 @@ def test_two_concurrent_builders_decode_once_and_share_one_cache(tmp_path, data_
     marks = tmp_path / "marks"
     procs = [_slow_cli(marks, root, data_home, SLOW_S="0.5") for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     # 36 images in chunks of 2: one builder decodes 18 chunks, the other adopts its cache
     assert len(list(marks.iterdir())) == 18
