@@ -3,8 +3,10 @@ contents, run metadata) and render report.pdf with headless Chromium when it is 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,9 +14,12 @@ from pathlib import Path
 import nbformat
 
 from .atomic import read_json, write_atomic
+from .errors import StudyError
+from .markup import escape
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
 
 
 def _anchor(title: str) -> str:
@@ -27,32 +32,47 @@ def _metadata_md(record: dict) -> str:
     v = record.get("versions", {})
     hw = record.get("hardware", {})
     rows = [
-        ("profile", record["profile"]),
-        ("dataset", f"{ds['dataset']} ({ds['kind']})"),
+        ("profile", escape(record["profile"])),
+        ("dataset", f"{escape(ds['dataset'])} ({escape(ds['kind'])})"),
         ("dataset fingerprint", f"`{ds['fingerprint']}`"),
         ("code revision", f"`{record.get('git', '?')}`"),
-        ("packages", ", ".join(f"{k} {val}" for k, val in v.items())),
+        ("packages", escape(", ".join(f"{k} {val}" for k, val in v.items()))),
         (
             "hardware",
-            f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
-            + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else ""),
+            escape(
+                f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+                + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else "")
+            ),
         ),
-        ("started", record.get("time", "?")),
+        ("started", escape(record.get("time", "?"))),
     ]
-    rows += [(f"wall time {k}", f"{n['seconds']:.0f} s") for k, n in record["notebooks"].items()]
+    rows += [
+        (f"wall time {escape(k)}", f"{n['seconds']:.0f} s") for k, n in record["notebooks"].items()
+    ]
     if "seconds" in record:
         rows.append(("wall time, whole run", f"{record['seconds']:.0f} s"))
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
 
+def _read(path: Path, reader):
+    """reader(path), a missing or unreadable (truncated) file being one line naming it."""
+    if not path.is_file():
+        raise StudyError(f"{path}: missing; rerun the notebook (`python -m helpers run --only NN`)")
+    try:
+        return reader(path)
+    except (ValueError, OSError) as err:  # (JSON and nbformat's read errors are ValueErrors)
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StudyError(f"{path}: unreadable, truncated? ({first}); rerun to rewrite it") from None
+
+
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     """One notebook: title, banner, contents, metadata, then every executed notebook's cells
     (parameters cells and stderr noise left out)."""
-    record = read_json(run_dir / "run.json")
+    record = _read(run_dir / "run.json", read_json)
     books = [run_dir / n["executed"] for n in record["notebooks"].values()]
     body, toc = [], []
     for path in books:
-        nb = nbformat.read(path, as_version=4)
+        nb = _read(path, lambda p: nbformat.read(p, as_version=4))
         for cell in nb.cells:
             if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
                 continue
@@ -74,21 +94,22 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
         "transfer learning on CINIC-10."
     ]
     if ds["kind"] != "cinic10":
-        note = ds.get("note") or ""
+        note = escape(ds.get("note") or "")  # it quotes paths and error messages
         head.append(
             f"<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
             f"<b>These numbers are not CINIC-10's.</b> This run used the dataset "
-            f"<code>{ds['dataset']}</code> ({ds['kind']}). {note} For the real study run "
+            f"<code>{escape(ds['dataset'])}</code> ({escape(ds['kind'])}). {note} "
+            "For the real study run "
             "<code>make report DATASET=cinic10 PROFILE=full</code> on a machine that can "
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
         result = read_json(res)
         if result.get("pretrained") is False:  # e.g. 05 without ImageNet weights
-            why = result.get("pretrained_reason", "")
+            why = escape(result.get("pretrained_reason", ""))
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
-                f"<b>{res.stem}: this is not transfer learning.</b> The base network "
+                f"<b>{escape(res.stem)}: this is not transfer learning.</b> The base network "
                 f"started from random weights: {why}.</div>"
             )
     head.append("## Contents\n\n" + "\n".join(toc))
@@ -110,7 +131,10 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     )
     html, _ = exporter.from_notebook_node(nb)
     # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
-    return re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+    html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+    # The report needs no script; should a name from the data ever slip through unescaped, a
+    # browser opening report.html still runs none of it (inline handlers included).
+    return html.replace("<head>", f"<head>\n{NO_SCRIPTS}", 1)
 
 
 def find_chromium() -> str | None:
@@ -133,7 +157,11 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         cmd = [
             browser,
             "--headless",
-            "--no-sandbox",
+            # printing runs none of the report's scripts: it needs none, and a script that
+            # blocks (an alert()) would hold headless Chromium until the timeout
+            "--blink-settings=scriptEnabled=false",
+            # Chromium refuses to start as root with its sandbox on; anyone else keeps it
+            *(["--no-sandbox"] if os.geteuid() == 0 else []),
             "--disable-gpu",
             "--no-first-run",
             "--disable-background-networking",
@@ -144,10 +172,27 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             f"--print-to-pdf={tmp}",
             html_path.resolve().as_uri(),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own group: a timeout ends its helper processes too
+        )
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            tmp.unlink(missing_ok=True)
+            raise StudyError(
+                f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
+                f"({html_path} is written; open it in a browser, or retry with "
+                f"`python -m helpers report {html_path.parent}`)"
+            ) from None
         if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
             tmp.unlink(missing_ok=True)
-            print(f"report.pdf failed: {browser} exited {proc.returncode}: {proc.stderr[-500:]}")
+            print(f"report.pdf failed: {browser} exited {proc.returncode}: {stderr[-500:]}")
             return False
         tmp.replace(pdf_path)
     return True
