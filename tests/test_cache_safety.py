@@ -203,3 +203,17 @@ def test_a_class_named_total_keeps_its_row_under_the_real_total(tmp_path):
     assert counts.loc["total", "train"] == 8  # the sum, not the class
     assert counts.loc["'total' (class)", "train"] == 4
     assert np.array_equal(counts.index, ["cat", "'total' (class)", "total"])
+
+
+def test_threaded_decoding_once_tensorflow_is_loaded_gives_the_same_arrays(
+    tiny, tmp_path, monkeypatch
+):
+    import types
+
+    forked = load_dataset(str(tiny), say=lambda *_: None)
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "other"))
+    threaded = load_dataset(str(tiny), say=lambda *_: None)
+    assert threaded.cache != forked.cache
+    for split in ("train", "valid", "test"):
+        np.testing.assert_array_equal(threaded[split].x, forked[split].x)
