@@ -13,7 +13,7 @@ CONFIGS = ROOT / "configs"
 def data_dir() -> Path:
     """data/ (downloads and caches); CINIC10_DATA overrides it, e.g. for a shared scratch disk."""
     env = os.environ.get("CINIC10_DATA")
-    return resolve(env) if env else ROOT / "data"  # relative: against the root, as --dataset
+    return resolve(env).resolve() if env else ROOT / "data"  # relative: from the root, as --dataset
 
 
 def resolve(path: str | os.PathLike) -> Path:
