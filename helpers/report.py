@@ -132,9 +132,18 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     html, _ = exporter.from_notebook_node(nb)
     # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
     html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
-    # The report needs no script; should a name from the data ever slip through unescaped, a
-    # browser opening report.html still runs none of it (inline handlers included).
-    return html.replace("<head>", f"<head>\n{NO_SCRIPTS}", 1)
+    return no_scripts(html)
+
+
+def no_scripts(html: str) -> str:
+    """html with NO_SCRIPTS first in <head>: the report needs no script, and should a name
+    from the data ever slip through unescaped, a browser (or Chromium printing it) runs none
+    of it, inline handlers included."""
+    if NO_SCRIPTS in html:
+        return html
+    head = html.find("<head>")
+    at = head + len("<head>") if head >= 0 else 0
+    return f"{html[:at]}\n{NO_SCRIPTS}\n{html[at:]}"
 
 
 def find_chromium() -> str | None:
@@ -154,12 +163,15 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         return False
     with tempfile.TemporaryDirectory() as profile:
         tmp = pdf_path.with_name(f".{pdf_path.name}.part")
+        # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
+        # an alert(), would hold it until the timeout. Its flags cannot do this: with
+        # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
+        # --disable-javascript is ignored.
+        page = Path(profile) / "print.html"
+        page.write_text(no_scripts(html_path.read_text()))
         cmd = [
             browser,
             "--headless",
-            # printing runs none of the report's scripts: it needs none, and a script that
-            # blocks (an alert()) would hold headless Chromium until the timeout
-            "--blink-settings=scriptEnabled=false",
             # Chromium refuses to start as root with its sandbox on; anyone else keeps it
             *(["--no-sandbox"] if os.geteuid() == 0 else []),
             "--disable-gpu",
@@ -169,8 +181,8 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             "--disable-sync",
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
-            f"--print-to-pdf={tmp}",
-            html_path.resolve().as_uri(),
+            f"--print-to-pdf={tmp.resolve()}",
+            page.resolve().as_uri(),
         ]
         proc = subprocess.Popen(
             cmd,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -117,19 +118,41 @@ def _fake_chromium(tmp_path: Path, monkeypatch, body: str) -> Path:
     return tmp_path / "argv"
 
 
-def test_pdf_is_printed_with_javascript_off_and_the_sandbox_on_unless_root(tmp_path, monkeypatch):
+def test_pdf_is_printed_with_scripts_forbidden_and_the_sandbox_on_unless_root(
+    tmp_path, monkeypatch
+):
     argv = _fake_chromium(
         tmp_path,
         monkeypatch,
         'for a in "$@"; do case $a in --print-to-pdf=*) echo pdf > "${a#--print-to-pdf=}";; '
-        "esac; done",
+        f'file://*) cat "${{a#file://}}" > {tmp_path}/printed;; esac; done',
     )
     html = tmp_path / "report.html"
-    html.write_text("<html></html>")
+    html.write_text("<html><head><title>r</title><script>alert(1)</script></head></html>")
     assert report.to_pdf(html, tmp_path / "report.pdf")
     args = argv.read_text().split()
-    assert "--blink-settings=scriptEnabled=false" in args
     assert ("--no-sandbox" in args) == (os.geteuid() == 0)
+    printed = (tmp_path / "printed").read_text()
+    assert printed.index(report.NO_SCRIPTS) < printed.index("<script>")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium")
+def test_real_chromium_prints_a_page_whose_scripts_would_block_or_rewrite_it(tmp_path):
+    html = tmp_path / "report.html"
+    html.write_text(
+        "<html><head></head><body><h1>NOSCRIPT</h1><img src=x onerror=alert(1)>"
+        "<script>alert(2); document.body.innerHTML = 'SCRIPTRAN'</script></body></html>"
+    )
+    assert report.to_pdf(html, tmp_path / "report.pdf", timeout=60)  # not held by alert()
+    assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(
+            ["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True
+        ).stdout
+        assert "NOSCRIPT" in text and "SCRIPTRAN" not in text
 
 
 def test_a_chromium_that_hangs_is_one_line_after_the_timeout(tmp_path, monkeypatch):
