@@ -118,11 +118,12 @@ def test_a_zip_is_named_as_unsupported(tiny, tmp_path):
         load_dataset(str(archive), say=lambda *_: None)
 
 
-@pytest.mark.slow
 def test_two_concurrent_builders_decode_once_and_share_one_cache(tmp_path, data_home):
     root = write_layout(tmp_path / "ds", splits=("train", "valid", "test"), per_class=4)
     marks = tmp_path / "marks"
-    procs = [_slow_cli(marks, root, data_home, SLOW_S="0.5") for _ in range(2)]
+    first = _slow_cli(marks, root, data_home, SLOW_S="1.0")  # about 9 s of decoding
+    _wait_for(lambda: any(marks.iterdir()), 60)  # the first is decoding: the second is late
+    procs = [first, _slow_cli(marks, root, data_home, SLOW_S="1.0")]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
