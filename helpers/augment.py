@@ -9,6 +9,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from .markup import escape
+
 AugmentFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 NAMES = ("brightness", "flip", "rotation", "zoom", "cutout")
 DEFAULT_STRENGTHS = {
@@ -254,7 +256,8 @@ def conclusion(table, dataset_name: str, is_cinic10: bool) -> str:
     less_gap = others.index[others.gap < base.gap].tolist()
     best = others.test_accuracy.idxmax()
     text = (
-        f"On `{dataset_name}` the simple CNN without augmentation reached a test accuracy of "
+        f"On <code>{escape(dataset_name)}</code> the simple CNN without augmentation reached "
+        "a test accuracy of "
         f"**{base.test_accuracy:.4f}**, with a final train-validation gap of {base.gap:.3f}. "
         f"The best augmentation was *{best}* ({others.test_accuracy.max():.4f}, "
         f"{others.test_accuracy.max() - base.test_accuracy:+.4f}). "

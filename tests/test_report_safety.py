@@ -186,3 +186,16 @@ def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
     expected = {"missing_notebook": "01_data.ipynb: missing", "truncated_run_json": "run.json"}
     assert expected.get(damage, "01_data.ipynb: unreadable") in out.stderr
+
+
+def test_augmentation_conclusion_shows_the_dataset_name_as_text():
+    import pandas as pd
+
+    from helpers.augment import conclusion
+
+    table = pd.DataFrame(
+        {"test_accuracy": [0.5, 0.6], "gap": [0.1, 0.05]}, index=["baseline", "flip"]
+    )
+    text = conclusion(table, EVIL + "`", is_cinic10=False)
+    html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
+    assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html
