@@ -5,13 +5,12 @@ augmentation; the seeds give the scatter. Claims C7 and C8, pooled and per augme
 
 from __future__ import annotations
 
-import html
-
 import keras
 import pandas as pd
 
 from . import findings
 from .augment import DEFAULT_STRENGTHS, DOUBLED_SETS, doubled_split, make_augment
+from .markup import escape
 
 GAP_NOTE = (
     "All accuracies of a run come from the same weights: those of its best epoch (lowest "
@@ -219,7 +218,7 @@ def claims(results: list[dict]) -> list[dict]:
 def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
     """04's conclusion, worded from the verdicts: which augmentations' effects on the gap and on
     test accuracy lie outside the scatter between seeds, and which do not."""
-    text = f"On `{html.escape(dataset_name)}`:\n\n" + findings.conclusion(
+    text = f"On *{escape(dataset_name)}*:\n\n" + findings.conclusion(
         [r for r in rows if "." not in r["id"]]
     )
     for claim_id, what in (("C7", "the train−validation gap"), ("C8", "test accuracy")):

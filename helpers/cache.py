@@ -3,13 +3,10 @@ source, loaded later without pickle and without touching an image file again."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import io
-import multiprocessing as mp
 import os
 import shutil
-import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import read_json, write_json
+from .atomic import _UMASK, read_json, write_json
+from .decode import DecodePool, chunks, decode_indexed
 from .errors import StudyError
 from .paths import data_dir
 from .progress import progress_bar
@@ -27,11 +25,9 @@ from .sources import (
     Source,
     cinic10_shortfalls,
     layout_tree,
-    member_name,
 )
 
 CACHE_VERSION = 1
-CHUNK = 1000
 
 
 @dataclass
@@ -106,84 +102,23 @@ def image_source(name: str) -> str:
     return "synthetic" if name.startswith("synthetic-") else "other"
 
 
-def _decode_chunk(chunk: list[tuple[str, bytes | str]]) -> tuple[np.ndarray, int]:
-    """Decode (name, bytes-or-path) pairs to (n, 32, 32, 3) uint8; greyscale is widened to RGB."""
-    from PIL import Image
-
-    out = np.empty((len(chunk), 32, 32, 3), np.uint8)
-    grey = 0
-    for i, (name, data) in enumerate(chunk):
-        try:
-            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
-                im.load()
-                if im.size != (32, 32) or im.mode not in ("RGB", "L"):
-                    raise StudyError(
-                        f"{name}: image is {im.size[0]}x{im.size[1]} {im.mode}, expected 32x32 RGB"
-                    )
-                if im.mode == "L":
-                    grey += 1
-                    im = im.convert("RGB")
-                out[i] = np.asarray(im)
-        except StudyError:
-            raise
-        except Exception as err:  # PIL raises many types for corrupt or truncated files
-            raise StudyError(f"{name}: corrupt or truncated image ({err})") from None
-    return out, grey
-
-
-def _chunks(source: Source, rels: list[str]):
-    """(indices, [(name, bytes-or-path)]) chunks; archives are streamed once, never extracted,
-    in their own member order (the indices put each image back in its place)."""
-    if not source.is_archive:
-        root = source.location / source.prefix
-        for i in range(0, len(rels), CHUNK):
-            idx = list(range(i, min(i + CHUNK, len(rels))))
-            yield idx, [(str(root / rels[j]), str(root / rels[j])) for j in idx]
-        return
-    want = {source.prefix + r: i for i, r in enumerate(rels)}
-    idx, items = [], []
-    with tarfile.open(source.location) as tar:
-        for m in tar:
-            i = want.get(member_name(m))
-            if i is None or not m.isfile():
-                continue
-            idx.append(i)
-            items.append((f"{source.location}:{m.name}", tar.extractfile(m).read()))
-            if len(idx) == CHUNK:
-                yield idx, items
-                idx, items = [], []
-    if idx:
-        yield idx, items
-
-
-def _decode_indexed(chunk):
-    idx, items = chunk
-    arr, grey = _decode_chunk(items)
-    return idx, arr, grey
-
-
 def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tuple[np.ndarray, int]:
     """All images rels of source as (n, 32, 32, 3) uint8, decoded by `workers` processes."""
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
+    written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
     grey = 0
-    if workers <= 1:
-        results, pool = map(_decode_indexed, _chunks(source, rels)), None
-    else:
-        # Forking a process that holds TensorFlow's threads can deadlock, and spawn re-runs an
-        # unguarded __main__ script: threads there (Pillow releases the GIL while decoding).
-        from multiprocessing.pool import ThreadPool
-
-        threaded = "tensorflow" in sys.modules
-        pool = ThreadPool(workers) if threaded else mp.get_context("fork").Pool(workers)
-        results = pool.imap_unordered(_decode_indexed, _chunks(source, rels))
-    try:
-        for idx, arr, g in results:
+    with DecodePool(workers) as pool:
+        for idx, arr, g in pool.imap_unordered(decode_indexed, chunks(source, rels)):
             out[idx] = arr
+            written[idx] = True
             grey += g
             progress(len(idx))
-    finally:
-        if pool is not None:
-            pool.terminate()
+    if not written.all():
+        missing = np.flatnonzero(~written)
+        raise StudyError(
+            f"{source.location}: {len(missing)} listed images were never read "
+            f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?"
+        )
     return out, grey
 
 
@@ -199,6 +134,63 @@ def carve_valid(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, 
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(valid_idx))
 
 
+def check_carving(valid_fraction, seed) -> None:
+    """Refuse a valid fraction outside (0, 1) (nan included) or a negative seed, in one line."""
+    ok = isinstance(valid_fraction, int | float) and 0 < valid_fraction < 1  # False for nan
+    if not ok or isinstance(valid_fraction, bool):
+        raise StudyError(
+            f"valid fraction {valid_fraction!r}: expected a number between 0 and 1 "
+            "(exclusive), e.g. 0.1"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
+
+
+def _check_carvable(source: Source, classes, train: list, fraction: float) -> None:
+    """Refuse a train/ too small to carve a valid split with every class on both sides."""
+    n = np.bincount([c for _, c, _ in train], minlength=len(classes))
+    k = np.round(fraction * n)  # what carve_valid takes from each class
+    bad = [f"{classes[c]} {n[c]}" for c in range(len(classes)) if k[c] == 0 or k[c] == n[c]]
+    if bad:
+        raise StudyError(
+            f"{source.location / source.prefix / 'train'}: too few images to carve {fraction:.0%} "
+            f"of each class as valid (train/ images per class: {', '.join(bad[:5])}"
+            f"{', ...' if len(bad) > 5 else ''}); add a valid/ folder or more images"
+        )
+
+
+def _lock(path: Path, say) -> int:
+    """Hold an exclusive flock on path (waiting, and saying so, while another builder has it)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: reading is enough for flock
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"{path.parent}: another process is building this cache; waiting for it")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _clean_stale_partials(cache_dir: Path) -> None:
+    """Remove .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock is free)."""
+    for part in cache_dir.glob(".*.partial"):
+        key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
+        lock = cache_dir / f".{key}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            continue  # not ours to judge (another user's, read-only)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(part, ignore_errors=True)
+        except BlockingIOError:
+            pass  # a live builder is writing it
+        finally:
+            os.close(fd)
+
+
 def build_cache(
     source: Source,
     *,
@@ -207,18 +199,37 @@ def build_cache(
     workers: int | None = None,
     say=print,
 ) -> Path:
-    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder."""
+    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
+    Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
+    second adopts the first's cache, and a finished cache is never replaced."""
+    check_carving(valid_fraction, seed)
     classes, files = scan_layout(source)
+    if "valid" not in files:
+        _check_carvable(source, classes, files["train"], valid_fraction)
     fp = fingerprint(source, files, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
     if (dest / "meta.json").exists():
         return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock(dest.parent / f".{dest.name}.lock", say)
+    try:
+        if (dest / "meta.json").exists():  # another builder finished while we waited
+            return dest
+        _clean_stale_partials(dest.parent)
+        _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
+    finally:
+        os.close(lock)  # (releases the flock)
+    return dest
+
+
+def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say) -> None:
+    """Decode and write the cache into a temporary folder, renamed to dest when whole."""
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
     total = sum(len(v) for v in files.values())
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a shared cache is for the group
         rows = [r for split in files for r in files[split]]  # one pass over an archive
         with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
@@ -259,7 +270,7 @@ def build_cache(
             "workers": workers,
         }
         write_json(tmp / "meta.json", meta)  # written last: its presence marks a whole cache
-        if dest.exists():
+        if dest.exists():  # no meta.json (checked under the lock): never a finished cache
             shutil.rmtree(dest)
         os.replace(tmp, dest)
     except BaseException:
@@ -267,7 +278,6 @@ def build_cache(
         raise
     if greys:
         say(f"{source.location}: {greys} greyscale images widened to RGB")
-    return dest
 
 
 def load_split(cache: Path, split: str) -> Split:

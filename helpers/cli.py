@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: whatever was half-built is already removed
+        print("interrupted", file=sys.stderr)
+        return 130
     except Exception as err:
         from .runner import NotebookFailed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import Split, build_cache, load_meta, load_split
+from .cache import Split, build_cache, check_carving, load_meta, load_split
 from .sources import SPLITS, resolve_source
 
 
@@ -42,15 +42,16 @@ class Dataset:
         }
 
     def counts(self):
-        """Images per split and class, as a DataFrame (rows: classes, columns: splits)."""
+        """Images per split and class, as a DataFrame (rows: classes, then total; columns: splits)."""
         import pandas as pd
 
+        # a class folder named "total" keeps its own row, relabelled, under the real total
+        index = [f"{c!r} (class)" if c == "total" else c for c in self.classes]
         table = pd.DataFrame(
             {s: np.bincount(self[s].y, minlength=len(self.classes)) for s in SPLITS},
-            index=self.classes,
+            index=index,
         )
-        table.loc["total"] = table.sum()
-        return table
+        return pd.concat([table, table.sum().to_frame("total").T])
 
 
 def load_dataset(
@@ -62,6 +63,7 @@ def load_dataset(
     say=print,
 ) -> Dataset:
     """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it."""
+    check_carving(valid_fraction, seed)  # before a download or a decode, not after
     source = resolve_source(spec, download=download, say=say)
     cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
     meta = load_meta(cache)

@@ -157,14 +157,13 @@ def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = MET
 def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name: str,
                is_cinic10: bool) -> str:
     """03's conclusion, worded from the claims' verdicts (never from one configuration's score)."""
-    import html
-
     from . import findings
+    from .markup import escape
 
     tested = {r["id"] for r in rows}
     missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in tested]
     text = (
-        f"On `{html.escape(dataset_name)}`: {len(trials)} trials of up to {epochs} epochs on "
+        f"On *{escape(dataset_name)}*: {len(trials)} trials of up to {epochs} epochs on "
         f"{int(trials.n_train.max()):,} training images each. Each claim is estimated across "
         "the grid, every configuration counting once per seed; its 95% interval comes from the "
         "scatter that the grid's main effects leave unexplained (noise between runs plus "

@@ -12,7 +12,8 @@ CONFIGS = ROOT / "configs"
 
 def data_dir() -> Path:
     """data/ (downloads and caches); CINIC10_DATA overrides it, e.g. for a shared scratch disk."""
-    return Path(os.environ.get("CINIC10_DATA", ROOT / "data")).resolve()
+    env = os.environ.get("CINIC10_DATA")
+    return resolve(env).resolve() if env else ROOT / "data"  # relative: from the root, as --dataset
 
 
 def resolve(path: str | os.PathLike) -> Path:

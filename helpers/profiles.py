@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import ast
 import json
+import math
+import os
+import re
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -31,6 +35,16 @@ CHOICES = {
     "executor": ("local", "ray"),
     "doubled_set": ("once", "every_epoch"),  # 04: see augment.DOUBLED_SETS
 }
+# parameters with bounds, checked before anything runs: (lowest, highest, what to say)
+BOUNDS = {
+    "epochs": (1, None, "a whole number >= 1"),
+    "batch_size": (1, None, "a whole number >= 1"),
+    "seed": (0, None, "a whole number >= 0"),
+    "repeats": (1, None, "a whole number >= 1"),  # seeds per arm (02-05)
+    "valid_fraction": (0, 1, "a number between 0 and 1 (exclusive)"),
+}
+# YAML 1.1 (PyYAML) reads 1e-3 as a string: a float needs a dot there (1.0e-3)
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -80,11 +94,23 @@ def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
         raise StudyError(
             f"profile {spec!r}: {path} does not exist (have {have}, or give a .yaml path)"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise StudyError(
             f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)"
         )
+    for key in ("all_notebooks", "notebooks"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise StudyError(
+                f"{path}: {key} is a {type(data[key]).__name__}; it must be a mapping "
+                f"(name: value lines under {key}:)"
+            )
+    for stem, params in (data.get("notebooks") or {}).items():
+        if not isinstance(params or {}, dict):
+            raise StudyError(
+                f"{path}: notebooks: {stem} is a {type(params).__name__}; it must be a mapping "
+                "of parameter: value"
+            )
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise StudyError(
@@ -96,6 +122,41 @@ def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
         _, base = load_profile(str(data.pop("extends")), (*_seen, path))
         data = _merge(base, data)
     return path.stem, data
+
+
+def _read_yaml(path: Path):
+    """A profile file's YAML, every way it can be unreadable being one line naming it."""
+    if path.is_dir():
+        raise StudyError(f"{path}: is a folder; a profile is a .yaml file")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise StudyError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise StudyError(f"{path}: YAML syntax error{where}: {what}") from None
+    except OSError as err:
+        raise StudyError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def check_out(out: str | os.PathLike) -> Path:
+    """The run folder --out names, resolved: refused if it is a file or cannot be created or
+    written, before anything runs."""
+    path = resolve(out)
+    if path.exists() and not path.is_dir():
+        raise StudyError(f"--out {out}: {path} is a file; give a folder for the run")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise OSError(f"{existing} is a file")
+        # (a probe, not os.access: root passes os.access on a read-only disk or in /proc)
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise StudyError(f"--out {out}: cannot write in {existing} ({why})") from None
+    return path
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -112,6 +173,8 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _check_type(where: str, name: str, value, default):
+    if isinstance(default, float) and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
+        value = float(value)
     ok = (
         type(value) is type(default)
         or (isinstance(default, float) and type(value) is int)
@@ -126,6 +189,13 @@ def _check_type(where: str, name: str, value, default):
         )
     if name in CHOICES and value not in CHOICES[name]:
         raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
+    if name in BOUNDS and isinstance(value, int | float):
+        low, high, say = BOUNDS[name]
+        inside = not (isinstance(value, float) and math.isnan(value)) and (
+            value >= low if high is None else low < value < high
+        )
+        if not inside:
+            raise StudyError(f"{where}: parameter {name}={value!r}, expected {say}")
     return float(value) if isinstance(default, float) and type(value) is int else value
 
 
@@ -161,9 +231,9 @@ def plan_sources(
         if stem not in stems:
             raise StudyError(f"profile {name}: no notebook {stem!r} (have {', '.join(stems)})")
     base = {
-        "run_dir": str(resolve(out)),
+        "run_dir": str(check_out(out)),
         "profile": name,
-        "seed": prof.get("seed", 0),
+        "seed": _check_type(f"profile {name}", "seed", prof.get("seed", 0), 0),
         "dataset": dataset or prof.get("dataset", "auto"),
     }
     every = prof.get("all_notebooks") or {}

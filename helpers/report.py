@@ -4,8 +4,10 @@ contents, run metadata) and render report.pdf with headless Chromium when it is 
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,11 +16,14 @@ import nbformat
 
 from . import findings
 from .atomic import read_json, write_atomic
+from .errors import StudyError
+from .markup import escape
 from .runrecord import completed, read_executed
 from .study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
 
 
 def _anchor(title: str) -> str:
@@ -31,17 +36,22 @@ def _metadata_md(record: dict) -> str:
     v = record.get("versions", {})
     hw = record.get("hardware", {})
     rows = [
-        ("profile", record["profile"]),
-        ("dataset", f"{ds['dataset']} ({ds['kind']})"),
+        ("profile", escape(record["profile"])),
+        ("dataset", f"{escape(ds['dataset'])} ({escape(ds['kind'])})"),
         ("dataset fingerprint", f"`{ds['fingerprint']}`"),
         ("code revision", f"`{record.get('git', '?')}`"),
-        ("packages", ", ".join(f"{k} {val}" for k, val in v.items())),
+        ("packages", escape(", ".join(f"{k} {val}" for k, val in v.items()))),
         (
             "hardware",
-            f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
-            + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else ""),
+            escape(
+                f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+                + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else "")
+            ),
         ),
-        ("started", record.get("time", "?")),
+        ("started", escape(record.get("time", "?"))),
+    ]
+    rows += [
+        (f"wall time {escape(k)}", f"{n['seconds']:.0f} s") for k, n in record["notebooks"].items()
     ]
     books = record["notebooks"]
     rows += [
@@ -121,10 +131,21 @@ def _findings_cells(claims: list[dict]) -> list[str]:
     return [intro, findings.table_html(top), "**Conclusion.** " + findings.summary(top)]
 
 
+def _read(path: Path, reader):
+    """reader(path), a missing or unreadable (truncated) file being one line naming it."""
+    if not path.is_file():
+        raise StudyError(f"{path}: missing; rerun the notebook (`python -m helpers run --only NN`)")
+    try:
+        return reader(path)
+    except (ValueError, OSError) as err:  # (JSON and nbformat's read errors are ValueErrors)
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StudyError(f"{path}: unreadable, truncated? ({first}); rerun to rewrite it") from None
+
+
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     """One notebook: title, banner, contents, metadata, then every executed notebook's cells
     (parameters cells and stderr noise left out)."""
-    record = read_json(run_dir / "run.json")
+    record = _read(run_dir / "run.json", read_json)
     body, toc = [], []
     fingerprint = record["dataset"]["fingerprint"]
     for stem, entry in record["notebooks"].items():
@@ -165,21 +186,22 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
         "transfer learning on CINIC-10."
     ]
     if ds["kind"] != "cinic10":
-        note = ds.get("note") or ""
+        note = escape(ds.get("note") or "")  # it quotes paths and error messages
         head.append(
             f"<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
             f"<b>These numbers are not CINIC-10's.</b> This run used the dataset "
-            f"<code>{ds['dataset']}</code> ({ds['kind']}). {note} For the real study run "
+            f"<code>{escape(ds['dataset'])}</code> ({escape(ds['kind'])}). {note} "
+            "For the real study run "
             "<code>make report DATASET=cinic10 PROFILE=full</code> on a machine that can "
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
         result = read_json(res)
         if result.get("pretrained") is False:  # e.g. 05 without ImageNet weights
-            why = result.get("pretrained_reason", "")
+            why = escape(result.get("pretrained_reason", ""))
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
-                f"<b>{res.stem}: this is not transfer learning.</b> The base network "
+                f"<b>{escape(res.stem)}: this is not transfer learning.</b> The base network "
                 f"started from random weights: {why}.</div>"
             )
     found = findings.load(run_dir)
@@ -205,7 +227,19 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     )
     html, _ = exporter.from_notebook_node(nb)
     # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
-    return re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+    html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+    return no_scripts(html)
+
+
+def no_scripts(html: str) -> str:
+    """html with NO_SCRIPTS first in <head>: the report needs no script, and should a name
+    from the data ever slip through unescaped, a browser (or Chromium printing it) runs none
+    of it, inline handlers included."""
+    if NO_SCRIPTS in html:
+        return html
+    head = html.find("<head>")
+    at = head + len("<head>") if head >= 0 else 0
+    return f"{html[:at]}\n{NO_SCRIPTS}\n{html[at:]}"
 
 
 def find_chromium() -> str | None:
@@ -225,10 +259,17 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         return False
     with tempfile.TemporaryDirectory() as profile:
         tmp = pdf_path.with_name(f".{pdf_path.name}.part")
+        # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
+        # an alert(), would hold it until the timeout. Its flags cannot do this: with
+        # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
+        # --disable-javascript is ignored.
+        page = Path(profile) / "print.html"
+        page.write_text(no_scripts(html_path.read_text()))
         cmd = [
             browser,
             "--headless",
-            "--no-sandbox",
+            # Chromium refuses to start as root with its sandbox on; anyone else keeps it
+            *(["--no-sandbox"] if os.geteuid() == 0 else []),
             "--disable-gpu",
             "--no-first-run",
             "--disable-background-networking",
@@ -236,13 +277,30 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             "--disable-sync",
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
-            f"--print-to-pdf={tmp}",
-            html_path.resolve().as_uri(),
+            f"--print-to-pdf={tmp.resolve()}",
+            page.resolve().as_uri(),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own group: a timeout ends its helper processes too
+        )
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            tmp.unlink(missing_ok=True)
+            raise StudyError(
+                f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
+                f"({html_path} is written; open it in a browser, or retry with "
+                f"`python -m helpers report {html_path.parent}`)"
+            ) from None
         if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
             tmp.unlink(missing_ok=True)
-            print(f"report.pdf failed: {browser} exited {proc.returncode}: {proc.stderr[-500:]}")
+            print(f"report.pdf failed: {browser} exited {proc.returncode}: {stderr[-500:]}")
             return False
         tmp.replace(pdf_path)
     return True

@@ -3,13 +3,13 @@ run evaluated on the test split; claim C1 and the conclusion from the seeds' res
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import keras
 import pandas as pd
 
 from . import evaluation, findings, models, training
+from .markup import escape
 from .progress import progress_bar
 
 
@@ -76,18 +76,18 @@ def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
                is_cinic10: bool) -> str:
     """Markdown, worded from C1's verdict and the seeds' spread; names from the data escaped."""
     pc = per_class(runs)["mean"]
-    text = (f"On `{html.escape(dataset_name)}`, {len(runs)} seed(s) of the ResNet trained on "
+    text = (f"On *{escape(dataset_name)}*, {len(runs)} seed(s) of the ResNet trained on "
             f"{n_train:,} images reached a mean test accuracy of {findings.interval_text(c1)} "
             f"(the study: {findings.STUDY_RESNET:.4f} on full CINIC-10, one run).\n\n"
             f"{findings.conclusion([c1])}\n\n"
             f"Per class (mean over seeds), accuracy ranges from {pc.min():.2f} "
-            f"(*{html.escape(str(pc.idxmin()))}*) to {pc.max():.2f} "
-            f"(*{html.escape(str(pc.idxmax()))}*). ")
+            f"(*{escape(str(pc.idxmin()))}*) to {pc.max():.2f} "
+            f"(*{escape(str(pc.idxmax()))}*). ")
     if all("per_source" in r.metrics for r in runs):
         sources = list(runs[0].metrics["per_source"])
         for s in sources:
             est = findings.mean_interval([r.metrics["per_source"][s] for r in runs])
-            text += (f"Test images from {html.escape(s)}: accuracy {est[0]:.3f}"
+            text += (f"Test images from {escape(s)}: accuracy {est[0]:.3f}"
                      + (f" [{est[1]:.3f}, {est[2]:.3f}]" if est[1] is not None else "")
                      + ". ")
     if not is_cinic10:

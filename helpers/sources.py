@@ -10,6 +10,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -247,8 +248,20 @@ def _members(archive: Path, size: int, mtime: int) -> list[tarfile.TarInfo]:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+        if zipfile.is_zipfile(archive):  # (checked only now: a tar may end with a .zip member)
+            raise StudyError(
+                f"{archive}: zip is not supported; use .tar/.tar.gz or a folder"
+            ) from None
         raise StudyError(f"{archive}: truncated or corrupt archive ({err})") from err
+    seen = set()
     for m in members:
+        if m.isfile():  # a name twice (e.g. `tar -r`): which copy counts is anyone's guess
+            if member_name(m) in seen:
+                raise StudyError(
+                    f"{archive}: member {m.name!r} appears more than once (added again with "
+                    "`tar -r`?); repack the archive without duplicates"
+                )
+            seen.add(member_name(m))
         parts = PurePosixPath(m.name).parts
         if m.issym() or m.islnk():
             raise StudyError(f"{archive}: member {m.name!r} is a link; refused")

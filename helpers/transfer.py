@@ -291,14 +291,13 @@ def claims(runs: list[SeedRun], resnet_accuracies: list[float] | None, *, compar
 def conclusion(runs: list[SeedRun], rows: list[dict], finetune_lr: float, dataset_name: str,
                is_cinic10: bool) -> str:
     """05's conclusion, worded from the claims' verdicts; the learning rate is the one used."""
-    import html
-
     from . import findings as f
+    from .markup import escape
 
     table = seed_table(runs)
     frozen = f.mean_interval(table["test, frozen"])
     tuned = f.mean_interval(table["test, fine-tuned"])
-    text = (f"On `{html.escape(dataset_name)}`, over {len(runs)} seed(s): test accuracy "
+    text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): test accuracy "
             f"{frozen[0]:.4f} with the base frozen, {tuned[0]:.4f} after fine-tuning the whole "
             f"network at a learning rate of {finetune_lr:.2g} (the study: "
             f"{f.STUDY_TRANSFER:.4f} with VGG19 on full CINIC-10).\n\n" + f.conclusion(rows))
@@ -325,8 +324,11 @@ def resnet_accuracies(run_dir, fingerprint: str) -> list[float] | None:
 
 
 def base_note(choice: BaseChoice, base_model: str) -> str:
-    """Markdown: where the base's weights came from, or that this is not transfer learning."""
+    """Markdown: where the base's weights came from, or that this is not transfer learning
+    (the reason may quote a path: escaped)."""
+    from .markup import escape
+
     if choice.pretrained:
-        return f"Base `{base_model}`: {choice.reason}."
-    return (f"**This run is not transfer learning.** {choice.reason}. The base starts from "
+        return f"Base `{base_model}`: {escape(choice.reason)}."
+    return (f"**This run is not transfer learning.** {escape(choice.reason)}. The base starts from "
             "random weights; its numbers say nothing about pretrained features.")

@@ -83,9 +83,9 @@ def test_missing_valid_is_carved_stratified(tmp_path):
 
 
 def test_greyscale_is_widened(tmp_path):
-    root = write_layout(tmp_path / "grey", mode="L")
+    root = write_layout(tmp_path / "grey", splits=("train", "valid", "test"), mode="L")
     ds = load_dataset(str(root), say=lambda *_: None)
-    assert ds["train"].x.shape[-1] == 3 and ds.meta["greyscale_widened"] == 24
+    assert ds["train"].x.shape[-1] == 3 and ds.meta["greyscale_widened"] == 36
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,8 @@ def test_bad_input_is_one_clear_error(tmp_path, case, pattern):
         for f in (root / "test").rglob("*.png"):
             f.unlink()
     with pytest.raises(StudyError, match=pattern) as err:
-        load_dataset(str(root), say=lambda *_: None)
+        # (half of 4 images per class carved as valid: 10% of 4 is too few to carve)
+        load_dataset(str(root), valid_fraction=0.5, say=lambda *_: None)
     assert "\n" not in str(err.value)
     if case in ("corrupt", "truncated_png"):
         assert ".png" in str(err.value)  # names the file

@@ -1,0 +1,201 @@
+"""The report under hostile names and broken run folders: nothing from the data becomes markup,
+Chromium prints with scripts off and stops cleanly, and broken inputs are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import report
+from helpers.errors import StudyError
+from helpers.markup import escape
+from helpers.paths import ROOT
+
+EVIL = "d<img src=x onerror=alert(1)>"
+EVIL_CLASS = "<img src=y onerror=alert(2)> *b* | [l](javascript:alert(3))"
+
+
+def _run_dir(tmp_path: Path, name: str = EVIL) -> Path:
+    """A run folder as `run` leaves it: run.json and one executed notebook, whose conclusion
+    names a class the way a notebook should (escaped)."""
+    run = tmp_path / "run"
+    (run / "executed").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Data"),
+            nbformat.v4.new_code_cell(
+                "display(Markdown(...))",
+                outputs=[
+                    nbformat.v4.new_output(
+                        "display_data",
+                        data={"text/markdown": f"Its worst class is *{escape(EVIL_CLASS)}*."},
+                    )
+                ],
+            ),
+        ]
+    )
+    nbformat.write(nb, run / "executed" / "01_data.ipynb")
+    record = {
+        "profile": "smoke<script>alert(4)</script>",
+        "dataset": {
+            "dataset": name,
+            "kind": "folder",
+            "fingerprint": "0123456789abcdef",
+            "note": f"from {tmp_path}/{name}",
+        },
+        "notebooks": {"01_data": {"executed": "executed/01_data.ipynb", "seconds": 1.0}},
+    }
+    (run / "run.json").write_text(json.dumps(record))
+    return run
+
+
+def _live_markup(html: str) -> list[str]:
+    """Injected tags or handlers that a browser would act on."""
+    return [t for t in ("<img", "<script>alert", 'href="javascript') if t in html]
+
+
+def test_names_from_data_and_paths_are_text_in_the_report(tmp_path):
+    html = report.to_html(report.combined_notebook(_run_dir(tmp_path)))
+    assert _live_markup(html) == []
+    assert "d&lt;img src=x onerror=alert(1)&gt;" in html  # shown, as text, in the banner
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in html  # the profile row
+    assert report.NO_SCRIPTS in html  # and a browser would run no script anyway
+
+
+def test_negative_control_unescaped_names_would_be_live(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"class {EVIL_CLASS}")])
+    assert _live_markup(report.to_html(nb)) == ["<img", 'href="javascript']  # it can see one
+
+
+@pytest.mark.parametrize("text", [EVIL, EVIL_CLASS, "a_b*c*`d` |e| ü", "&amp; <!-- x"])
+def test_escape_reads_back_as_the_same_text_in_markdown_and_html(text):
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(f"| a |\n|---|\n| {escape(text)} |"),
+            nbformat.v4.new_markdown_cell(f"<div>{escape(text)}</div>"),
+        ]
+    )
+    html = report.to_html(nb)
+    from html.parser import HTMLParser
+
+    class Texts(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.cells = []
+            self.where = None
+
+        def handle_starttag(self, tag, attrs):
+            self.where = tag if tag in ("td", "div") else self.where
+            if tag not in ("td", "div"):
+                self.cells.append(f"TAG {tag}")
+
+        def handle_data(self, data):
+            if data.strip() and self.where in ("td", "div"):
+                self.cells.append(data.strip())
+
+    body = html[html.index("<main>") :]
+    parser = Texts()
+    parser.feed(body)
+    assert parser.cells.count(text.strip()) == 2, parser.cells
+
+
+def _fake_chromium(tmp_path: Path, monkeypatch, body: str) -> Path:
+    """A `chromium` on PATH that logs its arguments, then runs body (a shell snippet)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "chromium"
+    exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\n{body}\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "argv"
+
+
+def test_pdf_is_printed_with_scripts_forbidden_and_the_sandbox_on_unless_root(
+    tmp_path, monkeypatch
+):
+    argv = _fake_chromium(
+        tmp_path,
+        monkeypatch,
+        'for a in "$@"; do case $a in --print-to-pdf=*) echo pdf > "${a#--print-to-pdf=}";; '
+        f'file://*) cat "${{a#file://}}" > {tmp_path}/printed;; esac; done',
+    )
+    html = tmp_path / "report.html"
+    html.write_text("<html><head><title>r</title><script>alert(1)</script></head></html>")
+    assert report.to_pdf(html, tmp_path / "report.pdf")
+    args = argv.read_text().split()
+    assert ("--no-sandbox" in args) == (os.geteuid() == 0)
+    printed = (tmp_path / "printed").read_text()
+    assert printed.index(report.NO_SCRIPTS) < printed.index("<script>")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium")
+def test_real_chromium_prints_a_page_whose_scripts_would_block_or_rewrite_it(tmp_path):
+    html = tmp_path / "report.html"
+    html.write_text(
+        "<html><head></head><body><h1>NOSCRIPT</h1><img src=x onerror=alert(1)>"
+        "<script>alert(2); document.body.innerHTML = 'SCRIPTRAN'</script></body></html>"
+    )
+    assert report.to_pdf(html, tmp_path / "report.pdf", timeout=60)  # not held by alert()
+    assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(
+            ["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True
+        ).stdout
+        assert "NOSCRIPT" in text and "SCRIPTRAN" not in text
+
+
+def test_a_chromium_that_hangs_is_one_line_after_the_timeout(tmp_path, monkeypatch):
+    _fake_chromium(tmp_path, monkeypatch, "sleep 60 & sleep 60")  # a helper process too
+    html = tmp_path / "report.html"
+    html.write_text("<html></html>")
+    with pytest.raises(StudyError, match="did not print within 1 s") as err:
+        report.to_pdf(html, tmp_path / "report.pdf", timeout=1)
+    assert "\n" not in str(err.value) and not (tmp_path / "report.pdf").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing_notebook", "truncated_run_json", "truncated_nb"])
+def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
+    run = _run_dir(tmp_path, name="plain")
+    if damage == "missing_notebook":
+        (run / "executed" / "01_data.ipynb").unlink()
+    elif damage == "truncated_run_json":
+        text = (run / "run.json").read_text()
+        (run / "run.json").write_text(text[: len(text) // 2])
+    else:
+        p = run / "executed" / "01_data.ipynb"
+        p.write_text(p.read_text()[:100])
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers", "report", str(run)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},  # (no Chromium needed to fail)
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    expected = {"missing_notebook": "01_data.ipynb: missing", "truncated_run_json": "run.json"}
+    assert expected.get(damage, "01_data.ipynb: unreadable") in out.stderr
+
+
+def test_augmentation_conclusion_shows_the_dataset_name_as_text():
+    import pandas as pd
+
+    from helpers.augment import conclusion
+
+    table = pd.DataFrame(
+        {"test_accuracy": [0.5, 0.6], "gap": [0.1, 0.05]}, index=["baseline", "flip"]
+    )
+    text = conclusion(table, EVIL + "`", is_cinic10=False)
+    html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
+    assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html
