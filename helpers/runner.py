@@ -91,6 +91,7 @@ def run(
 
     update_record(run_dir, begin)
     os.environ["CINIC10_BATCH"] = "1"  # compact per-epoch lines instead of progress bars
+    kernels = kernel_dir(run_dir)
     failure = None
     try:
         for i, (nb, params) in enumerate(steps, 1):
@@ -120,7 +121,7 @@ def run(
                         progress_bar=sys.stderr.isatty(),
                         log_output=log_output,
                         request_save_on_cell_execute=True,
-                        config=KERNEL_CONFIG,
+                        config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                     )
             except pm.PapermillExecutionError as err:
                 error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
@@ -177,6 +178,26 @@ def _load(requested: str, profile: str, prof: dict):
             "or name a dataset explicitly (--dataset PATH or --dataset synthetic; the report "
             "then says its numbers are not CINIC-10's)"
         ) from None
+
+
+def kernel_config(connection_file: Path) -> Config:
+    """KERNEL_CONFIG with the kernel's connection file at a path of ours (else jupyter_client
+    makes a temporary file that a killed run leaves behind)."""
+    config = Config(KERNEL_CONFIG)
+    config.KernelManager.connection_file = str(connection_file)
+    return config
+
+
+def kernel_dir(run_dir: Path) -> Path:
+    """<run>/.kernels: where the kernels' connection files go, instead of the system's temporary
+    folder. A run killed with -9 cannot delete its kernel's file; the next run
+    into the folder removes such leftovers. (Their kernels died with the killed run: ipykernel
+    exits when its parent does. A kernel still running elsewhere needs its file only to start.)"""
+    folder = run_dir / ".kernels"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("kernel-*.json"):
+        stale.unlink(missing_ok=True)
+    return folder
 
 
 def check_run_dir(run_dir: Path) -> Path:

@@ -208,3 +208,11 @@ def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
     # a folder of smoke runs refuses another profile's notebook
     proc = cli("run", "--profile", "quick", "--only", "03", "--out", str(tmp_path))
     assert proc.returncode == 2 and "from profile 'smoke'" in proc.stderr
+
+
+def test_kernel_connection_files_live_in_the_run_folder_and_leftovers_go(tmp_path):
+    from helpers.runner import kernel_dir
+
+    folder = kernel_dir(tmp_path)
+    (folder / "kernel-dead.json").write_text("{}")  # what a run killed with -9 leaves
+    assert kernel_dir(tmp_path) == tmp_path / ".kernels" and not list(folder.iterdir())
