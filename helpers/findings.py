@@ -164,7 +164,7 @@ def factorial_bootstrap(
         sample[metric] = fitted + rng.choice(resid, len(resid), replace=True)
         draws[i] = statistic(sample)
     low, high = np.quantile(draws, [0.5 - LEVEL / 2, 0.5 + LEVEL / 2])
-    return est, float(low), float(high), len(table)
+    return est, _clean(low), _clean(high), len(table)
 
 
 # --- verdicts and rows -------------------------------------------------------------------------
