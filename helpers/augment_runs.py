@@ -13,10 +13,11 @@ from .augment import DEFAULT_STRENGTHS, DOUBLED_SETS, doubled_split, make_augmen
 from .markup import escape
 
 GAP_NOTE = (
-    "All accuracies of a run come from the same weights: those of its best epoch (lowest "
-    "validation loss, restored by early stopping), evaluated after training on the original "
-    "training images, the validation and the test split. gap: train minus validation accuracy "
-    "(overfitting). Each row is the mean over the seeds."
+    "All accuracies of a run come from the same weights: those after its last epoch (every run "
+    "trains the same number of epochs), evaluated on the set it trained on (an augmented run: "
+    "the originals and their augmented copy, as the study's training curves count them), the "
+    "validation and the test split. gap: train minus validation accuracy (overfitting). Each "
+    "row is the mean over the seeds."
 )
 SETTINGS = set(
     "fingerprint train_per_class valid_per_class test_per_class subset_seed epochs batch_size "
@@ -65,7 +66,8 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
     context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
     or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
-    the same (best, restored) weights: test, train and valid accuracy and the gap."""
+    the last epoch's weights: test, train (on the set trained on) and valid accuracy and the
+    gap."""
     from . import artifacts, data, evaluation, models, training
     from .experiments import cached_dataset
 
@@ -93,7 +95,9 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
     once = not baseline and s["doubled_set"] == "once"
-    fit_on = doubled_split(train, fn, seed) if once else train
+    # the set the run trains on; for every_epoch, one fixed draw of it stands in for the gap
+    trained_on = train if baseline else doubled_split(train, fn, seed)
+    fit_on = trained_on if once else train
     with training.quiet():
         result = training.fit(
             model,
@@ -105,10 +109,11 @@ def augmentation_trial(config: dict, context: dict) -> dict:
             patience=s["patience"],
             augment=None if (baseline or once) else fn,
             repeat_augmented=not (baseline or once),
+            restore_best=False,  # the last epoch's weights: the same epochs for every arm
         )
-        # fit restored the best epoch's weights: every accuracy below is theirs (GAP_NOTE)
+        # every accuracy below comes from those weights (GAP_NOTE)
         metrics = evaluation.evaluate(model, test, ds.classes)
-        on_train = evaluation.evaluate(model, train, ds.classes)["test_accuracy"]
+        on_train = evaluation.evaluate(model, trained_on, ds.classes)["test_accuracy"]
         on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]
     name = f"04_{config['name']}_s{seed}"
     artifacts.save_model(context["run_dir"], name, models.deployable(model))
@@ -121,7 +126,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
         "train_accuracy": on_train,
         "valid_accuracy": on_valid,
         "gap": on_train - on_valid,
-        "weights_epoch": result.best_epoch,
+        "weights_epoch": result.epochs_run,
         "doubled_set": None if baseline else s["doubled_set"],
         "n_train_images": len(train) * (1 if baseline else 2),
         **result.summary(),

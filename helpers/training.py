@@ -157,9 +157,11 @@ def fit(
     repeat_augmented: bool = False,
     eval_batch_size: int = 512,
     callbacks: list | None = None,
+    restore_best: bool = True,
 ) -> TrainResult:
-    """model.fit on the cached input with validation_data, EarlyStopping on val loss (best
-    weights restored) and ReduceLROnPlateau. The model must already be compiled."""
+    """model.fit on the cached input with validation_data, EarlyStopping on val loss (the best
+    epoch's weights restored, unless restore_best is False: then the last epoch's stay) and
+    ReduceLROnPlateau. The model must already be compiled."""
     train_ds = make_input(
         train, batch_size, seed=seed, augment=augment, repeat_augmented=repeat_augmented
     )
@@ -167,7 +169,7 @@ def fit(
     n_images = len(train) * (2 if repeat_augmented else 1)
     meter = Throughput(n_images, log=is_batch())
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
+        monitor="val_loss", patience=patience, restore_best_weights=restore_best
     )
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
