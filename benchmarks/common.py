@@ -16,7 +16,7 @@ CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 
 def header(title: str) -> None:
     """Print what ran where: every figure travels with its hardware and versions."""
-    from helpers.provenance import cpu_name, git_revision, versions
+    from helpers.artifacts import cpu_name, git_revision, versions
 
     v = versions()
     print(f"# {title}")

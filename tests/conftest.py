@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.paths import ROOT
+from helpers.base import ROOT
 
 SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
 CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"

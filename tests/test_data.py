@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from conftest import make_tar, write_layout
 
-from helpers import cache as cache_mod
-from helpers import sources
-from helpers.data import load_dataset, stratified_subset
-from helpers.errors import StudyError
-from helpers.paths import ROOT
+from helpers.base import ROOT, StudyError
+from helpers.data import cache as cache_mod
+from helpers.data import load_dataset, sources, stratified_subset
 
 
 def test_folder_loads_with_labels_names_and_sources(tiny):
@@ -280,7 +278,7 @@ def test_stratified_subset(tiny):
 
 
 def test_input_pipeline_scaled_shuffled_per_epoch_and_seeded(tiny):
-    from helpers.pipeline import make_input
+    from helpers.data.pipeline import make_input
 
     split = load_dataset(str(tiny), say=lambda *_: None)["train"]
     ds = make_input(split, batch_size=5, seed=1)

@@ -10,9 +10,8 @@ import tomllib
 import pytest
 import yaml
 
-from helpers.errors import StudyError
-from helpers.paths import CONFIGS, ROOT
-from helpers.profiles import COMMON, load_profile, notebook_parameters, notebooks, plan
+from helpers.base import CONFIGS, ROOT, StudyError
+from helpers.run.profiles import COMMON, load_profile, notebook_parameters, notebooks, plan
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "full", "gpu"])

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import CIFAR10_JPEG, needs_shared
 
-from helpers import data, evaluation, models, training
+from helpers import data
+from helpers.models import evaluation, nets, training
 
 pytestmark = [pytest.mark.slow, needs_shared]
 
@@ -35,7 +36,7 @@ def _train_and_test(ds, shuffle_labels: bool) -> float:
         train.y[:] = np.random.default_rng(1).permutation(train.y)
     valid = data.stratified_subset(ds["valid"], 50, seed=0)
     test = data.stratified_subset(ds["test"], 200, seed=0)
-    model = training.compile_model(models.create_resnet_model())
+    model = training.compile_model(nets.create_resnet_model())
     training.fit(model, train, valid, epochs=3, seed=0)
     return evaluation.evaluate(model, test, ds.classes)["test_accuracy"]
 
@@ -52,17 +53,17 @@ def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
     """C7 for flip at a small budget on real images: three seeds, each pairing the baseline and
     flip from the same initial weights. Flipping halves what a small training set lets the
     CNN memorise, so its train-validation gap is far below the baseline's on every seed."""
-    from helpers import augment_runs
+    from helpers.experiments import augmentation
 
     seeds = [0, 1, 2]
     settings = {"fingerprint": cifar.fingerprint, "train_per_class": 100, "valid_per_class": 100,
                 "test_per_class": 100, "subset_seed": 0, "epochs": 6, "batch_size": 32,
                 "learning_rate": 1e-3, "lr_scaling": "none", "patience": 100,
                 "mixed_precision": False, "doubled_set": "once"}
-    trials = augment_runs.comparison_trials(["flip"], {}, settings, seed=0, repeats=len(seeds))
-    results = augment_runs.run_comparison(
+    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0, repeats=len(seeds))
+    results = augmentation.run_comparison(
         trials, dataset=str(CIFAR10_JPEG), run_dir=tmp_path,
-        initial_weights=augment_runs.save_initial_weights(tmp_path, seeds),
+        initial_weights=augmentation.save_initial_weights(tmp_path, seeds),
     )
-    row = {r["id"]: r for r in augment_runs.claims(results)}["C7.flip"]
+    row = {r["id"]: r for r in augmentation.claims(results)}["C7.flip"]
     assert row["n"] == 3 and row["verdict"] == "supported", row

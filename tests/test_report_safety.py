@@ -14,10 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import report
-from helpers.errors import StudyError
-from helpers.markup import escape
-from helpers.paths import ROOT
+from helpers.base import ROOT, StudyError, escape
+from helpers.run import report
 
 EVIL = "d<img src=x onerror=alert(1)>"
 EVIL_CLASS = "<img src=y onerror=alert(2)> *b* | [l](javascript:alert(3))"
@@ -197,10 +195,10 @@ def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
 
 
 def test_augmentation_conclusion_shows_the_dataset_name_as_text():
-    from helpers import augment_runs, findings
+    from helpers.experiments import augmentation, findings
 
     rows = [findings.finding("C7", (-0.1, -0.2, -0.05, 3), "paired t"),
             findings.finding(findings.sub_claim("C7", "flip"), (-0.1, -0.2, -0.05, 3), "paired t")]
-    text = augment_runs.conclusion(rows, EVIL + "`", is_cinic10=False)
+    text = augmentation.conclusion(rows, EVIL + "`", is_cinic10=False)
     html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
     assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html

@@ -10,12 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from .profiles import CHOICES
-
 AugmentFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-# 04's doubled set: "once" = the originals plus one augmented copy drawn once (the study's
-# "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
-DOUBLED_SETS = CHOICES["doubled_set"]
 NAMES = ("brightness", "flip", "rotation", "zoom", "cutout")
 DEFAULT_STRENGTHS = {
     "brightness": 0.2,
@@ -102,7 +97,7 @@ def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     """The study's doubled training set: split's images followed by one augmented copy of each,
     drawn once here (seeded per batch), so every epoch sees the very same 2n images. The copy is
     rounded back to uint8 like the originals (n, 32, 32, 3) -> Split of 2n rows."""
-    from .cache import Split
+    from helpers.data.dataset import Split
 
     copies = []
     for start in range(0, len(split), batch_size):

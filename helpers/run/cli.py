@@ -6,12 +6,11 @@ import argparse
 import sys
 import time
 
-from .errors import StudyError
-from .paths import resolve
+from helpers.base import StudyError, resolve
 
 
 def _data(args) -> None:
-    from .data import load_dataset
+    from helpers.data import load_dataset
 
     t0 = time.perf_counter()
     ds = load_dataset(args.dataset, valid_fraction=args.valid_fraction, seed=args.seed)
@@ -36,8 +35,8 @@ def _run(args) -> None:
     if args.dry_run:
         _dry_run(args, only)
         return
-    from .noise import quiet_kernel_noise  # first: it sets TensorFlow's log level
-    from .runner import run
+    from helpers.run.noise import quiet_kernel_noise  # first: it sets TensorFlow's log level
+    from helpers.run.runner import run
 
     with quiet_kernel_noise():
         run(
@@ -56,7 +55,7 @@ def _dry_run(args, only: list[str]) -> None:
     data are touched (only the profile and the parameters cells are read)."""
     import json
 
-    from .profiles import explain
+    from helpers.run.profiles import explain
 
     name = args.profile if "/" not in args.profile else args.profile.rsplit("/", 1)[-1]
     out = args.out or f"reports/{name.removesuffix('.yaml')}"
@@ -77,8 +76,8 @@ def _dry_run(args, only: list[str]) -> None:
 
 
 def _report(args) -> None:
-    from .report import build_report
-    from .runner import check_run_dir
+    from helpers.run.report import build_report
+    from helpers.run.runner import check_run_dir
 
     build_report(check_run_dir(resolve(args.run_dir)))
 
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        from .runner import NotebookFailed
+        from helpers.run.runner import NotebookFailed
 
         if isinstance(err, NotebookFailed):
             print(f"error: {err}", file=sys.stderr)

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import findings
-from .atomic import read_json, write_atomic
-from .errors import StudyError
-from .markup import escape
-from .runrecord import completed, read_executed
-from .study import origins
+from helpers.atomic import read_json, write_atomic
+from helpers.base import StudyError, escape
+from helpers.experiments import findings
+from helpers.run.runrecord import completed, read_executed
+from helpers.run.study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -196,13 +195,12 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
-        result = read_json(res)
-        if result.get("pretrained") is False:  # e.g. 05 without ImageNet weights
-            why = escape(result.get("pretrained_reason", ""))
+        banner = read_json(res).get("banner")  # {"title", "text"}: a result's warning, as text
+        if banner:  # e.g. 05 without ImageNet weights
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
-                f"<b>{escape(res.stem)}: this is not transfer learning.</b> The base network "
-                f"started from random weights: {why}.</div>"
+                f"<b>{escape(res.stem)}: {escape(banner['title'])}</b> "
+                f"{escape(banner['text'])}</div>"
             )
     found = findings.load(run_dir)
     if found and found["claims"]:

@@ -13,12 +13,11 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from .cache import Split
-from .pipeline import make_input, set_threads
-from .profiles import CHOICES
-from .training_env import is_batch  # noqa: F401  (re-exported: notebooks use it)
+from helpers.base import under_runner
+from helpers.data.dataset import Split
+from helpers.data.pipeline import make_input, set_threads
+from helpers.models import LR_SCALING
 
-LR_SCALING = CHOICES["lr_scaling"]
 BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 
 
@@ -165,7 +164,7 @@ def fit(
     )
     valid_ds = make_input(valid, eval_batch_size, shuffle=False)
     n_images = len(train) * (2 if repeat_augmented else 1)
-    meter = Throughput(n_images, log=is_batch())
+    meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True
     )
@@ -178,7 +177,7 @@ def fit(
         validation_data=valid_ds,
         epochs=epochs,
         callbacks=[meter, stop, plateau, *(callbacks or [])],
-        verbose=0 if is_batch() else "auto",
+        verbose=0 if under_runner() else "auto",
         shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
     seconds = time.perf_counter() - t0

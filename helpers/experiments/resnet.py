@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import keras
 import pandas as pd
 
-from . import evaluation, findings, models, training
-from .markup import escape
-from .progress import progress_bar
+from helpers.base import escape, progress_bar
+from helpers.experiments import findings
+from helpers.models import evaluation, nets, training
 
 
 @dataclass
@@ -35,7 +35,7 @@ def train_seeds(
     for seed in progress_bar(iterable=seeds, desc="02 seeds"):
         keras.backend.clear_session()
         training.setup(seed, mixed_precision)
-        model = training.compile_model(models.create_resnet_model(**model_args), lr)
+        model = training.compile_model(nets.create_resnet_model(**model_args), lr)
         result = training.fit(model, train, valid, epochs=epochs, batch_size=batch_size,
                               seed=seed, patience=patience)
         runs.append(SeedRun(seed, model, result, evaluation.evaluate(model, test, classes)))

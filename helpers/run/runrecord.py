@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from .atomic import read_json, write_json
-from .errors import StudyError
+from helpers.atomic import read_json, write_json
+from helpers.base import StudyError
 
 
 @contextlib.contextmanager

@@ -16,9 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .atomic import read_json, write_json
-from .errors import StudyError
-from .paths import data_dir, resolve
+from helpers.atomic import read_json, write_json
+from helpers.base import StudyError, data_dir, resolve
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
 CINIC10_CLASSES = (

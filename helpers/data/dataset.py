@@ -1,4 +1,5 @@
-"""The data layer's front door: load_dataset(spec) -> Dataset (decoded, cached), subsets."""
+"""The data layer's types and draws: Split (one split in memory), Dataset (the three splits and
+their provenance), stratified subsets and carving, channel statistics. Nothing here reads a file."""
 
 from __future__ import annotations
 
@@ -7,8 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import Split, build_cache, check_carving, load_meta, load_split
-from .sources import SPLITS, resolve_source
+from helpers.data.sources import SPLITS
+
+
+@dataclass
+class Split:
+    """One split in memory: x (n, 32, 32, 3) uint8, y (n,) int64, names and sources (n,) str."""
+
+    x: np.ndarray
+    y: np.ndarray
+    names: np.ndarray
+    sources: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, idx: np.ndarray) -> Split:
+        """The rows idx, as a new Split."""
+        return Split(self.x[idx], self.y[idx], self.names[idx], self.sources[idx])
+
 
 
 @dataclass
@@ -54,43 +72,37 @@ class Dataset:
         return pd.concat([table, table.sum().to_frame("total").T])
 
 
-def load_dataset(
-    spec: str = "auto",
-    *,
-    valid_fraction: float = 0.1,
-    seed: int = 0,
-    download: bool = True,
-    say=print,
-) -> Dataset:
-    """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it."""
-    check_carving(valid_fraction, seed)  # before a download or a decode, not after
-    source = resolve_source(spec, download=download, say=say)
-    cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
-    meta = load_meta(cache)
-    return Dataset(
-        meta["name"],
-        meta["kind"],
-        meta["classes"],
-        meta["fingerprint"],
-        cache,
-        source.note,
-        meta,
-        {s: load_split(cache, s) for s in SPLITS},
-    )
-
-
 def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0) -> Split:
     """The same number (int) or share (float in (0, 1]) of every class, drawn with seed.
     None or 0 means the whole split."""
     if not per_class:
         return split
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(split.y):
-        idx = np.flatnonzero(split.y == c)
-        k = int(round(per_class * len(idx))) if isinstance(per_class, float) else int(per_class)
-        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    keep = _per_class(
+        split.y, seed, lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False)
+    )
     return split.take(np.sort(np.concatenate(keep)))
+
+
+def carve_valid(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of train indices into (train, valid): `fraction` of every class."""
+    shuffled = _per_class(y, seed, lambda rng, idx: rng.permutation(idx))
+    cuts = [_share(fraction, idx) for idx in shuffled]
+    train = [idx[k:] for idx, k in zip(shuffled, cuts)]
+    valid = [idx[:k] for idx, k in zip(shuffled, cuts)]
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
+
+
+def _per_class(y: np.ndarray, seed: int, pick) -> list[np.ndarray]:
+    """pick(rng, indices of class c) for every class in order, from one generator seeded once:
+    the loop stratified_subset and carve_valid share."""
+    rng = np.random.default_rng(seed)
+    return [pick(rng, np.flatnonzero(y == c)) for c in np.unique(y)]
+
+
+def _share(amount: int | float, idx: np.ndarray) -> int:
+    """How many of a class's len(idx) images: a count (int, at most all) or a share (float)."""
+    n = len(idx)
+    return min(int(round(amount * n)) if isinstance(amount, float) else int(amount), n)
 
 
 # CINIC-10's published per-channel statistics (its README), for comparison in 01_data.

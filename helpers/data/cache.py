@@ -9,17 +9,15 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import _UMASK, read_json, write_json
-from .decode import DecodePool, chunks, decode_indexed
-from .errors import StudyError
-from .paths import data_dir
-from .progress import progress_bar
-from .sources import (
+from helpers.atomic import _UMASK, read_json, write_json
+from helpers.base import StudyError, data_dir, progress_bar
+from helpers.data.dataset import Split, carve_valid
+from helpers.data.decode import DecodePool, chunks, decode_indexed
+from helpers.data.sources import (
     CINIC10_PER_SPLIT_CLASS,
     SPLITS,
     Source,
@@ -28,23 +26,6 @@ from .sources import (
 )
 
 CACHE_VERSION = 1
-
-
-@dataclass
-class Split:
-    """One split in memory: x (n, 32, 32, 3) uint8, y (n,) int64, names and sources (n,) str."""
-
-    x: np.ndarray
-    y: np.ndarray
-    names: np.ndarray
-    sources: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def take(self, idx: np.ndarray) -> Split:
-        """The rows idx, as a new Split."""
-        return Split(self.x[idx], self.y[idx], self.names[idx], self.sources[idx])
 
 
 def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, int]]]]:
@@ -120,18 +101,6 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
             f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?"
         )
     return out, grey
-
-
-def carve_valid(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of train indices into (train, valid): `fraction` of every class."""
-    rng = np.random.default_rng(seed)
-    train_idx, valid_idx = [], []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        k = int(round(fraction * len(idx)))
-        valid_idx.append(idx[:k])
-        train_idx.append(idx[k:])
-    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(valid_idx))
 
 
 def check_carving(valid_fraction, seed) -> None:

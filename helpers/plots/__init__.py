@@ -13,8 +13,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .artifacts import run_paths  # noqa: E402
-from .atomic import write_atomic  # noqa: E402
+from helpers.artifacts import run_paths  # noqa: E402
+from helpers.atomic import write_atomic  # noqa: E402
 
 
 def show(fig: Figure, run_dir, number: int | str, slug: str, caption: str) -> None:

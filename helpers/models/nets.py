@@ -1,12 +1,37 @@
-"""The study's networks (Functional API). All take (32, 32, 3) images scaled to [0, 1];
+"""The study's networks (Functional API) and its Elastic Net regulariser (registered, so saved
+models reload once this module is imported). All take (32, 32, 3) images scaled to [0, 1];
 `deployable` wraps any of them to take raw 0-255 pixels, as every saved model does."""
 
 from __future__ import annotations
 
+import math
+import re
+
 import keras
-from keras import layers
+from keras import layers, ops
 
 N_CLASSES = 10
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ElasticNetRegularization(keras.regularizers.Regularizer):
+    """l_reg = lam * (alpha * l1 + (1 - alpha) * l2), with l1 = sum|w| and l2 = sum w^2."""
+
+    def __init__(self, alpha: float = 0.5, lam: float = 0.01):
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"ElasticNetRegularization: alpha must be in [0, 1], got {alpha}")
+        if lam < 0:
+            raise ValueError(f"ElasticNetRegularization: lam must be >= 0, got {lam}")
+        self.alpha = float(alpha)
+        self.lam = float(lam)
+
+    def __call__(self, w):
+        l1 = ops.sum(ops.abs(w))
+        l2 = ops.sum(ops.square(w))
+        return self.lam * (self.alpha * l1 + (1.0 - self.alpha) * l2)
+
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha, "lam": self.lam}
 
 
 def residual_block(
@@ -85,3 +110,28 @@ def deployable(model: keras.Model) -> keras.Model:
     inputs = keras.Input((32, 32, 3), name="raw_image")
     x = layers.Rescaling(1.0 / 255, name="to_unit_range")(inputs)
     return keras.Model(inputs, model(x), name=f"{model.name}_raw")
+
+
+def layer_table(model: keras.Model):
+    """The report's compact model summary, a DataFrame: one row per layer, a residual block's
+    layers (blockN_*) and a nested base model as one row each; columns layers (the kinds),
+    output shape (without the batch) and parameters; last the rows `total` and `trainable`."""
+    import pandas as pd
+
+    rows: dict[str, dict] = {}
+    for layer in model.layers:
+        block = re.match(r"(block\d+)_", layer.name)
+        row = rows.setdefault(
+            block.group(1) if block else layer.name, {"layers": [], "parameters": 0}
+        )
+        kind = type(layer).__name__
+        if kind not in row["layers"]:
+            row["layers"].append(kind)
+        row["output shape"] = str(tuple(layer.output.shape[1:]))
+        row["parameters"] += layer.count_params()
+    table = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "parameters"]]
+    table["layers"] = table["layers"].str.join(", ")
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    table.loc["total"] = ["", "", model.count_params()]
+    table.loc["trainable"] = ["", "", trainable]
+    return table.rename_axis("layer")

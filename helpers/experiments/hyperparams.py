@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .experiments import METRIC, cached_dataset
+from helpers.data import shared_dataset
+from helpers.experiments.trialstore import METRIC
 
 RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "base_filters"}
 
@@ -19,8 +20,9 @@ def resnet_trial(config: dict, context: dict) -> dict:
     on the output layer when given, on context's subsets; best validation accuracy etc."""
     import keras
 
-    from . import data, models, training
-    from .regularizers import ElasticNetRegularization
+    from helpers import data
+    from helpers.models import nets, training
+    from helpers.models.nets import ElasticNetRegularization
 
     unknown = set(config) - RESNET_KEYS
     if unknown:
@@ -28,11 +30,11 @@ def resnet_trial(config: dict, context: dict) -> dict:
     keras.backend.clear_session()  # a long grid in one kernel must not pile up graphs
     # threads: a Ray worker's share of the cores
     training.setup(config["seed"], context.get("mixed_precision", False), context.get("threads"))
-    ds = cached_dataset(context["dataset"], context.get("fingerprint"))
+    ds = shared_dataset(context["dataset"], context.get("fingerprint"), say=lambda *_: None)
     train = data.stratified_subset(ds["train"], context["train_per_class"], context["subset_seed"])
     valid = data.stratified_subset(ds["valid"], context["valid_per_class"], context["subset_seed"])
     reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
-    model = models.create_resnet_model(
+    model = nets.create_resnet_model(
         config["n_blocks"],
         config["kernel_size"],
         config["dropout"],
@@ -108,7 +110,7 @@ def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = MET
     other factors' levels; its interval comes from the additive model's residual variance (a
     t interval for a difference of means, a residual bootstrap for a spread or a best-of). A
     claim whose levels are not in the grid is left out."""
-    from . import findings as f
+    from helpers.experiments import findings as f
 
     rows = []
     tf_ = ["n_blocks", "kernel_size"]
@@ -157,8 +159,8 @@ def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = MET
 def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name: str,
                is_cinic10: bool) -> str:
     """03's conclusion, worded from the claims' verdicts (never from one configuration's score)."""
-    from . import findings
-    from .markup import escape
+    from helpers.base import escape
+    from helpers.experiments import findings
 
     tested = {r["id"] for r in rows}
     missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in tested]
@@ -176,3 +178,31 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
     if not is_cinic10:
         text += "\n\nThe data are not CINIC-10: compare these numbers with the study only in shape."
     return text
+
+
+def describe(ds, settings: dict, repeats: int, executor: str, setup: dict) -> str:
+    """03's opening lines: data, subsets, epochs, seeds per configuration, executor, setup."""
+    text = (
+        f"{ds.name} ({ds.fingerprint}): {settings['train_per_class'] or 'all'} training and "
+        f"{settings['valid_per_class'] or 'all'} validation images per class, up to "
+        f"{settings['epochs']} epochs per trial, {repeats} seed(s) per configuration; "
+        f"executor {executor}; {setup}"
+    )
+    return text + (f"\n{ds.note}" if ds.note else "")
+
+
+def summary(train_table, reg_table, grid_claims: list[dict]) -> dict:
+    """results/03_hyperparams.json's numbers: each grid's summary, the main effects, the
+    claims, the trial count, the trials' summed seconds and median images/s."""
+    train_params, reg_params = ["n_blocks", "kernel_size"], ["alpha", "lam", "dropout"]
+    main_effects = pd.concat([effects(train_table, train_params), effects(reg_table, reg_params)])
+    trials = pd.concat([train_table, reg_table], ignore_index=True)
+    return {
+        "training_grid": as_records(summarise(train_table, train_params)),
+        "regularisation_grid": as_records(summarise(reg_table, reg_params)),
+        "effects": as_records(main_effects),
+        "claims": grid_claims,
+        "n_trials": len(trials),
+        "trial_seconds": round(float(trials.wall_seconds.sum()), 1),
+        "images_per_second_median": float(trials.images_per_second.median()),
+    }

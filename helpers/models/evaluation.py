@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .cache import Split
-from .pipeline import make_input
+from helpers.data.dataset import Split
+from helpers.data.pipeline import make_input
 
 
 def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:

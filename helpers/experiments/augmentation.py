@@ -8,9 +8,10 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
-from . import findings
-from .augment import DEFAULT_STRENGTHS, DOUBLED_SETS, doubled_split, make_augment
-from .markup import escape
+from helpers.base import escape
+from helpers.data import DOUBLED_SETS
+from helpers.data.augment import DEFAULT_STRENGTHS, doubled_split, make_augment
+from helpers.experiments import findings
 
 GAP_NOTE = (
     "All accuracies of a run come from the same weights: those of its best epoch (lowest "
@@ -27,8 +28,8 @@ SETTINGS = set(
 def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
     """models/04_initial_s<seed>.weights.h5 per seed, atomically: the start every arm of that
     seed loads. Returns {str(seed): path}."""
-    from . import models
-    from .artifacts import run_paths
+    from helpers.artifacts import run_paths
+    from helpers.models import nets
 
     folder, paths = run_paths(run_dir)["models"], {}
     for seed in seeds:
@@ -37,7 +38,7 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
         final = folder / f"04_initial_s{seed}.weights.h5"
         tmp = folder / f".04_initial_s{seed}.partial.weights.h5"  # Keras needs the suffix
         try:
-            models.create_simple_cnn().save_weights(tmp)
+            nets.create_simple_cnn().save_weights(tmp)
             tmp.replace(final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -51,7 +52,7 @@ def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0,
     seed .. seed+repeats-1. settings hold what every trial shares and what changes its result
     (epochs, batch size, learning rate, dataset fingerprint, subset sizes ...); they are part of
     each trial's id."""
-    from .experiments import make_trials
+    from helpers.experiments.trialstore import make_trials
 
     strengths = {**DEFAULT_STRENGTHS, **strengths}
     configs = [{"name": "baseline", "strength": None}]
@@ -66,8 +67,9 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
     or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
     the same (best, restored) weights: test, train and valid accuracy and the gap."""
-    from . import artifacts, data, evaluation, models, training
-    from .experiments import cached_dataset
+    from helpers import artifacts, data
+    from helpers.data import shared_dataset
+    from helpers.models import evaluation, nets, training
 
     s = context["settings"]
     missing = SETTINGS - set(s)
@@ -81,12 +83,12 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     keras.backend.clear_session()
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, s["mixed_precision"], context.get("threads"))
-    ds = cached_dataset(context["dataset"], s["fingerprint"])
+    ds = shared_dataset(context["dataset"], s["fingerprint"], say=lambda *_: None)
     train, valid, test = (
         data.stratified_subset(ds[split], s[f"{split}_per_class"], s["subset_seed"])
         for split in ("train", "valid", "test")
     )
-    model = models.create_simple_cnn()
+    model = nets.create_simple_cnn()
     model.load_weights(initial)
     lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
     training.compile_model(model, lr)
@@ -111,7 +113,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
         on_train = evaluation.evaluate(model, train, ds.classes)["test_accuracy"]
         on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]
     name = f"04_{config['name']}_s{seed}"
-    artifacts.save_model(context["run_dir"], name, models.deployable(model))
+    artifacts.save_model(context["run_dir"], name, nets.deployable(model))
     return {
         "name": config["name"],
         "seed": seed,
@@ -142,7 +144,7 @@ def run_comparison(
     saved as it arrives; executor local or ray), then every trial's full result, histories
     included, in the trials' order. With Ray on a cluster, run_dir and the data dir must be
     on a disk the workers share (they read the initial weights and write the models)."""
-    from .experiments import TrialStore, run_trials
+    from helpers.experiments.trialstore import TrialStore, run_trials
 
     context = {
         "settings": trials[0].settings,

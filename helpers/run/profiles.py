@@ -15,8 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import StudyError
-from .paths import CONFIGS, NOTEBOOKS, resolve
+from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
+from helpers.data import DOUBLED_SETS
+from helpers.experiments import EXECUTORS
+from helpers.models import LR_SCALING
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
 TOP_KEYS = {
@@ -28,13 +30,9 @@ TOP_KEYS = {
     "all_notebooks",
     "notebooks",
 }
-# parameters with a closed set of values, checked before anything runs (the code that uses
-# them takes its list from here)
-CHOICES = {
-    "lr_scaling": ("none", "linear", "sqrt"),
-    "executor": ("local", "ray"),
-    "doubled_set": ("once", "every_epoch"),  # 04: see augment.DOUBLED_SETS
-}
+# parameters with a closed set of values, checked before anything runs; each list lives with
+# the code it parameterises (in its layer's light __init__, which imports no TensorFlow)
+CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS}
 # parameters with bounds, checked before anything runs: (lowest, highest, what to say)
 BOUNDS = {
     "epochs": (1, None, "a whole number >= 1"),
@@ -281,7 +279,7 @@ def plan_sources(
 def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
     """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
     for every selected notebook; reads only the profile and the parameters cells."""
-    from .study import origins
+    from helpers.run.study import origins
 
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides

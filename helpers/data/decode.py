@@ -16,8 +16,8 @@ from multiprocessing.connection import wait as wait_conns
 
 import numpy as np
 
-from .errors import StudyError
-from .sources import Source, member_name
+from helpers.base import StudyError
+from helpers.data.sources import Source, member_name
 
 CHUNK = 1000
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import zmq
 from traitlets.config import Config
 
-from .data import load_dataset
-from .errors import StudyError
-from .noise import quiet_kernel_noise
-from .profiles import load_profile, parse_override, plan_sources
-from .provenance import provenance
-from .runrecord import check_compatible, read_record, update_record
-from .sources import CINIC10_URL
-from .study import origins
+from helpers.artifacts import provenance
+from helpers.base import StudyError
+from helpers.data import load_dataset
+from helpers.data.sources import CINIC10_URL
+from helpers.run.noise import quiet_kernel_noise
+from helpers.run.profiles import load_profile, parse_override, plan_sources
+from helpers.run.runrecord import check_compatible, read_record, update_record
+from helpers.run.study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
@@ -68,7 +68,9 @@ def run(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
     )
     if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
-        from .cluster import check_cluster  # before any kernel starts: one line, in seconds
+        from helpers.run.cluster import (
+            check_cluster,  # before any kernel starts: one line, in seconds
+        )
 
         print(f"ray cluster: {check_cluster()}", flush=True)
     run_dir = Path(steps[0][1]["run_dir"])
@@ -154,7 +156,7 @@ def run(
 
         update_record(run_dir, finish)
     if report:
-        from .report import build_report
+        from helpers.run.report import build_report
 
         build_report(run_dir)
     if failure is not None:

@@ -18,14 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .artifacts import run_paths
-from .atomic import read_json, write_json
-from .errors import StudyError
-from .paths import ROOT, data_dir
-from .profiles import CHOICES
-from .progress import progress_bar
+from helpers.artifacts import run_paths
+from helpers.atomic import read_json, write_json
+from helpers.base import ROOT, StudyError, data_dir, progress_bar
+from helpers.experiments import EXECUTORS
 
-EXECUTORS = CHOICES["executor"]
 METRIC = "best_val_accuracy"
 TrialFn = Callable[[dict, dict], dict]
 
@@ -60,6 +57,12 @@ def trial_id(kind: str, config: dict, settings: dict) -> str:
         separators=(",", ":"),
     )
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def settings(ds, subset_seed: int, **training) -> dict:
+    """A grid's shared settings, which every trial id hashes: the dataset's fingerprint, the
+    subsets' seed and the training settings given (subset sizes, epochs, batch size ...)."""
+    return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
 
 
 def make_trials(
@@ -270,24 +273,3 @@ def trials_table(records: list[dict]) -> pd.DataFrame:
 
 def _wall(rec: dict) -> dict:
     return {"wall_seconds": rec.get("seconds"), "executor": rec.get("executor")}
-
-
-# --- for trial functions ------------------------------------------------------------------------
-
-_DATASETS: dict = {}
-
-
-def cached_dataset(spec: str, fingerprint: str | None = None):
-    """helpers.data.load_dataset(spec), loaded once per process (trials in one kernel or Ray
-    worker share it); refuses a dataset whose fingerprint differs from the one asked for."""
-    if spec not in _DATASETS:
-        from .data import load_dataset
-
-        _DATASETS[spec] = load_dataset(spec, say=lambda *_: None)
-    ds = _DATASETS[spec]
-    if fingerprint and ds.fingerprint != fingerprint:
-        raise StudyError(
-            f"dataset {spec!r} has fingerprint {ds.fingerprint}, the trials expect {fingerprint}: "
-            "a worker sees different data (set CINIC10_DATA to a disk they share)"
-        )
-    return ds

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import StudyError
+from helpers.base import StudyError
 
 CLIENT_PORT = 10001  # Ray client server's default (`ray start --ray-client-server-port`)
 TOKEN_HELP = (

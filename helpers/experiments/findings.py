@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .atomic import read_json, write_json
+from helpers.atomic import read_json, write_json
 
 LEVEL = 0.95
 VERDICTS = ("supported", "contradicted", "inconclusive", "not comparable")
@@ -209,7 +209,7 @@ def finding(claim: Claim | str, estimate_ci_n: tuple, method: str, comparable: b
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str) -> Path:
     """results/findings/<notebook>.json (this notebook's claims), then the merged
     results/findings.json."""
-    from .artifacts import run_paths
+    from helpers.artifacts import run_paths
 
     folder = run_paths(run_dir)["results"] / "findings"
     folder.mkdir(exist_ok=True)
@@ -221,7 +221,7 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
 def collect(run_dir) -> Path:
     """results/findings.json: {"dataset", "profile", "claims": [...]} from every notebook that
     wrote its findings, claims in the study's order."""
-    from .artifacts import run_paths
+    from helpers.artifacts import run_paths
 
     results = run_paths(run_dir)["results"]
     parts = [read_json(p) for p in sorted((results / "findings").glob("*.json"))]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from .cache import Split
+from helpers.data.dataset import Split
 
 
 def set_threads(n: int | None = None) -> None:
