@@ -179,7 +179,6 @@ def test_cache_is_readable_by_the_group(tiny, data_home, monkeypatch):
     import helpers.atomic
 
     old = os.umask(0o002)  # a group-shared set-up; the modules read the umask once, at import
-    monkeypatch.setattr(cache_mod, "_UMASK", 0o002)
     monkeypatch.setattr(helpers.atomic, "_UMASK", 0o002)
     try:
         ds = cache_mod.build_cache(_source(tiny), say=lambda *_: None)

@@ -7,13 +7,12 @@ import fcntl
 import hashlib
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from helpers.atomic import _UMASK, read_json, write_json
+from helpers.atomic import atomic_dir, read_json, write_json
 from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import DecodePool, chunks, decode_indexed
@@ -196,9 +195,7 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
     total = sum(len(v) for v in files.values())
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a shared cache is for the group
+    with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
         rows = [r for split in files for r in files[split]]  # one pass over an archive
         with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
@@ -239,12 +236,6 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
             "workers": workers,
         }
         write_json(tmp / "meta.json", meta)  # written last: its presence marks a whole cache
-        if dest.exists():  # no meta.json (checked under the lock): never a finished cache
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if greys:
         say(f"{source.location}: {greys} greyscale images widened to RGB")
 

@@ -7,7 +7,6 @@ import functools
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -16,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from helpers.atomic import read_json, write_json
+from helpers.atomic import atomic_dir, read_json, write_atomic, write_json
 from helpers.base import StudyError, data_dir, resolve
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
@@ -196,7 +195,7 @@ def _cinic10(*, download: bool, say) -> Source:
 
 def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
     """Download the official archive (~690 MB) with a progress bar to target. The bytes go to
-    target.part first and only a complete, readable gzip+tar is renamed into place, so a killed
+    a temporary .part file first and only a complete, readable gzip+tar is renamed into place, so a killed
     download is never mistaken for a whole one. CINIC10_URL overrides the address (mirrors, tests)."""
     url = url or os.environ.get("CINIC10_URL", CINIC10_URL)
     if os.environ.get("CINIC10_OFFLINE"):
@@ -209,20 +208,17 @@ def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
         raise StudyError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
     import keras  # only here: the download is the one place the data layer needs it
 
-    part = target.with_name(target.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)  # else Keras silently uses /tmp/.keras
-    part.unlink(missing_ok=True)  # never resume into bytes of unknown provenance
-    say(f"downloading CINIC-10 from {url} to {target} (about 690 MB, once)")
-    try:
-        keras.utils.get_file(
-            fname=part.name, origin=url, cache_dir=str(part.parent), cache_subdir="."
+    def fetch(part: Path) -> None:  # part: an empty temporary file beside target
+        keras.utils.get_file(  # cache_dir: else Keras silently uses /tmp/.keras
+            fname=part.name, origin=url, cache_dir=str(part.parent), cache_subdir=".",
+            force_download=True,  # part exists (empty): download into it all the same
         )
         check_archive(part)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, target)
-    return target
+
+    for stale in target.parent.glob(f".{target.name}.*.part"):  # a killed download's bytes
+        stale.unlink(missing_ok=True)
+    say(f"downloading CINIC-10 from {url} to {target} (about 690 MB, once)")
+    return write_atomic(target, fetch)
 
 
 # --- archives -----------------------------------------------------------------------------------
@@ -290,20 +286,13 @@ def extract_archive(archive: Path, dest: Path | None = None) -> Path:
             f"{archive}: extracting needs {need / 2**20:.0f} MiB but "
             f"{dest.parent} has only {free / 2**20:.0f} MiB free"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=dest.parent))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        write_json(tmp / ".extracted.json", stamp)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        with atomic_dir(dest) as tmp:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+            write_json(tmp / ".extracted.json", stamp)
     except (tarfile.TarError, EOFError, OSError) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise StudyError(f"{archive}: extraction failed ({err})") from err
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 
@@ -334,8 +323,7 @@ def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
     if (dest / ".complete").exists():
         return Source("synthetic", dest.name, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as tmp:
         for s, split in enumerate(SPLITS):
             rng = np.random.default_rng([seed, s])
             for c, cls in enumerate(SYNTHETIC_CLASSES):
@@ -344,12 +332,6 @@ def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
                     img = synthetic_image(c, rng)
                     Image.fromarray(img).save(tmp / split / cls / f"synthetic-{split}-{i:05d}.png")
         (tmp / ".complete").touch()
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Source("synthetic", dest.name, dest)
 
 

@@ -29,6 +29,7 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
     """models/04_initial_s<seed>.weights.h5 per seed, atomically: the start every arm of that
     seed loads. Returns {str(seed): path}."""
     from helpers.artifacts import run_paths
+    from helpers.atomic import write_atomic
     from helpers.models import nets
 
     folder, paths = run_paths(run_dir)["models"], {}
@@ -36,12 +37,7 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
         final = folder / f"04_initial_s{seed}.weights.h5"
-        tmp = folder / f".04_initial_s{seed}.partial.weights.h5"  # Keras needs the suffix
-        try:
-            nets.create_simple_cnn().save_weights(tmp)
-            tmp.replace(final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(final, nets.create_simple_cnn().save_weights, suffix=".weights.h5")
         paths[str(seed)] = str(final)
     return paths
 

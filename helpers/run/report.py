@@ -256,52 +256,62 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         )
         return False
     with tempfile.TemporaryDirectory() as profile:
-        tmp = pdf_path.with_name(f".{pdf_path.name}.part")
+        page = Path(profile) / "print.html"
         # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
         # an alert(), would hold it until the timeout. Its flags cannot do this: with
         # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
         # --disable-javascript is ignored.
-        page = Path(profile) / "print.html"
         page.write_text(no_scripts(html_path.read_text()))
-        cmd = [
-            browser,
-            "--headless",
-            # Chromium refuses to start as root with its sandbox on; anyone else keeps it
-            *(["--no-sandbox"] if os.geteuid() == 0 else []),
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={tmp.resolve()}",
-            page.resolve().as_uri(),
-        ]
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own group: a timeout ends its helper processes too
-        )
         try:
-            _, stderr = proc.communicate(timeout=timeout)
+            write_atomic(pdf_path, lambda tmp: _print(browser, page, tmp, profile, timeout))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            tmp.unlink(missing_ok=True)
             raise StudyError(
                 f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
                 f"({html_path} is written; open it in a browser, or retry with "
                 f"`python -m helpers report {html_path.parent}`)"
             ) from None
-        if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-            tmp.unlink(missing_ok=True)
-            print(f"report.pdf failed: {browser} exited {proc.returncode}: {stderr[-500:]}")
+        except _PrintFailed as err:
+            print(f"report.pdf failed: {browser} {err}")
             return False
-        tmp.replace(pdf_path)
     return True
+
+
+class _PrintFailed(RuntimeError):
+    """Chromium exited with an error or printed nothing."""
+
+
+def _print(browser: str, page: Path, tmp: Path, profile: str, timeout: int) -> None:
+    """Chromium prints page to tmp (an empty file), or raises (it is stopped on a timeout)."""
+    cmd = [
+        browser,
+        "--headless",
+        # Chromium refuses to start as root with its sandbox on; anyone else keeps it
+        *(["--no-sandbox"] if os.geteuid() == 0 else []),
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--no-pdf-header-footer",
+        f"--print-to-pdf={tmp.resolve()}",
+        page.resolve().as_uri(),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group: a timeout ends its helper processes too
+    )
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        raise _PrintFailed(f"exited {proc.returncode}: {stderr[-500:]}")
 
 
 def build_report(run_dir: Path) -> Path:
