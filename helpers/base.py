@@ -12,6 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
+# the team's shared, read-only files for the real-data tests and the benchmarks
+SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
+CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 
 
 class StudyError(ValueError):

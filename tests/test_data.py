@@ -253,9 +253,16 @@ def test_synthetic_is_deterministic_and_distinct_per_class():
     b = [sources.synthetic_image(c, rng2) for c in range(10)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert a[0].shape == (32, 32, 3) and a[0].dtype == np.uint8
+    # distinct classes: over many draws, each class's mean image differs from every other's
+    rng = np.random.default_rng(0)
+    means = np.stack([
+        np.mean([sources.synthetic_image(c, rng) for _ in range(40)], axis=0) for c in range(10)
+    ]).reshape(10, -1)
+    gaps = np.abs(means[:, None] - means[None]).mean(axis=2)  # (10, 10) mean pixel difference
+    assert gaps[~np.eye(10, dtype=bool)].min() > 1.0, gaps.round(1)
 
 
-def test_synthetic_dataset_layout(monkeypatch):
+def test_synthetic_dataset_layout():
     src = sources.make_synthetic(per_class=3, seed=1)
     assert src.kind == "synthetic"
     assert len(list((src.location / "valid").rglob("*.png"))) == 30

@@ -17,10 +17,9 @@ THRESHOLD = 0.30  # chance is 0.10; 3 epochs on 3,000 images reach ~0.40-0.45 on
 
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
-    import os
-
-    os.environ["CINIC10_DATA"] = str(tmp_path_factory.mktemp("data"))
-    ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
+    with pytest.MonkeyPatch.context() as patch:  # CINIC10_DATA as it was after this module
+        patch.setenv("CINIC10_DATA", str(tmp_path_factory.mktemp("data")))
+        ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
     assert {k: len(v) for k, v in ds.splits.items()} == {
         "train": 45000,
         "valid": 5000,

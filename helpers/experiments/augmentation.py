@@ -67,40 +67,40 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     from helpers.data import shared_dataset
     from helpers.models import evaluation, nets, training
 
-    s = context["settings"]
-    missing = SETTINGS - set(s)
+    settings = context["settings"]
+    missing = SETTINGS - set(settings)
     if missing:
         raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
-    if s["doubled_set"] not in DOUBLED_SETS:
-        raise ValueError(f"doubled_set {s['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
+    if settings["doubled_set"] not in DOUBLED_SETS:
+        raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     seed = config["seed"]
     initial = context["initial_weights"]
     initial = initial[str(seed)] if isinstance(initial, dict) else initial
     keras.backend.clear_session()
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
-    training.setup(seed, s["mixed_precision"], context.get("threads"))
-    ds = shared_dataset(context["dataset"], s["fingerprint"], say=lambda *_: None)
+    training.setup(seed, settings["mixed_precision"], context.get("threads"))
+    ds = shared_dataset(context["dataset"], settings["fingerprint"], say=lambda *_: None)
     train, valid, test = (
-        data.stratified_subset(ds[split], s[f"{split}_per_class"], s["subset_seed"])
+        data.stratified_subset(ds[split], settings[f"{split}_per_class"], settings["subset_seed"])
         for split in ("train", "valid", "test")
     )
     model = nets.create_simple_cnn()
     model.load_weights(initial)
-    lr = training.scaled_learning_rate(s["learning_rate"], s["batch_size"], s["lr_scaling"])
+    lr = training.scaled_learning_rate(settings["learning_rate"], settings["batch_size"], settings["lr_scaling"])
     training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
-    once = not baseline and s["doubled_set"] == "once"
+    once = not baseline and settings["doubled_set"] == "once"
     fit_on = doubled_split(train, fn, seed) if once else train
     with training.quiet():
         result = training.fit(
             model,
             fit_on,
             valid,
-            epochs=s["epochs"],
-            batch_size=s["batch_size"],
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
             seed=seed,
-            patience=s["patience"],
+            patience=settings["patience"],
             augment=None if (baseline or once) else fn,
             repeat_augmented=not (baseline or once),
         )
@@ -120,7 +120,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
         "valid_accuracy": on_valid,
         "gap": on_train - on_valid,
         "weights_epoch": result.best_epoch,
-        "doubled_set": None if baseline else s["doubled_set"],
+        "doubled_set": None if baseline else settings["doubled_set"],
         "n_train_images": len(train) * (1 if baseline else 2),
         **result.summary(),
     }

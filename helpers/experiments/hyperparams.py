@@ -47,7 +47,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
     )
     training.compile_model(model, lr)
     with training.quiet():
-        r = training.fit(
+        result = training.fit(
             model,
             train,
             valid,
@@ -56,14 +56,15 @@ def resnet_trial(config: dict, context: dict) -> dict:
             seed=config["seed"],
             patience=context["patience"],
         )
-    h = r.history
-    val = h[(h.split == "valid") & (h.metric == "accuracy")].sort_values("epoch")["value"]
+    history = result.history
+    valid = history[(history.split == "valid") & (history.metric == "accuracy")]
+    val = valid.sort_values("epoch")["value"]
     return {
         "best_val_accuracy": float(val.max()),
         "final_val_accuracy": float(val.iloc[-1]),
-        "epochs_run": r.epochs_run,
-        "train_seconds": round(r.seconds, 2),
-        "images_per_second": round(r.images_per_second, 1),
+        "epochs_run": result.epochs_run,
+        "train_seconds": round(result.seconds, 2),
+        "images_per_second": round(result.images_per_second, 1),
         "params": int(model.count_params()),
         "n_train": len(train),
         "val_accuracy": [round(float(v), 5) for v in val],

@@ -37,8 +37,9 @@ class SeedRun:
 
     @property
     def first_unfrozen_valid_accuracy(self) -> float:
-        h = self.unfrozen.history
-        return float(h[(h.split == "valid") & (h.metric == "accuracy") & (h.epoch == 1)].value.iloc[0])
+        history = self.unfrozen.history
+        valid = history[(history.split == "valid") & (history.metric == "accuracy")]
+        return float(valid[valid.epoch == 1].value.iloc[0])
 
 
 def train_seeds(
