@@ -17,6 +17,14 @@ from helpers.artifacts import run_paths  # noqa: E402
 from helpers.atomic import write_atomic  # noqa: E402
 
 
+def theme() -> None:
+    """One look for every figure (seaborn's, a light grid); set when helpers.plots is imported."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="deep")
+
+
+theme()
+
+
 def show(fig: Figure, run_dir, number: int | str, slug: str, caption: str) -> None:
     """Save fig as figures/figNN_slug.png and display it with its caption 'Figure N: …'."""
     from IPython.display import Image, Markdown, display
@@ -71,26 +79,15 @@ def curves(
 
 def confusion(cm: list[list[int]], classes: list[str], title: str) -> Figure:
     """Row-normalised confusion matrix (true class per row), shares annotated."""
-    m = np.asarray(cm, float)
-    m = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    counts = np.asarray(cm, float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (classes, classes)
     fig = Figure(figsize=(7, 6))
     ax = fig.subplots()
-    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(
-                j,
-                i,
-                f"{m[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if m[i, j] > 0.5 else "black",
-            )
+    sns.heatmap(pd.DataFrame(shares, index=classes, columns=classes), annot=True, fmt=".2f",
+                annot_kws={"fontsize": 7}, cmap="Blues", vmin=0, vmax=1, square=True, ax=ax,
+                cbar_kws={"fraction": 0.046})
+    ax.tick_params(axis="x", labelrotation=45)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
     return fig
 
 
