@@ -86,25 +86,15 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     )
     model = nets.create_simple_cnn()
     model.load_weights(initial)
-    lr = training.scaled_learning_rate(settings["learning_rate"], settings["batch_size"], settings["lr_scaling"])
-    training.compile_model(model, lr)
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
     once = not baseline and settings["doubled_set"] == "once"
     fit_on = doubled_split(train, fn, seed) if once else train
+    result = training.fit_trial(model, fit_on, valid, settings, seed,
+                                augment=None if (baseline or once) else fn,
+                                repeat_augmented=not (baseline or once))
+    # fit restored the best epoch's weights: every accuracy below is theirs (GAP_NOTE)
     with training.quiet():
-        result = training.fit(
-            model,
-            fit_on,
-            valid,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            seed=seed,
-            patience=settings["patience"],
-            augment=None if (baseline or once) else fn,
-            repeat_augmented=not (baseline or once),
-        )
-        # fit restored the best epoch's weights: every accuracy below is theirs (GAP_NOTE)
         metrics = evaluation.evaluate(model, test, ds.classes)
         on_train = evaluation.evaluate(model, train, ds.classes)["test_accuracy"]
         on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]

@@ -42,20 +42,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
         output_regularizer=reg,
         bn_momentum=context.get("bn_momentum", 0.9),  # in the settings, so in the trial id
     )
-    lr = training.scaled_learning_rate(
-        context["learning_rate"], context["batch_size"], context.get("lr_scaling", "none")
-    )
-    training.compile_model(model, lr)
-    with training.quiet():
-        result = training.fit(
-            model,
-            train,
-            valid,
-            epochs=context["epochs"],
-            batch_size=context["batch_size"],
-            seed=config["seed"],
-            patience=context["patience"],
-        )
+    result = training.fit_trial(model, train, valid, context, config["seed"])
     history = result.history
     valid = history[(history.split == "valid") & (history.metric == "accuracy")]
     val = valid.sort_values("epoch")["value"]
