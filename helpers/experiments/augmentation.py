@@ -44,7 +44,7 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
 
 def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0,
                       repeats: int = 1) -> list:
-    """experiments.Trial list: the baseline, then one per augmentation name, each for seeds
+    """trialstore.Trial list: the baseline, then one per augmentation name, each for seeds
     seed .. seed+repeats-1. settings hold what every trial shares and what changes its result
     (epochs, batch size, learning rate, dataset fingerprint, subset sizes ...); they are part of
     each trial's id."""
@@ -126,7 +126,7 @@ def run_comparison(
     cpus_per_trial: float = 1,
     gpus_per_trial: float = 0,
 ) -> list[dict]:
-    """experiments.run_trials of augmentation_trial (finished trials are kept, each result
+    """trialstore.run_trials of augmentation_trial (finished trials are kept, each result
     saved as it arrives; executor local or ray), then every trial's full result, histories
     included, in the trials' order. With Ray on a cluster, run_dir and the data dir must be
     on a disk the workers share (they read the initial weights and write the models)."""

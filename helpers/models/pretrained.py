@@ -36,7 +36,7 @@ def preprocessing_mode(base_model: str) -> str:
 @keras.saving.register_keras_serializable(package="helpers")
 class BasePreprocess(layers.Layer):
     """(b, h, w, 3) RGB in [0, 1] -> the input a pretrained base expects (see preprocessing_mode).
-    A real layer, not a Lambda, so saved models reload after `import helpers.transfer`."""
+    A real layer, not a Lambda, so saved models reload after `import helpers.models.pretrained`."""
 
     MODES = ("caffe", "tf", "torch", "raw255")
 
