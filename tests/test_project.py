@@ -128,3 +128,12 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
     assert any(c.startswith("python=3.11") for c in conda)
 
 
+
+
+def test_every_helpers_folder_is_installed():
+    from setuptools import find_packages
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    installed = set(find_packages(where=str(ROOT), include=find["find"]["include"]))
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "helpers").rglob("*.py")}
+    assert folders <= installed, folders - installed  # a folder without __init__.py is left out
