@@ -111,3 +111,16 @@ assert result.epochs_run == 2 and np.isfinite(result.history.value).all()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_layer_table_is_one_row_per_block_and_adds_up():
+    model = nets.create_resnet_model(n_blocks=2)
+    table = nets.layer_table(model)
+    assert list(table.index) == [
+        "image", "block1", "block2", "flatten", "classifier", "total", "trainable"
+    ]
+    assert table.loc["block2", "output shape"] == "(8, 8, 64)"
+    assert "BatchNormalization" in table.loc["block1", "layers"]
+    per_layer = table["parameters"].iloc[:-2].sum()
+    assert table.loc["total", "parameters"] == model.count_params() == per_layer
+    assert 0 < table.loc["trainable", "parameters"] < per_layer  # batch norm's moving stats

@@ -202,3 +202,15 @@ def test_augmentation_conclusion_shows_the_dataset_name_as_text():
     text = augmentation.conclusion(rows, EVIL + "`", is_cinic10=False)
     html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
     assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html
+
+
+def test_a_results_banner_opens_the_report_as_text(tmp_path):
+    run = _run_dir(tmp_path)
+    (run / "results").mkdir()
+    banner = {"title": "this is not transfer learning.", "text": f"weights from {EVIL}."}
+    (run / "results" / "05_transfer.json").write_text(json.dumps({"banner": banner}))
+    (run / "results" / "02_resnet.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    html = report.to_html(report.combined_notebook(run))
+    assert "05_transfer: this is not transfer learning" in html
+    assert "02_resnet:" not in html  # no banner entry, no box
+    assert _live_markup(html) == []
