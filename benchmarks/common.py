@@ -10,13 +10,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
-CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
+from helpers.base import CIFAR10_JPEG  # noqa: E402, F401  (for the benchmarks)
 
 
 def header(title: str) -> None:
     """Print what ran where: every figure travels with its hardware and versions."""
-    from helpers.provenance import cpu_name, git_revision, versions
+    from helpers.artifacts import cpu_name, git_revision, versions
 
     v = versions()
     print(f"# {title}")

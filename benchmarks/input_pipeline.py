@@ -28,9 +28,10 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from helpers import data, models, training
-    from helpers.pipeline import make_input, set_threads
-    from helpers.sources import extract_archive
+    from helpers import data
+    from helpers.data.pipeline import make_input, set_threads
+    from helpers.data.sources import extract_archive
+    from helpers.models import nets, training
 
     set_threads()
     header(f"input pipeline: images/s, median of {args.repeats} epochs")
@@ -56,7 +57,7 @@ def main() -> None:
         rates = [epoch_rate(pipe)[0] for _ in range(args.repeats)]
         rows[name] = median(rates)
     training.setup(0)
-    model = training.compile_model(models.create_resnet_model())
+    model = training.compile_model(nets.create_resnet_model())
     sub = data.stratified_subset(train, 160, seed=0)
     x = tf.constant(sub.x, tf.float32) / 255.0
     model.fit(x[:320], sub.y[:320], batch_size=32, epochs=1, verbose=0)

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers import models  # noqa: E402
+from helpers.models import nets  # noqa: E402
 
 MODELS = {
-    "resnet_b3_k3 (02, 03 centre)": lambda: models.create_resnet_model(3, 3),
-    "resnet_b1_k5 (03 grid)": lambda: models.create_resnet_model(1, 5),
-    "resnet_b5_k5 (03 grid, largest)": lambda: models.create_resnet_model(5, 5),
-    "simple_cnn (04)": models.create_simple_cnn,
+    "resnet_b3_k3 (02, 03 centre)": lambda: nets.create_resnet_model(3, 3),
+    "resnet_b1_k5 (03 grid)": lambda: nets.create_resnet_model(1, 5),
+    "resnet_b5_k5 (03 grid, largest)": lambda: nets.create_resnet_model(5, 5),
+    "simple_cnn (04)": nets.create_simple_cnn,
     "vgg19 head+base (05, 32x32)": lambda: _vgg19(),
 }
 

@@ -46,14 +46,14 @@ def main() -> None:
     args = p.parse_args()
     import numpy as np
 
-    from helpers import models, training
+    from helpers.models import nets, training
 
     training.setup(0)
     header("distance to the limit")
     peak = matmul_peak()
     print(f"peak: 4096x4096 float32 matmul {peak:.1f} GFLOP/s")
     for batch in args.batch:
-        model = training.compile_model(models.create_resnet_model())
+        model = training.compile_model(nets.create_resnet_model())
         flops = model_flops(model, batch)
         x = np.random.default_rng(0).random((batch * args.steps, 32, 32, 3), dtype=np.float32)
         y = np.zeros(len(x), np.int64)

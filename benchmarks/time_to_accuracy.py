@@ -64,9 +64,10 @@ def main() -> None:
     args = p.parse_args()
     import keras
 
-    from helpers import data, models, training
-    from helpers.pipeline import make_input
-    from helpers.sources import extract_archive
+    from helpers import data
+    from helpers.data.pipeline import make_input
+    from helpers.data.sources import extract_archive
+    from helpers.models import nets, training
 
     header(
         f"time to {args.target:.2f} validation accuracy, ResNet b3 k3, "
@@ -89,7 +90,7 @@ def main() -> None:
             study_tr = keras.utils.image_dataset_from_directory(tr_dir, shuffle=True, **load)
             study_va = keras.utils.image_dataset_from_directory(va_dir, shuffle=False, **load)
             scale = lambda x, y: (x / 255.0, y)  # noqa: E731
-            study_model = models.create_resnet_model(bn_momentum=0.99)  # Keras' default
+            study_model = nets.create_resnet_model(bn_momentum=0.99)  # Keras' default
             m = training.compile_model(study_model, 1e-3)
             rows.append(
                 (
@@ -101,7 +102,7 @@ def main() -> None:
             # the project: cached uint8 input, large evaluation batches, batch norm momentum 0.9,
             # same optimiser settings
             training.setup(seed)
-            m = training.compile_model(models.create_resnet_model(), args.project_lr)
+            m = training.compile_model(nets.create_resnet_model(), args.project_lr)
             rows.append(
                 (
                     "project",

@@ -1,5 +1,7 @@
-"""Helpers shared by the CINIC-10 study notebooks: data, models, training, experiments,
-plots, report and the command line. Importing it registers the project's Keras objects."""
+"""Helpers shared by the CINIC-10 study notebooks, in layers that import only downwards:
+base and atomic (errors, paths, write-then-rename) and artifacts (the run folder); data;
+models (nets, pretrained bases, training, evaluation); experiments (one module per notebook,
+findings, the trial store); plots; run (profiles, the runner, the report, the command line)."""
 
 import os
 

@@ -1,17 +1,21 @@
-"""The run folder's layout and the files each notebook leaves there, all with provenance:
-<run>/figures/, <run>/results/NN_name.json (+ CSVs), <run>/models/NN_name.keras."""
+"""The run folder and what each notebook leaves there, all with provenance (versions, hardware,
+code revision, time): <run>/figures/, <run>/results/NN_name.json (+ CSVs),
+<run>/models/NN_name.keras."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import platform
+import subprocess
+import sys
+import time
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from .atomic import read_json, write_atomic, write_json
-from .paths import resolve
-from .provenance import provenance
+from helpers.atomic import write_atomic, write_json
+from helpers.base import ROOT, resolve
 
 
 def run_paths(run_dir: str | os.PathLike) -> dict[str, Path]:
@@ -25,16 +29,12 @@ def run_paths(run_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def save_metrics(run_dir, name: str, metrics: dict, **context) -> Path:
-    """results/<name>.json: the metrics plus provenance (profile, dataset, seed … in context)."""
+    """results/<name>.json: the metrics plus provenance (profile, dataset, seed … in context).
+    A "banner" entry, {"title", "text"} in plain text, opens the report in an orange box."""
     return write_json(
         run_paths(run_dir)["results"] / f"{name}.json",
         {**metrics, "provenance": provenance(**context)},
     )
-
-
-def load_metrics(run_dir, name: str) -> dict:
-    """A notebook's results/<name>.json (for later notebooks and the report)."""
-    return read_json(run_paths(run_dir)["results"] / f"{name}.json")
 
 
 def save_table(run_dir, name: str, table: pd.DataFrame) -> Path:
@@ -45,15 +45,76 @@ def save_table(run_dir, name: str, table: pd.DataFrame) -> Path:
 
 
 def save_model(run_dir, name: str, model) -> Path:
-    """models/<name>.keras, atomically (Keras insists on the .keras suffix, so the temporary
-    name keeps it)."""
-    folder = run_paths(run_dir)["models"]
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".keras", dir=folder)
-    os.close(fd)
+    """models/<name>.keras, atomically (Keras insists on the suffix)."""
+    path = run_paths(run_dir)["models"] / f"{name}.keras"
+    return write_atomic(path, model.save, suffix=".keras")
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def git_revision() -> str:
+    """HEAD's commit, '+dirty' when the tree has uncommitted changes; 'unknown' outside git."""
     try:
-        model.save(tmp)
-        os.replace(tmp, folder / f"{name}.keras")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return folder / f"{name}.keras"
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+        ).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (or platform's guess)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    """Python and the libraries whose versions change numbers."""
+    out = {"python": platform.python_version()}
+    for mod in ("tensorflow", "keras", "numpy", "papermill", "nbconvert"):
+        m = sys.modules.get(mod)
+        if m is None:
+            try:
+                m = __import__(mod)
+            except ImportError:
+                continue
+        out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+def hardware() -> dict:
+    """CPU, cores, and the GPUs TensorFlow sees (if it is imported)."""
+    out = {"cpu": cpu_name(), "cores": os.cpu_count(), "machine": platform.machine()}
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        out["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return out
+
+
+def provenance(**extra) -> dict:
+    """The record attached to every result file."""
+    return {
+        "git": git_revision(),
+        "versions": versions(),
+        "hardware": hardware(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }

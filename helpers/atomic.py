@@ -1,11 +1,14 @@
-"""Write-then-rename, so a killed process never leaves a file that is later trusted."""
+"""Write-then-rename, so a killed process never leaves a file or folder that is later trusted:
+every file and folder the project writes for later use goes through here."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,15 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
-    """Call writer(tmp_path) for a temporary file beside path, fsync it, then rename it onto path."""
+def write_atomic(
+    path: str | os.PathLike, writer: Callable[[Path], Any], *, suffix: str = ".part"
+) -> Path:
+    """Call writer(tmp_path) for a temporary file beside path (.NAME.XXXXXXXX<suffix>; give the
+    suffix a writer insists on, e.g. Keras' ".keras"), fsync it, then rename it onto path. The
+    temporary file exists (empty) when writer is called; on any error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -30,6 +37,25 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder .NAME.XXXXXXXX.partial beside dest, readable as the umask allows, to
+    fill inside the with-block; renamed onto dest (replacing a folder there) when the block ends
+    without error, removed when it raises (Ctrl-C included)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a shared cache is for the group
+        yield tmp
+        if dest.exists():  # callers replace only what is not whole (checked by them)
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

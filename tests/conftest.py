@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.paths import ROOT
+from helpers.base import CIFAR10_JPEG, SHARED
 
-SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
-CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 MOBILENET = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 
 needs_shared = pytest.mark.skipif(

@@ -10,10 +10,13 @@ import pytest
 import tensorflow as tf
 from conftest import CIFAR10_JPEG, MOBILENET, needs_shared
 
-from helpers import artifacts, augment, augment_runs, data, evaluation, models, training, transfer
-from helpers.cache import Split
-from helpers.errors import StudyError
-from helpers.pipeline import make_input
+from helpers import artifacts, data
+from helpers.base import StudyError
+from helpers.data import augment
+from helpers.data.dataset import Split
+from helpers.data.pipeline import make_input
+from helpers.experiments import augmentation
+from helpers.models import evaluation, nets, pretrained, training
 
 
 def _split(n: int = 40, seed: int = 0) -> Split:
@@ -66,10 +69,10 @@ def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
 
 def _comparison(tmp_path, executor: str = "local"):
     """The baseline and flip trials of 04 on a tiny generated dataset, as the notebook runs them."""
-    from helpers.sources import make_synthetic
+    from helpers.data.sources import make_synthetic
 
     spec = str(make_synthetic(per_class=4).location)
-    paths = augment_runs.save_initial_weights(tmp_path, [0])
+    paths = augmentation.save_initial_weights(tmp_path, [0])
     settings = {
         "fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
         "train_per_class": 4,
@@ -84,7 +87,7 @@ def _comparison(tmp_path, executor: str = "local"):
         "mixed_precision": False,
         "doubled_set": "once",
     }
-    trials = augment_runs.comparison_trials(["flip"], {}, settings, seed=0)
+    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0)
     run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": paths, "executor": executor}
     return trials, run
 
@@ -92,16 +95,16 @@ def _comparison(tmp_path, executor: str = "local"):
 def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
     trials, run = _comparison(tmp_path)
     assert [t.config["name"] for t in trials] == ["baseline", "flip"]
-    results = augment_runs.run_comparison(trials, **run)
+    results = augmentation.run_comparison(trials, **run)
     by_name = {r["name"]: r for r in results}
     assert by_name["baseline"]["n_train_images"] == 40
     assert by_name["flip"]["n_train_images"] == 80
-    table = augment_runs.summary_table(results)
+    table = augmentation.summary_table(results)
     assert list(table.index) == ["baseline", "flip"] and "gap" in table
     assert (table.seeds == 1).all()
     saved = tmp_path / "models" / "04_flip_s0.keras"
     stamp = saved.stat().st_mtime_ns
-    assert augment_runs.run_comparison(trials, **run) == results  # nothing retrained
+    assert augmentation.run_comparison(trials, **run) == results  # nothing retrained
     assert saved.stat().st_mtime_ns == stamp
     reloaded = keras.saving.load_model(saved)
     probs = reloaded.predict(np.zeros((4, 32, 32, 3), np.float32), verbose=0)
@@ -121,16 +124,16 @@ def test_augmentation_trial_refuses_incomplete_settings(tmp_path):
     trials, run = _comparison(tmp_path)
     context = {"settings": {"epochs": 1}, "dataset": run["dataset"], "run_dir": str(tmp_path)}
     with pytest.raises(ValueError, match="settings lack.*batch_size"):
-        augment_runs.augmentation_trial(trials[0].config, context)
+        augmentation.augmentation_trial(trials[0].config, context)
 
 
 @pytest.mark.ray
 def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
     pytest.importorskip("ray")
     trials, run = _comparison(tmp_path / "local")
-    local = {r["name"]: r for r in augment_runs.run_comparison(trials, **run)}
+    local = {r["name"]: r for r in augmentation.run_comparison(trials, **run)}
     _, remote_run = _comparison(tmp_path / "ray", executor="ray")
-    remote = {r["name"]: r for r in augment_runs.run_comparison(trials, **remote_run)}
+    remote = {r["name"]: r for r in augmentation.run_comparison(trials, **remote_run)}
     names = {
         where: sorted(p.name for p in (tmp_path / where / "results" / "trials").glob("*.json"))
         for where in ("local", "ray")
@@ -150,72 +153,72 @@ def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
 
 
 def _mobilenet(weights="none") -> keras.Model:
-    choice = transfer.build_base("MobileNet", 32, weights, alpha=0.25)
-    return transfer.build_transfer_model(choice.model, "MobileNet", units=32)
+    choice = pretrained.build_base("MobileNet", 32, weights, alpha=0.25)
+    return pretrained.build_transfer_model(choice.model, "MobileNet", units=32)
 
 
 def test_frozen_stage_changes_no_base_weight_and_unfrozen_stage_does():
     training.setup(0)
     # VGG19, not a random MobileNet: the latter's features vanish (~1e-18), so nothing moves
-    choice = transfer.build_base("VGG19", 32, "none")
-    model = transfer.build_transfer_model(choice.model, "VGG19", units=32)
-    base = transfer.base_of(model)
+    choice = pretrained.build_base("VGG19", 32, "none")
+    model = pretrained.build_transfer_model(choice.model, "VGG19", units=32)
+    base = pretrained.base_of(model)
     head = model.get_layer("head_dense1")
     before_base = [w.copy() for w in base.get_weights()]
     before_head = head.get_weights()[0].copy()
     fit_args = {"train": _split(32), "valid": _split(10, 1), "batch_size": 16, "epochs": 1}
-    transfer.train_stage(model, base_trainable=False, learning_rate=1e-3, **fit_args)
+    pretrained.train_stage(model, base_trainable=False, learning_rate=1e-3, **fit_args)
     for old, new in zip(before_base, base.get_weights()):
         np.testing.assert_array_equal(old, new)
     assert not np.array_equal(before_head, head.get_weights()[0])
-    transfer.train_stage(model, base_trainable=True, learning_rate=1e-3, **fit_args)
+    pretrained.train_stage(model, base_trainable=True, learning_rate=1e-3, **fit_args)
     changed = [not np.array_equal(o, n) for o, n in zip(before_base, base.get_weights())]
     assert any(changed)
 
 
 def test_vgg19_from_random_weights_and_from_a_local_weights_file(tmp_path):
-    random = transfer.build_base("VGG19", 32, "none")
+    random = pretrained.build_base("VGG19", 32, "none")
     assert not random.pretrained and random.weights == "none"
     path = tmp_path / "vgg19_notop.weights.h5"
     random.model.save_weights(path)
-    loaded = transfer.build_base("VGG19", 32, str(path))
+    loaded = pretrained.build_base("VGG19", 32, str(path))
     assert loaded.pretrained and loaded.weights == str(path)
     for a, b in zip(random.model.get_weights(), loaded.model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    model = transfer.build_transfer_model(loaded.model, "VGG19")
+    model = pretrained.build_transfer_model(loaded.model, "VGG19")
     assert model.output_shape == (None, 10)
     with pytest.raises(StudyError, match="no such file"):
-        transfer.build_base("VGG19", 32, str(tmp_path / "missing.weights.h5"))
+        pretrained.build_base("VGG19", 32, str(tmp_path / "missing.weights.h5"))
 
 
 def test_unreachable_imagenet_weights_fail_clearly_or_fall_back_when_allowed(monkeypatch):
-    real_build = transfer._build
+    real_build = pretrained._build
 
     def offline(name, size, weights, alpha):
         if weights == "imagenet":
             raise Exception("URL fetch failure on https://example/x.h5: None -- no network")
         return real_build(name, size, weights, alpha)
 
-    monkeypatch.setattr(transfer, "_build", offline)
+    monkeypatch.setattr(pretrained, "_build", offline)
     with pytest.raises(StudyError, match="could not be downloaded.*-p weights=PATH"):
-        transfer.build_base("MobileNet", 32, "imagenet", alpha=0.25)
-    choice = transfer.build_base("MobileNet", 32, "imagenet", 0.25, allow_random_fallback=True)
+        pretrained.build_base("MobileNet", 32, "imagenet", alpha=0.25)
+    choice = pretrained.build_base("MobileNet", 32, "imagenet", 0.25, allow_random_fallback=True)
     assert not choice.pretrained and "no network" in choice.reason
 
 
 def test_base_preprocessing_matches_keras_own_and_reloads_in_a_saved_model(tmp_path):
     x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
-    caffe = transfer.BasePreprocess("caffe")(x)
+    caffe = pretrained.BasePreprocess("caffe")(x)
     want = keras.applications.vgg19.preprocess_input(x * 255.0)
     np.testing.assert_allclose(caffe, want, rtol=1e-5, atol=1e-3)
-    tf_mode = transfer.BasePreprocess("tf")(x)
+    tf_mode = pretrained.BasePreprocess("tf")(x)
     want = keras.applications.mobilenet.preprocess_input(x * 255.0)
     np.testing.assert_allclose(tf_mode, want, atol=1e-5)
-    assert transfer.preprocessing_mode("VGG19") == "caffe"
-    assert transfer.preprocessing_mode("MobileNetV2") == "tf"
-    assert transfer.preprocessing_mode("EfficientNetB0") == "raw255"
+    assert pretrained.preprocessing_mode("VGG19") == "caffe"
+    assert pretrained.preprocessing_mode("MobileNetV2") == "tf"
+    assert pretrained.preprocessing_mode("EfficientNetB0") == "raw255"
     model = _mobilenet()
-    path = artifacts.save_model(tmp_path, "05_transfer", models.deployable(model))
+    path = artifacts.save_model(tmp_path, "05_transfer", nets.deployable(model))
     reloaded = keras.saving.load_model(path)
     raw = (x * 255).round()
     np.testing.assert_allclose(
@@ -224,8 +227,8 @@ def test_base_preprocessing_matches_keras_own_and_reloads_in_a_saved_model(tmp_p
 
 
 def test_input_size_above_32_upscales_inside_the_model():
-    choice = transfer.build_base("MobileNet", 64, "none", alpha=0.25)
-    model = transfer.build_transfer_model(choice.model, "MobileNet", units=16)
+    choice = pretrained.build_base("MobileNet", 64, "none", alpha=0.25)
+    model = pretrained.build_transfer_model(choice.model, "MobileNet", units=16)
     assert model.get_layer("upscale").output.shape[1:3] == (64, 64)
     assert model(tf.zeros((1, 32, 32, 3))).shape == (1, 10)
 
@@ -255,9 +258,9 @@ def _frozen_accuracy(ds, weights: str) -> float:
     train = data.stratified_subset(ds["train"], 200, seed=0)
     valid = data.stratified_subset(ds["valid"], 50, seed=0)
     test = data.stratified_subset(ds["test"], 100, seed=0)
-    choice = transfer.build_base("MobileNet", 32, weights, alpha=0.25)
-    model = transfer.build_transfer_model(choice.model, "MobileNet", units=128)
-    transfer.train_stage(
+    choice = pretrained.build_base("MobileNet", 32, weights, alpha=0.25)
+    model = pretrained.build_transfer_model(choice.model, "MobileNet", units=128)
+    pretrained.train_stage(
         model, base_trainable=False, learning_rate=1e-3, train=train, valid=valid, epochs=3
     )
     return evaluation.evaluate(model, test, ds.classes)["test_accuracy"]
@@ -278,13 +281,13 @@ def test_mixed_precision_path_trains_and_saves_float32_probabilities(tmp_path):
     (slow there, but the same code path): loss scaling, float32 softmax, saved models."""
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        resnet = training.compile_model(models.create_resnet_model(1, 3, base_filters=8))
+        resnet = training.compile_model(nets.create_resnet_model(1, 3, base_filters=8))
         assert type(resnet.optimizer).__name__ == "LossScaleOptimizer"
         result = training.fit(resnet, _split(32), _split(16, 1), epochs=1, batch_size=16)
         assert np.isfinite(result.history.value).all()
         model = _mobilenet()  # the transfer model: base preprocessing and head in float16
         assert model.layers[-1].compute_dtype == "float32"
-        transfer.train_stage(
+        pretrained.train_stage(
             model,
             base_trainable=False,
             learning_rate=1e-3,
@@ -293,7 +296,7 @@ def test_mixed_precision_path_trains_and_saves_float32_probabilities(tmp_path):
             batch_size=16,
             epochs=1,
         )
-        path = artifacts.save_model(tmp_path, "mixed", models.deployable(model))
+        path = artifacts.save_model(tmp_path, "mixed", nets.deployable(model))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     probs = keras.saving.load_model(path).predict(_split(4).x, verbose=0)

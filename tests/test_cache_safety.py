@@ -17,17 +17,16 @@ import numpy as np
 import pytest
 from conftest import make_tar, write_layout
 
-from helpers import cache as cache_mod
+from helpers.base import ROOT, StudyError
+from helpers.data import cache as cache_mod
 from helpers.data import load_dataset
-from helpers.errors import StudyError
-from helpers.paths import ROOT
 
 # A CLI `data` run whose decoding is slowed (2 images a chunk, 0.2 s each chunk) and which
 # writes a marker per decoded chunk, so a test can act mid-build and count decodes.
 SLOW_CLI = """
 import os, sys, time
 from pathlib import Path
-import helpers.decode as d
+import helpers.data.decode as d
 marks = Path(sys.argv[1])
 d.CHUNK = 2
 real = d.decode_chunk
@@ -36,7 +35,7 @@ def slow(chunk):
     time.sleep(float(os.environ.get("SLOW_S", "0.2")))
     return real(chunk)
 d.decode_chunk = slow
-from helpers.cli import main
+from helpers.run.cli import main
 sys.exit(main(["data", "--dataset", sys.argv[2]]))
 """
 
@@ -155,7 +154,7 @@ def test_a_finished_cache_is_never_replaced(tiny, data_home, monkeypatch):
 
 
 def _source(path: Path):
-    from helpers.sources import from_path
+    from helpers.data.sources import from_path
 
     return from_path(path)
 
@@ -180,7 +179,6 @@ def test_cache_is_readable_by_the_group(tiny, data_home, monkeypatch):
     import helpers.atomic
 
     old = os.umask(0o002)  # a group-shared set-up; the modules read the umask once, at import
-    monkeypatch.setattr(cache_mod, "_UMASK", 0o002)
     monkeypatch.setattr(helpers.atomic, "_UMASK", 0o002)
     try:
         ds = cache_mod.build_cache(_source(tiny), say=lambda *_: None)
@@ -191,7 +189,7 @@ def test_cache_is_readable_by_the_group(tiny, data_home, monkeypatch):
 
 
 def test_relative_cinic10_data_is_resolved_against_the_project_root(monkeypatch):
-    from helpers.paths import data_dir
+    from helpers.base import data_dir
 
     monkeypatch.setenv("CINIC10_DATA", "scratch/data")
     monkeypatch.chdir(ROOT / "notebooks")  # where the notebooks run

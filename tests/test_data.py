@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from conftest import make_tar, write_layout
 
-from helpers import cache as cache_mod
-from helpers import sources
-from helpers.data import load_dataset, stratified_subset
-from helpers.errors import StudyError
-from helpers.paths import ROOT
+from helpers.base import ROOT, StudyError
+from helpers.data import cache as cache_mod
+from helpers.data import load_dataset, sources, stratified_subset
 
 
 def test_folder_loads_with_labels_names_and_sources(tiny):
@@ -255,9 +253,16 @@ def test_synthetic_is_deterministic_and_distinct_per_class():
     b = [sources.synthetic_image(c, rng2) for c in range(10)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert a[0].shape == (32, 32, 3) and a[0].dtype == np.uint8
+    # distinct classes: over many draws, each class's mean image differs from every other's
+    rng = np.random.default_rng(0)
+    means = np.stack([
+        np.mean([sources.synthetic_image(c, rng) for _ in range(40)], axis=0) for c in range(10)
+    ]).reshape(10, -1)
+    gaps = np.abs(means[:, None] - means[None]).mean(axis=2)  # (10, 10) mean pixel difference
+    assert gaps[~np.eye(10, dtype=bool)].min() > 1.0, gaps.round(1)
 
 
-def test_synthetic_dataset_layout(monkeypatch):
+def test_synthetic_dataset_layout():
     src = sources.make_synthetic(per_class=3, seed=1)
     assert src.kind == "synthetic"
     assert len(list((src.location / "valid").rglob("*.png"))) == 30
@@ -280,7 +285,7 @@ def test_stratified_subset(tiny):
 
 
 def test_input_pipeline_scaled_shuffled_per_epoch_and_seeded(tiny):
-    from helpers.pipeline import make_input
+    from helpers.data.pipeline import make_input
 
     split = load_dataset(str(tiny), say=lambda *_: None)["train"]
     ds = make_input(split, batch_size=5, seed=1)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import experiments, hyperparams
-from helpers.errors import StudyError
+from helpers.base import StudyError
+from helpers.experiments import hyperparams, trialstore
 
 TINY_SETTINGS = {  # 50 training images, 1 epoch: every code path, no learning
     "train_per_class": 5,
@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_dataset(data_dir) -> str:
     """A 6-images-per-class-and-split generated dataset, as a folder spec for load_dataset."""
-    from helpers.sources import make_synthetic
+    from helpers.data.sources import make_synthetic
 
     return str(make_synthetic(per_class=6).location)
 
@@ -66,10 +66,10 @@ def test_trial_id_is_stable_and_sensitive():
         {"n_blocks": 3, "kernel_size": 5, "seed": 0},
         {"fingerprint": "abc", "epochs": 6},
     )
-    tid = experiments.trial_id("resnet", cfg, settings)
+    tid = trialstore.trial_id("resnet", cfg, settings)
     # A literal: changing the formula orphans every stored result, so it must be deliberate.
     assert tid == "resnet-d0b539ce1a03ab03"
-    assert experiments.trial_id("resnet", dict(reversed(cfg.items())), settings) == tid
+    assert trialstore.trial_id("resnet", dict(reversed(cfg.items())), settings) == tid
     changed = [
         ("resnet", {**cfg, "seed": 1}, settings),
         ("resnet", {**cfg, "kernel_size": 3}, settings),
@@ -77,17 +77,17 @@ def test_trial_id_is_stable_and_sensitive():
         ("resnet", cfg, {**settings, "fingerprint": "abd"}),
         ("augment", cfg, settings),
     ]
-    assert len({experiments.trial_id(*c) for c in changed} | {tid}) == len(changed) + 1
+    assert len({trialstore.trial_id(*c) for c in changed} | {tid}) == len(changed) + 1
 
 
 def test_grid_and_repeats():
-    grid = experiments.expand_grid(a=[1, 2, 3], b=["x", "y"])
+    grid = trialstore.expand_grid(a=[1, 2, 3], b=["x", "y"])
     assert len(grid) == 6 and grid[0] == {"a": 1, "b": "x"} and grid[1] == {"a": 1, "b": "y"}
-    trials = experiments.make_trials("k", grid, {"f": 1}, repeats=2, seed=10)
+    trials = trialstore.make_trials("k", grid, {"f": 1}, repeats=2, seed=10)
     assert len(trials) == 12 and len({t.id for t in trials}) == 12
     assert [t.config["seed"] for t in trials[:2]] == [10, 11]
     with pytest.raises(ValueError, match="non-empty list"):
-        experiments.expand_grid(a=[])
+        trialstore.expand_grid(a=[])
 
 
 # --- the store: skip finished, never trust a broken file -----------------------------------------
@@ -95,22 +95,22 @@ def test_grid_and_repeats():
 
 def test_store_skips_finished_and_redoes_broken(tmp_path):
     log = tmp_path / "calls.log"
-    trials = experiments.make_trials("toy", experiments.expand_grid(x=[1, 2, 3]), {"f": "s"})
+    trials = trialstore.make_trials("toy", trialstore.expand_grid(x=[1, 2, 3]), {"f": "s"})
     run = dict(trial_fn=count_trial, context={"log": str(log)}, run_dir=tmp_path / "run")
-    table = experiments.run_trials(trials, **run)
+    table = trialstore.run_trials(trials, **run)
     assert len(logged(log)) == 3
     assert list(table.trial_id) == [t.id for t in trials]
     assert list(table.best_val_accuracy) == [0.1, 0.2, 0.3] and "curve" not in table
-    store = experiments.TrialStore(tmp_path / "run")
+    store = trialstore.TrialStore(tmp_path / "run")
     mtimes = {t.id: store.path(t).stat().st_mtime_ns for t in trials}
 
-    experiments.run_trials(trials, **run)  # everything done: nothing runs
+    trialstore.run_trials(trials, **run)  # everything done: nothing runs
     assert len(logged(log)) == 3
 
     half = store.path(trials[0]).read_text()
     store.path(trials[0]).write_text(half[: len(half) // 2])  # a half-written file
     store.path(trials[1]).write_text(store.path(trials[2]).read_text())  # another trial's
-    again = experiments.run_trials(trials, **run)
+    again = trialstore.run_trials(trials, **run)
     assert [c["x"] for c in logged(log)[3:]] == [1, 2]
     assert store.path(trials[2]).stat().st_mtime_ns == mtimes[trials[2].id]
     assert again.best_val_accuracy.tolist() == table.best_val_accuracy.tolist()
@@ -119,21 +119,21 @@ def test_store_skips_finished_and_redoes_broken(tmp_path):
 
 
 def test_bad_executor_and_functions(tmp_path, monkeypatch):
-    trials = experiments.make_trials("toy", [{"x": 1}], {})
+    trials = trialstore.make_trials("toy", [{"x": 1}], {})
     with pytest.raises(ValueError, match="executor"):
-        experiments.run_trials(trials, count_trial, {}, run_dir=tmp_path, executor="dask")
+        trialstore.run_trials(trials, count_trial, {}, run_dir=tmp_path, executor="dask")
     with pytest.raises(ValueError, match="top-level"):
-        experiments.run_trials(trials, lambda c, x: {}, {}, run_dir=tmp_path)
-    with pytest.raises(experiments.TrialFailed, match="x=1"):
-        experiments.run_trials(trials, count_trial, {}, run_dir=tmp_path)  # no "log": KeyError
+        trialstore.run_trials(trials, lambda c, x: {}, {}, run_dir=tmp_path)
+    with pytest.raises(trialstore.TrialFailed, match="x=1"):
+        trialstore.run_trials(trials, count_trial, {}, run_dir=tmp_path)  # no "log": KeyError
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(StudyError, match=r"pip install -e '\.\[ray\]'"):
-        experiments.run_trials(trials, count_trial, {"log": "x"}, run_dir=tmp_path, executor="ray")
+        trialstore.run_trials(trials, count_trial, {"log": "x"}, run_dir=tmp_path, executor="ray")
 
 
 KILL_SCRIPT = """
 import json, sys, time
-from helpers import experiments
+from helpers.experiments import trialstore
 
 def slow_trial(config, context):
     with open(context["log"], "a") as f:
@@ -142,9 +142,9 @@ def slow_trial(config, context):
     return {"best_val_accuracy": config["x"] / 10}
 
 if __name__ == "__main__":
-    grid = experiments.expand_grid(x=list(range(8)))
-    trials = experiments.make_trials("toy", grid, {"fingerprint": "kill-test"})
-    experiments.run_trials(trials, slow_trial, {"log": sys.argv[2]}, run_dir=sys.argv[1])
+    grid = trialstore.expand_grid(x=list(range(8)))
+    trials = trialstore.make_trials("toy", grid, {"fingerprint": "kill-test"})
+    trialstore.run_trials(trials, slow_trial, {"log": sys.argv[2]}, run_dir=sys.argv[1])
 """
 
 
@@ -187,7 +187,7 @@ def test_killed_grid_resumes_without_redoing_finished_trials(tmp_path):
 
 
 def test_elastic_net_value_and_validation():
-    from helpers.regularizers import ElasticNetRegularization
+    from helpers.models.nets import ElasticNetRegularization
 
     w = np.array([[1.0, -2.0], [3.0, 0.0]], np.float32)  # l1 = 6, l2 = 14
     reg = ElasticNetRegularization(alpha=0.2, lam=0.1)
@@ -201,8 +201,7 @@ def test_elastic_net_value_and_validation():
 
 
 def test_model_with_elastic_net_reloads_in_a_fresh_process(tmp_path):
-    from helpers.models import create_resnet_model
-    from helpers.regularizers import ElasticNetRegularization
+    from helpers.models.nets import ElasticNetRegularization, create_resnet_model
 
     model = create_resnet_model(
         1, 2, base_filters=4, output_regularizer=ElasticNetRegularization(0.3, 0.05)
@@ -213,7 +212,7 @@ def test_model_with_elastic_net_reloads_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "p.npy", model.predict(x, verbose=0))
     code = (
-        "import sys, numpy as np, keras, helpers.regularizers\n"
+        "import sys, numpy as np, keras, helpers.models.nets\n"
         "m = keras.models.load_model(sys.argv[1])\n"
         "r = m.get_layer('classifier').kernel_regularizer\n"
         "assert type(r).__name__ == 'ElasticNetRegularization', r\n"
@@ -234,18 +233,18 @@ def tiny_trials(spec: str):
 
     fp = load_dataset(spec, say=lambda *_: None).fingerprint
     settings = {"fingerprint": fp, **TINY_SETTINGS}
-    grid = experiments.expand_grid(**TINY_GRID)
+    grid = trialstore.expand_grid(**TINY_GRID)
     grid[1] |= {"alpha": 0.5, "lam": 0.01}  # one with Elastic Net on the output layer
-    return experiments.make_trials("resnet", grid, settings), {**settings, "dataset": spec}
+    return trialstore.make_trials("resnet", grid, settings), {**settings, "dataset": spec}
 
 
 def test_resnet_trial_locally(tiny_dataset, tmp_path):
     trials, context = tiny_trials(tiny_dataset)
-    table = experiments.run_trials(trials, hyperparams.resnet_trial, context, run_dir=tmp_path)
+    table = trialstore.run_trials(trials, hyperparams.resnet_trial, context, run_dir=tmp_path)
     assert table.best_val_accuracy.between(0, 1).all() and (table.epochs_run == 1).all()
     assert (table.n_train == 50).all() and (table.images_per_second > 0).all()
     rec = json.loads((tmp_path / "results" / "trials" / f"{trials[1].id}.json").read_text())
-    assert rec["function"] == "helpers.hyperparams:resnet_trial" and rec["config"]["lam"] == 0.01
+    assert rec["function"] == "helpers.experiments.hyperparams:resnet_trial" and rec["config"]["lam"] == 0.01
     assert len(rec["result"]["val_accuracy"]) == 1
 
 
@@ -254,8 +253,8 @@ def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
     pytest.importorskip("ray")
     trials, context = tiny_trials(tiny_dataset)
     run = dict(trial_fn=hyperparams.resnet_trial, context=context)
-    local = experiments.run_trials(trials, **run, run_dir=tmp_path / "local")
-    remote = experiments.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
+    local = trialstore.run_trials(trials, **run, run_dir=tmp_path / "local")
+    remote = trialstore.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
     files = {
         name: sorted(p.name for p in (tmp_path / name / "results" / "trials").glob("*.json"))
         for name in ("local", "ray")
@@ -263,5 +262,5 @@ def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
     assert files["local"] == files["ray"] == sorted(f"{t.id}.json" for t in trials)
     assert list(remote.trial_id) == list(local.trial_id)
     assert set(remote.executor) == {"ray"} and remote.best_val_accuracy.between(0, 1).all()
-    again = experiments.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
+    again = trialstore.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
     assert set(again.executor) == {"ray"}  # nothing redone (and Ray not even needed)

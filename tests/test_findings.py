@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import findings, hyperparams
+from helpers.experiments import findings, hyperparams
 
 SEEDS = 5
 
@@ -141,7 +141,7 @@ def test_findings_file_has_the_documented_shape(tmp_path):
 
 
 def test_augmentation_claims_pair_each_arm_with_its_seeds_baseline():
-    from helpers import augment_runs
+    from helpers.experiments import augmentation
 
     rng = np.random.default_rng(0)
     results = []
@@ -153,9 +153,9 @@ def test_augmentation_claims_pair_each_arm_with_its_seeds_baseline():
                             "test_accuracy": acc + start + rng.normal(0, 0.005),
                             "train_accuracy": 0, "valid_accuracy": 0, "weights_epoch": 1,
                             "n_train_images": 1, "train_seconds": 1})
-    got = {r["id"]: r["verdict"] for r in augment_runs.claims(results)}
+    got = {r["id"]: r["verdict"] for r in augmentation.claims(results)}
     assert got["C7.flip"] == "supported"  # a large drop of the gap, beyond the seeds' luck
     assert got["C7.zoom"] == "inconclusive" and got["C8.flip"] == "inconclusive"
     assert got["C7"] == "supported" and got["C8"] == "inconclusive"
-    text = augment_runs.conclusion(augment_runs.claims(results), "planted", False)
+    text = augmentation.conclusion(augmentation.claims(results), "planted", False)
     assert "beyond the scatter for flip" in text and "raised" not in text

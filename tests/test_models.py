@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-
 import keras
 import numpy as np
 import pytest
 
-from helpers import evaluation, models
 from helpers.artifacts import save_model
-from helpers.cache import Split
+from helpers.data.dataset import Split
+from helpers.models import evaluation, nets
 
 
 @pytest.mark.parametrize("n_blocks", [1, 2, 3, 4, 5])
 def test_output_shape_for_every_grid_point(n_blocks):
     for k in (2, 3, 4, 5):
-        m = models.create_resnet_model(n_blocks=n_blocks, kernel_size=k)
+        m = nets.create_resnet_model(n_blocks=n_blocks, kernel_size=k)
         out = m(np.zeros((2, 32, 32, 3), np.float32))
         assert out.shape == (2, 10)
         np.testing.assert_allclose(np.sum(out, axis=1), 1.0, rtol=1e-5)
@@ -24,12 +22,12 @@ def test_output_shape_for_every_grid_point(n_blocks):
 
 def test_bad_block_count_is_refused():
     with pytest.raises(ValueError, match="n_blocks must be in 1..5"):
-        models.create_resnet_model(n_blocks=6)
+        nets.create_resnet_model(n_blocks=6)
 
 
 def test_skip_connection_adds_the_block_input():
     inp = keras.Input((8, 8, 16))
-    block = keras.Model(inp, models.residual_block(inp, 16, 3, name="t"))
+    block = keras.Model(inp, nets.residual_block(inp, 16, 3, name="t"))
     for layer in block.layers:
         if isinstance(layer, keras.layers.Conv2D):
             layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
@@ -40,14 +38,14 @@ def test_skip_connection_adds_the_block_input():
     inp2 = keras.Input((8, 8, 16))
     assert any(
         "proj" in layer.name
-        for layer in keras.Model(inp2, models.residual_block(inp2, 32, 3, name="p")).layers
+        for layer in keras.Model(inp2, nets.residual_block(inp2, 32, 3, name="p")).layers
     )
 
 
 def test_saved_model_takes_raw_pixels_and_reloads_identically(tmp_path):
-    model = models.create_resnet_model(n_blocks=1, kernel_size=2)
+    model = nets.create_resnet_model(n_blocks=1, kernel_size=2)
     raw = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)
-    path = save_model(tmp_path, "m", models.deployable(model))
+    path = save_model(tmp_path, "m", nets.deployable(model))
     assert path.name == "m.keras" and not list(path.parent.glob(".*"))
     loaded = keras.models.load_model(path)
     expected = model(raw.astype(np.float32) / 255.0, training=False)
@@ -55,7 +53,7 @@ def test_saved_model_takes_raw_pixels_and_reloads_identically(tmp_path):
 
 
 def test_evaluate_per_class_and_per_source():
-    model = models.create_resnet_model(n_blocks=1)
+    model = nets.create_resnet_model(n_blocks=1)
     rng = np.random.default_rng(0)
     split = Split(
         rng.integers(0, 256, (20, 32, 32, 3)).astype(np.uint8),
@@ -64,19 +62,20 @@ def test_evaluate_per_class_and_per_source():
         np.array(["cifar10", "imagenet"] * 10),
     )
     m = evaluation.evaluate(model, split, [str(c) for c in range(10)])
-    assert 0 <= m["test_accuracy"] <= 1 and m["n_test"] == 20
-    assert set(m["per_source"]) == {"cifar10", "imagenet"}
-    assert np.sum(m["confusion_matrix"]) == 20 and len(m["per_class"]) == 10
-    acc = np.mean([v for v in m["per_class"].values()])
-    assert acc == pytest.approx(m["test_accuracy"])  # balanced classes
-    assert list(itertools.chain(*m["confusion_matrix"]))
+    assert m["n_test"] == 20 and set(m["per_source"]) == {"cifar10", "imagenet"}
+    confusion = np.array(m["confusion_matrix"])  # (true, predicted) counts
+    assert confusion.shape == (10, 10) and confusion.sum(axis=1).tolist() == [2] * 10
+    assert m["test_accuracy"] == pytest.approx(np.trace(confusion) / 20)
+    per_class = [m["per_class"][str(c)] for c in range(10)]
+    assert per_class == pytest.approx(np.diag(confusion) / 2)
+    assert np.mean(per_class) == pytest.approx(m["test_accuracy"])  # balanced classes
 
 
 # --- training settings for larger batches and several devices ----------------------------------
 
 
 def test_learning_rate_scales_with_the_batch_as_the_profile_says():
-    from helpers.training import scaled_learning_rate
+    from helpers.models.training import scaled_learning_rate
 
     assert scaled_learning_rate(1e-3, 256, "none") == 1e-3
     assert scaled_learning_rate(1e-3, 256, "linear") == pytest.approx(8e-3)
@@ -96,12 +95,12 @@ def test_training_mirrors_over_several_devices():
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from helpers import models, training
-from helpers.cache import Split
+from helpers.models import nets, training
+from helpers.data.dataset import Split
 assert training.setup(0)["replicas"] == 1  # no GPU: nothing mirrored by default
 devices = [d.name for d in tf.config.list_logical_devices("CPU")]
 assert training.distribute(devices) == 2 and training.distribute(devices) == 2
-model = training.compile_model(models.create_resnet_model(1, 2, base_filters=4))
+model = training.compile_model(nets.create_resnet_model(1, 2, base_filters=4))
 assert model.distribute_strategy.num_replicas_in_sync == 2
 n = 64
 rng = np.random.default_rng(0)
@@ -112,3 +111,16 @@ assert result.epochs_run == 2 and np.isfinite(result.history.value).all()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_layer_table_is_one_row_per_block_and_adds_up():
+    model = nets.create_resnet_model(n_blocks=2)
+    table = nets.layer_table(model)
+    assert list(table.index) == [
+        "image", "block1", "block2", "flatten", "classifier", "total", "trainable"
+    ]
+    assert table.loc["block2", "output shape"] == "(8, 8, 64)"
+    assert "BatchNormalization" in table.loc["block1", "layers"]
+    per_layer = table["parameters"].iloc[:-2].sum()
+    assert table.loc["total", "parameters"] == model.count_params() == per_layer
+    assert 0 < table.loc["trainable", "parameters"] < per_layer  # batch norm's moving stats

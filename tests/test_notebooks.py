@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from helpers.paths import ROOT
-from helpers.profiles import notebooks
+from helpers.base import ROOT
+from helpers.run.profiles import notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_every_notebook_ran_and_left_its_results(smoke_run):
 
 
 def test_smoke_run_writes_findings_of_the_documented_shape(smoke_run):
-    from helpers.findings import CLAIMS, VERDICTS, verdict
+    from helpers.experiments.findings import CLAIMS, VERDICTS, verdict
 
     out, _ = smoke_run
     found = json.loads((out / "results" / "findings.json").read_text())

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from conftest import write_layout
 
-from helpers import runner
-from helpers.cli import main
-from helpers.profiles import plan
+from helpers.run import runner
+from helpers.run.cli import main
+from helpers.run.profiles import plan
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from conftest import write_layout
 
-from helpers import study
-from helpers.errors import StudyError
-from helpers.paths import CONFIGS, ROOT
-from helpers.profiles import explain, notebook_parameters, notebooks
+from helpers.base import CONFIGS, ROOT, StudyError
+from helpers.run import study
+from helpers.run.profiles import explain, notebook_parameters, notebooks
 
 
 def cli(*args, timeout=300, env=None):
@@ -121,7 +120,7 @@ def test_full_with_auto_and_no_cinic10_stops_within_seconds(tmp_path):
 
 
 def test_full_still_runs_on_a_dataset_named_explicitly(tmp_path):
-    from helpers.runner import _load
+    from helpers.run.runner import _load
 
     with pytest.raises(StudyError, match="runs on CINIC-10 only"):
         _load("auto", "full", {"synthetic_fallback": False})
@@ -137,9 +136,9 @@ def _epoch_images(ds) -> list[bytes]:
 
 
 def test_doubled_set_is_the_same_on_every_epoch():
-    from helpers import augment
-    from helpers.cache import Split
-    from helpers.pipeline import make_input
+    from helpers.data import augment
+    from helpers.data.dataset import Split
+    from helpers.data.pipeline import make_input
 
     rng = np.random.default_rng(0)
     n = 24
@@ -166,7 +165,7 @@ def test_doubled_set_is_the_same_on_every_epoch():
 def test_rotation_reaches_past_54_degrees_and_stays_under_90():
     import tensorflow as tf
 
-    from helpers import augment
+    from helpers.data import augment
 
     full = explain("full", dataset=None, out="x")["notebooks"]["04_augmentation"]["rotation"]
     layer = augment.study_layer("rotation", full["value"])

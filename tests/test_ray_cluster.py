@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.paths import ROOT
+from helpers.base import ROOT
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 pytest.importorskip("ray")
@@ -206,7 +206,7 @@ def test_a_version_mismatch_is_named(cluster):
     """As if this machine had another Ray than the cluster's (Ray client refuses that)."""
     code = (
         "import ray, sys\nray.__version__ = '2.59.0'\n"
-        "from helpers.cluster import check_cluster\nfrom helpers.errors import StudyError\n"
+        "from helpers.run.cluster import check_cluster\nfrom helpers.base import StudyError\n"
         "try:\n    check_cluster(sys.argv[1])\nexcept StudyError as err:\n    print(err)\n"
     )
     proc = subprocess.run(

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import CIFAR10_JPEG, needs_shared
 
-from helpers import data, evaluation, models, training
+from helpers import data
+from helpers.models import evaluation, nets, training
 
 pytestmark = [pytest.mark.slow, needs_shared]
 
@@ -16,10 +17,9 @@ THRESHOLD = 0.30  # chance is 0.10; 3 epochs on 3,000 images reach ~0.40-0.45 on
 
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
-    import os
-
-    os.environ["CINIC10_DATA"] = str(tmp_path_factory.mktemp("data"))
-    ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
+    with pytest.MonkeyPatch.context() as patch:  # CINIC10_DATA as it was after this module
+        patch.setenv("CINIC10_DATA", str(tmp_path_factory.mktemp("data")))
+        ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
     assert {k: len(v) for k, v in ds.splits.items()} == {
         "train": 45000,
         "valid": 5000,
@@ -35,7 +35,7 @@ def _train_and_test(ds, shuffle_labels: bool) -> float:
         train.y[:] = np.random.default_rng(1).permutation(train.y)
     valid = data.stratified_subset(ds["valid"], 50, seed=0)
     test = data.stratified_subset(ds["test"], 200, seed=0)
-    model = training.compile_model(models.create_resnet_model())
+    model = training.compile_model(nets.create_resnet_model())
     training.fit(model, train, valid, epochs=3, seed=0)
     return evaluation.evaluate(model, test, ds.classes)["test_accuracy"]
 
@@ -54,14 +54,14 @@ def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
     does, on every seed (measured: +0.08 at 120 images per class and 3 epochs), so the paired
     interval lies above zero. The same trials with the arms swapped must come out
     contradicted: the verdict follows the data, not the claim."""
-    from helpers import experiments, findings, hyperparams
+    from helpers.experiments import findings, hyperparams, trialstore
 
     settings = {"fingerprint": cifar.fingerprint, "train_per_class": 100, "valid_per_class": 50,
                 "epochs": 2, "batch_size": 32, "learning_rate": 1e-3, "lr_scaling": "none",
                 "patience": 4, "subset_seed": 0, "mixed_precision": False, "bn_momentum": 0.9}
-    grid = experiments.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2])
-    trials = experiments.make_trials("resnet", grid, settings, repeats=3, seed=0)
-    table = experiments.run_trials(trials, hyperparams.resnet_trial,
+    grid = trialstore.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2])
+    trials = trialstore.make_trials("resnet", grid, settings, repeats=3, seed=0)
+    table = trialstore.run_trials(trials, hyperparams.resnet_trial,
                                    {**settings, "dataset": str(CIFAR10_JPEG)}, run_dir=tmp_path)
     wide = table.pivot(index="seed", columns="n_blocks", values="best_val_accuracy")
     row = findings.finding("C2", findings.paired_interval(wide[1], wide[5]), "paired t")

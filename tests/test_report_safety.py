@@ -14,10 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import report
-from helpers.errors import StudyError
-from helpers.markup import escape
-from helpers.paths import ROOT
+from helpers.base import ROOT, StudyError, escape
+from helpers.run import report
 
 EVIL = "d<img src=x onerror=alert(1)>"
 EVIL_CLASS = "<img src=y onerror=alert(2)> *b* | [l](javascript:alert(3))"
@@ -197,10 +195,22 @@ def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
 
 
 def test_augmentation_conclusion_shows_the_dataset_name_as_text():
-    from helpers import augment_runs, findings
+    from helpers.experiments import augmentation, findings
 
     rows = [findings.finding("C7", (-0.1, -0.2, -0.05, 3), "paired t"),
             findings.finding(findings.sub_claim("C7", "flip"), (-0.1, -0.2, -0.05, 3), "paired t")]
-    text = augment_runs.conclusion(rows, EVIL + "`", is_cinic10=False)
+    text = augmentation.conclusion(rows, EVIL + "`", is_cinic10=False)
     html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
     assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html
+
+
+def test_a_results_banner_opens_the_report_as_text(tmp_path):
+    run = _run_dir(tmp_path)
+    (run / "results").mkdir()
+    banner = {"title": "this is not transfer learning.", "text": f"weights from {EVIL}."}
+    (run / "results" / "05_transfer.json").write_text(json.dumps({"banner": banner}))
+    (run / "results" / "02_resnet.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    html = report.to_html(report.combined_notebook(run))
+    assert "05_transfer: this is not transfer learning" in html
+    assert "02_resnet:" not in html  # no banner entry, no box
+    assert _live_markup(html) == []

@@ -13,9 +13,8 @@ import time
 import nbformat
 import pytest
 
-from helpers.errors import StudyError
-from helpers.paths import ROOT
-from helpers.runrecord import check_compatible, completed, read_record, update_record
+from helpers.base import ROOT, StudyError
+from helpers.run.runrecord import check_compatible, completed, read_record, update_record
 
 
 def cli(*args, timeout=900):
@@ -63,7 +62,7 @@ def _record(tmp_path, entries: dict) -> None:
 
 
 def test_report_shows_failed_and_unfinished_notebooks_as_boxes_never_as_results(tmp_path):
-    from helpers.report import combined_notebook, to_html
+    from helpers.run.report import combined_notebook, to_html
 
     _record(tmp_path, {"01_data": "completed", "02_resnet": "running", "03_x": "failed"})
     html = to_html(combined_notebook(tmp_path))
@@ -107,7 +106,7 @@ def test_a_garbled_run_json_is_a_one_line_error(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from helpers.runrecord import update_record
+from helpers.run.runrecord import update_record
 run, me = Path(sys.argv[1]), sys.argv[2]
 for i in range(25):
     update_record(run, lambda r, i=i: r["notebooks"].update({f"{me}-{i}": {"n": i}}))
@@ -144,7 +143,7 @@ print("progress 50%\r", end="", file=sys.stderr)
 
 
 def test_kernel_noise_is_filtered_and_real_lines_pass(tmp_path):
-    from helpers.noise import quiet_kernel_noise
+    from helpers.run.noise import quiet_kernel_noise
 
     sink = open(tmp_path / "stderr.txt", "wb")
     saved = os.dup(2)
@@ -211,7 +210,7 @@ def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
 
 
 def test_kernel_connection_files_live_in_the_run_folder_and_leftovers_go(tmp_path):
-    from helpers.runner import kernel_dir
+    from helpers.run.runner import kernel_dir
 
     folder = kernel_dir(tmp_path)
     (folder / "kernel-dead.json").write_text("{}")  # what a run killed with -9 leaves

@@ -1,0 +1,80 @@
+"""The data layer's front door: load_dataset(spec) -> Dataset (decoded, cached), the subsets a
+notebook trains on. sources (where images come from), decode, cache (decode once), dataset
+(Split, Dataset, stratified draws), pipeline (tf.data from the cache), augment (04's five)."""
+
+from __future__ import annotations
+
+from helpers.base import StudyError
+from helpers.data.cache import build_cache, check_carving, load_meta, load_split
+from helpers.data.dataset import (  # noqa: F401  (the layer's names, from one place)
+    CINIC10_MEAN,
+    CINIC10_STD,
+    Dataset,
+    Split,
+    carve_valid,
+    channel_stats,
+    source_shares,
+    stratified_subset,
+)
+from helpers.data.sources import SPLITS, resolve_source
+
+# 04's doubled set: "once" = the originals plus one augmented copy drawn once (the study's
+# "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
+# (augment.doubled_split). Here, not in augment, so profiles check it without TensorFlow.
+DOUBLED_SETS = ("once", "every_epoch")
+
+
+def load_dataset(
+    spec: str = "auto",
+    *,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    download: bool = True,
+    say=print,
+) -> Dataset:
+    """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it."""
+    check_carving(valid_fraction, seed)  # before a download or a decode, not after
+    source = resolve_source(spec, download=download, say=say)
+    cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
+    meta = load_meta(cache)
+    return Dataset(
+        meta["name"],
+        meta["kind"],
+        meta["classes"],
+        meta["fingerprint"],
+        cache,
+        source.note,
+        meta,
+        {s: load_split(cache, s) for s in SPLITS},
+    )
+
+
+
+
+_LOADED: dict[str, Dataset] = {}
+
+
+def shared_dataset(spec: str, fingerprint: str | None = None, say=print) -> Dataset:
+    """load_dataset(spec), once per process: a notebook and the trials in its kernel (or in one
+    Ray worker) share it. Refuses a dataset whose fingerprint differs from the one asked for."""
+    if spec not in _LOADED:
+        _LOADED[spec] = load_dataset(spec, say=say)
+    ds = _LOADED[spec]
+    if fingerprint and ds.fingerprint != fingerprint:
+        raise StudyError(
+            f"dataset {spec!r} has fingerprint {ds.fingerprint}, the trials expect {fingerprint}: "
+            "a worker sees different data (set CINIC10_DATA to a disk they share)"
+        )
+    return ds
+
+
+def load_subsets(
+    spec: str, seed: int, train_per_class, valid_per_class, test_per_class
+) -> tuple[Dataset, Split, Split, Split]:
+    """The dataset (shared_dataset) and the stratified train, valid and test subsets a
+    notebook trains on, each drawn with seed (None or 0 per class: the whole split)."""
+    ds = shared_dataset(spec)
+    train = stratified_subset(ds["train"], train_per_class, seed)
+    valid = stratified_subset(ds["valid"], valid_per_class, seed)
+    test = stratified_subset(ds["test"], test_per_class, seed)
+    return ds, train, valid, test

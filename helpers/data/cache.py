@@ -1,0 +1,251 @@
+"""Decode once: every split's images into a uint8 array cache, keyed by a fingerprint of the
+source, loaded later without pickle and without touching an image file again."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from helpers.atomic import atomic_dir, read_json, write_json
+from helpers.base import StudyError, data_dir, progress_bar
+from helpers.data.dataset import Split, carve_valid
+from helpers.data.decode import DecodePool, chunks, decode_indexed
+from helpers.data.sources import (
+    CINIC10_PER_SPLIT_CLASS,
+    SPLITS,
+    Source,
+    cinic10_shortfalls,
+    layout_tree,
+)
+
+CACHE_VERSION = 1
+
+
+def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, int]]]]:
+    """Classes and, per split, (relative path, class index, size) of every image, sorted.
+    Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
+    and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
+    where = source.location / source.prefix
+    tree = layout_tree(source)
+    for required in ("train", "test"):
+        if required not in tree:
+            raise StudyError(
+                f"{where / required}: split missing or empty (need train/ and test/ "
+                "with <class>/*.png|jpg inside; valid/ optional)"
+            )
+    classes = sorted(tree["train"])
+    files: dict[str, list[tuple[str, int, int]]] = {}
+    for split in (s for s in SPLITS if s in tree):
+        found = sorted(tree[split])
+        if found != classes:
+            extra, missing = set(found) - set(classes), set(classes) - set(found)
+            raise StudyError(
+                f"{where / split}: class folders differ from train/'s "
+                f"(extra {sorted(extra)}, missing {sorted(missing)})"
+            )
+        files[split] = [
+            (rel, c, size) for c, cls in enumerate(classes) for rel, size in tree[split][cls]
+        ]
+    if source.kind == "cinic10":
+        bad = cinic10_shortfalls(tree)
+        if bad:
+            raise StudyError(
+                f"{where}: not a complete CINIC-10 (expected 3 splits x 10 classes x "
+                f"{CINIC10_PER_SPLIT_CLASS} images; got {', '.join(bad[:3])}...)"
+            )
+    return classes, files
+
+
+def fingerprint(source: Source, files: dict, valid_fraction: float, seed: int) -> str:
+    """sha256 of the cache format, the file list with sizes, and (if valid/ is carved) how."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{source.kind}".encode())
+    if "valid" not in files:
+        h.update(f"|carve {valid_fraction} seed {seed}".encode())
+    for split in sorted(files):
+        for rel, c, size in files[split]:
+            h.update(f"{rel}\0{c}\0{size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def image_source(name: str) -> str:
+    """CINIC-10 file names say where an image came from: cifar10-… or an ImageNet synset n…_…."""
+    if name.startswith("cifar10-"):
+        return "cifar10"
+    if name[:1] == "n" and "_" in name and name[1 : name.index("_")].isdigit():
+        return "imagenet"
+    return "synthetic" if name.startswith("synthetic-") else "other"
+
+
+def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tuple[np.ndarray, int]:
+    """All images rels of source as (n, 32, 32, 3) uint8, decoded by `workers` processes."""
+    out = np.empty((len(rels), 32, 32, 3), np.uint8)
+    written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
+    grey = 0
+    with DecodePool(workers) as pool:
+        for idx, arr, g in pool.imap_unordered(decode_indexed, chunks(source, rels)):
+            out[idx] = arr
+            written[idx] = True
+            grey += g
+            progress(len(idx))
+    if not written.all():
+        missing = np.flatnonzero(~written)
+        raise StudyError(
+            f"{source.location}: {len(missing)} listed images were never read "
+            f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?"
+        )
+    return out, grey
+
+
+def check_carving(valid_fraction, seed) -> None:
+    """Refuse a valid fraction outside (0, 1) (nan included) or a negative seed, in one line."""
+    ok = isinstance(valid_fraction, int | float) and 0 < valid_fraction < 1  # False for nan
+    if not ok or isinstance(valid_fraction, bool):
+        raise StudyError(
+            f"valid fraction {valid_fraction!r}: expected a number between 0 and 1 "
+            "(exclusive), e.g. 0.1"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
+
+
+def _check_carvable(source: Source, classes, train: list, fraction: float) -> None:
+    """Refuse a train/ too small to carve a valid split with every class on both sides."""
+    n = np.bincount([c for _, c, _ in train], minlength=len(classes))
+    k = np.round(fraction * n)  # what carve_valid takes from each class
+    bad = [f"{classes[c]} {n[c]}" for c in range(len(classes)) if k[c] == 0 or k[c] == n[c]]
+    if bad:
+        raise StudyError(
+            f"{source.location / source.prefix / 'train'}: too few images to carve {fraction:.0%} "
+            f"of each class as valid (train/ images per class: {', '.join(bad[:5])}"
+            f"{', ...' if len(bad) > 5 else ''}); add a valid/ folder or more images"
+        )
+
+
+def _lock(path: Path, say) -> int:
+    """Hold an exclusive flock on path (waiting, and saying so, while another builder has it)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: reading is enough for flock
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"{path.parent}: another process is building this cache; waiting for it")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _clean_stale_partials(cache_dir: Path) -> None:
+    """Remove .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock is free)."""
+    for part in cache_dir.glob(".*.partial"):
+        key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
+        lock = cache_dir / f".{key}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            continue  # not ours to judge (another user's, read-only)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(part, ignore_errors=True)
+        except BlockingIOError:
+            pass  # a live builder is writing it
+        finally:
+            os.close(fd)
+
+
+def build_cache(
+    source: Source,
+    *,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    workers: int | None = None,
+    say=print,
+) -> Path:
+    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
+    Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
+    second adopts the first's cache, and a finished cache is never replaced."""
+    check_carving(valid_fraction, seed)
+    classes, files = scan_layout(source)
+    if "valid" not in files:
+        _check_carvable(source, classes, files["train"], valid_fraction)
+    fp = fingerprint(source, files, valid_fraction, seed)
+    dest = data_dir() / "cache" / f"{source.name}-{fp}"
+    if (dest / "meta.json").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock(dest.parent / f".{dest.name}.lock", say)
+    try:
+        if (dest / "meta.json").exists():  # another builder finished while we waited
+            return dest
+        _clean_stale_partials(dest.parent)
+        _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
+    finally:
+        os.close(lock)  # (releases the flock)
+    return dest
+
+
+def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say) -> None:
+    """Decode and write the cache into a temporary folder, renamed to dest when whole."""
+    t0 = time.perf_counter()
+    workers = workers or min(os.cpu_count() or 1, 8)
+    total = sum(len(v) for v in files.values())
+    with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
+        rows = [r for split in files for r in files[split]]  # one pass over an archive
+        with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
+            x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
+        arrays, start = {}, 0
+        for split, split_rows in files.items():
+            end = start + len(split_rows)
+            names = np.array([Path(r[0]).name for r in split_rows])
+            y = np.array([r[1] for r in split_rows], np.int64)
+            arrays[split] = (x_all[start:end], y, names)
+            start = end
+        if "valid" not in arrays:
+            x, y, n = arrays["train"]
+            tr, va = carve_valid(y, valid_fraction, seed)
+            arrays["train"], arrays["valid"] = (x[tr], y[tr], n[tr]), (x[va], y[va], n[va])
+            say(
+                f"{source.location}: no valid/ split; carved {valid_fraction:.0%} of train/ per class "
+                f"as valid (stratified, seed {seed})"
+            )
+        counts = {}
+        for split, (x, y, n) in arrays.items():
+            src = np.array([image_source(s) for s in n])
+            np.savez(tmp / f"{split}.npz", x=x, y=y, names=n, sources=src)
+            counts[split] = np.bincount(y, minlength=len(classes)).tolist()
+        meta = {
+            "name": source.name,
+            "kind": source.kind,
+            "location": str(source.location),
+            "prefix": source.prefix,
+            "fingerprint": fp,
+            "classes": classes,
+            "counts": counts,
+            "valid_carved": "valid" not in files,
+            "valid_fraction": valid_fraction,
+            "seed": seed,
+            "greyscale_widened": greys,
+            "cache_version": CACHE_VERSION,
+            "decode_seconds": round(time.perf_counter() - t0, 2),
+            "workers": workers,
+        }
+        write_json(tmp / "meta.json", meta)  # written last: its presence marks a whole cache
+    if greys:
+        say(f"{source.location}: {greys} greyscale images widened to RGB")
+
+
+def load_split(cache: Path, split: str) -> Split:
+    """One split from a cache folder, without pickle."""
+    with np.load(cache / f"{split}.npz", allow_pickle=False) as z:
+        return Split(z["x"], z["y"], z["names"], z["sources"])
+
+
+def load_meta(cache: Path) -> dict:
+    """The cache's meta.json."""
+    return read_json(cache / "meta.json")

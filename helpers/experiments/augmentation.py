@@ -1,0 +1,229 @@
+"""04_augmentation's experiment: the simple CNN trained on the original images (the baseline)
+and on each augmented, doubled set, once per seed. Within a seed every arm starts from the same
+saved initial weights and draws the same data order, so a difference between arms measures the
+augmentation; the seeds give the scatter. Claims C7 and C8, pooled and per augmentation."""
+
+from __future__ import annotations
+
+import keras
+import pandas as pd
+
+from helpers.base import escape
+from helpers.data import DOUBLED_SETS
+from helpers.data.augment import DEFAULT_STRENGTHS, doubled_split, make_augment
+from helpers.experiments import findings
+
+GAP_NOTE = (
+    "All accuracies of a run come from the same weights: those after its last epoch (every run "
+    "trains the same number of epochs), evaluated on the set it trained on (an augmented run: "
+    "the originals and their augmented copy, as the study's training curves count them), the "
+    "validation and the test split. gap: train minus validation accuracy (overfitting). Each "
+    "row is the mean over the seeds."
+)
+SETTINGS = set(
+    "fingerprint train_per_class valid_per_class test_per_class subset_seed epochs batch_size "
+    "learning_rate lr_scaling patience mixed_precision doubled_set".split()
+)
+
+
+def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
+    """models/04_initial_s<seed>.weights.h5 per seed, atomically: the start every arm of that
+    seed loads. Returns {str(seed): path}."""
+    from helpers.artifacts import run_paths
+    from helpers.atomic import write_atomic
+    from helpers.models import nets
+
+    folder, paths = run_paths(run_dir)["models"], {}
+    for seed in seeds:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        final = folder / f"04_initial_s{seed}.weights.h5"
+        write_atomic(final, nets.create_simple_cnn().save_weights, suffix=".weights.h5")
+        paths[str(seed)] = str(final)
+    return paths
+
+
+def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0,
+                      repeats: int = 1) -> list:
+    """trialstore.Trial list: the baseline, then one per augmentation name, each for seeds
+    seed .. seed+repeats-1. settings hold what every trial shares and what changes its result
+    (epochs, batch size, learning rate, dataset fingerprint, subset sizes ...); they are part of
+    each trial's id."""
+    from helpers.experiments.trialstore import make_trials
+
+    strengths = {**DEFAULT_STRENGTHS, **strengths}
+    configs = [{"name": "baseline", "strength": None}]
+    configs += [{"name": name, "strength": strengths[name]} for name in names]
+    return make_trials("04aug", configs, settings, repeats=repeats, seed=seed)
+
+
+def augmentation_trial(config: dict, context: dict) -> dict:
+    """Train the simple CNN from its seed's initial weights on the train subset (doubled with
+    one augmented copy unless the baseline), test it, save it deployable. Loads the cached
+    dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
+    context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
+    or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
+    the last epoch's weights: test, train (on the set trained on) and valid accuracy and the
+    gap."""
+    from helpers import artifacts, data
+    from helpers.data import shared_dataset
+    from helpers.models import evaluation, nets, training
+
+    settings = context["settings"]
+    missing = SETTINGS - set(settings)
+    if missing:
+        raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
+    if settings["doubled_set"] not in DOUBLED_SETS:
+        raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
+    seed = config["seed"]
+    initial = context["initial_weights"]
+    initial = initial[str(seed)] if isinstance(initial, dict) else initial
+    keras.backend.clear_session()
+    # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
+    training.setup(seed, settings["mixed_precision"], context.get("threads"))
+    ds = shared_dataset(context["dataset"], settings["fingerprint"], say=lambda *_: None)
+    train, valid, test = (
+        data.stratified_subset(ds[split], settings[f"{split}_per_class"], settings["subset_seed"])
+        for split in ("train", "valid", "test")
+    )
+    model = nets.create_simple_cnn()
+    model.load_weights(initial)
+    baseline = config["name"] == "baseline"
+    fn = None if baseline else make_augment(config["name"], config["strength"])
+    once = not baseline and settings["doubled_set"] == "once"
+    # the set the run trains on; for every_epoch, one fixed draw of it stands in for the gap
+    trained_on = train if baseline else doubled_split(train, fn, seed)
+    fit_on = trained_on if once else train
+    result = training.fit_trial(model, fit_on, valid, settings, seed,
+                                augment=None if (baseline or once) else fn,
+                                repeat_augmented=not (baseline or once),
+                                restore_best=False)  # the last epoch's: same epochs in every arm
+    # every accuracy below comes from those weights (GAP_NOTE)
+    with training.quiet():
+        metrics = evaluation.evaluate(model, test, ds.classes)
+        on_train = evaluation.evaluate(model, trained_on, ds.classes)["test_accuracy"]
+        on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]
+    name = f"04_{config['name']}_s{seed}"
+    artifacts.save_model(context["run_dir"], name, nets.deployable(model))
+    return {
+        "name": config["name"],
+        "seed": seed,
+        "history": result.history.to_dict(orient="records"),
+        "test_accuracy": metrics["test_accuracy"],
+        "test_loss": metrics["test_loss"],
+        "train_accuracy": on_train,
+        "valid_accuracy": on_valid,
+        "gap": on_train - on_valid,
+        "weights_epoch": result.epochs_run,
+        "doubled_set": None if baseline else settings["doubled_set"],
+        "n_train_images": len(train) * (1 if baseline else 2),
+        **result.summary(),
+    }
+
+
+def run_comparison(
+    trials: list,
+    *,
+    dataset: str,
+    run_dir,
+    initial_weights: dict[str, str] | str,
+    executor: str = "local",
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+) -> list[dict]:
+    """trialstore.run_trials of augmentation_trial (finished trials are kept, each result
+    saved as it arrives; executor local or ray), then every trial's full result, histories
+    included, in the trials' order. With Ray on a cluster, run_dir and the data dir must be
+    on a disk the workers share (they read the initial weights and write the models)."""
+    from helpers.experiments.trialstore import TrialStore, run_trials
+
+    context = {
+        "settings": trials[0].settings,
+        "dataset": dataset,
+        "run_dir": str(run_dir),
+        "initial_weights": initial_weights,
+    }
+    run_trials(
+        trials,
+        augmentation_trial,
+        context,
+        run_dir=run_dir,
+        executor=executor,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        desc="04 augmentations",
+        metric="valid_accuracy",
+    )
+    store = TrialStore(run_dir)
+    return [{**store.load(t)["result"], "seed": t.config["seed"]} for t in trials]
+
+
+RUN_COLUMNS = ["test_accuracy", "train_accuracy", "valid_accuracy", "gap", "weights_epoch"]
+
+
+def seed_table(results: list[dict]) -> pd.DataFrame:
+    """One row per run (augmentation, seed): accuracies, gap, best epoch, images, seconds."""
+    rows = [{"augmentation": r["name"], "seed": r["seed"], **{c: r[c] for c in RUN_COLUMNS},
+             "n_train_images": r["n_train_images"], "seconds": r["train_seconds"]}
+            for r in results]
+    return pd.DataFrame(rows)
+
+
+def summary_table(results: list[dict]) -> pd.DataFrame:
+    """Per augmentation, the mean over seeds of each run's accuracies and gap (all from the same
+    weights, see GAP_NOTE), images and seconds, and the number of seeds."""
+    table = seed_table(results)
+    order = list(dict.fromkeys(table.augmentation))
+    means = table.drop(columns="seed").groupby("augmentation").mean().loc[order]
+    return means.assign(seeds=table.groupby("augmentation").seed.nunique().loc[order])
+
+
+def histories(results: list[dict]) -> pd.DataFrame:
+    """All runs' history rows in one tidy table with columns `augmentation` and `seed`."""
+    return pd.concat(
+        [pd.DataFrame(r["history"]).assign(augmentation=r["name"], seed=r["seed"])
+         for r in results],
+        ignore_index=True,
+    )
+
+
+def claims(results: list[dict]) -> list[dict]:
+    """C7 (gap) and C8 (test accuracy): each augmentation minus the baseline of the same seed
+    (paired: same initial weights and data order), pooled over the augmentations per seed, and
+    per augmentation (ids C7.<name>, C8.<name>)."""
+    table = seed_table(results)
+    rows = []
+    for claim_id, metric in (("C7", "gap"), ("C8", "test_accuracy")):
+        wide = table.pivot(index="seed", columns="augmentation", values=metric).dropna()
+        names = [n for n in dict.fromkeys(table.augmentation) if n != "baseline"]
+        n = len(wide)
+        pooled = wide[names].mean(axis=1)
+        rows.append(findings.finding(claim_id, findings.paired_interval(pooled, wide.baseline),
+                                     f"paired t over {n} seeds (mean of {len(names)} "
+                                     "augmentations minus the baseline, same seed)"))
+        for name in names:
+            rows.append(findings.finding(findings.sub_claim(claim_id, name),
+                                         findings.paired_interval(wide[name], wide.baseline),
+                                         f"paired t over {n} seeds"))
+    return rows
+
+
+def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
+    """04's conclusion, worded from the verdicts: which augmentations' effects on the gap and on
+    test accuracy lie outside the scatter between seeds, and which do not."""
+    text = f"On *{escape(dataset_name)}*:\n\n" + findings.conclusion(
+        [r for r in rows if "." not in r["id"]]
+    )
+    for claim_id, what in (("C7", "the train−validation gap"), ("C8", "test accuracy")):
+        parts = [r for r in rows if r["id"].startswith(f"{claim_id}.")]
+        by = {v: [r["id"].split(".", 1)[1] for r in parts if r["verdict"] == v]
+              for v in ("supported", "contradicted", "inconclusive")}
+        text += (f"\n\nPer augmentation, on {what}: the study's direction holds beyond the "
+                 f"scatter for {', '.join(by['supported']) or 'none'}; the opposite for "
+                 f"{', '.join(by['contradicted']) or 'none'}; within the scatter for "
+                 f"{', '.join(by['inconclusive']) or 'none'}.")
+    text += ("\n\n(Each augmented run sees twice the images, so twice the steps, per epoch: the "
+             "study's protocol.)")
+    if not is_cinic10:
+        text += " These numbers are not CINIC-10's: compare them with the study only in shape."
+    return text

@@ -1,0 +1,95 @@
+"""02_resnet's experiment: the study's ResNet trained once per seed on the same subsets, each
+run evaluated on the test split; claim C1 and the conclusion from the seeds' results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+
+from helpers.base import escape, progress_bar
+from helpers.experiments import findings
+from helpers.models import evaluation, nets, training
+
+
+@dataclass
+class SeedRun:
+    """One seed's trained model, its training record and its test metrics."""
+
+    seed: int
+    model: keras.Model
+    result: training.TrainResult
+    metrics: dict
+
+
+def train_seeds(
+    train, valid, test, classes: list[str], seeds: list[int], *, model_args: dict,
+    learning_rate: float, batch_size: int, lr_scaling: str, epochs: int, patience: int,
+    mixed_precision: bool = False,
+) -> list[SeedRun]:
+    """create_resnet_model(**model_args) trained from a fresh initialisation per seed (the
+    seed sets the weights, dropout and the data order; the subsets stay fixed)."""
+    runs = []
+    lr = training.scaled_learning_rate(learning_rate, batch_size, lr_scaling)
+    for seed in progress_bar(iterable=seeds, desc="02 seeds"):
+        keras.backend.clear_session()
+        training.setup(seed, mixed_precision)
+        model = training.compile_model(nets.create_resnet_model(**model_args), lr)
+        result = training.fit(model, train, valid, epochs=epochs, batch_size=batch_size,
+                              seed=seed, patience=patience)
+        runs.append(SeedRun(seed, model, result, evaluation.evaluate(model, test, classes)))
+        print(f"seed {seed}: {result.epochs_run} epochs in {result.seconds:.0f} s, "
+              f"{result.images_per_second:.0f} images/s, best epoch {result.best_epoch}, "
+              f"test accuracy {runs[-1].metrics['test_accuracy']:.4f}", flush=True)
+    return runs
+
+
+def history(runs: list[SeedRun]) -> pd.DataFrame:
+    """Every seed's tidy history (epoch, split, metric, value) with a column `seed`."""
+    return pd.concat([r.result.history.assign(seed=r.seed) for r in runs], ignore_index=True)
+
+
+def seed_table(runs: list[SeedRun]) -> pd.DataFrame:
+    """One row per seed: test accuracy and loss, epochs, best epoch, images/s."""
+    return pd.DataFrame(
+        [{"seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
+          "test_loss": r.metrics["test_loss"], **r.result.summary()} for r in runs]
+    ).set_index("seed")
+
+
+def claim(runs: list[SeedRun], is_cinic10: bool) -> dict:
+    """C1: the mean test accuracy over seeds with its t interval."""
+    accs = [r.metrics["test_accuracy"] for r in runs]
+    return findings.finding("C1", findings.mean_interval(accs),
+                            f"t interval over {len(accs)} seeds", comparable=is_cinic10)
+
+
+def per_class(runs: list[SeedRun]) -> pd.DataFrame:
+    """Per class: mean test accuracy over seeds, and its lowest and highest seed."""
+    table = pd.DataFrame({r.seed: r.metrics["per_class"] for r in runs})
+    return pd.DataFrame({"mean": table.mean(axis=1), "lowest seed": table.min(axis=1),
+                         "highest seed": table.max(axis=1)})
+
+
+def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
+               is_cinic10: bool) -> str:
+    """Markdown, worded from C1's verdict and the seeds' spread; names from the data escaped."""
+    pc = per_class(runs)["mean"]
+    text = (f"On *{escape(dataset_name)}*, {len(runs)} seed(s) of the ResNet trained on "
+            f"{n_train:,} images reached a mean test accuracy of {findings.interval_text(c1)} "
+            f"(the study: {findings.STUDY_RESNET:.4f} on full CINIC-10, one run).\n\n"
+            f"{findings.conclusion([c1])}\n\n"
+            f"Per class (mean over seeds), accuracy ranges from {pc.min():.2f} "
+            f"(*{escape(str(pc.idxmin()))}*) to {pc.max():.2f} "
+            f"(*{escape(str(pc.idxmax()))}*). ")
+    if all("per_source" in r.metrics for r in runs):
+        sources = list(runs[0].metrics["per_source"])
+        for s in sources:
+            est = findings.mean_interval([r.metrics["per_source"][s] for r in runs])
+            text += (f"Test images from {escape(s)}: accuracy {est[0]:.3f}"
+                     + (f" [{est[1]:.3f}, {est[2]:.3f}]" if est[1] is not None else "")
+                     + ". ")
+    if not is_cinic10:
+        text += "These numbers are not CINIC-10's: compare them with the study only in shape."
+    return text

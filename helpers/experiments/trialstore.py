@@ -1,0 +1,275 @@
+"""Grids of training runs ("trials") that survive anything. A trial is one configuration with one
+seed; its id is a hash of what changes its result (its kind, its config, and the settings:
+dataset fingerprint, epochs, subset sizes, batch size …). Each result is one JSON file,
+<run>/results/trials/<trial_id>.json, written atomically; a rerun skips every trial whose file
+is whole and redoes the rest. Trials run one after another in this process (executor "local")
+or fan out as Ray tasks (executor "ray"): same ids, same files."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.artifacts import run_paths
+from helpers.atomic import read_json, write_json
+from helpers.base import ROOT, StudyError, data_dir, progress_bar
+from helpers.experiments import EXECUTORS
+
+METRIC = "best_val_accuracy"
+TrialFn = Callable[[dict, dict], dict]
+
+
+class TrialFailed(RuntimeError):
+    """A trial function raised: the message names the trial and its config."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run to do: id (stable), kind (what it trains), config (incl. seed), settings."""
+
+    id: str
+    kind: str
+    config: dict
+    settings: dict
+
+
+def expand_grid(**axes: list) -> list[dict]:
+    """Every combination of the axes' values as dicts, in order (the last axis varies fastest)."""
+    for name, values in axes.items():
+        if not isinstance(values, list | tuple) or len(values) == 0:
+            raise ValueError(f"expand_grid: {name} must be a non-empty list, got {values!r}")
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+
+
+def trial_id(kind: str, config: dict, settings: dict) -> str:
+    """'<kind>-<16 hex>': sha256 of the canonical JSON of kind, config and settings."""
+    blob = json.dumps(
+        {"kind": kind, "config": config, "settings": settings},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def settings(ds, subset_seed: int, **training) -> dict:
+    """A grid's shared settings, which every trial id hashes: the dataset's fingerprint, the
+    subsets' seed and the training settings given (subset sizes, epochs, batch size ...)."""
+    return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
+
+
+def make_trials(
+    kind: str, configs: list[dict], settings: dict, *, repeats: int = 1, seed: int = 0
+) -> list[Trial]:
+    """repeats trials per config (seeds seed, seed+1, …), each with its stable id."""
+    if repeats < 1:
+        raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
+    out = []
+    for config in configs:
+        for r in range(repeats):
+            cfg = {**config, "seed": seed + r}
+            out.append(Trial(trial_id(kind, cfg, settings), kind, cfg, dict(settings)))
+    return out
+
+
+def function_name(fn: TrialFn) -> str:
+    """'module:qualname' of a trial function; refuses lambdas and nested functions (Ray and the
+    trial records need a plain top-level function)."""
+    name = f"{fn.__module__}:{fn.__qualname__}"
+    if "<" in fn.__qualname__ or "." in fn.__qualname__:
+        raise ValueError(f"trial function {name}: must be a plain top-level function")
+    return name
+
+
+class TrialStore:
+    """<run>/results/trials/<trial_id>.json: one record per finished trial."""
+
+    def __init__(self, run_dir):
+        self.folder = run_paths(run_dir)["results"] / "trials"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, trial: Trial) -> Path:
+        return self.folder / f"{trial.id}.json"
+
+    def load(self, trial: Trial) -> dict | None:
+        """The trial's record if its file is whole, parses and is this trial's; else None."""
+        try:
+            rec = read_json(self.path(trial))
+        except (OSError, ValueError):  # missing, half-written or garbled: not trusted
+            return None
+        ok = (
+            isinstance(rec, dict)
+            and rec.get("trial_id") == trial.id
+            and rec.get("config") == trial.config
+            and isinstance(rec.get("result"), dict)
+        )
+        return rec if ok else None
+
+    def save(self, trial: Trial, result: dict, **extra) -> dict:
+        """Write the trial's record (config, settings, result, extra) atomically; return it."""
+        if not isinstance(result, dict):
+            raise TypeError(f"trial {trial.id}: the trial function returned {type(result)}")
+        rec = {
+            "trial_id": trial.id,
+            "kind": trial.kind,
+            "config": trial.config,
+            "settings": trial.settings,
+            "result": result,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **extra,
+        }
+        write_json(self.path(trial), rec)
+        return rec
+
+
+def _progress(total: int, done: int, desc: str):
+    return progress_bar(total=total, initial=done, desc=desc, unit="trial", mininterval=0.5)
+
+
+def _label(config: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items())
+
+
+def run_trials(
+    trials: list[Trial],
+    trial_fn: TrialFn,
+    context: dict,
+    *,
+    run_dir,
+    executor: str = "local",
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+    desc: str = "trials",
+    metric: str = METRIC,
+) -> pd.DataFrame:
+    """Run every trial without a valid result file as trial_fn(config, context), saving each
+    result as it arrives; one row per trial (trial_id, config, scalar results), in order."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    ids = [t.id for t in trials]
+    if len(set(ids)) != len(ids):
+        raise ValueError("run_trials: duplicate trial ids (the same config twice in the grid?)")
+    fn_name = function_name(trial_fn)
+    store = TrialStore(run_dir)
+    records = {t.id: store.load(t) for t in trials}
+    pending = [t for t in trials if records[t.id] is None]
+    untrusted = sum(store.path(t).exists() for t in pending)
+    print(
+        f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
+        f"{len(pending)} to run ({executor})"
+        + (f"; {untrusted} unreadable result file(s) redone" if untrusted else ""),
+        flush=True,
+    )
+    scores = [r["result"][metric] for r in records.values() if r and metric in r["result"]]
+    bar = _progress(len(trials), len(trials) - len(pending), desc)
+
+    def finished(trial: Trial, result: dict, seconds: float) -> None:
+        records[trial.id] = store.save(
+            trial, result, function=fn_name, executor=executor, seconds=round(seconds, 2)
+        )
+        if metric in result:
+            scores.append(result[metric])
+        best = f"{max(scores):.4f}" if scores else "-"
+        bar.set_postfix_str(f"last {_label(trial.config)} | best so far {best}")
+        bar.update(1)
+
+    try:
+        if executor == "local":
+            for trial in pending:
+                bar.set_postfix_str(f"now {_label(trial.config)}")
+                finished(trial, *_timed(trial_fn, trial, context))
+        elif pending:
+            _run_ray(pending, trial_fn, context, finished, cpus_per_trial, gpus_per_trial)
+    finally:
+        bar.close()
+    return trials_table([records[t.id] for t in trials])
+
+
+def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
+    """(trial_fn(config, context), wall seconds); errors name the trial."""
+    t0 = time.perf_counter()
+    try:
+        result = trial_fn(dict(trial.config), dict(context))
+    except Exception as err:
+        raise TrialFailed(
+            f"trial {trial.id} ({_label(trial.config)}) failed: {type(err).__name__}: {err}"
+        ) from err
+    return result, time.perf_counter() - t0
+
+
+def _ray_task(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
+    return _timed(trial_fn, trial, context)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise StudyError(
+            "executor='ray' needs Ray, an optional extra: pip install -e '.[ray]' "
+            "(or set executor='local')"
+        ) from err
+    return ray
+
+
+def _start_ray(ray) -> None:
+    """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose
+    workers see the same data dir and import this checkout's helpers."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    if os.environ.get("RAY_ADDRESS"):
+        if "CINIC10_DATA" in os.environ:  # a disk the cluster shares; else workers build caches
+            env["CINIC10_DATA"] = os.environ["CINIC10_DATA"]
+        excludes = [".venv", ".git", "data", "reports", "*.ipynb", "**/__pycache__"]
+        runtime_env = {"env_vars": env, "working_dir": str(ROOT), "excludes": excludes}
+        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env)
+        return
+    env |= {"CINIC10_DATA": str(data_dir()), "PYTHONPATH": str(ROOT)}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ray.init(
+        num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False
+    )
+
+
+def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
+    """Fan pending trials out as Ray tasks: to the cluster at RAY_ADDRESS if set, else to a
+    local Ray started here on this machine's cores. Ray stays up for the process's lifetime, so
+    a second grid reuses its workers (and the dataset they loaded). The driver writes every
+    result file."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        _start_ray(ray)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_task)
+    context = {**context, "threads": max(1, int(cpus))}
+    refs = {task.remote(trial_fn, t, context): t for t in pending}
+    try:
+        while refs:
+            (ref,), _ = ray.wait(list(refs), num_returns=1)
+            trial = refs.pop(ref)
+            try:
+                result, seconds = ray.get(ref)
+            except ray.exceptions.RayTaskError as err:
+                raise TrialFailed(f"trial {trial.id} failed in a Ray worker: {err}") from None
+            finished(trial, result, seconds)
+    finally:  # an error or an interrupt: stop what is still queued or running
+        for ref in refs:
+            ray.cancel(ref, force=True)
+
+
+def trials_table(records: list[dict]) -> pd.DataFrame:
+    """Trial records -> one row each: trial_id, config, scalar results, wall seconds."""
+    rows = []
+    for rec in records:
+        scalars = {k: v for k, v in rec["result"].items() if not isinstance(v, list | dict)}
+        rows.append({"trial_id": rec["trial_id"], **rec["config"], **scalars, **_wall(rec)})
+    return pd.DataFrame(rows)
+
+
+def _wall(rec: dict) -> dict:
+    return {"wall_seconds": rec.get("seconds"), "executor": rec.get("executor")}

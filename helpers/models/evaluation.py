@@ -1,0 +1,53 @@
+"""Evaluation used by every notebook: accuracy and loss, confusion matrix, per class and,
+where a dataset mixes them (CINIC-10), per image source (CIFAR-10 vs ImageNet)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+
+from helpers.data.dataset import Split
+from helpers.data.pipeline import make_input
+
+
+def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (n, 10) for a split, in large batches (evaluation needs no small ones)."""
+    return model.predict(
+        make_input(split, batch_size, shuffle=False).map(lambda x, y: x), verbose=0
+    )
+
+
+def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512) -> dict:
+    """test_accuracy, test_loss, per-class and per-source accuracy, confusion matrix (rows: true)."""
+    probs = predict(model, split, batch_size)
+    pred = probs.argmax(axis=1)
+    y = split.y
+    loss = float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    correct = pred == y
+    cm = np.zeros((len(classes), len(classes)), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    out = {
+        "test_accuracy": float(correct.mean()),
+        "test_loss": loss,
+        "n_test": int(len(y)),
+        "per_class": {
+            c: float(correct[y == i].mean()) for i, c in enumerate(classes) if (y == i).any()
+        },
+        "confusion_matrix": cm.tolist(),
+    }
+    sources = np.unique(split.sources)
+    if len(sources) > 1:
+        out["per_source"] = {s: float(correct[split.sources == s].mean()) for s in sources}
+        out["per_source_count"] = {s: int((split.sources == s).sum()) for s in sources}
+    return out
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    """per_class accuracies as a sorted table."""
+    return (
+        pd.Series(metrics["per_class"], name="accuracy")
+        .rename_axis("class")
+        .sort_values(ascending=False)
+        .to_frame()
+    )

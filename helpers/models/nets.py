@@ -1,0 +1,137 @@
+"""The study's networks (Functional API) and its Elastic Net regulariser (registered, so saved
+models reload once this module is imported). All take (32, 32, 3) images scaled to [0, 1];
+`deployable` wraps any of them to take raw 0-255 pixels, as every saved model does."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import keras
+from keras import layers, ops
+
+N_CLASSES = 10
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ElasticNetRegularization(keras.regularizers.Regularizer):
+    """l_reg = lam * (alpha * l1 + (1 - alpha) * l2), with l1 = sum|w| and l2 = sum w^2."""
+
+    def __init__(self, alpha: float = 0.5, lam: float = 0.01):
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"ElasticNetRegularization: alpha must be in [0, 1], got {alpha}")
+        if lam < 0:
+            raise ValueError(f"ElasticNetRegularization: lam must be >= 0, got {lam}")
+        self.alpha = float(alpha)
+        self.lam = float(lam)
+
+    def __call__(self, w):
+        l1 = ops.sum(ops.abs(w))
+        l2 = ops.sum(ops.square(w))
+        return self.lam * (self.alpha * l1 + (1.0 - self.alpha) * l2)
+
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha, "lam": self.lam}
+
+
+def residual_block(
+    x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9
+):
+    """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
+    projection where the channel count differs) is added to the second one's output.
+    (b, h, w, c) -> (b, h, w, filters). bn_momentum: the notebooks' parameter; 0.99 (Keras'
+    default) is the study's, 0.9 suits short runs, which otherwise evaluate with unsettled
+    running statistics."""
+    shortcut = x
+    if x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
+    for i in (1, 2):
+        x = layers.Conv2D(
+            filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv{i}"
+        )(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return layers.Add(name=f"{name}_add")([x, shortcut])
+
+
+def create_resnet_model(
+    n_blocks: int = 3,
+    kernel_size: int = 3,
+    dropout: float = 0.2,
+    base_filters: int = 32,
+    output_regularizer: keras.regularizers.Regularizer | None = None,
+    name: str | None = None,
+    bn_momentum: float = 0.9,
+) -> keras.Model:
+    """The study's ResNet: n_blocks residual blocks, each followed by 2x2 max pooling and dropout,
+    then a softmax classifier (regularised if asked). Filters double per block (capped at 256);
+    valid for n_blocks 1..5 (32x32 -> 1x1) and any kernel_size >= 1. Output (b, 10) probabilities.
+    bn_momentum: see residual_block (0.99 is Keras' default, which the study used)."""
+    if not 1 <= n_blocks <= 5:
+        raise ValueError(
+            f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}"
+        )
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs
+    for b in range(n_blocks):
+        filters = min(base_filters * 2**b, 256)
+        x = residual_block(x, filters, kernel_size, f"block{b + 1}", bn_momentum)
+        x = layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
+        x = layers.Dropout(dropout, name=f"block{b + 1}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(
+        N_CLASSES,
+        activation="softmax",
+        dtype="float32",
+        kernel_regularizer=output_regularizer,
+        name="classifier",
+    )(x)
+    return keras.Model(inputs, outputs, name=name or f"resnet_b{n_blocks}_k{kernel_size}")
+
+
+def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
+    """The study's simple model for the augmentation comparison: three convolutions with max
+    pooling, then three dense layers. (b, 32, 32, 3) -> (b, 10)."""
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs
+    for i, filters in enumerate((32, 64, 64)):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", name="dense1")(x)
+    x = layers.Dense(128, activation="relu", name="dense2")(x)
+    outputs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def deployable(model: keras.Model) -> keras.Model:
+    """model behind a Rescaling(1/255) layer: takes raw (b, 32, 32, 3) pixels in 0..255 and
+    returns class probabilities in CINIC-10's class order."""
+    inputs = keras.Input((32, 32, 3), name="raw_image")
+    x = layers.Rescaling(1.0 / 255, name="to_unit_range")(inputs)
+    return keras.Model(inputs, model(x), name=f"{model.name}_raw")
+
+
+def layer_table(model: keras.Model):
+    """The report's compact model summary, a DataFrame: one row per layer, a residual block's
+    layers (blockN_*) and a nested base model as one row each; columns layers (the kinds),
+    output shape (without the batch) and parameters; last the rows `total` and `trainable`."""
+    import pandas as pd
+
+    rows: dict[str, dict] = {}
+    for layer in model.layers:
+        block = re.match(r"(block\d+)_", layer.name)
+        row = rows.setdefault(
+            block.group(1) if block else layer.name, {"layers": [], "parameters": 0}
+        )
+        kind = type(layer).__name__
+        if kind not in row["layers"]:
+            row["layers"].append(kind)
+        row["output shape"] = str(tuple(layer.output.shape[1:]))
+        row["parameters"] += layer.count_params()
+    table = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "parameters"]]
+    table["layers"] = table["layers"].str.join(", ")
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    table.loc["total"] = ["", "", model.count_params()]
+    table.loc["trainable"] = ["", "", trainable]
+    return table.rename_axis("layer")

@@ -1,0 +1,185 @@
+"""Transfer learning: a keras.applications base (VGG19 by default) with its own preprocessing
+inside the model, the study's dense head, and the frozen-then-unfrozen training stages
+(05's experiment, both stages once per seed, is experiments/transfer.py)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from helpers.base import StudyError, escape, resolve
+from helpers.models.nets import N_CLASSES
+from helpers.models.training import TrainResult, compile_model, fit
+
+# What each family expects: caffe = BGR 0..255 minus ImageNet means (VGG, ResNet v1);
+# tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
+# raw255 = plain 0..255 (models that normalise inside themselves: EfficientNet, ConvNeXt, ...).
+_RAW255 = ("EfficientNet", "ConvNeXt", "MobileNetV3", "RegNet", "ResNetRS")
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def preprocessing_mode(base_model: str) -> str:
+    """The input convention of a keras.applications model: caffe | tf | torch | raw255."""
+    if base_model.startswith(_RAW255):
+        return "raw255"
+    if base_model.startswith("DenseNet"):
+        return "torch"
+    if base_model.startswith("VGG") or (base_model.startswith("ResNet") and "V2" not in base_model):
+        return "caffe"
+    return "tf"
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class BasePreprocess(layers.Layer):
+    """(b, h, w, 3) RGB in [0, 1] -> the input a pretrained base expects (see preprocessing_mode).
+    A real layer, not a Lambda, so saved models reload after `import helpers.models.pretrained`."""
+
+    MODES = ("caffe", "tf", "torch", "raw255")
+
+    def __init__(self, mode: str = "caffe", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"BasePreprocess: mode {mode!r} not in {self.MODES}")
+        self.mode = mode
+
+    def call(self, x):
+        ops = keras.ops
+        if self.mode == "caffe":
+            return ops.flip(x * 255.0, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, x.dtype)
+        if self.mode == "tf":
+            return x * 2.0 - 1.0
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor(_TORCH_MEAN, x.dtype)
+            return (x - mean) / ops.convert_to_tensor(_TORCH_STD, x.dtype)
+        return x * 255.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@dataclass
+class BaseChoice:
+    """A built base network and whether its weights are really pretrained (with why not)."""
+
+    model: keras.Model
+    pretrained: bool
+    weights: str  # imagenet | a file path | none
+    reason: str
+
+
+def _constructor(base_model: str):
+    fn = getattr(keras.applications, base_model, None)
+    if fn is None or not callable(fn):
+        raise StudyError(
+            f"base_model {base_model!r}: not a keras.applications model (e.g. VGG19, MobileNet)"
+        )
+    return fn
+
+
+def _build(base_model: str, input_size: int, weights, alpha: float) -> keras.Model:
+    fn = _constructor(base_model)
+    kwargs = {"include_top": False, "weights": weights, "input_shape": (input_size, input_size, 3)}
+    if "alpha" in inspect.signature(fn).parameters:
+        kwargs["alpha"] = alpha
+    return fn(**kwargs)
+
+
+def build_base(
+    base_model: str = "VGG19",
+    input_size: int = 32,
+    weights: str = "imagenet",
+    alpha: float = 1.0,
+    allow_random_fallback: bool = False,
+) -> BaseChoice:
+    """The base without its top, (b, s, s, 3) -> feature maps. weights: "imagenet" (Keras
+    downloads once and caches), a local weights file, or "none". When ImageNet weights cannot
+    be had, fall back to random weights only if allowed (synthetic data); else StudyError."""
+    if weights in ("none", "", None):
+        model = _build(base_model, input_size, None, alpha)
+        return BaseChoice(model, False, "none", "weights='none' asked for random initial weights")
+    if weights != "imagenet":
+        path = resolve(weights)
+        if not path.is_file():
+            raise StudyError(
+                f"weights={weights!r}: no such file ({path}); give a weights file for "
+                f"{base_model} without its top, 'imagenet' or 'none'"
+            )
+        model = _build(base_model, input_size, str(path), alpha)
+        return BaseChoice(model, True, str(path), f"ImageNet weights loaded from {path.name}")
+    try:
+        model = _build(base_model, input_size, "imagenet", alpha)
+        return BaseChoice(model, True, "imagenet", "ImageNet weights (Keras' release)")
+    except Exception as err:  # Keras raises a bare Exception for a failed download
+        detail = str(err).split(" -- ")[-1][:120]  # Keras: "URL fetch failure on URL: None -- why"
+        why = f"ImageNet weights for {base_model} could not be downloaded ({detail})"
+        if not allow_random_fallback:
+            raise StudyError(
+                f"weights='imagenet': {why}; connect to the internet once (Keras caches them in "
+                "~/.keras/models), or pass a local file with -p weights=PATH"
+            ) from None
+    model = _build(base_model, input_size, None, alpha)
+    return BaseChoice(model, False, "none", f"{why}; random initial weights instead")
+
+
+def build_transfer_model(
+    base: keras.Model,
+    base_model: str = "VGG19",
+    units: int = 512,
+    n_dense: int = 3,
+    dropout: float = 0.4,
+) -> keras.Model:
+    """(b, 32, 32, 3) in [0, 1] -> resize to the base's input size -> the base's preprocessing
+    -> base (inference mode) -> global average pooling -> n_dense x Dense(units, relu)
+    -> Dropout -> (b, 10) softmax, the study's head."""
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs
+    size = base.input_shape[1]
+    if size != 32:
+        x = layers.Resizing(size, size, interpolation="bilinear", name="upscale")(x)
+    x = BasePreprocess(preprocessing_mode(base_model), name="base_preprocess")(x)
+    x = base(x, training=False)  # batch norm (if any) stays in inference mode, even unfrozen
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    for i in range(n_dense):
+        x = layers.Dense(units, activation="relu", name=f"head_dense{i + 1}")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=f"transfer_{base.name}")
+
+
+def base_of(model: keras.Model) -> keras.Model:
+    """The pretrained base inside a transfer model (its only nested model)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ValueError(f"{model.name}: expected one nested base model, found {len(nested)}")
+    return nested[0]
+
+
+def train_stage(
+    model: keras.Model,
+    *,
+    base_trainable: bool,
+    learning_rate: float,
+    train,
+    valid,
+    **fit_kwargs,
+) -> TrainResult:
+    """Set the base (un)frozen, recompile (needed after changing `trainable`), fit."""
+    base_of(model).trainable = base_trainable
+    compile_model(model, learning_rate)
+    return fit(model, train, valid, **fit_kwargs)
+
+
+def base_note(choice: BaseChoice, base_model: str) -> str:
+    """Markdown: where the base's weights came from, or that this is not transfer learning
+    (the reason may quote a path: escaped)."""
+    if choice.pretrained:
+        return f"Base `{base_model}`: {escape(choice.reason)}."
+    return (f"**This run is not transfer learning.** {escape(choice.reason)}. The base starts from "
+            "random weights; its numbers say nothing about pretrained features.")

@@ -1,0 +1,216 @@
+"""Training the study's way (Adam, EarlyStopping on val loss with best weights restored,
+ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from helpers.base import under_runner
+from helpers.data.dataset import Split
+from helpers.data.pipeline import make_input, set_threads
+from helpers.models import LR_SCALING
+
+BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
+
+
+def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
+    """Seed Python/NumPy/TF, set CPU threads (all cores unless given), pick precision (mixed
+    float16 only when asked and a GPU is present: on CPU it is slower) and, with several GPUs,
+    mirror training over all of them. Returns what was chosen, for provenance."""
+    keras.utils.set_random_seed(seed)
+    set_threads(threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    replicas = distribute()
+    return {"precision": policy, "gpus": len(gpus), "replicas": replicas}
+
+
+_MIRRORED: dict = {}
+
+
+def distribute(devices: list[str] | None = None) -> int:
+    """With several GPUs (or the given devices), make a tf.distribute.MirroredStrategy over them
+    the process-wide default, so every model built and compiled afterwards trains on all of
+    them, each batch split between replicas (batch_size stays the global batch). Returns the
+    number of replicas (1: the default strategy, nothing changed)."""
+    if devices is None:  # physical first: listing logical devices starts TensorFlow's runtime
+        several = len(tf.config.list_physical_devices("GPU")) > 1
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []
+    if len(devices) < 2:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    key = tuple(devices)
+    if key not in _MIRRORED:
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(list(devices))
+    if tf.distribute.get_strategy() is not _MIRRORED[key]:
+        tf.distribute.experimental_set_strategy(None)
+        tf.distribute.experimental_set_strategy(_MIRRORED[key])
+    return _MIRRORED[key].num_replicas_in_sync
+
+
+def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
+    """The learning rate for batch_size when learning_rate was chosen for the study's batch of
+    32: unchanged ("none"), times batch/32 ("linear", Goyal et al. for SGD) or times
+    sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
+    if rule not in LR_SCALING:
+        raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
+    ratio = batch_size / BASE_BATCH
+    return learning_rate * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[rule]
+
+
+@contextlib.contextmanager
+def quiet():
+    """For a loop of training runs (03's grid, 04's runs): no per-epoch lines (their curves
+    are the figures) and no TensorFlow retracing warnings (each run builds a new model, so
+    retracing is expected)."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tf_logger.setLevel(level)
+
+
+def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
+    """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
+    scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
+    Returns fit's TrainResult (best epoch's weights restored unless restore_best=False)."""
+    lr = scaled_learning_rate(
+        settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
+    )
+    compile_model(model, lr)
+    with quiet():
+        return fit(model, train, valid, epochs=settings["epochs"],
+                   batch_size=settings["batch_size"], seed=seed, patience=settings["patience"],
+                   **fit_kwargs)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training images/s per epoch (validation time excluded), and a compact log line."""
+
+    def __init__(self, n_images: int, log: bool):
+        super().__init__()
+        self.n_images, self.log = n_images, log
+        self.rates: list[float] = []
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        self._train_end = self._train_end or time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = self._train_end or time.perf_counter()
+        self.rates.append(self.n_images / max(end - self._t0, 1e-9))
+        self.seconds.append(time.perf_counter() - self._t0)
+        if self.log:
+            logs = logs or {}
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate"]
+            print(
+                f"epoch {epoch + 1}/{self.params['epochs']}  "
+                + "  ".join(parts)
+                + f"  lr {lr:.2e}  {self.rates[-1]:.0f} img/s  {self.seconds[-1]:.1f}s",
+                flush=True,
+            )
+
+
+@dataclass
+class TrainResult:
+    """What a training run leaves: tidy history, throughput, timing."""
+
+    history: pd.DataFrame  # epoch, split (train|valid), metric, value
+    images_per_second: float  # median over epochs
+    seconds: float
+    epochs_run: int
+    best_epoch: int
+
+    def summary(self) -> dict:
+        return {
+            "images_per_second": round(self.images_per_second, 1),
+            "train_seconds": round(self.seconds, 1),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+        }
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam + sparse categorical cross-entropy + accuracy, as the study."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit(
+    model: keras.Model,
+    train: Split,
+    valid: Split,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    patience: int = 4,
+    lr_patience: int = 2,
+    augment=None,
+    repeat_augmented: bool = False,
+    eval_batch_size: int = 512,
+    callbacks: list | None = None,
+    restore_best: bool = True,
+) -> TrainResult:
+    """model.fit on the cached input with validation_data, EarlyStopping on val loss (the best
+    epoch's weights restored, unless restore_best is False: then the last epoch's stay) and
+    ReduceLROnPlateau. The model must already be compiled."""
+    train_ds = make_input(
+        train, batch_size, seed=seed, augment=augment, repeat_augmented=repeat_augmented
+    )
+    valid_ds = make_input(valid, eval_batch_size, shuffle=False)
+    n_images = len(train) * (2 if repeat_augmented else 1)
+    meter = Throughput(n_images, log=under_runner())
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=restore_best
+    )
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
+    )
+    t0 = time.perf_counter()
+    hist = model.fit(
+        train_ds,
+        validation_data=valid_ds,
+        epochs=epochs,
+        callbacks=[meter, stop, plateau, *(callbacks or [])],
+        verbose=0 if under_runner() else "auto",
+        shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
+    )
+    seconds = time.perf_counter() - t0
+    return TrainResult(
+        tidy_history(hist.history),
+        float(pd.Series(meter.rates).median()),
+        seconds,
+        len(meter.rates),
+        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1,
+    )
+
+
+def tidy_history(history: dict) -> pd.DataFrame:
+    """Keras' history dict -> long rows (epoch, split, metric, value); lr kept as split 'train'."""
+    rows = []
+    for key, values in history.items():
+        split = "valid" if key.startswith("val_") else "train"
+        metric = key.removeprefix("val_")
+        rows += [(e + 1, split, metric, float(v)) for e, v in enumerate(values)]
+    return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])

@@ -1,0 +1,147 @@
+"""Command line: `python -m helpers {data,run,report}` (also installed as `cinic10`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from helpers.base import StudyError, resolve
+
+
+def _data(args) -> None:
+    from helpers.data import load_dataset
+
+    t0 = time.perf_counter()
+    ds = load_dataset(args.dataset, valid_fraction=args.valid_fraction, seed=args.seed)
+    print(ds.counts().to_string())
+    if ds.is_cinic10 or len(set(ds["test"].sources)) > 1:
+        for split in ("train", "valid", "test"):
+            src, n = __import__("numpy").unique(ds[split].sources, return_counts=True)
+            print(f"{split} sources: " + ", ".join(f"{s} {c}" for s, c in zip(src, n, strict=True)))
+    print(
+        f"dataset      {ds.name} ({ds.kind})\nfingerprint  {ds.fingerprint}\n"
+        f"cache        {ds.cache}\ndecoded in   {ds.meta['decode_seconds']} s (first time); "
+        f"this call took {time.perf_counter() - t0:.1f} s"
+    )
+    if ds.note:
+        print(f"note         {ds.note}")
+
+
+def _run(args) -> None:
+    only = [o for o in (args.only or "").split(",") if o]
+    if args.json and not args.dry_run:
+        raise StudyError("--json goes with --dry-run (a run's record is <out>/run.json)")
+    if args.dry_run:
+        _dry_run(args, only)
+        return
+    from helpers.run.noise import quiet_kernel_noise  # first: it sets TensorFlow's log level
+    from helpers.run.runner import run
+
+    with quiet_kernel_noise():
+        run(
+            args.profile,
+            dataset=args.dataset,
+            out=args.out,
+            only=only,
+            overrides=args.param,
+            report=not args.no_report,
+            log_output=args.verbose,
+        )
+
+
+def _dry_run(args, only: list[str]) -> None:
+    """Every selected notebook's effective parameters with their origins; nothing runs and no
+    data are touched (only the profile and the parameters cells are read)."""
+    import json
+
+    from helpers.run.profiles import explain
+
+    name = args.profile if "/" not in args.profile else args.profile.rsplit("/", 1)[-1]
+    out = args.out or f"reports/{name.removesuffix('.yaml')}"
+    found = explain(args.profile, dataset=args.dataset, out=out, only=only, overrides=args.param)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return
+    print(
+        f"profile {found['profile']} (dry run: nothing runs; origin: study = the study's own "
+        "setting, project = the project's choice, profile = a study setting this profile "
+        "changes, -p = given on the command line, run = where and on what it runs)"
+    )
+    for stem, params in found["notebooks"].items():
+        print(f"\n{stem}")
+        width = max(map(len, params))
+        for key, item in params.items():
+            print(f"  {key:<{width}}  {item['value']!r:<42}  {item['origin']}")
+
+
+def _report(args) -> None:
+    from helpers.run.report import build_report
+    from helpers.run.runner import check_run_dir
+
+    build_report(check_run_dir(resolve(args.run_dir)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "data", help="prepare a dataset (download, verify, decode, cache) and summarise it"
+    )
+    p.add_argument(
+        "--dataset", default="auto", help="auto | cinic10 | synthetic | PATH (default auto)"
+    )
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.1,
+        help="share of train carved as valid when there is no valid/",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_data)
+    p = sub.add_parser("run", help="execute the notebooks with papermill and build the report")
+    p.add_argument(
+        "--profile", default="quick", help="smoke | quick | full | PATH.yaml (default quick)"
+    )
+    p.add_argument(
+        "--dataset", default=None, help="auto | cinic10 | synthetic | PATH (default: the profile's)"
+    )
+    p.add_argument("--out", default=None, help="run folder (default reports/<profile>)")
+    p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,02")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter (NN_name.NAME=VALUE for one notebook); repeatable",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip building report.html/pdf")
+    p.add_argument("-v", "--verbose", action="store_true", help="stream the notebooks' output")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every notebook's effective parameters and their origins; run nothing",
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
+    p.set_defaults(func=_run)
+    p = sub.add_parser("report", help="rebuild report.html/pdf from a run's executed notebooks")
+    p.add_argument("run_dir", help="a run folder, e.g. reports/quick")
+    p.set_defaults(func=_report)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except StudyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C: whatever was half-built is already removed
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        from helpers.run.runner import NotebookFailed
+
+        if isinstance(err, NotebookFailed):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        raise
+    return 0

@@ -1,0 +1,291 @@
+"""One configuration path: profile files (configs/*.yaml) override the notebooks' own
+parameters cells (`all_notebooks:` for every notebook that has the parameter, then
+`notebooks: {NN_name: ...}`), and -p overrides the profile. Unknown or mistyped names are refused
+before anything runs (papermill itself would only warn)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
+from helpers.data import DOUBLED_SETS
+from helpers.experiments import EXECUTORS
+from helpers.models import LR_SCALING
+
+COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
+TOP_KEYS = {
+    "description",
+    "extends",
+    "dataset",
+    "seed",
+    "synthetic_fallback",  # false: `auto` never falls back to generated data (full, gpu)
+    "all_notebooks",
+    "notebooks",
+}
+# parameters with a closed set of values, checked before anything runs; each list lives with
+# the code it parameterises (in its layer's light __init__, which imports no TensorFlow)
+CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS}
+# parameters with bounds, checked before anything runs: (lowest, highest, what to say)
+BOUNDS = {
+    "epochs": (1, None, "a whole number >= 1"),
+    "batch_size": (1, None, "a whole number >= 1"),
+    "seed": (0, None, "a whole number >= 0"),
+    "repeats": (1, None, "a whole number >= 1"),  # seeds per arm (02-05)
+    "valid_fraction": (0, 1, "a number between 0 and 1 (exclusive)"),
+}
+# YAML 1.1 (PyYAML) reads 1e-3 as a string: a float needs a dot there (1.0e-3)
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks in order, or those whose number/name prefix is in only."""
+    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return found
+    chosen = [p for p in found if any(p.stem.startswith(o) for o in only)]
+    unknown = [o for o in only if not any(p.stem.startswith(o) for p in found)]
+    if unknown:
+        raise StudyError(
+            f"--only {','.join(unknown)}: no such notebook in {NOTEBOOKS} "
+            f"(have {', '.join(p.stem for p in found)})"
+        )
+    return chosen
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Names and default values of the cell tagged `parameters` (plain literals only)."""
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise StudyError(f"{path}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError as err:
+                raise StudyError(
+                    f"{path}: parameter {node.targets[0].id} is not a plain literal"
+                ) from err
+    return out
+
+
+def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
+    """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path. A
+    profile with `extends: other` is the other profile with its own keys laid over it
+    (all_notebooks and each notebook's parameters merged key by key)."""
+    path = (
+        CONFIGS / f"{spec}.yaml"
+        if "/" not in spec and not spec.endswith(".yaml")
+        else resolve(spec)
+    )
+    if not path.exists():
+        have = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
+        raise StudyError(
+            f"profile {spec!r}: {path} does not exist (have {have}, or give a .yaml path)"
+        )
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise StudyError(
+            f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)"
+        )
+    for key in ("all_notebooks", "notebooks"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise StudyError(
+                f"{path}: {key} is a {type(data[key]).__name__}; it must be a mapping "
+                f"(name: value lines under {key}:)"
+            )
+    for stem, params in (data.get("notebooks") or {}).items():
+        if not isinstance(params or {}, dict):
+            raise StudyError(
+                f"{path}: notebooks: {stem} is a {type(params).__name__}; it must be a mapping "
+                "of parameter: value"
+            )
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise StudyError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed {sorted(TOP_KEYS)}"
+        )
+    if "extends" in data:
+        if path in _seen:
+            raise StudyError(f"{path}: extends itself (through {', '.join(map(str, _seen))})")
+        _, base = load_profile(str(data.pop("extends")), (*_seen, path))
+        data = _merge(base, data)
+    return path.stem, data
+
+
+def _read_yaml(path: Path):
+    """A profile file's YAML, every way it can be unreadable being one line naming it."""
+    if path.is_dir():
+        raise StudyError(f"{path}: is a folder; a profile is a .yaml file")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise StudyError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise StudyError(f"{path}: YAML syntax error{where}: {what}") from None
+    except OSError as err:
+        raise StudyError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def check_out(out: str | os.PathLike) -> Path:
+    """The run folder --out names, resolved: refused if it is a file or cannot be created or
+    written, before anything runs."""
+    path = resolve(out)
+    if path.exists() and not path.is_dir():
+        raise StudyError(f"--out {out}: {path} is a file; give a folder for the run")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise OSError(f"{existing} is a file")
+        # (a probe, not os.access: root passes os.access on a read-only disk or in /proc)
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise StudyError(f"--out {out}: cannot write in {existing} ({why})") from None
+    return path
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = {**base, **over}
+    out["all_notebooks"] = {
+        **(base.get("all_notebooks") or {}),
+        **(over.get("all_notebooks") or {}),
+    }
+    books = dict(base.get("notebooks") or {})
+    for stem, params in (over.get("notebooks") or {}).items():
+        books[stem] = {**(books.get(stem) or {}), **(params or {})}
+    out["notebooks"] = books
+    return out
+
+
+def _check_type(where: str, name: str, value, default):
+    if isinstance(default, float) and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
+        value = float(value)
+    ok = (
+        type(value) is type(default)
+        or (isinstance(default, float) and type(value) is int)
+        or default is None
+        or value is None
+        or (isinstance(default, list) and isinstance(value, list))
+    )
+    if not ok:
+        raise StudyError(
+            f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
+            f"expected {type(default).__name__} like the default {default!r}"
+        )
+    if name in CHOICES and value not in CHOICES[name]:
+        raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
+    if name in BOUNDS and isinstance(value, int | float):
+        low, high, say = BOUNDS[name]
+        inside = not (isinstance(value, float) and math.isnan(value)) and (
+            value >= low if high is None else low < value < high
+        )
+        if not inside:
+            raise StudyError(f"{where}: parameter {name}={value!r}, expected {say}")
+    return float(value) if isinstance(default, float) and type(value) is int else value
+
+
+def parse_override(text: str):
+    """'name=value' or 'NN_name.name=value' -> (notebook or None, name, YAML-parsed value)."""
+    if "=" not in text:
+        raise StudyError(f"-p {text}: expected name=value")
+    key, raw = text.split("=", 1)
+    target, _, name = key.rpartition(".")
+    return target or None, name.strip(), yaml.safe_load(raw)
+
+
+def plan(
+    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
+) -> tuple[str, list]:
+    """[(notebook, parameters)] for a run, everything validated against the parameters cells."""
+    name, steps, _ = plan_sources(profile, dataset=dataset, out=out, only=only, overrides=overrides)
+    return name, steps
+
+
+def plan_sources(
+    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
+) -> tuple[str, list, dict]:
+    """plan(), plus {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
+    each value (helpers.study turns that into the study/project/profile/-p origin)."""
+    name, prof = load_profile(profile)
+    books = notebooks(only)
+    all_defaults = {p: notebook_parameters(p) for p in notebooks()}
+    defaults = {p: all_defaults[p] for p in books}
+    given = prof.get("notebooks") or {}
+    stems = [p.stem for p in all_defaults]
+    for stem in given:
+        if stem not in stems:
+            raise StudyError(f"profile {name}: no notebook {stem!r} (have {', '.join(stems)})")
+    base = {
+        "run_dir": str(check_out(out)),
+        "profile": name,
+        "seed": _check_type(f"profile {name}", "seed", prof.get("seed", 0), 0),
+        "dataset": dataset or prof.get("dataset", "auto"),
+    }
+    every = prof.get("all_notebooks") or {}
+    for key in every:
+        if not any(key in d for d in all_defaults.values()):
+            raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
+    parsed = [parse_override(o) for o in overrides]
+    for target, key, _ in parsed:
+        hits = [
+            p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
+        ]
+        if not hits:
+            raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
+    result, sources = [], {}
+    for p in books:
+        params = dict(base)
+        src = sources[p.stem] = {}
+        if dataset:
+            src["dataset"] = "-p"
+        for key, value in every.items():
+            if key in defaults[p]:
+                src[key] = "profile"
+                where = f"profile {name}, all_notebooks, {p.stem}"
+                params[key] = _check_type(where, key, value, defaults[p][key])
+        for key, value in (given.get(p.stem) or {}).items():
+            if key not in defaults[p]:
+                raise StudyError(
+                    f"profile {name}, {p.stem}: unknown parameter {key!r} "
+                    f"(known: {', '.join(sorted(defaults[p]))})"
+                )
+            params[key] = _check_type(f"profile {name}, {p.stem}", key, value, defaults[p][key])
+            src[key] = "profile"
+        for target, key, value in parsed:
+            if key in defaults[p] and (target is None or p.stem.startswith(target)):
+                params[key] = _check_type(f"-p {key}", key, value, defaults[p][key])
+                src[key] = "-p"
+        missing = [c for c in COMMON if c not in defaults[p]]
+        if missing:
+            raise StudyError(f"{p}: parameters cell lacks {missing}")
+        params = {**defaults[p], **params}  # the cell's own values where nothing overrides them
+        result.append((p, params))
+    return name, result, sources
+
+
+def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
+    """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
+    for every selected notebook; reads only the profile and the parameters cells."""
+    from helpers.run.study import origins
+
+    name, steps, sources = plan_sources(
+        profile, dataset=dataset, out=out, only=only, overrides=overrides
+    )
+    books = {}
+    for p, params in steps:
+        found = origins(p.stem, params, sources[p.stem])
+        books[p.stem] = {k: {"value": v, "origin": found[k]} for k, v in params.items()}
+    return {"profile": name, "notebooks": books}

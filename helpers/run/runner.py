@@ -1,0 +1,211 @@
+"""Run the numbered notebooks with papermill, in order, into <out>/executed/, then the report."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import zmq
+from traitlets.config import Config
+
+from helpers.artifacts import provenance
+from helpers.base import StudyError
+from helpers.data import load_dataset
+from helpers.data.sources import CINIC10_URL
+from helpers.run.noise import quiet_kernel_noise
+from helpers.run.profiles import load_profile, parse_override, plan_sources
+from helpers.run.runrecord import check_compatible, read_record, update_record
+from helpers.run.study import origins
+
+# Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
+# warns at every start that plain TCP is readable by other processes on the machine.
+KERNEL_CONFIG = Config(
+    {"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}}
+)
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: the message names the cell's error and the partly executed copy."""
+
+
+def rerun_command(
+    profile: str, dataset: str, run_dir: Path, stem: str, params: dict, overrides, hint: str = ""
+) -> str:
+    """The command that reruns just notebook stem into run_dir: the same profile, dataset and
+    the -p overrides that apply to it, plus any `-p NAME=VALUE` the error itself suggests."""
+    parts = ["python -m helpers run", f"--profile {shlex.quote(profile)}"]
+    parts += [f"--dataset {shlex.quote(dataset)}", f"--out {shlex.quote(str(run_dir))}"]
+    parts.append(f"--only {stem[:2]}")
+    for text in overrides:
+        target, key, _ = parse_override(text)
+        if key in params and (target is None or stem.startswith(target)):
+            parts.append(f"-p {shlex.quote(text)}")
+    parts += sorted(set(re.findall(r"-p [A-Za-z_]+=[A-Z]+\b", hint)))
+    return " ".join(parts)
+
+
+def run(
+    profile: str = "quick",
+    *,
+    dataset: str | None = None,
+    out: str | None = None,
+    only: list[str] | None = None,
+    overrides=(),
+    report: bool = True,
+    log_output: bool = False,
+) -> Path:
+    """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
+    it starts and ends), then build the report, also when a notebook failed: the report shows
+    the failure in its place, and NotebookFailed is raised afterwards."""
+    import papermill as pm
+
+    out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
+    name, steps, sources = plan_sources(
+        profile, dataset=dataset, out=out, only=only, overrides=overrides
+    )
+    if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
+        from helpers.run.cluster import (
+            check_cluster,  # before any kernel starts: one line, in seconds
+        )
+
+        print(f"ray cluster: {check_cluster()}", flush=True)
+    run_dir = Path(steps[0][1]["run_dir"])
+    stems = [nb.stem for nb, _ in steps]
+    check_compatible(read_record(run_dir), stems, name)  # before any data work
+    t_run = time.perf_counter()
+    print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
+
+    requested = steps[0][1]["dataset"]
+    ds = _load(requested, name, load_profile(profile)[1])  # download/decode here, once
+    # what the notebooks load: the same files (a download or CINIC10_DIR resolved to its path)
+    resolved = "synthetic" if ds.kind == "synthetic" else ds.meta["location"]
+    dataset_record = {**ds.provenance(), "note": ds.note, "requested": requested}
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (run_dir / "executed").mkdir(parents=True, exist_ok=True)
+
+    def begin(record: dict) -> None:
+        check_compatible(record, stems, name, ds.fingerprint)
+        record.update({"profile": name, "dataset": dataset_record, **provenance()})
+
+    update_record(run_dir, begin)
+    os.environ["CINIC10_BATCH"] = "1"  # compact per-epoch lines instead of progress bars
+    kernels = kernel_dir(run_dir)
+    failure = None
+    try:
+        for i, (nb, params) in enumerate(steps, 1):
+            params = {**params, "dataset": resolved}
+            target = run_dir / "executed" / nb.name
+            entry = {
+                "parameters": params,
+                "origins": origins(nb.stem, params, sources[nb.stem]),
+                "profile": name,
+                "dataset": {k: dataset_record[k] for k in ("dataset", "kind", "fingerprint")},
+                "executed": str(target.relative_to(run_dir)),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "status": "running",  # stays so if this process is killed: never a result
+                "rerun": rerun_command(profile, requested, run_dir, nb.stem, params, overrides),
+            }
+            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
+            t0 = time.perf_counter()
+            try:
+                with quiet_kernel_noise():
+                    pm.execute_notebook(
+                        str(nb),
+                        str(target),
+                        parameters=params,
+                        cwd=str(nb.parent),
+                        kernel_name="python3",
+                        progress_bar=sys.stderr.isatty(),
+                        log_output=log_output,
+                        request_save_on_cell_execute=True,
+                        config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
+                    )
+            except pm.PapermillExecutionError as err:
+                error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
+                entry.update(
+                    status="failed",
+                    error=error,
+                    seconds=round(time.perf_counter() - t0, 1),
+                    rerun=rerun_command(
+                        profile, requested, run_dir, nb.stem, params, overrides, err.evalue
+                    ),
+                )
+                update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+                left = [n.stem for n, _ in steps[i:]]
+                failure = NotebookFailed(
+                    f"{nb.stem} failed in {error}\n  partly executed notebook: {target}"
+                    f"\n  rerun just it: {entry['rerun']}"
+                    + (f"\n  not run after it: {', '.join(left)}" if left else "")
+                )
+                break
+            seconds = time.perf_counter() - t0
+            entry.update(status="completed", seconds=round(seconds, 1))
+            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
+    finally:  # every command's time counts, so the whole run's wall time survives reruns
+        command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
+        command["notebooks"] = stems
+
+        def finish(record: dict) -> None:
+            record.setdefault("commands", []).append(command)
+            record["seconds"] = round(sum(c["seconds"] for c in record["commands"]), 1)
+
+        update_record(run_dir, finish)
+    if report:
+        from helpers.run.report import build_report
+
+        build_report(run_dir)
+    if failure is not None:
+        raise failure
+    return run_dir
+
+
+def _load(requested: str, profile: str, prof: dict):
+    """The dataset, once. A profile with synthetic_fallback: false (full, gpu) and dataset auto
+    stops at once when CINIC-10 is out of reach instead of training for hours on generated
+    data; a dataset named explicitly (a path, synthetic) still runs."""
+    if requested != "auto" or prof.get("synthetic_fallback", True):
+        return load_dataset(requested)
+    try:
+        return load_dataset("cinic10")
+    except StudyError as err:
+        raise StudyError(
+            f"profile {profile} runs on CINIC-10 only, and it is not within reach ({err}): "
+            f"download {CINIC10_URL} to data/raw/CINIC-10.tar.gz or set CINIC10_DIR to a copy, "
+            "or name a dataset explicitly (--dataset PATH or --dataset synthetic; the report "
+            "then says its numbers are not CINIC-10's)"
+        ) from None
+
+
+def kernel_config(connection_file: Path) -> Config:
+    """KERNEL_CONFIG with the kernel's connection file at a path of ours (else jupyter_client
+    makes a temporary file that a killed run leaves behind)."""
+    config = Config(KERNEL_CONFIG)
+    config.KernelManager.connection_file = str(connection_file)
+    return config
+
+
+def kernel_dir(run_dir: Path) -> Path:
+    """<run>/.kernels: where the kernels' connection files go, instead of the system's temporary
+    folder. A run killed with -9 cannot delete its kernel's file; the next run
+    into the folder removes such leftovers. (Their kernels died with the killed run: ipykernel
+    exits when its parent does. A kernel still running elsewhere needs its file only to start.)"""
+    folder = run_dir / ".kernels"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("kernel-*.json"):
+        stale.unlink(missing_ok=True)
+    return folder
+
+
+def check_run_dir(run_dir: Path) -> Path:
+    """A run folder made by `run` (it has run.json)."""
+    if not (run_dir / "run.json").exists():
+        raise StudyError(
+            f"{run_dir}: not a run folder (no run.json); run `python -m helpers run` first"
+        )
+    return run_dir
