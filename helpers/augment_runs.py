@@ -27,13 +27,13 @@ SETTINGS = set(
 def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
     """models/04_initial_s<seed>.weights.h5 per seed, atomically: the start every arm of that
     seed loads. Returns {str(seed): path}."""
-    from . import models
+    from . import backend, models
     from .artifacts import run_paths
 
     folder, paths = run_paths(run_dir)["models"], {}
     for seed in seeds:
         keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
+        backend.set_random_seed(seed)  # keras.utils' would import TensorFlow on jax
         final = folder / f"04_initial_s{seed}.weights.h5"
         tmp = folder / f".04_initial_s{seed}.partial.weights.h5"  # Keras needs the suffix
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from .errors import StudyError
@@ -81,6 +82,7 @@ def versions() -> dict:
 
 
 _DATA_PARALLEL: dict = {}
+DEVICE_KIND = "gpu"  # what data_parallel spreads over; tests set "cpu" with forced CPU devices
 
 
 def data_parallel(devices: list[str] | None = None) -> int:
@@ -91,7 +93,8 @@ def data_parallel(devices: list[str] | None = None) -> int:
     import keras
 
     if devices is None:
-        found = keras.distribution.list_devices("gpu") if gpus() else []
+        kind = DEVICE_KIND
+        found = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
         devices = found if len(found) > 1 else []
     if len(devices) < 2:
         current = keras.distribution.distribution()
@@ -125,3 +128,33 @@ def set_random_seed(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
+
+
+def compilation_cache() -> str | None:
+    """On jax: XLA's persistent compilation cache in <data>/cache/jax-compilation (JAX_
+    COMPILATION_CACHE_DIR overrides it). Every trial of 03 and 04 builds a new model, which jax
+    would compile anew (about 10 s each for 04's CNN on 2 cores); the same model's program then
+    loads from the cache (about 2 s). Returns the folder (None off jax)."""
+    if name() != "jax":
+        return None
+    import jax
+
+    from .paths import data_dir
+
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
+        data_dir() / "cache" / "jax-compilation"
+    )
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
+
+
+def keep_tensorflow_out() -> None:
+    """Off TensorFlow, stop Keras' own probes for TensorFlow (`tf.available` when seeding or
+    saving a model) from importing it: that import takes seconds, and on a GPU TensorFlow would
+    claim the memory JAX uses. Keras then treats TensorFlow as absent, as on a machine without it."""
+    if is_tensorflow() or "tensorflow" in sys.modules:
+        return
+    from keras.src.utils import module_utils
+
+    module_utils.tensorflow._available = False

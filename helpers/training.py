@@ -29,6 +29,8 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
     train on all of them. The same on every backend. Returns what was chosen, for provenance."""
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
+    backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
+    backend.keep_tensorflow_out()
     gpus = backend.gpus()
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
