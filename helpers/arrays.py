@@ -54,7 +54,8 @@ class ArrayBatches(keras.utils.PyDataset):
     Each epoch shuffles indices with a generator seeded by (seed, epoch); with repeat_augmented
     the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), the
     study's doubled set drawn anew each epoch; otherwise augment (if given) applies to every
-    image. Batch i of epoch e is a pure function of (seed, e, i): reproducible."""
+    image. Batch i of epoch e is a pure function of (seed, e, i): reproducible. (e counts Keras'
+    calls of on_epoch_end, one more than the epochs run: fit also calls it once at its end.)"""
 
     def __init__(
         self,
