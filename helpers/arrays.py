@@ -55,7 +55,7 @@ class ArrayBatches(keras.utils.PyDataset):
     the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), the
     study's doubled set drawn anew each epoch; otherwise augment (if given) applies to every
     image. Batch i of epoch e is a pure function of (seed, e, i): reproducible. (e counts Keras'
-    calls of on_epoch_end, one more than the epochs run: fit also calls it once at its end.)"""
+    calls of on_epoch_end: fit makes one more than the epochs it runs, the same in every run.)"""
 
     def __init__(
         self,
