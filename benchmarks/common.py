@@ -15,10 +15,12 @@ from helpers.base import CIFAR10_JPEG  # noqa: E402, F401  (for the benchmarks)
 
 def header(title: str) -> None:
     """Print what ran where: every figure travels with its hardware and versions."""
+    import keras
+
     from helpers.artifacts import cpu_name, git_revision, versions
 
     v = versions()
-    print(f"# {title}")
+    print(f"# {title} | Keras backend {keras.backend.backend()}")
     print(
         f"# {cpu_name()}, {os.cpu_count()} cores, {platform.machine()} | "
         + ", ".join(f"{k} {x}" for k, x in v.items())
@@ -29,3 +31,33 @@ def header(title: str) -> None:
 def median(xs) -> float:
     """The median of a list of numbers."""
     return statistics.median(xs)
+
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def backend_option(argv: list[str] | None = None) -> str:
+    """`--backend tensorflow|jax` (default: KERAS_BACKEND, else tensorflow), read from the
+    command line before Keras is imported (Keras picks its backend once, at import); sets
+    KERAS_BACKEND so the helpers and Keras both use it. Call before `import keras`."""
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            chosen = argv[i + 1]
+        elif arg.startswith("--backend="):
+            chosen = arg.split("=", 1)[1]
+    if chosen not in BACKENDS:
+        raise SystemExit(f"--backend {chosen}: one of {', '.join(BACKENDS)}")
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
+
+def add_backend_argument(parser) -> None:
+    """The --backend option in a benchmark's argparse help (backend_option has read it)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow)",
+    )

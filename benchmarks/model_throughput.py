@@ -1,7 +1,7 @@
 """Training images/s of each notebook's model on this machine (CPU or GPU, any Keras backend).
 
     python benchmarks/model_throughput.py                      # CPU, TensorFlow, study batch 32
-    KERAS_BACKEND=jax python benchmarks/model_throughput.py --batch 32 256 --precision float32 mixed_float16
+    python benchmarks/model_throughput.py --backend jax --batch 32 256 --precision float32 mixed_float16
     python benchmarks/model_throughput.py --jit-compile false true   # XLA or not (TensorFlow)
 
 Prints one row per (model, batch, precision, XLA): median images/s over --repeats timed epochs of
@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import add_backend_argument, backend_option  # noqa: E402
+
+backend_option()  # --backend, before Keras is imported
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -79,6 +83,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--only", nargs="*", help="substrings of model names to run")
+    add_backend_argument(p)
     args = p.parse_args()
     backend = keras.backend.backend()
     devices = "?"

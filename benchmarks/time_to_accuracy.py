@@ -4,6 +4,12 @@ stratified cifar10-jpeg subset, with the project's pipeline and settings vs the 
 machine, same run, several seeds.
 
     python benchmarks/time_to_accuracy.py [--target 0.45] [--seeds 0 1] [--project-batch 128]
+    python benchmarks/time_to_accuracy.py --backend jax     # the project's side on JAX
+    python benchmarks/time_to_accuracy.py --sides project arrays   # tf.data vs the PyDataset
+
+Sides: study (JPEG files through tf.data, TensorFlow only), project (the cache through
+make_input: tf.data on TensorFlow, the PyDataset elsewhere), arrays (the cache through
+arrays.ArrayBatches, the no-tf.data input, on any backend).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CIFAR10_JPEG, header, median
+from common import CIFAR10_JPEG, add_backend_argument, backend_option, header, median
+
+BACKEND = backend_option()  # --backend, before Keras is imported
 
 
 def _subset_folder(split, classes, src_root: Path, dest: Path) -> Path:
@@ -61,10 +69,21 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--project-batch", type=int, default=32)
     p.add_argument("--project-lr", type=float, default=1e-3)
+    p.add_argument(
+        "--sides",
+        nargs="+",
+        choices=("study", "project", "arrays"),
+        help="what to time (default: study and project on tensorflow, project elsewhere)",
+    )
+    add_backend_argument(p)
     args = p.parse_args()
+    sides = args.sides or (["study", "project"] if BACKEND == "tensorflow" else ["project"])
+    if "study" in sides and BACKEND != "tensorflow":
+        raise SystemExit("--sides study: the study's input is tf.data (TensorFlow backend only)")
     import keras
 
     from helpers import data
+    from helpers.data.arrays import ArrayBatches
     from helpers.data.pipeline import make_input
     from helpers.data.sources import extract_archive
     from helpers.models import nets, training
@@ -82,6 +101,8 @@ def main() -> None:
         tr_dir = _subset_folder(train, ds.classes, src, Path(tmp) / "train")
         va_dir = _subset_folder(valid, ds.classes, src, Path(tmp) / "valid")
         for seed in args.seeds:
+            if "study" not in sides:
+                break
             # the study: decode JPEG files every epoch, batch 32, Adam 1e-3, Keras' batch norm
             training.setup(seed)
             load = dict(
@@ -99,18 +120,22 @@ def main() -> None:
                     *_run(m, study_tr.map(scale), study_va.map(scale), args.epochs, args.target),
                 )
             )
-            # the project: cached uint8 input, large evaluation batches, batch norm momentum 0.9,
-            # same optimiser settings
+    for seed in args.seeds:
+        # the project: cached uint8 input, large evaluation batches, batch norm momentum 0.9,
+        # same optimiser settings; "arrays": the same through the PyDataset input
+        for side, feed in (("project", make_input), ("arrays", ArrayBatches)):
+            if side not in sides:
+                continue
             training.setup(seed)
             m = training.compile_model(nets.create_resnet_model(), args.project_lr)
             rows.append(
                 (
-                    "project",
+                    side,
                     seed,
                     *_run(
                         m,
-                        make_input(train, args.project_batch, seed=seed),
-                        make_input(valid, 512, shuffle=False),
+                        feed(train, args.project_batch, seed=seed),
+                        feed(valid, 512, shuffle=False),
                         args.epochs,
                         args.target,
                     ),
@@ -124,8 +149,17 @@ def main() -> None:
             f"{name:8s} {seed:4d} {hit if hit is None else round(hit, 1)!s:>14s} "
             f"{best:13.3f} {total:10.1f}"
         )
-    hits = {n: [r[2] for r in rows if r[0] == n] for n in ("study", "project")}
-    if all(h is not None for v in hits.values() for h in v):
+    hits = {n: [r[2] for r in rows if r[0] == n] for n in sides}
+    if "study" not in sides or "project" not in sides:
+        for n, h in hits.items():
+            done = [x for x in h if x is not None]
+            per = [r[4] for r in rows if r[0] == n]
+            print(
+                f"{n}: median time to target "
+                + (f"{median(done):.1f} s" if len(done) == len(h) else "not reached by every seed")
+                + f", median total {median(per):.1f} s for up to {args.epochs} epochs"
+            )
+    elif all(h is not None for v in hits.values() for h in v):
         ratio = median(hits["study"]) / median(hits["project"])
         print(
             f"median time to target: study {median(hits['study']):.1f} s, project "

@@ -87,9 +87,12 @@ def cpu_name() -> str:
 
 
 def versions() -> dict:
-    """Python and the libraries whose versions change numbers."""
-    out = {"python": platform.python_version()}
-    for mod in ("tensorflow", "keras", "numpy", "papermill", "nbconvert"):
+    """Python and the libraries whose versions change numbers (the backend's own: tensorflow,
+    or jax and jaxlib; TensorFlow is not imported when it is not the backend)."""
+    from helpers import backend
+
+    out = {"python": platform.python_version(), **backend.versions()}
+    for mod in ("keras", "numpy", "papermill", "nbconvert"):
         m = sys.modules.get(mod)
         if m is None:
             try:
@@ -101,18 +104,22 @@ def versions() -> dict:
 
 
 def hardware() -> dict:
-    """CPU, cores, and the GPUs TensorFlow sees (if it is imported)."""
+    """CPU, cores, and the GPUs the backend sees (if its library is imported already)."""
+    from helpers import backend
+
     out = {"cpu": cpu_name(), "cores": os.cpu_count(), "machine": platform.machine()}
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
-        out["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    if {"tensorflow": "tensorflow", "jax": "jax"}.get(backend.name()) in sys.modules:
+        out["gpus"] = backend.gpus()
     return out
 
 
 def provenance(**extra) -> dict:
-    """The record attached to every result file."""
+    """The record attached to every result file, with the Keras backend that produced it."""
+    from helpers import backend
+
     return {
         "git": git_revision(),
+        "backend": backend.name(),
         "versions": versions(),
         "hardware": hardware(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -129,7 +129,7 @@ def test_findings_file_has_the_documented_shape(tmp_path):
     grid_rows = hyperparams.claims(grid(-0.1, 0.02), reg_grid(-0.3, 0.02))
     findings.save(tmp_path, "03_hyperparams", grid_rows, dataset="synthetic", profile="smoke")
     data = json.loads((tmp_path / "results" / "findings.json").read_text())
-    assert set(data) == {"dataset", "profile", "claims"} and data["profile"] == "smoke"
+    assert set(data) == {"dataset", "profile", "backend", "claims"} and data["profile"] == "smoke"
     keys = {"id", "notebook", "claim", "study", "quantity", "direction", "estimate", "ci_low",
             "ci_high", "n", "method", "verdict"}
     assert [r["id"] for r in data["claims"]] == ["C1", "C2", "C3", "C4", "C5", "C6"]

@@ -57,7 +57,8 @@ def test_smoke_run_writes_findings_of_the_documented_shape(smoke_run):
 
     out, _ = smoke_run
     found = json.loads((out / "results" / "findings.json").read_text())
-    assert set(found) == {"dataset", "profile", "claims"} and found["profile"] == "smoke"
+    assert set(found) == {"dataset", "profile", "backend", "claims"} and found["profile"] == "smoke"
+    assert found["backend"] == "tensorflow"
     keys = {"id", "notebook", "claim", "study", "quantity", "direction", "estimate", "ci_low",
             "ci_high", "n", "method", "verdict"}
     ids = {row["id"] for row in found["claims"]}

@@ -1,5 +1,6 @@
 """The study's five augmentations as batched, seeded functions for pipeline.make_input(augment=):
-Keras' own preprocessing layers, driven by the batch's seed pair so a run is reproducible."""
+Keras' own preprocessing layers, driven by the batch's seed pair so a run is reproducible.
+On TensorFlow they run inside tf.data; on another backend, on NumPy batches (arrays.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
-AugmentFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+from helpers import backend
+
+AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
 NAMES = ("brightness", "flip", "rotation", "zoom", "cutout")
 DEFAULT_STRENGTHS = {
     "brightness": 0.2,
@@ -27,11 +29,15 @@ class _BatchSeeds(keras.random.SeedGenerator):
     (Keras' layers accept only a SeedGenerator; its own one is a variable, whose order of
     updates under a parallel tf.data map is not reproducible.)"""
 
-    def __init__(self, seed_pair: tf.Tensor):  # no variable: deliberately not super().__init__
+    def __init__(self, seed_pair):  # no variable: deliberately not super().__init__
+        import tensorflow as tf
+
         self._pair = tf.cast(seed_pair, tf.int64)
         self._draws = 0
 
-    def next(self, ordered: bool = True) -> tf.Tensor:
+    def next(self, ordered: bool = True):
+        import tensorflow as tf
+
         self._draws += 1  # a trace-time count: the same for every batch of a traced map
         return tf.random.experimental.stateless_fold_in(self._pair, self._draws)
 
@@ -65,9 +71,15 @@ def study_layer(name: str, strength) -> layers.Layer:
 
 def from_layers(*chain: layers.Layer) -> AugmentFn:
     """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> images, same shape,
-    dtype and range: the layers applied in order, each drawing from the seed pair only."""
+    dtype and range: the layers applied in order, each drawing from the seed pair only. On a
+    backend other than TensorFlow: the same on NumPy batches (arrays.from_layers)."""
+    if not backend.is_tensorflow():
+        from . import arrays
 
-    def augment(images: tf.Tensor, seed_pair: tf.Tensor) -> tf.Tensor:
+        return arrays.from_layers(*chain)
+    import tensorflow as tf
+
+    def augment(images, seed_pair):
         seeds = _BatchSeeds(seed_pair)
         out = images
         for layer in chain:
@@ -99,12 +111,13 @@ def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     rounded back to uint8 like the originals (n, 32, 32, 3) -> Split of 2n rows."""
     from helpers.data.dataset import Split
 
-    copies = []
-    for start in range(0, len(split), batch_size):
-        chunk = split.x[start : start + batch_size]
-        out = fn(tf.cast(chunk, tf.float32) / 255.0, tf.constant([seed, start], tf.int64))
-        copies.append(np.rint(out.numpy() * 255.0).astype(np.uint8))
-    x = np.concatenate([split.x, *copies]) if copies else split.x
+    if getattr(fn, "portable", False):  # another backend: NumPy batches, no TensorFlow
+        from .arrays import doubled_copy
+
+        copies = [doubled_copy(split.x, fn, seed, batch_size)]
+    else:
+        copies = _tf_copies(split.x, fn, seed, batch_size)
+    x = np.concatenate([split.x, *copies]) if len(split) else split.x
     return Split(
         x,
         np.concatenate([split.y, split.y]),
@@ -113,9 +126,27 @@ def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     )
 
 
+def _tf_copies(x_all: np.ndarray, fn: AugmentFn, seed: int, batch_size: int) -> list:
+    """doubled_split's augmented copy on TensorFlow, batch by batch (uint8 arrays)."""
+    import tensorflow as tf
+
+    copies = []
+    for start in range(0, len(x_all), batch_size):
+        chunk = x_all[start : start + batch_size]
+        out = fn(tf.cast(chunk, tf.float32) / 255.0, tf.constant([seed, start], tf.int64))
+        copies.append(np.rint(out.numpy() * 255.0).astype(np.uint8))
+    return copies
+
+
 def apply(fn: AugmentFn, images, seed: int = 0):
     """fn on a NumPy batch (uint8 0..255 or float in [0, 1]) -> float32 (b, 32, 32, 3) in [0, 1],
     for figures."""
+    if getattr(fn, "portable", False):
+        x = np.asarray(images)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        return fn(x, (seed, 0))
+    import tensorflow as tf
+
     x = tf.convert_to_tensor(images)
     x = tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
     return fn(x, tf.constant([seed, 0], tf.int64)).numpy()

@@ -1,4 +1,5 @@
-"""tf.data input fed from the decoded cache: images are never decoded again per epoch."""
+"""tf.data input fed from the decoded cache: images are never decoded again per epoch. On a
+backend other than TensorFlow, the same batches come from arrays.ArrayBatches (no tf.data)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import os
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
+from helpers import backend
 from helpers.data.dataset import Split
 
 
@@ -15,6 +16,10 @@ def set_threads(n: int | None = None) -> None:
     """Use every core for one model (intra-op) and two op streams (inter-op): measured best
     on small CPU boxes; TF's default inter-op pool over-subscribes 2 cores."""
     n = n or os.cpu_count() or 1
+    if not backend.is_tensorflow():  # jax: XLA's CPU client uses every core already
+        return
+    import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
@@ -28,16 +33,24 @@ def make_input(
     *,
     shuffle: bool = True,
     seed: int = 0,
-    augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    augment: Callable | None = None,
     scale: bool = True,
     repeat_augmented: bool = False,
-) -> tf.data.Dataset:
+):
     """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32).
 
     The uint8 images stay in memory once; each epoch shuffles *indices* (seeded, different every
     epoch) and gathers a whole batch at a time, so no per-image Python or decode work remains.
     augment(images, seed_pair) -> images runs batched inside tf.data; with repeat_augmented the
-    epoch holds the originals plus one augmented copy of each (the study's doubled set)."""
+    epoch holds the originals plus one augmented copy of each (the study's doubled set).
+    -> tf.data.Dataset on TensorFlow; on another backend an arrays.ArrayBatches (a PyDataset)."""
+    if not backend.is_tensorflow():
+        from .arrays import ArrayBatches
+
+        return ArrayBatches(split, batch_size, shuffle=shuffle, seed=seed, augment=augment,
+                            scale=scale, repeat_augmented=repeat_augmented)
+    import tensorflow as tf
+
     x = tf.constant(split.x)  # (n, 32, 32, 3) uint8
     y = tf.constant(split.y.astype(np.int32))
     n = len(split)

@@ -29,6 +29,7 @@ SETTINGS = set(
 def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
     """models/04_initial_s<seed>.weights.h5 per seed, atomically: the start every arm of that
     seed loads. Returns {str(seed): path}."""
+    from helpers import backend
     from helpers.artifacts import run_paths
     from helpers.atomic import write_atomic
     from helpers.models import nets
@@ -36,7 +37,7 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
     folder, paths = run_paths(run_dir)["models"], {}
     for seed in seeds:
         keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
+        backend.set_random_seed(seed)  # keras.utils' would import TensorFlow on jax
         final = folder / f"04_initial_s{seed}.weights.h5"
         write_atomic(final, nets.create_simple_cnn().save_weights, suffix=".weights.h5")
         paths[str(seed)] = str(final)

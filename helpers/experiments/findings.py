@@ -210,17 +210,18 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
     """results/findings/<notebook>.json (this notebook's claims), then the merged
     results/findings.json."""
     from helpers.artifacts import run_paths
+    from helpers.backend import name as backend_name
 
     folder = run_paths(run_dir)["results"] / "findings"
     folder.mkdir(exist_ok=True)
     write_json(folder / f"{notebook}.json", {"dataset": dataset, "profile": profile,
-                                             "claims": rows})
+                                             "backend": backend_name(), "claims": rows})
     return collect(run_dir)
 
 
 def collect(run_dir) -> Path:
-    """results/findings.json: {"dataset", "profile", "claims": [...]} from every notebook that
-    wrote its findings, claims in the study's order."""
+    """results/findings.json: {"dataset", "profile", "backend", "claims": [...]} from every
+    notebook that wrote its findings, claims in the study's order."""
     from helpers.artifacts import run_paths
 
     results = run_paths(run_dir)["results"]
@@ -231,6 +232,8 @@ def collect(run_dir) -> Path:
     merged = {
         "dataset": parts[-1]["dataset"] if parts else None,
         "profile": parts[-1]["profile"] if parts else None,
+        # the Keras backend (a run folder keeps one; parts from before it was recorded: TF's)
+        "backend": parts[-1].get("backend", "tensorflow") if parts else None,
         "claims": claims,
     }
     return write_json(results / "findings.json", merged)

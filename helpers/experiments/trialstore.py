@@ -68,9 +68,15 @@ def settings(ds, subset_seed: int, **training) -> dict:
 def make_trials(
     kind: str, configs: list[dict], settings: dict, *, repeats: int = 1, seed: int = 0
 ) -> list[Trial]:
-    """repeats trials per config (seeds seed, seed+1, …), each with its stable id."""
+    """repeats trials per config (seeds seed, seed+1, …), each with its stable id. Off
+    TensorFlow the backend joins the settings (so the id): its results are never reused for
+    another backend's, while TensorFlow's ids stay those of earlier runs."""
     if repeats < 1:
         raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
+    from helpers import backend
+
+    if not backend.is_tensorflow():
+        settings = {**settings, "backend": backend.name()}
     out = []
     for config in configs:
         for r in range(repeats):
@@ -222,7 +228,9 @@ def _import_ray():
 def _start_ray(ray) -> None:
     """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose
     workers see the same data dir and import this checkout's helpers."""
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    from helpers import backend
+
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend.name()}  # workers train alike
     if os.environ.get("RAY_ADDRESS"):
         if "CINIC10_DATA" in os.environ:  # a disk the cluster shares; else workers build caches
             env["CINIC10_DATA"] = os.environ["CINIC10_DATA"]

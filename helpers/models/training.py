@@ -1,5 +1,6 @@
 """Training the study's way (Adam, EarlyStopping on val loss with best weights restored,
-ReduceLROnPlateau), seeded, on the cached tf.data input, with images/s measured."""
+ReduceLROnPlateau), seeded, on the cached input (tf.data on TensorFlow, a PyDataset on other
+backends), with images/s measured."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 
 import keras
 import pandas as pd
-import tensorflow as tf
 
+from helpers import backend
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
@@ -24,14 +25,17 @@ BASE_BATCH = 32  # the study's batch size, for which its learning rates were cho
 def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
     """Seed Python/NumPy/TF, set CPU threads (all cores unless given), pick precision (mixed
     float16 only when asked and a GPU is present: on CPU it is slower) and, with several GPUs,
-    mirror training over all of them. Returns what was chosen, for provenance."""
-    keras.utils.set_random_seed(seed)
+    train on all of them. The same on every backend. Returns what was chosen, for provenance."""
+    backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
-    gpus = tf.config.list_physical_devices("GPU")
+    backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
+    backend.keep_tensorflow_out()
+    gpus = backend.gpus()
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
     replicas = distribute()
-    return {"precision": policy, "gpus": len(gpus), "replicas": replicas}
+    return {"precision": policy, "gpus": len(gpus), "replicas": replicas,
+            "backend": backend.name()}
 
 
 _MIRRORED: dict = {}
@@ -41,7 +45,12 @@ def distribute(devices: list[str] | None = None) -> int:
     """With several GPUs (or the given devices), make a tf.distribute.MirroredStrategy over them
     the process-wide default, so every model built and compiled afterwards trains on all of
     them, each batch split between replicas (batch_size stays the global batch). Returns the
-    number of replicas (1: the default strategy, nothing changed)."""
+    number of replicas (1: the default strategy, nothing changed). On jax:
+    keras.distribution.DataParallel over them instead (backend.data_parallel)."""
+    if not backend.is_tensorflow():
+        return backend.data_parallel(devices)
+    import tensorflow as tf
+
     if devices is None:  # physical first: listing logical devices starts TensorFlow's runtime
         several = len(tf.config.list_physical_devices("GPU")) > 1
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []

@@ -38,6 +38,7 @@ def _metadata_md(record: dict) -> str:
         ("profile", escape(record["profile"])),
         ("dataset", f"{escape(ds['dataset'])} ({escape(ds['kind'])})"),
         ("dataset fingerprint", f"`{ds['fingerprint']}`"),
+        ("Keras backend", escape(record.get("backend", "tensorflow"))),
         ("code revision", f"`{record.get('git', '?')}`"),
         ("packages", escape(", ".join(f"{k} {val}" for k, val in v.items()))),
         (

@@ -12,6 +12,7 @@ from pathlib import Path
 import zmq
 from traitlets.config import Config
 
+from helpers import backend
 from helpers.artifacts import provenance
 from helpers.base import StudyError
 from helpers.data import load_dataset
@@ -63,6 +64,7 @@ def run(
     the failure in its place, and NotebookFailed is raised afterwards."""
     import papermill as pm
 
+    keras_backend = backend.check()  # one line before anything runs (e.g. KERAS_BACKEND=torch)
     out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
@@ -75,7 +77,7 @@ def run(
         print(f"ray cluster: {check_cluster()}", flush=True)
     run_dir = Path(steps[0][1]["run_dir"])
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_record(run_dir), stems, name)  # before any data work
+    check_compatible(read_record(run_dir), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
@@ -88,7 +90,7 @@ def run(
     (run_dir / "executed").mkdir(parents=True, exist_ok=True)
 
     def begin(record: dict) -> None:
-        check_compatible(record, stems, name, ds.fingerprint)
+        check_compatible(record, stems, name, ds.fingerprint, backend=keras_backend)
         record.update({"profile": name, "dataset": dataset_record, **provenance()})
 
     update_record(run_dir, begin)
@@ -103,6 +105,7 @@ def run(
                 "parameters": params,
                 "origins": origins(nb.stem, params, sources[nb.stem]),
                 "profile": name,
+                "backend": keras_backend,
                 "dataset": {k: dataset_record[k] for k in ("dataset", "kind", "fingerprint")},
                 "executed": str(target.relative_to(run_dir)),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

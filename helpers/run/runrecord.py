@@ -53,9 +53,12 @@ def update_record(run_dir: Path, change: Callable[[dict], None]) -> dict:
     return record
 
 
-def check_compatible(record: dict, stems: list[str], profile: str, fingerprint=None) -> None:
+def check_compatible(
+    record: dict, stems: list[str], profile: str, fingerprint=None, backend: str | None = None
+) -> None:
     """Refuse a run into a folder whose other notebooks (those this run does not redo) came
-    from another profile or dataset: one report would otherwise mix them under one heading."""
+    from another profile, dataset or Keras backend: one report would otherwise mix them under
+    one heading."""
     for stem, entry in record.get("notebooks", {}).items():
         if stem in stems:
             continue
@@ -64,6 +67,13 @@ def check_compatible(record: dict, stems: list[str], profile: str, fingerprint=N
             raise StudyError(
                 f"the run folder holds {stem} from profile {theirs!r}, this run is {profile!r}: "
                 "use another --out, or rerun every notebook with this profile"
+            )
+        # entries from before backends were recorded ran on TensorFlow
+        theirs = entry.get("backend", record.get("backend", "tensorflow"))
+        if backend and theirs != backend:
+            raise StudyError(
+                f"the run folder holds {stem} run on the {theirs} backend, this run is on "
+                f"{backend} (KERAS_BACKEND): use another --out, or rerun every notebook on {backend}"
             )
         fp = (entry.get("dataset") or record.get("dataset") or {}).get("fingerprint")
         if fingerprint and fp and fp != fingerprint:

@@ -1,0 +1,160 @@
+"""Which Keras backend runs the study (KERAS_BACKEND; TensorFlow by default, the study's), and
+what differs per backend: the GPUs it sees, several of them as one data-parallel trainer.
+Nothing here imports TensorFlow unless TensorFlow is the backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from helpers.base import StudyError
+
+SUPPORTED = ("tensorflow", "jax")
+# What a backend Keras knows but the study does not run on cannot do, for the one-line refusal.
+UNSUPPORTED = {
+    "torch": "the study's seeded input and augmentations, DataParallel training and the "
+    "findings are tested on tensorflow and jax only",
+    "numpy": "Keras' numpy backend cannot train (no fit)",
+    "openvino": "Keras' openvino backend cannot train (inference only)",
+}
+
+
+def name() -> str:
+    """The backend Keras will use (or uses): KERAS_BACKEND, else ~/.keras/keras.json, else
+    tensorflow. Read without importing Keras, so the runner can refuse before any kernel."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def is_tensorflow() -> bool:
+    """True when TensorFlow is the backend (then tf.data feeds training, as before)."""
+    return name() == "tensorflow"
+
+
+def check() -> str:
+    """The backend's name if the study runs on it; else StudyError in one line naming what cannot
+    run and how to choose another (before anything runs)."""
+    backend = name()
+    if backend in SUPPORTED:
+        return backend
+    why = UNSUPPORTED.get(backend, "not a Keras backend the study knows")
+    raise StudyError(
+        f"KERAS_BACKEND={backend}: not supported ({why}); use "
+        + " or ".join(f"KERAS_BACKEND={b}" for b in SUPPORTED)
+    )
+
+
+def gpus() -> list[str]:
+    """The GPUs the backend sees (names), without starting TensorFlow's runtime on jax."""
+    if is_tensorflow():
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if name() == "jax":
+        import jax
+
+        try:
+            return [str(d) for d in jax.devices("gpu")]
+        except RuntimeError:  # no GPU platform in this jaxlib (the CPU wheels)
+            return []
+    return []
+
+
+def versions() -> dict:
+    """The backend's own packages and their versions (tensorflow | jax and jaxlib)."""
+    import importlib.metadata as md
+
+    packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}.get(name(), [name()])
+    out = {}
+    for package in packages:
+        try:
+            out[package] = md.version(package)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+_DATA_PARALLEL: dict = {}
+DEVICE_KIND = "gpu"  # what data_parallel spreads over; tests set "cpu" with forced CPU devices
+
+
+def data_parallel(devices: list[str] | None = None) -> int:
+    """On jax: with several GPUs (or the given devices, e.g. "cpu:0", "cpu:1"), make
+    keras.distribution.DataParallel over them the process-wide distribution, so every model
+    built afterwards is replicated and each batch split between them (batch_size stays the
+    global batch), as MirroredStrategy does on TensorFlow. Returns the number of replicas."""
+    import keras
+
+    if devices is None:
+        kind = DEVICE_KIND
+        found = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
+        devices = found if len(found) > 1 else []
+    if len(devices) < 2:
+        current = keras.distribution.distribution()
+        return len(current.device_mesh.devices.flatten()) if current is not None else 1
+    key = tuple(devices)
+    if key not in _DATA_PARALLEL:
+        _DATA_PARALLEL[key] = keras.distribution.DataParallel(devices=list(devices))
+    keras.distribution.set_distribution(_DATA_PARALLEL[key])
+    return len(devices)
+
+
+def set_random_seed(seed: int) -> None:
+    """keras.utils.set_random_seed, which on every backend also imports TensorFlow (when
+    installed) to seed it; off TensorFlow the same but without that import: Python's, NumPy's
+    and Keras' global seed (its global SeedGenerator restarts from it)."""
+    import keras
+
+    if is_tensorflow():
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+
+    if not isinstance(seed, int):
+        raise ValueError(f"seed {seed!r}: an integer")
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def compilation_cache() -> str | None:
+    """On jax: XLA's persistent compilation cache in <data>/cache/jax-compilation (JAX_
+    COMPILATION_CACHE_DIR overrides it). Every trial of 03 and 04 builds a new model, which jax
+    would compile anew (about 10 s each for 04's CNN on 2 cores); the same model's program then
+    loads from the cache (about 2 s). Returns the folder (None off jax)."""
+    if name() != "jax":
+        return None
+    import jax
+
+    from helpers.base import data_dir
+
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
+        data_dir() / "cache" / "jax-compilation"
+    )
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
+
+
+def keep_tensorflow_out() -> None:
+    """Off TensorFlow, stop Keras' own probes for TensorFlow (`tf.available` when seeding or
+    saving a model) from importing it: that import takes seconds, and on a GPU TensorFlow would
+    claim the memory JAX uses. Keras then treats TensorFlow as absent, as on a machine without it."""
+    if is_tensorflow() or "tensorflow" in sys.modules:
+        return
+    from keras.src.utils import module_utils
+
+    module_utils.tensorflow._available = False
