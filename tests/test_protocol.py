@@ -64,7 +64,7 @@ def test_dry_run_origins_follow_profile_and_overrides(tmp_path):
     assert books["02_resnet"]["bn_momentum"] == {"value": 0.9, "origin": "profile"}
     assert books["02_resnet"]["dropout"] == {"value": 0.3, "origin": "-p"}
     assert books["03_hyperparams"]["dropout"] == {"value": 0.2, "origin": "study"}
-    assert books["02_resnet"]["epochs"] == {"value": 5, "origin": "profile"}
+    assert books["02_resnet"]["epochs"] == {"value": 4, "origin": "profile"}
 
 
 def test_dry_run_text_lists_every_parameter(tmp_path):
