@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.base import CIFAR10_JPEG, SHARED
+from helpers.base import CIFAR10_JPEG, ROOT, SHARED
 
 MOBILENET = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 
@@ -64,3 +66,15 @@ def make_tar(folder: Path, archive: Path, arcname: str | None = None) -> Path:
 def tiny(tmp_path) -> Path:
     """A 3-class dataset with train/valid/test, 4 images each per class."""
     return write_layout(tmp_path / "tiny", splits=("train", "valid", "test"))
+
+
+def cli(*args: str, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m helpers ARGS` from the project root, as a user types it; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+    )

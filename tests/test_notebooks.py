@@ -7,24 +7,15 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
+from conftest import cli
 
-from helpers.base import ROOT
 from helpers.run.profiles import notebooks
 
 pytestmark = pytest.mark.slow
 
 
-def cli(*args, timeout=1200):
-    return subprocess.run(
-        [sys.executable, "-m", "helpers", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

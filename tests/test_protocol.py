@@ -5,32 +5,17 @@ doubled set and rotation; and the run record (run.json) that reports are built f
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from conftest import write_layout
+from conftest import cli, write_layout
 
-from helpers.base import CONFIGS, ROOT, StudyError
+from helpers.base import CONFIGS, StudyError
 from helpers.run import study
 from helpers.run.profiles import explain, notebook_parameters, notebooks
-
-
-def cli(*args, timeout=300, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "helpers", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
 
 # --- the dry run --------------------------------------------------------------------------------
 

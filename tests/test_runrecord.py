@@ -12,19 +12,10 @@ import time
 
 import nbformat
 import pytest
+from conftest import cli
 
 from helpers.base import ROOT, StudyError
 from helpers.run.runrecord import check_compatible, completed, read_record, update_record
-
-
-def cli(*args, timeout=900):
-    return subprocess.run(
-        [sys.executable, "-m", "helpers", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-    )
 
 
 def _executed(path, status="completed"):
