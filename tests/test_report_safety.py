@@ -197,8 +197,9 @@ def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
 def test_augmentation_conclusion_shows_the_dataset_name_as_text():
     from helpers.experiments import augmentation, findings
 
-    rows = [findings.finding("C7", (-0.1, -0.2, -0.05, 3), "paired t"),
-            findings.finding(findings.sub_claim("C7", "flip"), (-0.1, -0.2, -0.05, 3), "paired t")]
+    est = findings.paired([0.1, 0.2, 0.15], [0.2, 0.35, 0.25])
+    rows = [findings.finding("C7", est, findings.UNNAMED),
+            *findings.family("C7", {"flip": est}, findings.UNNAMED)]
     text = augmentation.conclusion(rows, EVIL + "`", is_cinic10=False)
     html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
     assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html

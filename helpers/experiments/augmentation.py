@@ -14,11 +14,12 @@ from helpers.data.augment import DEFAULT_STRENGTHS, doubled_split, make_augment
 from helpers.experiments import findings
 
 GAP_NOTE = (
-    "All accuracies of a run come from the same weights: those after its last epoch (every run "
-    "trains the same number of epochs), evaluated on the set it trained on (an augmented run: "
-    "the originals and their augmented copy, as the study's training curves count them), the "
-    "validation and the test split. gap: train minus validation accuracy (overfitting). Each "
-    "row is the mean over the seeds."
+    "All accuracies of a run come from the same weights: those after `epochs` epochs (every run "
+    "is read after the same number; the baseline trains on to twice that, the augmented runs' "
+    "number of steps, for the sensitivity rows), evaluated on the set it trained on (an "
+    "augmented run: the originals and their augmented copy, as the study's training curves "
+    "count them), the validation and the test split. gap: train minus validation accuracy "
+    "(overfitting). Each row is the mean over the seeds."
 )
 SETTINGS = set(
     "fingerprint train_per_class valid_per_class test_per_class subset_seed epochs batch_size "
@@ -64,8 +65,10 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
     context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
     or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
-    the last epoch's weights: test, train (on the set trained on) and valid accuracy and the
-    gap."""
+    the weights after `epochs` epochs: test, train (on the set trained on) and valid accuracy
+    and the gap. The baseline trains on to twice the epochs, the augmented arms' number of
+    steps, and adds the same read then as `step_matched` (a sensitivity check); its saved
+    model is the one after `epochs`."""
     from helpers import artifacts, data
     from helpers.data import shared_dataset
     from helpers.models import evaluation, nets, training
@@ -95,31 +98,46 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     # the set the run trains on; for every_epoch, one fixed draw of it stands in for the gap
     trained_on = train if baseline else doubled_split(train, fn, seed)
     fit_on = trained_on if once else train
-    result = training.fit_trial(model, fit_on, valid, settings, seed,
+    epochs = settings["epochs"]
+    splits = {"test": test, "train": trained_on, "valid": valid}
+    # the baseline's read at `epochs` (every arm's), while it trains on to twice the epochs
+    snapshot = evaluation.Snapshot(epochs, splits, ds.classes) if baseline else None
+    result = training.fit_trial(model, fit_on, valid,
+                                {**settings, "epochs": epochs * (2 if baseline else 1)}, seed,
                                 augment=None if (baseline or once) else fn,
                                 repeat_augmented=not (baseline or once),
-                                restore_best=False)  # the last epoch's: same epochs in every arm
-    # every accuracy below comes from those weights (GAP_NOTE)
+                                restore_best=False,  # the last epoch's: same epochs in every arm
+                                callbacks=[snapshot] if baseline else None)
+    # every accuracy below comes from one set of weights (GAP_NOTE)
     with training.quiet():
-        metrics = evaluation.evaluate(model, test, ds.classes)
-        on_train = evaluation.evaluate(model, trained_on, ds.classes)["test_accuracy"]
-        on_valid = evaluation.evaluate(model, valid, ds.classes)["test_accuracy"]
+        last = {name: evaluation.evaluate(model, split, ds.classes)
+                for name, split in splits.items()}
+    read = snapshot.metrics if baseline else last
+    if baseline:
+        model.set_weights(snapshot.weights)  # the saved model: the baseline after `epochs`
     name = f"04_{config['name']}_s{seed}"
     artifacts.save_model(context["run_dir"], name, nets.deployable(model))
-    return {
+    out = {
         "name": config["name"],
         "seed": seed,
         "history": result.history.to_dict(orient="records"),
-        "test_accuracy": metrics["test_accuracy"],
-        "test_loss": metrics["test_loss"],
-        "train_accuracy": on_train,
-        "valid_accuracy": on_valid,
-        "gap": on_train - on_valid,
-        "weights_epoch": result.epochs_run,
+        **_accuracies(read),
+        "test_loss": read["test"]["test_loss"],
+        "weights_epoch": epochs,
         "doubled_set": None if baseline else settings["doubled_set"],
         "n_train_images": len(train) * (1 if baseline else 2),
         **result.summary(),
     }
+    if baseline:
+        out["step_matched"] = {"epochs": 2 * epochs, **_accuracies(last)}
+    return out
+
+
+def _accuracies(read: dict) -> dict:
+    """test, train and valid accuracy and the gap (train minus valid) from evaluate()'s dicts."""
+    acc = {split: read[split]["test_accuracy"] for split in ("test", "train", "valid")}
+    return {"test_accuracy": acc["test"], "train_accuracy": acc["train"],
+            "valid_accuracy": acc["valid"], "gap": acc["train"] - acc["valid"]}
 
 
 def run_comparison(
@@ -188,43 +206,54 @@ def histories(results: list[dict]) -> pd.DataFrame:
     )
 
 
-def claims(results: list[dict]) -> list[dict]:
+def claims(results: list[dict], regime=None) -> list[dict]:
     """C7 (gap) and C8 (test accuracy): each augmentation minus the baseline of the same seed
-    (paired: same initial weights and data order), pooled over the augmentations per seed, and
-    per augmentation (ids C7.<name>, C8.<name>)."""
+    (paired: same initial weights and data order), pooled over the augmentations per seed (the
+    claim); the same against the baseline at twice the epochs, i.e. the same number of steps
+    (a sensitivity row, C7.steps); and per augmentation (C7.<name>, their directions decided
+    after Holm's correction within the family)."""
+    regime = regime or findings.UNNAMED
     table = seed_table(results)
+    steps = {r["seed"]: r["step_matched"] for r in results
+             if r["name"] == "baseline" and "step_matched" in r}
     rows = []
     for claim_id, metric in (("C7", "gap"), ("C8", "test_accuracy")):
         wide = table.pivot(index="seed", columns="augmentation", values=metric).dropna()
         names = [n for n in dict.fromkeys(table.augmentation) if n != "baseline"]
         n = len(wide)
         pooled = wide[names].mean(axis=1)
-        rows.append(findings.finding(claim_id, findings.paired_interval(pooled, wide.baseline),
-                                     f"paired t over {n} seeds (mean of {len(names)} "
-                                     "augmentations minus the baseline, same seed)"))
-        for name in names:
-            rows.append(findings.finding(findings.sub_claim(claim_id, name),
-                                         findings.paired_interval(wide[name], wide.baseline),
-                                         f"paired t over {n} seeds"))
+        rows.append(findings.finding(claim_id, findings.paired(
+            pooled, wide.baseline, f"paired t over {n} seeds (mean of {len(names)} "
+            "augmentations minus the baseline, same seed and epochs)"), regime))
+        if steps and all(s in steps for s in wide.index):
+            matched = [steps[s][metric] for s in wide.index]
+            quantity = findings.CLAIMS[claim_id].quantity.replace(
+                "minus baseline", "minus the baseline at twice the epochs (the same steps)")
+            rows.append(findings.finding(
+                findings.sub_claim(claim_id, "steps", quantity, "at the same number of steps"),
+                findings.paired(pooled, matched, f"paired t over {n} seeds, the baseline "
+                                "read after twice the epochs"), regime, role="sensitivity"))
+        rows += findings.family(claim_id, {
+            name: findings.paired(wide[name], wide.baseline, f"paired t over {n} seeds")
+            for name in names}, regime)
     return rows
 
 
 def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
-    """04's conclusion, worded from the verdicts: which augmentations' effects on the gap and on
-    test accuracy lie outside the scatter between seeds, and which do not."""
+    """04's conclusion, worded from the verdicts: the claims, the step-matched check, and which
+    augmentations' effects hold after Holm's correction within the five."""
     text = f"On *{escape(dataset_name)}*:\n\n" + findings.conclusion(
-        [r for r in rows if "." not in r["id"]]
-    )
+        [r for r in rows if r["role"] != "sub-claim"])
     for claim_id, what in (("C7", "the train−validation gap"), ("C8", "test accuracy")):
-        parts = [r for r in rows if r["id"].startswith(f"{claim_id}.")]
-        by = {v: [r["id"].split(".", 1)[1] for r in parts if r["verdict"] == v]
-              for v in ("supported", "contradicted", "inconclusive")}
-        text += (f"\n\nPer augmentation, on {what}: the study's direction holds beyond the "
-                 f"scatter for {', '.join(by['supported']) or 'none'}; the opposite for "
-                 f"{', '.join(by['contradicted']) or 'none'}; within the scatter for "
-                 f"{', '.join(by['inconclusive']) or 'none'}.")
+        parts = [r for r in rows if r["id"].startswith(f"{claim_id}.") and r["role"] == "sub-claim"]
+        by = {v: [escape(r["id"].split(".", 1)[1]) for r in parts if r["verdict"] == v]
+              for v in findings.VERDICTS}
+        said = [f"{v} for {', '.join(names)}" for v, names in by.items() if names]
+        text += (f"\n\nPer augmentation, on {what} (directions after Holm's correction within "
+                 f"the {len(parts)}): " + "; ".join(said) + ".")
     text += ("\n\n(Each augmented run sees twice the images, so twice the steps, per epoch: the "
-             "study's protocol.)")
+             "study's protocol. The sensitivity rows set them against the baseline after twice "
+             "the epochs, the same number of steps.)")
     if not is_cinic10:
         text += " These numbers are not CINIC-10's: compare them with the study only in shape."
     return text

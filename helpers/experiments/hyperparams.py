@@ -82,66 +82,89 @@ def as_records(table: pd.DataFrame) -> list[dict]:
 
 # --- the study's claims about the grids (C2-C6), from the factorial design ----------------------
 
-
-def _marginal(table: pd.DataFrame, factor: str, metric: str = METRIC) -> pd.Series:
-    return table.groupby(factor)[metric].mean()
-
-
-def _level_weights(table: pd.DataFrame, column: str, plus, minus) -> np.ndarray:
-    """Contrast weights: +1/n over trials whose column is in plus, -1/n over those in minus."""
-    a, b = table[column].isin(plus).to_numpy(), table[column].isin(minus).to_numpy()
-    return a / a.sum() - b / b.sum()
+TRAINING_FACTORS = ["n_blocks", "kernel_size"]
+REGULARISERS = ["alpha", "lam", "dropout"]
 
 
-def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, metric: str = METRIC) -> list:
-    """C2-C6 (see helpers.findings) from the two grids. Each main effect is estimated across the
-    other factors' levels; its interval comes from the additive model's residual variance (a
-    t interval for a difference of means, a residual bootstrap for a spread or a best-of). A
-    claim whose levels are not in the grid is left out."""
+def _spread_lead(factors: list[str]):
+    """statistic(y) for C5: the spread (max - min) of dropout's marginal means minus the largest
+    spread of the other factors', for trial arrays y (..., L1, ..., Lk, seeds)."""
+    k = len(factors)
+
+    def statistic(y):
+        y = np.asarray(y)
+        spreads = {}
+        for j, f in enumerate(factors):
+            axes = tuple(y.ndim - (k + 1) + i for i in range(k + 1) if i != j)
+            m = y.mean(axis=axes)
+            spreads[f] = m.max(axis=-1) - m.min(axis=-1)
+        others = np.max([v for f, v in spreads.items() if f != "dropout"], axis=0)
+        return spreads["dropout"] - others
+
+    return statistic
+
+
+def training_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
+    """C2-C4 from the training grid (blocks x kernel size, every configuration once per seed)."""
     from helpers.experiments import findings as f
 
+    grid = f.Grid.from_table(table, TRAINING_FACTORS, metric)
+    blocks, kernels = grid.levels
     rows = []
-    tf_ = ["n_blocks", "kernel_size"]
-    blocks, kernels = set(train_table.n_blocks), sorted(set(train_table.kernel_size))
-    n_tr = f"{len(train_table)} trials"
-    if {1, 3, 5} <= blocks:
-
-        def best13_minus5(t):
-            m = _marginal(t, "n_blocks", metric)
-            return max(m[1], m[3]) - m[5]
-
-        rows.append(f.finding("C2", f.factorial_bootstrap(train_table, tf_, metric,
-                                                          best13_minus5),
-                              f"grid, {n_tr}: residual bootstrap of the additive model"))
+    if {1, 3, 5} <= set(blocks):
+        parts = [grid.contrast(grid.level_weights("n_blocks", [int(b == few) - int(b == 5) for b in blocks]),
+                               f"{few} blocks minus 5") for few in (1, 3)]
+        rows.append(f.finding("C2", f.intersection_union(
+            parts, "intersection-union test of two t contrasts of marginal means (1 − 5 and "
+            "3 − 5; both above zero)"), regime))
     if len(kernels) > 1:
-        w = _level_weights(train_table, "kernel_size", [kernels[-1]], [kernels[0]])
-        rows.append(f.finding("C3", f.factorial_contrast(train_table, tf_, metric, w),
-                              f"grid, {n_tr}: kernel {kernels[-1]} minus {kernels[0]}, t "
-                              "interval from the additive model's residuals"))
-    if {1, 3} <= blocks and {4, 5} <= set(kernels) and len(blocks) > 2 and len(kernels) > 2:
-        inside = (train_table.n_blocks.isin([1, 3]) & train_table.kernel_size.isin([4, 5]))
-        a = inside.to_numpy()
-        w = a / a.sum() - ~a / (~a).sum()
-        rows.append(f.finding("C4", f.factorial_contrast(train_table, tf_, metric, w),
-                              f"grid, {n_tr}: t interval from the additive model's residuals"))
-    rf = [p for p in ("alpha", "lam", "dropout") if reg_table[p].nunique() > 1]
-    n_reg = f"{len(reg_table)} trials"
-    if "dropout" in rf and len(rf) > 1:
-
-        def dropout_spread_lead(t):
-            spread = {p: np.ptp(_marginal(t, p, metric).to_numpy()) for p in rf}
-            return spread["dropout"] - max(v for p, v in spread.items() if p != "dropout")
-
-        rows.append(f.finding("C5", f.factorial_bootstrap(reg_table, rf, metric,
-                                                          dropout_spread_lead),
-                              f"grid, {n_reg}: residual bootstrap of the additive model"))
-    if "lam" in rf:
-        lams = sorted(set(reg_table.lam))
-        w = _level_weights(reg_table, "lam", [lams[-1]], [lams[0]])
-        rows.append(f.finding("C6", f.factorial_contrast(reg_table, rf, metric, w),
-                              f"grid, {n_reg}: λ {lams[-1]:g} minus {lams[0]:g}, t interval "
-                              "from the additive model's residuals"))
+        rows.append(f.finding("C3", grid.trend("kernel_size", method=(
+            f"linear trend contrast over kernel sizes {', '.join(map(str, kernels))}, t "
+            "interval")), regime))
+    if {1, 3} <= set(blocks) and {4, 5} <= set(kernels) and len(blocks) > 2 and len(kernels) > 2:
+        region = {(i, j) for i, b in enumerate(blocks) for j, k in enumerate(kernels)
+                  if b in (1, 3) and k in (4, 5)}
+        est = f.best_cell(grid, region, "best cell of the region minus the best elsewhere; "
+                          "simultaneous bounds (Bonferroni over the region's 4 cells below, "
+                          "the other cells above), pure error")
+        rows.append(f.finding("C4", est, regime, testable=grid.r >= 2, why=(
+            "one seed per configuration: which cell is best cannot be told from noise "
+            "(no pure error); run at least 2 seeds per configuration")))
     return rows
+
+
+def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
+    """C5-C6 from the regularisation grid (alpha x lambda x dropout), the factors it varies."""
+    from helpers.experiments import findings as f
+
+    varied = [p for p in REGULARISERS if table[p].nunique() > 1]
+    if not varied:
+        return []
+    grid = f.Grid.from_table(table, varied, metric)
+    rows = []
+    if "dropout" in varied and len(varied) > 1:
+        rows.append(f.finding("C5", f.residual_bootstrap(
+            grid, _spread_lead(varied), "residual bootstrap (basic interval, widened by "
+            "t/z for the residual df)"), regime))
+    if "lam" in varied:
+        lams = grid.levels[varied.index("lam")]
+        rows.append(f.finding("C6", grid.trend("lam", np.log10(lams), method=(
+            "linear trend contrast over log10 λ, t interval")), regime))
+    return rows
+
+
+def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, regime=None,
+           metric: str = METRIC) -> list[dict]:
+    """C2-C6 from the two grids, in the study's order (see training_claims and
+    regularisation_claims). Each contrast reads every configuration of a grid once per seed;
+    with two or more seeds per configuration the noise is the pure error between seeds, with
+    one it is the additive model's residual (which then holds the interactions too). A claim
+    whose levels are not in the grid is left out (conclusion names it)."""
+    from helpers.experiments import findings as f
+
+    regime = regime or f.UNNAMED
+    return training_claims(train_table, regime, metric) + regularisation_claims(
+        reg_table, regime, metric)
 
 
 def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name: str,
@@ -152,12 +175,18 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
 
     tested = {r["id"] for r in rows}
     missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in tested]
+    seeds = trials.seed.nunique() if "seed" in trials else 1
     text = (
         f"On *{escape(dataset_name)}*: {len(trials)} trials of up to {epochs} epochs on "
-        f"{int(trials.n_train.max()):,} training images each. Each claim is estimated across "
-        "the grid, every configuration counting once per seed; its 95% interval comes from the "
-        "scatter that the grid's main effects leave unexplained (noise between runs plus "
-        "interactions). No single configuration's score is read on its own.\n\n"
+        f"{int(trials.n_train.max()):,} training images each, {seeds} seed(s) per "
+        "configuration. Each claim is a contrast across a whole grid, every configuration "
+        "counting once per seed; "
+        + ("its interval rests on the scatter between a configuration's seeds (pure error)."
+           if seeds > 1 else
+           "with one seed per configuration its interval rests on what the grid's main "
+           "effects leave unexplained (noise and interactions together), and on one seed and "
+           "one training subset.")
+        + " No single configuration's score is read on its own.\n\n"
         + findings.conclusion(rows)
     )
     if missing:

@@ -1,5 +1,5 @@
 """05's experiment: the transfer model's two stages (base frozen, then unfrozen) once per seed,
-its tables, the study's claims C9-C11 and the conclusion written from their verdicts."""
+its tables, the study's claims C9-C12 and the conclusion written from their verdicts."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class SeedRun:
     model: keras.Model
     frozen: TrainResult
     unfrozen: TrainResult
-    frozen_valid_accuracy: float  # after stage 1, best weights restored
+    frozen_valid_accuracy: float  # after stage 1's last epoch (the weights stage 2 starts from)
     frozen_test: dict
     metrics: dict  # after stage 2
 
@@ -49,7 +49,8 @@ def train_seeds(
 ) -> list[SeedRun]:
     """For each seed: a fresh base (build_base(**base); pretrained weights are the same for
     every seed, the head's initialisation is not) and head (build_transfer_model(**head)),
-    stage 1 on the frozen base, stage 2 unfrozen; test accuracy after each."""
+    stage 1 on the frozen base (its last epoch kept), stage 2 unfrozen (early stopping keeps its
+    best epoch on the validation split); test accuracy after each."""
     from helpers.base import progress_bar
     from helpers.models import evaluation, training
 
@@ -60,8 +61,10 @@ def train_seeds(
         choice = build_base(**base)
         model = build_transfer_model(choice.model, **head)
         args = {**fit_args, "train": train, "valid": valid, "seed": seed}
+        # stage 1 keeps its last epoch's weights: stage 2 starts from them, and C9 reads both
+        # stages without choosing an epoch on the validation images it is measured on
         frozen = train_stage(model, base_trainable=False, learning_rate=head_learning_rate,
-                             epochs=head_epochs, **args)
+                             epochs=head_epochs, restore_best=False, **args)
         frozen_valid = evaluation.evaluate(model, valid, classes)["test_accuracy"]
         frozen_test = evaluation.evaluate(model, test, classes)
         unfrozen = train_stage(model, base_trainable=True, learning_rate=finetune_learning_rate,
@@ -98,27 +101,60 @@ def seed_table(runs: list[SeedRun]):
     } for r in runs]).set_index("seed")
 
 
-def claims(runs: list[SeedRun], resnet_accuracies: list[float] | None, *, comparable: bool,
-           base_model: str) -> list[dict]:
-    """C9 (paired over seeds), C10 (against 02's seeds, Welch; absent without 02's results),
-    C11 (comparable only for a pretrained VGG19 on CINIC-10)."""
+def claims(runs: list[SeedRun], resnet: dict | None, regime=None, *, base_model: str,
+           subsets: dict) -> list[dict]:
+    """C9 (the first unfrozen epoch's gain, paired over seeds, against the study's +0.15), C10
+    (against 02's seeds: absent without 02's results, comparable only when both trained on the
+    same subset, were tested on the same images and 05's base is a pretrained VGG19), C11
+    (comparable only for a pretrained VGG19 in the study's regime) and C12 (fine-tuned minus
+    frozen test accuracy, paired over seeds). resnet: resnet_seeds(); subsets: this notebook's
+    {train_per_class, valid_per_class, test_per_class, seed}."""
     from helpers.experiments import findings as f
 
+    regime = regime or f.UNNAMED
     n = len(runs)
     first = [r.first_unfrozen_valid_accuracy for r in runs]
     frozen = [r.frozen_valid_accuracy for r in runs]
     tests = [r.metrics["test_accuracy"] for r in runs]
-    rows = [f.finding("C9", f.paired_interval(first, frozen),
-                      f"paired t over {n} seeds (validation accuracy; the study: +0.15)")]
-    if resnet_accuracies:
-        rows.append(f.finding("C10", f.welch_interval(tests, resnet_accuracies),
-                              f"Welch t: {n} seeds of 05 ({base_model}) vs "
-                              f"{len(resnet_accuracies)} of 02"))
-    pretrained = all(r.choice.pretrained for r in runs)
-    rows.append(f.finding("C11", f.mean_interval(tests), f"t interval over {n} seeds, "
-                          f"{base_model}", comparable=comparable and pretrained
-                          and base_model == "VGG19"))
+    frozen_tests = [r.frozen_test["test_accuracy"] for r in runs]
+    vgg19 = base_model == "VGG19" and all(r.choice.pretrained for r in runs)
+    rows = [f.finding("C9", f.paired(first, frozen, f"paired t over {n} seeds (validation "
+                                     "accuracy), prediction interval for one new seed"), regime)]
+    if resnet:
+        rows.append(f.finding("C10", f.welch(tests, resnet["test_accuracy"], (
+            f"Welch t: {n} seeds of 05 ({base_model}) vs {len(resnet['test_accuracy'])} of 02")),
+            regime, **_comparable_with_02(resnet["subsets"], subsets, base_model, vgg19)))
+    n_test = runs[0].metrics["n_test"]
+    c11 = f.mean_of_runs(tests, test_images=n_test, study_images=90_000,
+                         method=f"t interval over {n} seeds, {base_model}, with the test set's "
+                         "sampling error; prediction interval for one new run")
+    rows.append(f.finding("C11", c11, regime, comparable=vgg19, why="" if vgg19 else (
+        f"the {_not_vgg19(base_model)}")))
+    rows.append(f.finding("C12", f.paired(tests, frozen_tests, f"paired t over {n} seeds "
+                                          "(test accuracy)"), regime))
     return rows
+
+
+def _comparable_with_02(theirs: dict, ours: dict, base_model: str, vgg19: bool) -> dict:
+    """C10's comparable/why: 02 and 05 on the same training subset and test images, and 05's
+    base the study's (a pretrained VGG19)."""
+    def differ(*keys):
+        return any(theirs.get(k) != ours[k] for k in keys)
+
+    why = []
+    if differ("train_per_class", "seed"):
+        why.append("02 and 05 trained on different subsets")
+    if differ("test_per_class", "seed"):
+        why.append("they were tested on different images")
+    if not vgg19:
+        why.append(f"05's {_not_vgg19(base_model)}")
+    return {"comparable": not why, "why": "; ".join(why)}
+
+
+def _not_vgg19(base_model: str) -> str:
+    if base_model == "VGG19":
+        return "base is VGG19 without pretrained weights"
+    return f"base is {base_model}, not a pretrained VGG19"
 
 
 def conclusion(runs: list[SeedRun], rows: list[dict], finetune_lr: float, dataset_name: str,
@@ -128,10 +164,9 @@ def conclusion(runs: list[SeedRun], rows: list[dict], finetune_lr: float, datase
     from helpers.experiments import findings as f
 
     table = seed_table(runs)
-    frozen = f.mean_interval(table["test, frozen"])
-    tuned = f.mean_interval(table["test, fine-tuned"])
-    text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): test accuracy "
-            f"{frozen[0]:.4f} with the base frozen, {tuned[0]:.4f} after fine-tuning the whole "
+    frozen, tuned = table["test, frozen"].mean(), table["test, fine-tuned"].mean()
+    text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): mean test accuracy "
+            f"{frozen:.4f} with the base frozen, {tuned:.4f} after fine-tuning the whole "
             f"network at a learning rate of {finetune_lr:.2g} (the study: "
             f"{f.STUDY_TRANSFER:.4f} with VGG19 on full CINIC-10).\n\n" + f.conclusion(rows))
     if not all(r.choice.pretrained for r in runs):
@@ -169,8 +204,9 @@ def metrics(runs: list[SeedRun], config: dict, n_train: int, n_valid: int) -> di
     return out
 
 
-def resnet_accuracies(run_dir, fingerprint: str) -> list[float] | None:
-    """02's per-seed test accuracies from this run folder, if 02 ran on the same data."""
+def resnet_seeds(run_dir, fingerprint: str) -> dict | None:
+    """02's per-seed test accuracies and the subsets it drew, from this run folder, if 02 ran
+    on the same data: {"test_accuracy": [...], "subsets": {...}} (None otherwise)."""
     from helpers.artifacts import run_paths
     from helpers.atomic import read_json
 
@@ -180,4 +216,7 @@ def resnet_accuracies(run_dir, fingerprint: str) -> list[float] | None:
     result = read_json(path)
     if result.get("provenance", {}).get("fingerprint") != fingerprint:
         return None
-    return [s["test_accuracy"] for s in result.get("seeds", [])] or None
+    accuracies = [s["test_accuracy"] for s in result.get("seeds", [])]
+    if not accuracies:
+        return None
+    return {"test_accuracy": accuracies, "subsets": result.get("subsets", {})}

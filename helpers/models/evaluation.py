@@ -46,6 +46,23 @@ def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: i
     return out
 
 
+class Snapshot(keras.callbacks.Callback):
+    """At the end of epoch `epoch` (counted from 1) of a fit: the weights, and evaluate() on each
+    named split from those weights; the fit goes on unchanged (callbacks only read)."""
+
+    def __init__(self, epoch: int, splits: dict[str, Split], classes: list[str]):
+        super().__init__()
+        self.epoch, self.splits, self.classes = epoch, splits, classes
+        self.weights: list | None = None
+        self.metrics: dict[str, dict] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            self.weights = self.model.get_weights()
+            self.metrics = {name: evaluate(self.model, split, self.classes)
+                            for name, split in self.splits.items()}
+
+
 def per_class_table(metrics: dict) -> pd.DataFrame:
     """per_class accuracies as a sorted table."""
     return (

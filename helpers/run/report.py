@@ -3,6 +3,7 @@ contents, run metadata) and render report.pdf with headless Chromium when it is 
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
@@ -17,6 +18,7 @@ import nbformat
 from helpers.atomic import read_json, write_atomic
 from helpers.base import StudyError, escape
 from helpers.experiments import findings
+from helpers.plots import findings as plots_findings
 from helpers.run.runrecord import completed, read_executed
 from helpers.run.study import origins
 
@@ -112,20 +114,49 @@ def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
     )
 
 
-def _findings_cells(claims: list[dict]) -> list[str]:
-    """The report's opening: the study's claims (sub-claims such as C7.flip stay in their
-    notebook), each with this run's estimate, interval, n and verdict, and the conclusion."""
-    top = [c for c in claims if "." not in c["id"]]
-    intro = (
-        "## Findings\n\nDo the study's findings hold? Each row is one claim of the study, the "
-        "quantity that tests it, this run's estimate with its 95% interval and the number of "
-        "independent runs (seeds, or a grid's trials) behind it, and the verdict that follows "
-        "from the interval: *supported* (wholly on the study's side of zero, or for an absolute "
-        "number reaching it), *contradicted* (wholly on the other side), *inconclusive* "
-        "(the interval includes no effect), *not comparable* (an absolute number off "
-        "CINIC-10)."
-    )
-    return [intro, findings.table_html(top), "**Conclusion.** " + findings.summary(top)]
+def _findings_cells(found: dict, run_dir: Path) -> list:
+    """The report's opening: the regime, one table of the study's claims (sub-claims such as
+    C7.flip stay in their notebook) with this run's estimate, interval, replication and verdict,
+    the same as a figure, what the run can say (with its family-wise error) and what each
+    verdict means."""
+    rows = found["claims"]
+    top = [r for r in rows if r["role"] != "sub-claim"]
+    labels = sorted({r["regime"] for r in top if r["direction"] != "fact"}) or sorted(
+        {r["regime"] for r in top})
+    cells = [nbformat.v4.new_markdown_cell(
+        "## Findings\n\nDo the study's findings hold? Each row is one claim of the study in its "
+        "own words, the quantity that tests it, the smallest effect of interest Δ, this run's "
+        "estimate with its 95% interval (for a number the study reports from one run: also the "
+        "interval one new run would fall in) and what was replicated, and the verdict that "
+        "its direction, size and Δ add up to (defined below the figure).\n\n"
+        f"**The study's claims on {escape('; '.join(labels))}.**")]
+    cells.append(nbformat.v4.new_markdown_cell(findings.table_html(top)))
+    figure = plots_findings.forest(top)
+    if figure is not None:
+        png = _png(figure)
+        write_atomic(run_dir / "figures" / "findings.png", lambda p: p.write_bytes(png))
+        cells.append(nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": base64.b64encode(png).decode(),
+                                  "text/plain": "the findings figure"})]))
+        cells.append(nbformat.v4.new_markdown_cell(
+            "*Figure F: every claim's estimate and 95% interval (thick), in accuracy, turned so "
+            "that right of zero is the study's way; grey: ±Δ around no effect or around the "
+            "study's number (black tick); thin: the interval for one new run; colour: the "
+            "verdict.*"))
+    cells.append(nbformat.v4.new_markdown_cell("**Conclusion.** " + findings.summary(rows)))
+    cells.append(nbformat.v4.new_markdown_cell(
+        "**What the verdicts mean** (Δ: 0.01 for a difference, 0.02 for an absolute accuracy, "
+        "±0.05 around the study's +0.15 for C9; comparable: CINIC-10 at the study's budget, and "
+        "for 72.48% a pretrained VGG19):\n\n" + findings.definitions_markdown()))
+    return cells
+
+
+def _png(figure) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def _read(path: Path, reader):
@@ -201,12 +232,14 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
                 f"{escape(banner['text'])}</div>"
             )
     found = findings.load(run_dir)
-    if found and found["claims"]:
-        head += _findings_cells(found["claims"])
+    opening = _findings_cells(found, run_dir) if found and found["claims"] else []
+    if opening:
         toc.insert(0, "- [Findings](#Findings)")
     head.append("## Contents\n\n" + "\n".join(toc))
     head.append("## Run\n\n" + _metadata_md(record))
-    cells = [nbformat.v4.new_markdown_cell(t) for t in head] + body
+    title, rest = head[:-2], head[-2:]
+    cells = ([nbformat.v4.new_markdown_cell(t) for t in title] + opening
+             + [nbformat.v4.new_markdown_cell(t) for t in rest] + body)
     return nbformat.v4.new_notebook(cells=cells, metadata={"title": "CINIC-10 study report"})
 
 

@@ -1,0 +1,201 @@
+"""The findings in words: a number with its interval, one sentence per claim (worded from its
+verdict, never stronger), the report's table (HTML: a block, since nbconvert drops inline HTML
+inside Markdown), the verdicts' definitions, and the run's summary with its family-wise error."""
+
+from __future__ import annotations
+
+import html
+
+from helpers.base import escape
+from helpers.experiments.findings.rows import holm
+from helpers.experiments.findings.verdicts import DECISIVE, DEFINITIONS, VERDICTS
+
+COLOURS = {
+    "reproduced": "#1a7f37",
+    "direction only": "#0969da",
+    "contradicted": "#c00",
+    "negligible": "#8250df",
+    "inconclusive": "#9a6700",
+    "not testable": "#57606a",
+    "not comparable": "#57606a",
+}
+assert set(COLOURS) == set(VERDICTS)
+
+
+def number(value: float | None, row: dict, digits: int = 3) -> str:
+    """A value in a row's units: signed for a difference, plain for an absolute accuracy."""
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if row["direction"] == "abs" else f"{value:+.{digits}f}"
+
+
+def interval_text(row: dict, digits: int = 3) -> str:
+    """'+0.012 [-0.003, +0.027]' (no interval: '+0.012, no interval'; a fact: what was seen)."""
+    if row["direction"] == "fact":
+        return row.get("observed", "")
+    est = number(row["estimate"], row, digits)
+    if row["ci_low"] is None:
+        return f"{est}, no interval"
+    return f"{est} [{number(row['ci_low'], row, digits)}, {number(row['ci_high'], row, digits)}]"
+
+
+def prediction_text(row: dict, digits: int = 3) -> str:
+    """'one new run: [a, b]' where the row has a prediction interval, else ''."""
+    if row.get("pi_low") is None:
+        return ""
+    return (f"one new run: [{number(row['pi_low'], row, digits)}, "
+            f"{number(row['pi_high'], row, digits)}]")
+
+
+def needed_text(row: dict) -> str:
+    """'about 9 seeds would decide it' for an inconclusive row ('' otherwise)."""
+    if row["verdict"] != "inconclusive":
+        return ""
+    per = " per configuration" if "configurations" in row["replication"] else ""
+    k = row.get("n_needed")
+    if k is None:
+        return f"it needs at least 2 seeds{per} with scatter between them"
+    if k > 10_000:
+        return f"more than 10,000 seeds{per} would be needed to decide it"
+    return f"about {k} seeds{per} would decide it (80% power at this run's scatter)"
+
+
+def _evidence_words(row: dict) -> str:
+    ev = row.get("evidence") or {}
+    parts = []
+    if ev.get("direction"):
+        parts.append(f"direction {ev['direction']}")
+    if ev.get("size"):
+        parts.append(f"size {ev['size']}")
+    if ev.get("negligible"):
+        parts.append(f"within ±{row['delta']:g}")
+    if row.get("p_adjusted") is not None:
+        parts.append(f"Holm p {row['p_adjusted']:.3f}")
+    return ", ".join(parts)
+
+
+def sentence(row: dict) -> str:
+    """One Markdown sentence for a claim, worded from its verdict and never stronger. Every
+    text from the row is escaped (a row may come from a file)."""
+    e = {k: escape(row[k]) if isinstance(row.get(k), str) else row.get(k)
+         for k in ("id", "claim", "quantity", "replication", "size", "study", "why", "regime")}
+    v, ci = row["verdict"], escape(interval_text(row))
+    head = f"**{e['id']}** ({e['claim']}): **{v}**"
+    what = f"{e['quantity']} is {ci} ({e['replication']})"
+    pi = escape(prediction_text(row)) or "the interval"
+    delta = f"±{row['delta']:g}"
+    if v == "reproduced":
+        size = f"; the study's {e['size']} lies within what it predicts" if row["size"] else ""
+        return f"{head} — {what}{size}."
+    if v == "direction only":
+        return (f"{head} — {what}: the study's direction holds, but its size ({e['size']}) "
+                f"lies outside what this run predicts ({pi}).")
+    if v == "contradicted":
+        if row["direction"] == "fact":
+            return f"{head} — {ci}."
+        if row["size"] and (row.get("evidence") or {}).get("size") == "excluded":
+            return (f"{head} — {what}: the study's {e['size']} lies outside what this run "
+                    f"predicts ({pi}).")
+        return f"{head} — {what}: on the other side of the study's claim."
+    if v == "negligible":
+        return f"{head} — {what}: the whole interval lies within {delta} of no effect."
+    if v == "not testable":
+        return f"{head} — {e['why']}."
+    if v == "not comparable":
+        return (f"{head} — {e['why'] or e['regime']}: {what}, not set against the study's "
+                f"{e['study']}.")
+    if row["direction"] != "fact" and row["ci_low"] is None:
+        return f"{head} — {what}: without scatter between runs there is no interval."
+    return (f"{head} — {what}: the interval holds both no effect and an effect of {delta}; "
+            f"{needed_text(row)}.")
+
+
+def conclusion(rows: list[dict]) -> str:
+    """A notebook's conclusion on the study's claims: one bullet per claim."""
+    return "\n".join(f"- {sentence(r)}" for r in rows)
+
+
+def definitions_markdown() -> str:
+    """The verdicts' one table (the report's and docs/findings.md's)."""
+    lines = ["| verdict | when |", "|---|---|"]
+    lines += [f"| {v} | {DEFINITIONS[v]} |" for v in VERDICTS]
+    return "\n".join(lines)
+
+
+def table_html(rows: list[dict], colours: bool = True) -> str:
+    """claim (and the study's words) | Δ | this run: estimate [95% interval], prediction, n |
+    verdict (coloured unless colours=False), its evidence, the runs needed | method; one HTML
+    table, a block (Markdown renderers pass it through whole)."""
+    head = ("claim (the study's words)", "Δ", "this run: estimate [95% interval], n",
+            "verdict", "method")
+    out = ["<table class='findings'>", "<thead><tr>"
+           + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr></thead>",
+           "<tbody>"]
+    for r in rows:
+        role = "" if r["role"] == "claim" else f" <i>({html.escape(r['role'])})</i>"
+        claim = (f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}{role}<br>"
+                 f"<small><i>“{html.escape(r['quote'])}”</i> ({html.escape(r['where'])}); "
+                 f"the study: {html.escape(r['study'])}</small>")
+        measured = f"{html.escape(r['quantity'])}: <b>{html.escape(interval_text(r))}</b>"
+        pi = prediction_text(r)
+        if pi:
+            measured += f"; {html.escape(pi)}"
+        regime = "" if r["regime"] == r.get("regime_short") else f"; {r.get('regime_short', '')}"
+        measured += (f"<br><small>n = {r['n']}: {html.escape(r['replication'])}"
+                     f"{html.escape(regime)}</small>")
+        colour = COLOURS[r["verdict"]] if colours else "#24292f"
+        notes = [x for x in (_evidence_words(r), needed_text(r), r.get("why") or "") if x]
+        verdict = f"<b style='color:{colour}'>{html.escape(r['verdict'])}</b>"
+        if notes:
+            verdict += "<br><small>" + html.escape("; ".join(notes)) + "</small>"
+        cells = (claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact", measured,
+                 verdict, f"<small>{html.escape(r['method'])}</small>")
+        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{c}</td>"
+                                    for c in cells) + "</tr>")
+    return "\n".join([*out, "</tbody>", "</table>"])
+
+
+def family_wise(rows: list[dict]) -> str:
+    """One sentence: the chance that at least one of this run's direction tests comes out
+    decisive if none of the study's effects were real, how many did, and how many stay so
+    after Holm's correction over them."""
+    tested = [r for r in rows if r["role"] == "claim" and r["direction"] in "+-"
+              and r.get("p") is not None and r["verdict"] not in ("not comparable",
+                                                                  "not testable")]
+    if not tested:
+        return ""
+    k = len(tested)
+    decisive = [r for r in tested if r["verdict"] in DECISIVE]
+    adjusted = holm([r["p"] for r in tested])
+    kept = [r["id"] for r, p in zip(tested, adjusted) if p < 0.05 and r in decisive]
+    ids = escape(", ".join(r["id"] for r in tested))
+    return (f"**Multiplicity.** {k} claims ({ids}) were each judged at 95%: if none of the "
+            f"study's effects were real, at least one of them would still come out decisive "
+            f"with probability up to 1 − 0.95^{k} = {1 - 0.95 ** k:.0%}. Decisive here: "
+            f"{len(decisive)} ({escape(', '.join(r['id'] for r in decisive) or 'none')}); after "
+            f"Holm's correction over the {k}, {len(kept)} keep a decisive p-value "
+            f"({escape(', '.join(kept) or 'none')}). Sub-claims (per augmentation) are judged after "
+            "Holm's correction within their family; sensitivity rows are not counted.")
+
+
+def summary(rows: list[dict], regimes: dict | None = None) -> str:
+    """The whole report's conclusion: which claims this run reproduces, finds otherwise or
+    cannot decide, claim by claim (no tally: claims weigh differently), in what regime, and
+    the family-wise error."""
+    top = [r for r in rows if r["role"] == "claim"]
+    labels = sorted({r["regime"] for r in top})
+    where = "; ".join(labels) if labels else ""
+    by = {v: [r for r in top if r["verdict"] == v] for v in VERDICTS}
+    parts = []
+    for v in VERDICTS:
+        if not by[v]:
+            continue
+        items = []
+        for r in by[v]:
+            extra = needed_text(r) if v == "inconclusive" else (
+                escape(r["why"]) if v in ("not testable", "not comparable") else "")
+            items.append(f"{escape(r['id'])} ({escape(r['claim'])}{'; ' + extra if extra else ''})")
+        parts.append(f"*{v}*: " + "; ".join(items))
+    text = (f"**What this run can say** ({escape(where)}). " + ". ".join(parts) + ".")
+    fw = family_wise(rows)
+    return text + ("\n\n" + fw if fw else "")

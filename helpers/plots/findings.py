@@ -1,0 +1,80 @@
+"""The findings as one picture: every claim's estimate and 95% interval on one axis, turned so
+that right of zero is the study's way; ±Δ shaded, the study's number marked where it gives
+one, each interval in its verdict's colour; absolute accuracies on a panel of their own (with
+the prediction interval for one new run, thin)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from helpers.experiments.findings import COLOURS, claim_of
+
+
+def _turned(row: dict, key: str) -> float | None:
+    value = row.get(key)
+    return None if value is None else (-value if row["direction"] == "-" else value)
+
+
+def _label(row: dict) -> str:
+    text = f"{row['id']} {row['claim']}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def forest(rows: list[dict]) -> Figure | None:
+    """The figure for findings rows (claims and sensitivity rows; sub-claims and facts are left
+    to their notebooks); None when no row has an estimate."""
+    shown = [r for r in rows if r["role"] != "sub-claim" and r["direction"] != "fact"
+             and r.get("estimate") is not None]
+    relative = [r for r in shown if r["direction"] in ("+", "-")]
+    absolute = [r for r in shown if r["direction"] == "abs"]
+    if not shown:
+        return None
+    heights = [max(len(relative), 1), max(len(absolute), 1)] if absolute else [len(relative)]
+    fig = Figure(figsize=(9, 0.45 * sum(heights) + 1.8), layout="constrained")
+    axes = fig.subplots(len(heights), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": heights})[:, 0]
+    if relative:
+        _panel(axes[0], relative, absolute=False)
+    if absolute:
+        _panel(axes[-1], absolute, absolute=True)
+    used = sorted({r["verdict"] for r in shown}, key=list(COLOURS).index)
+    handles = [Line2D([], [], color=COLOURS[v], lw=3, label=v) for v in used]
+    handles.append(Line2D([], [], color="black", marker="|", ls="", ms=12,
+                          label="the study's number"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+               fontsize=8, frameon=False)
+    return fig
+
+
+def _panel(ax, rows: list[dict], absolute: bool) -> None:
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows):
+        colour = COLOURS[r["verdict"]]
+        claim = claim_of(r["id"])
+        centre = claim.target if claim.target is not None else (None if absolute else 0.0)
+        if centre is not None:  # ±Δ around no effect, or around the study's number
+            ax.fill_betweenx([yi - 0.4, yi + 0.4], centre - r["delta"], centre + r["delta"],
+                             color="0.88", lw=0)
+        if claim.target is not None:
+            ax.plot([claim.target], [yi], marker="|", ms=14, color="black", ls="")
+        est, lo, hi = (_turned(r, k) for k in ("estimate", "ci_low", "ci_high"))
+        pi_lo, pi_hi = _turned(r, "pi_low"), _turned(r, "pi_high")
+        if r["direction"] == "-":  # turned: the bounds swap
+            lo, hi, pi_lo, pi_hi = hi, lo, pi_hi, pi_lo
+        if pi_lo is not None and (absolute or claim.target is not None):
+            ax.plot([pi_lo, pi_hi], [yi, yi], color=colour, lw=1, alpha=0.7)
+        if lo is not None:
+            ax.plot([lo, hi], [yi, yi], color=colour, lw=4, solid_capstyle="butt")
+        ax.plot([est], [yi], marker="o", color=colour, ms=6,
+                mfc="white" if r["role"] == "sensitivity" else colour)
+    ax.set_yticks(y, [_label(r) for r in rows], fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    if absolute:
+        ax.set_xlabel("test accuracy (thick: 95% interval of the mean; thin: one new run)")
+    else:
+        ax.axvline(0, color="0.4", lw=1)
+        ax.set_xlabel("effect in accuracy, turned so that right of 0 is the study's way "
+                      "(grey: ±Δ; open dot: sensitivity row)")
+    ax.grid(axis="y", visible=False)
