@@ -281,3 +281,24 @@ def test_summary_names_each_claims_verdict_and_the_family_wise_error():
     assert "*not comparable*: C1" in text
     assert "1 − 0.95^2 = 10%" in text  # the two claims with a direction test
     assert "supported" not in text and "full profile" not in text
+
+
+def test_the_verdicts_are_defined_once_and_the_docs_show_that_table():
+    from helpers.base import ROOT
+
+    table = findings.definitions_markdown()
+    assert table.count("\n") == len(findings.VERDICTS) + 1
+    for doc in ("README.md", "docs/findings.md"):
+        assert table in (ROOT / doc).read_text(), f"{doc} lacks the verdicts' table as defined"
+    claims_doc = (ROOT / "docs" / "findings.md").read_text()
+    for claim in findings.CLAIMS.values():  # the claims table names every claim and its Δ
+        assert f"| {claim.id} |" in claims_doc and claim.quote in claims_doc, claim.id
+
+
+def test_a_direction_decided_by_a_hair_is_marked_fragile():
+    close = findings.Estimate(0.021, 0.001, 0.041, 5, "5 seeds", "paired t", 0.007, 4, 0.04)
+    clear = findings.Estimate(0.05, 0.03, 0.07, 5, "5 seeds", "paired t", 0.007, 4, 0.001)
+    rows = [findings.finding("C12", e, QUICK) for e in (close, clear)]
+    assert [r["verdict"] for r in rows] == ["reproduced", "reproduced"]
+    assert rows[0]["evidence"]["fragile"] and not rows[1]["evidence"]["fragile"]
+    assert "fragile" in findings.table_html(rows[:1]) and "fragile" not in findings.table_html(rows[1:])

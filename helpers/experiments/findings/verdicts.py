@@ -51,6 +51,7 @@ DEFINITIONS = {
 }
 N_MAX = 10_000
 POWER = 0.8
+FRAGILE = 0.25  # a direction whose bound clears zero by under a quarter of the half-width
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,12 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None) -> dict
     elif claim.size is not None:  # a size in words, e.g. "a little": at most size.high
         size = "excluded" if pi_lo is not None and pi_lo > claim.size.high else "consistent"
     negligible = target is None and -claim.delta < lo and hi < claim.delta
-    return {"direction": direction, "size": size, "negligible": bool(negligible)}
+    # how far the deciding bound clears zero, as a share of the interval's half-width: a
+    # direction decided by a hair can flip with another seed or another processor's round-off
+    clear = lo if direction == "holds" else -hi if direction == "opposite" else None
+    margin = None if clear is None or p_adjusted is not None else round(clear / ((hi - lo) / 2), 3)
+    return {"direction": direction, "size": size, "negligible": bool(negligible),
+            "margin": margin, "fragile": margin is not None and margin < FRAGILE}
 
 
 def verdict_of(claim: Claim, ev: dict) -> str:

@@ -69,6 +69,9 @@ def _evidence_words(row: dict) -> str:
         parts.append(f"size {ev['size']}")
     if ev.get("negligible"):
         parts.append(f"within ±{row['delta']:g}")
+    if ev.get("fragile"):
+        parts.append("fragile: its bound clears zero by under a quarter of the interval's "
+                     "half-width; another seed could move it")
     if row.get("p_adjusted") is not None:
         parts.append(f"Holm p {row['p_adjusted']:.3f}")
     return ", ".join(parts)
