@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers.atomic import read_json, write_json
+from helpers.base import escape
 
 LEVEL = 0.95
 VERDICTS = ("supported", "contradicted", "inconclusive", "not comparable")
@@ -208,24 +209,26 @@ def finding(claim: Claim | str, estimate_ci_n: tuple, method: str, comparable: b
 
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str) -> Path:
     """results/findings/<notebook>.json (this notebook's claims), then the merged
-    results/findings.json."""
-    from helpers.artifacts import run_paths
+    results/findings.json of the notebooks that stand (this one counting itself)."""
+    from helpers.artifacts import completed_notebooks, run_paths
     from helpers.backend import name as backend_name
 
     folder = run_paths(run_dir)["results"] / "findings"
     folder.mkdir(exist_ok=True)
     write_json(folder / f"{notebook}.json", {"dataset": dataset, "profile": profile,
                                              "backend": backend_name(), "claims": rows})
-    return collect(run_dir)
+    return collect(run_dir, completed_notebooks(run_dir, also=notebook))
 
 
-def collect(run_dir) -> Path:
+def collect(run_dir, standing: set[str] | None = None) -> Path:
     """results/findings.json: {"dataset", "profile", "backend", "claims": [...]} from every
-    notebook that wrote its findings, claims in the study's order."""
+    notebook that wrote its findings and stands (artifacts.completed_notebooks; None: all),
+    claims in the study's order."""
     from helpers.artifacts import run_paths
 
     results = run_paths(run_dir)["results"]
-    parts = [read_json(p) for p in sorted((results / "findings").glob("*.json"))]
+    parts = [read_json(p) for p in sorted((results / "findings").glob("*.json"))
+             if standing is None or p.stem in standing]
     claims = [row for part in parts for row in part["claims"]]
     order = list(CLAIMS)
     claims.sort(key=lambda r: (order.index(r["id"].split(".")[0]), r["id"]))
@@ -239,10 +242,14 @@ def collect(run_dir) -> Path:
     return write_json(results / "findings.json", merged)
 
 
-def load(run_dir) -> dict | None:
-    """results/findings.json, or None where no notebook wrote findings."""
+def load(run_dir, standing: set[str] | None = None) -> dict | None:
+    """results/findings.json, or None where no notebook wrote findings; with standing (the
+    notebooks that completed, artifacts.completed_notebooks), only their claims."""
     path = Path(run_dir) / "results" / "findings.json"
-    return read_json(path) if path.exists() else None
+    found = read_json(path) if path.exists() else None
+    if found and standing is not None:
+        found = {**found, "claims": [r for r in found["claims"] if r["notebook"] in standing]}
+    return found
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -298,7 +305,7 @@ def table_html(rows: list[dict]) -> str:
            "<tbody>"]
     for r in rows:
         cells = (
-            f"<b>{r['id']}</b> {html.escape(r['claim'])}",
+            f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}",
             html.escape(r["study"]),
             f"{html.escape(r['quantity'])}: {interval_text(r)}",
             f"<b style='color:{COLOURS[r['verdict']]}'>{r['verdict']}</b>",
@@ -312,7 +319,7 @@ def table_html(rows: list[dict]) -> str:
 def summary(rows: list[dict]) -> str:
     """The whole report's conclusion, counted from the verdicts."""
     counts = {v: [r["id"] for r in rows if r["verdict"] == v] for v in VERDICTS}
-    parts = [f"{len(ids)} {v} ({', '.join(ids)})" for v, ids in counts.items() if ids]
+    parts = [f"{len(ids)} {v} ({escape(', '.join(ids))})" for v, ids in counts.items() if ids]
     text = f"Of the study's claims this run tested ({len(rows)}): " + "; ".join(parts) + ". "
     if counts["inconclusive"]:
         text += ("An inconclusive claim is one whose interval includes no effect: more seeds, "
