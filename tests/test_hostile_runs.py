@@ -70,13 +70,13 @@ def small_disk(tmp_path):
 
 def _fill(disk: Path) -> None:
     """Write zeros until the disk is full."""
-    with open(disk / "filler", "wb") as f:
-        try:
+    try:
+        with open(disk / "filler", "wb") as f:
             while True:
                 f.write(b"\0" * (1 << 20))
                 f.flush()
-        except OSError:
-            pass
+    except OSError:  # full (also when the run filled it first)
+        pass
 
 
 def test_a_disk_that_fills_up_mid_run_is_a_few_lines_not_tracebacks(tmp_path, small_disk):

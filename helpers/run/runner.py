@@ -149,7 +149,8 @@ def run(
                     f"{nb.stem} failed in {error}\n  partly executed notebook: {target}"
                     f"\n  rerun just it: {entry['rerun']}"
                     + (f"\n  not run after it: {', '.join(left)}" if left else "")
-                    + (f"\n  {unrecorded}" if unrecorded else "")
+                    + (f"\n  {unrecorded}: it still shows {nb.stem} as running, which the report"
+                       " reads as not completed" if unrecorded else "")
                 )
                 break
             seconds = time.perf_counter() - t0
@@ -182,14 +183,13 @@ def run(
 
 
 def _record_safely(run_dir: Path, change) -> str:
-    """update_record, where a failure is already being reported: '' when it was written, else
-    one line saying run.json could not be (a full disk: what it says stays 'running', which
-    the report shows as not completed, never as a result)."""
+    """update_record where another error may already be under way: '' when run.json was
+    written, else why not (a full disk), for that error's message. (What run.json said stays:
+    a notebook still 'running' there is never shown as a result.)"""
     try:
         update_record(run_dir, change)
     except OSError as err:
-        return (f"{run_dir / 'run.json'} could not be updated ({err.strerror or err}): it "
-                "still shows the notebook as running, i.e. not completed; free space and rerun")
+        return f"{run_dir / 'run.json'} could not be updated ({err.strerror or err})"
     return ""
 
 
