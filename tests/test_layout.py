@@ -10,22 +10,16 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import make_tar, write_layout
+from conftest import make_tar, one_line_error, write_layout
 from PIL import Image
 
 from helpers.base import StudyError
 from helpers.data import load_dataset
-from helpers.run.cli import main
 
 QUIET = {"say": lambda *_: None}
 
 
-def _one_line_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
-    return err
+_one_line_error = one_line_error
 
 
 def test_images_outside_the_layout_are_named_in_one_line(tiny):

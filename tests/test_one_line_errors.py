@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import write_layout
+from conftest import one_line_error, write_layout
 
 from helpers.run import runner
-from helpers.run.cli import main
 from helpers.run.profiles import plan
 
 
@@ -22,12 +21,7 @@ def nothing_starts(monkeypatch):
     monkeypatch.setattr(runner, "load_dataset", started)
 
 
-def _one_line_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
-    return err
+_one_line_error = one_line_error
 
 
 @pytest.mark.parametrize(

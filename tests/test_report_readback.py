@@ -8,19 +8,13 @@ import json
 import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
+from conftest import executed_notebook
 
 from helpers.experiments import findings
 from helpers.run.cli import main
 
-
-def _executed(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem} title"),
-                nbformat.v4.new_code_cell("x = 1", metadata={"papermill": {"status": "completed"}})]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
+_executed = executed_notebook
 
 
 @pytest.fixture

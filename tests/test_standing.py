@@ -7,19 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
+from conftest import executed_notebook
 
 from helpers.experiments import findings, transfer
 from helpers.run import report
 
-
-def _executed(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem} title"),
-                nbformat.v4.new_code_cell("x = 1", metadata={"papermill": {"status": "completed"}})]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
+_executed = executed_notebook
 
 
 def _folder(run: Path, statuses: dict[str, str]) -> Path:
