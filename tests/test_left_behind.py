@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -126,20 +125,37 @@ def test_a_report_killed_while_chromium_prints_leaves_nothing_the_next_one_keeps
     assert not list(temp.iterdir()), list(temp.iterdir())  # no profile, no socket folder
 
 
-@pytest.mark.slow
-def test_two_first_synthetic_runs_one_second_apart_generate_it_once(tmp_path):
-    env = {**os.environ, "CINIC10_DATA": str(tmp_path / "data")}
-    cmd = [sys.executable, "-m", "helpers", "data", "--dataset", "synthetic"]
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    time.sleep(1)
-    second = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    outs = [p.communicate(timeout=600) for p in (first, second)]
+# Two first runs of the synthetic generator (as two `helpers data --dataset synthetic` would), its
+# images slowed (5 ms each) and marked per process, so the second starts mid-generation.
+SLOW_SYNTHETIC = """
+import os, sys, time
+from pathlib import Path
+import helpers.data.sources as s
+marks = Path(sys.argv[1])
+real = s.synthetic_image
+def slow(c, rng):
+    (marks / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+    time.sleep(0.005)
+    return real(c, rng)
+s.synthetic_image = slow
+print(s.make_synthetic(per_class=20).location, flush=True)
+"""
+
+
+def test_two_first_synthetic_runs_at_once_generate_it_once(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "CINIC10_DATA": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", SLOW_SYNTHETIC, str(marks)]
+    run = dict(cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(cmd, **run)
+    _wait_for(lambda: any(marks.iterdir()), 60)  # generating: the second comes mid-way
+    second = subprocess.Popen(cmd, **run)
+    outs = [p.communicate(timeout=300) for p in (first, second)]
     for p, (_, err) in zip((first, second), outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     assert "another process is building this dataset; waiting" in outs[1][0]
-    prints = [next(line for line in out.splitlines() if line.startswith("fingerprint"))
-              for out, _ in outs]
-    assert prints[0] == prints[1]
+    makers = {m.name.split("-")[0] for m in marks.iterdir()}
+    assert makers == {str(first.pid)} and len(list(marks.iterdir())) == 20 * 10 * 3  # once
+    assert outs[0][0].splitlines()[-1] == outs[1][0].splitlines()[-1]  # the same folder
     assert not list((tmp_path / "data" / "synthetic").glob(".*.partial"))

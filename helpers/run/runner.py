@@ -168,6 +168,7 @@ def run(
         unrecorded = _record_safely(run_dir, finish)
     if unrecorded and failure is None:  # every notebook ran, but run.json does not say so
         raise StudyError(unrecorded)
+    _refresh_findings(run_dir)
     if report:
         from helpers.run.report import build_report
 
@@ -180,6 +181,19 @@ def run(
     if failure is not None:
         raise failure
     return run_dir
+
+
+def _refresh_findings(run_dir: Path) -> None:
+    """results/findings.json anew from the notebooks that stand now: a notebook that failed in
+    this command takes its claims out of the file too (the report filters them anyway)."""
+    from helpers.artifacts import completed_notebooks
+    from helpers.experiments import findings
+
+    if (run_dir / "results" / "findings").is_dir():
+        try:
+            findings.collect(run_dir, completed_notebooks(run_dir))
+        except OSError:  # a full disk: the failure's own message says so
+            pass
 
 
 def _record_safely(run_dir: Path, change) -> str:
