@@ -1,9 +1,12 @@
 """The run folder and what each notebook leaves there, all with provenance (versions, hardware,
 code revision, time): <run>/figures/, <run>/results/NN_name.json (+ CSVs),
-<run>/models/NN_name.keras."""
+<run>/models/NN_name.keras; and which notebooks of the folder stand, i.e. completed in its
+current state (run.json), so that findings and every read of another notebook's results use
+those only."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -48,6 +51,56 @@ def save_model(run_dir, name: str, model) -> Path:
     """models/<name>.keras, atomically (Keras insists on the suffix)."""
     path = run_paths(run_dir)["models"] / f"{name}.keras"
     return write_atomic(path, model.save, suffix=".keras")
+
+
+# --- which notebooks stand -------------------------------------------------------------------
+
+def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
+    """(whether a notebook's entry is a finished result, why not): its status says completed,
+    its executed copy exists and papermill ran every code cell of it to the end."""
+    status = entry.get("status", "completed")  # records before statuses: checked by the file
+    if status == "running":
+        return False, "it did not complete (the run was stopped or killed, or is still going)"
+    if status == "failed":
+        return False, "it failed"
+    path = run_dir / entry.get("executed", "")
+    if not path.is_file():
+        return False, f"its executed notebook {path} is missing"
+    try:
+        nb = json.loads(path.read_text())
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
+            raise ValueError("not a notebook")
+    except (OSError, ValueError):
+        return False, f"its executed notebook {path} is unreadable"
+    states = [
+        ((c.get("metadata") or {}).get("papermill") or {}).get("status")
+        for c in nb.get("cells", [])
+        if isinstance(c, dict) and c.get("cell_type") == "code"
+    ]
+    unfinished = [s for s in states if s is not None and s != "completed"]
+    if unfinished:
+        return False, f"{len(unfinished)} of its cells did not run to the end"
+    return True, ""
+
+
+def completed_notebooks(run_dir, also: str | None = None) -> set[str] | None:
+    """The notebooks of run_dir whose results stand: completed, per run.json, in the folder's
+    current state (a failed or killed rerun takes its notebook out), plus `also` (a notebook
+    reading its own results while it runs). None where the folder has no run.json (notebooks
+    run by hand, outside the runner): then nothing says which stand, and all count."""
+    path = resolve(run_dir) / "run.json"
+    try:
+        record = json.loads(path.read_text())
+        books = record["notebooks"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        books = {}  # unreadable: nothing can be shown to stand (the report says why, in a line)
+    root = path.parent
+    done = {s for s, e in books.items()
+            if isinstance(e, dict) and isinstance(e.get("executed", ""), str)
+            and completed(root, e)[0]}
+    return done | ({also} if also else set())
 
 
 # --- provenance ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ every file and folder the project writes for later use goes through here."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -67,3 +68,36 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 def read_json(path: str | os.PathLike) -> Any:
     """JSON from a file written by write_json."""
     return json.loads(Path(path).read_text())
+
+
+@contextmanager
+def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
+    """An exclusive flock on path for the block, waiting (and saying so) while another process
+    holds it ("another process is building <what>"); released when the block ends or the
+    process dies. Builders of one folder (a cache, the synthetic set) take turns under it.
+    Another user's lock file is opened read-only (enough for flock)."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"{path.parent}: another process is building {what}; waiting for it")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the flock)
+
+
+def remove_partials(dest: str | os.PathLike) -> int:
+    """Remove the .NAME.XXXXXXXX.partial folders atomic_dir left beside dest when a builder was
+    killed. Call it only while holding dest's lock (hold_lock): then no live builder owns one.
+    Returns how many were removed."""
+    dest = Path(dest)
+    stale = list(dest.parent.glob(f".{dest.name}.*.partial"))
+    for part in stale:
+        shutil.rmtree(part, ignore_errors=True)
+    return len(stale)

@@ -4,9 +4,11 @@ neither TensorFlow nor any other helpers module."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +27,32 @@ class StudyError(ValueError):
 def data_dir() -> Path:
     """data/ (downloads and caches); CINIC10_DATA overrides it, e.g. for a shared scratch disk."""
     env = os.environ.get("CINIC10_DATA")
-    return resolve(env).resolve() if env else ROOT / "data"  # relative: from the root, as --dataset
+    folder = resolve(env).resolve() if env else ROOT / "data"  # relative: from the root
+    if folder.exists() and not folder.is_dir():
+        where = f"CINIC10_DATA={env}: {folder}" if env else str(folder)
+        raise StudyError(f"{where} is a file; give a folder for downloads and caches")
+    return folder
+
+
+# errors that mean "this folder cannot be written", whatever the call that met them
+_WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                 errno.ENOTDIR, errno.EEXIST}
+
+
+@contextmanager
+def writing(folder: Path, what: str):
+    """For a block that writes what (e.g. "the cache") under folder: a full disk, a read-only
+    or foreign folder becomes one StudyError naming the folder and what to do, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _WRITE_ERRORS:
+            raise
+        hint = ("; set CINIC10_DATA to a writable folder" if "CINIC10_DATA" in os.environ
+                and Path(folder).is_relative_to(data_dir()) else "")
+        raise StudyError(
+            f"{folder}: cannot write {what} there ({err.strerror or err}){hint}"
+        ) from None
 
 
 def resolve(path: str | os.PathLike) -> Path:

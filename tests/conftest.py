@@ -78,3 +78,26 @@ def cli(*args: str, timeout: float = 1200, env: dict | None = None) -> subproces
         timeout=timeout,
         env=env,
     )
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """`python -m helpers ARGV` in this process: it must fail with exit 2 and one line."""
+    from helpers.run.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    return err
+
+
+def executed_notebook(path: Path) -> Path:
+    """A tiny executed notebook as papermill leaves it: a title, one completed code cell."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem} title"),
+                nbformat.v4.new_code_cell("x = 1", metadata={"papermill": {"status": "completed"}})]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

@@ -240,7 +240,7 @@ def test_broken_download_leaves_no_archive(tmp_path, monkeypatch, data_home):
 
 def test_auto_falls_back_to_synthetic_and_says_why(monkeypatch):
     monkeypatch.setattr(
-        sources, "make_synthetic", lambda: sources.Source("synthetic", "syn", ROOT, "")
+        sources, "make_synthetic", lambda **_: sources.Source("synthetic", "syn", ROOT, "")
     )
     said = []
     src = sources.resolve_source("auto", say=said.append)

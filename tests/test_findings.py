@@ -239,7 +239,7 @@ def test_a_damaged_findings_file_is_one_line_naming_it(tmp_path):
     data = json.loads(path.read_text())
     data["claims"][0]["verdict"] = "supported"
     path.write_text(json.dumps(data))
-    with pytest.raises(StudyError, match=r"findings\.json: claims\[0\]\.verdict 'supported'"):
+    with pytest.raises(StudyError, match=r"findings\.json: claims\[0\]\.verdict is 'supported'"):
         findings.load(tmp_path)
     path.write_text(path.read_text()[:40])
     with pytest.raises(StudyError, match="findings.json: unreadable"):

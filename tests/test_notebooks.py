@@ -101,23 +101,15 @@ def test_report_rebuilds_without_rerunning(smoke_run):
 
 
 def test_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
+    # a weights file that is not there: found by the notebook when it builds the base
     proc = cli(
-        "run",
-        "--profile",
-        "smoke",
-        "--dataset",
-        "synthetic",
-        "--only",
-        "02",
-        "--out",
-        str(tmp_path),
-        "-p",
-        "n_blocks=9",
-        "--no-report",
+        *("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "05"),
+        *("--out", str(tmp_path), "-p", "05_transfer.weights=missing.h5", "--no-report"),
     )
     assert proc.returncode == 1
-    assert "02_resnet failed in cell" in proc.stderr and "n_blocks must be in 1..5" in proc.stderr
-    assert str(tmp_path / "executed" / "02_resnet.ipynb") in proc.stderr
+    assert "05_transfer failed in cell" in proc.stderr
+    assert "weights='missing.h5': no such file" in proc.stderr
+    assert str(tmp_path / "executed" / "05_transfer.ipynb") in proc.stderr
 
 
 def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
@@ -129,3 +121,40 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
 def test_report_of_a_non_run_folder_is_a_clear_error(tmp_path):
     proc = cli("report", str(tmp_path))
     assert proc.returncode == 2 and "not a run folder" in proc.stderr
+
+
+def test_a_killed_rerun_takes_its_findings_out_of_the_report(smoke_run):
+    """(Last: it changes the shared run folder.) 03 is rerun and killed mid-run: the report
+    shows a red box in its place, and its claims (C3, C6 on the smoke grids) leave the Findings;
+    02's stay."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    from helpers.base import ROOT
+
+    out, _ = smoke_run
+    before = (out / "report.html").read_text()
+    section = before[before.index('id="Findings"'):before.index('id="Contents"')]
+    assert "C3" in section and "C1" in section
+    rerun = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--only", "03", "--out", str(out), "--no-report"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        entry = json.loads((out / "run.json").read_text())["notebooks"]["03_hyperparams"]
+        if entry.get("status") == "running":
+            break
+        time.sleep(0.2)
+    os.killpg(rerun.pid, signal.SIGKILL)
+    rerun.wait()
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    html = (out / "report.html").read_text()
+    section = html[html.index('id="Findings"'):html.index('id="Contents"')]
+    assert "03_hyperparams: no result, it did not complete" in html
+    assert "C1" in section and "C3" not in section and "C6" not in section

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import write_layout
+from conftest import one_line_error, write_layout
 
 from helpers.run import runner
-from helpers.run.cli import main
 from helpers.run.profiles import plan
 
 
@@ -22,12 +21,7 @@ def nothing_starts(monkeypatch):
     monkeypatch.setattr(runner, "load_dataset", started)
 
 
-def _one_line_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
-    return err
+_one_line_error = one_line_error
 
 
 @pytest.mark.parametrize(
@@ -127,3 +121,93 @@ def test_out_that_cannot_hold_a_run_is_one_line(case, tmp_path, capsys, nothing_
     }[case]
     err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(out)])
     assert "--out" in err and ("is a file" in err or "cannot write in" in err)
+
+
+# --- hostile parameters: refused before anything runs, naming the parameter ----------------------
+
+
+@pytest.mark.parametrize(
+    "param, expected",
+    [
+        ("epochs=", "parameter epochs is empty"),
+        ("02_resnet.learning_rate=-1", "learning_rate=-1.0, expected a number > 0"),
+        ("learning_rate=.nan", "learning_rate=nan, expected a number > 0"),
+        ("learning_rate=.inf", "learning_rate=inf, expected a number > 0"),
+        ("05_transfer.finetune_learning_rate=0", "finetune_learning_rate=0.0, expected a number > 0"),
+        ("patience=-3", "patience=-3, expected a whole number >= 0"),
+        ("train_per_class=-5", "train_per_class=-5, expected a whole number >= 0"),
+        ("02_resnet.dropout=1.5", "dropout=1.5, expected a number in [0, 1)"),
+        ("02_resnet.n_blocks=9", "n_blocks=9, expected a whole number between 1 and 5"),
+        ("n_blocks_grid=[a,b]", "n_blocks_grid item='a' is a str, expected int"),
+        ("n_blocks_grid=[1,9]", "n_blocks_grid item=9, expected a whole number between 1 and 5"),
+        ("kernel_size_grid=[3,3]", "kernel_size_grid=[3, 3] names a value twice"),
+        ("lam_grid=[]", "lam_grid=[] is empty"),
+        ("augmentations=[]", "augmentations=[] is empty"),
+        ("augmentations=[blur]", "augmentations: unknown ['blur']"),
+        ("04_augmentation.rotation=0.3", "rotation=0.3, expected a number between 0 and 0.25"),
+        ("05_transfer.flip_mode=diagonal", "flip_mode='diagonal', expected one of"),
+    ],
+)
+def test_hostile_parameters_are_refused_before_the_run(
+    param, expected, tmp_path, capsys, nothing_starts
+):
+    out = tmp_path / "run"
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(out), "-p", param])
+    assert expected in err and not out.exists(), err
+
+
+@pytest.mark.parametrize("param, option", [
+    ("run_dir=elsewhere", "--out"), ("run_dir=/tmp/x", "--out"), ("profile=full", "--profile"),
+    ("02_resnet.dataset=synthetic", "--dataset"),
+])
+def test_the_runners_own_parameters_cannot_be_set_with_p(
+    param, option, tmp_path, capsys, nothing_starts
+):
+    out = tmp_path / "run"
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(out), "-p", param])
+    assert f"is the runner's own; set it with {option}" in err and not out.exists()
+
+
+def test_a_profile_cannot_set_the_runners_own_parameters(tmp_path, capsys, nothing_starts):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"all_notebooks": {"run_dir": str(tmp_path / "x")}}))
+    err = _one_line_error(capsys, ["run", "--profile", str(path), "--out", str(tmp_path / "o")])
+    assert "all_notebooks: run_dir is the runner's own; set it with --out" in err
+
+
+@pytest.mark.parametrize("only", ["", ",", " , "])
+def test_only_that_names_no_notebook_is_refused(only, tmp_path, capsys, nothing_starts):
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(tmp_path / "o"),
+                                   "--only", only])
+    assert "names no notebook" in err
+
+
+def test_subsets_larger_than_the_data_are_refused_naming_the_most_there_is(tiny, tmp_path, capsys):
+    from helpers.data import load_dataset
+
+    load_dataset(str(tiny), say=lambda *_: None)  # decoded before: the error is the only line
+    capsys.readouterr()
+    out = tmp_path / "run"
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--dataset", str(tiny),
+                                   "--only", "02", "--out", str(out),
+                                   "-p", "train_per_class=999999"])
+    assert "02_resnet: train_per_class=999999" in err and "give at most 4," in err
+    assert not list((out / "executed").glob("*.ipynb"))  # no notebook started
+
+
+def test_ray_address_auto_without_a_cluster_is_refused_before_the_run(
+    tmp_path, capsys, nothing_starts, monkeypatch
+):
+    services = pytest.importorskip("ray._private.services")
+    if services.find_gcs_addresses():
+        pytest.skip("a Ray cluster runs on this machine (another test's or user's)")
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--only", "03", "--out",
+                                   str(tmp_path / "o"), "-p", "executor=ray"])
+    assert "RAY_ADDRESS=auto: no Ray cluster runs on this machine" in err
+
+
+def test_out_that_is_a_dangling_symlink_is_one_line(tmp_path, capsys, nothing_starts):
+    (tmp_path / "out").symlink_to(tmp_path / "gone")
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(tmp_path / "out")])
+    assert "--out" in err and "dangling symlink" in err

@@ -49,22 +49,34 @@ def test_shuffled_labels_cannot_pass_the_same_bar(cifar):
 
 
 def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
-    """C2's direction at a tiny budget on real images: 1 residual block against 5, three seeds,
-    through 03's own trial function. Five blocks cannot learn in two short epochs what one
-    does, on every seed (measured: +0.08 at 120 images per class and 3 epochs), so the paired
-    interval lies above zero. The same trials with the arms swapped must come out
-    contradicted: the verdict follows the data, not the claim."""
+    """C2's direction at a small budget on real images: 1 residual block against 5, through 03's
+    own trial function. Five blocks cannot learn in two short epochs what one does, so the
+    paired interval lies above zero; the same trials with the arms swapped lie below it: the
+    verdict follows the data, not the claim. (Asserted on the interval, whatever the verdict's
+    word.)
+
+    The budget is set so the effect is not marginal on either CPU this VM kind comes with. With
+    the study's 32 base filters, 100 images per class and three seeds it was: [0.029, 0.228] on
+    the AMD EPYC, [-0.006, 0.242] on the Intel Xeon (the five blocks' seed scatter is large).
+    Measured on the 2-core AMD EPYC, 8 seeds each, 2 epochs (differences' mean and sd): 32
+    filters, 100/class 0.100 +- 0.048, 200/class 0.091 +- 0.036; 16 filters, 200/class 0.135
+    +- 0.033, at about half the time per trial. Here (16 filters, 200 per class, 100 validation
+    images per class, five seeds) the interval was [0.102, 0.190], and its lower bound stays >=
+    0.076 for every five of the eight seeds measured."""
     from helpers.experiments import findings, hyperparams, trialstore
 
-    settings = {"fingerprint": cifar.fingerprint, "train_per_class": 100, "valid_per_class": 50,
+    settings = {"fingerprint": cifar.fingerprint, "train_per_class": 200, "valid_per_class": 100,
                 "epochs": 2, "batch_size": 32, "learning_rate": 1e-3, "lr_scaling": "none",
                 "patience": 4, "subset_seed": 0, "mixed_precision": False, "bn_momentum": 0.9}
-    grid = trialstore.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2])
-    trials = trialstore.make_trials("resnet", grid, settings, repeats=3, seed=0)
+    grid = trialstore.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2],
+                                  base_filters=[16])
+    trials = trialstore.make_trials("resnet", grid, settings, repeats=5, seed=0)
     table = trialstore.run_trials(trials, hyperparams.resnet_trial,
                                    {**settings, "dataset": str(CIFAR10_JPEG)}, run_dir=tmp_path)
     wide = table.pivot(index="seed", columns="n_blocks", values="best_val_accuracy")
     row = findings.finding("C2", findings.paired(wide[1], wide[5]), findings.UNNAMED)
-    assert row["n"] == 3 and row["verdict"] == "reproduced", (row, wide)
+    assert row["n"] == 5 and row["ci_low"] > 0, (row, wide)  # wholly on the study's side
     swapped = findings.finding("C2", findings.paired(wide[5], wide[1]), findings.UNNAMED)
-    assert swapped["verdict"] == "contradicted"
+    assert swapped["ci_high"] < 0, (swapped, wide)  # wholly on the other side
+    print(f"C2 direction: {row['estimate']:+.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}], "
+          f"n = {row['n']}")

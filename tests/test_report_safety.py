@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import executed_notebook
 
 from helpers.base import ROOT, StudyError, escape
 from helpers.run import report
@@ -56,8 +59,11 @@ def _run_dir(tmp_path: Path, name: str = EVIL) -> Path:
 
 
 def _live_markup(html: str) -> list[str]:
-    """Injected tags or handlers that a browser would act on."""
-    return [t for t in ("<img", "<script>alert", 'href="javascript') if t in html]
+    """Injected tags or handlers that a browser would act on (the report's own figures are
+    <img src="data:image/png...">, which none of these match)."""
+    img = re.search(r'<img(?![^>]*src="data:image/png;base64,)', html)
+    return (["<img"] if img else []) + [t for t in ("<script>alert", 'href="javascript')
+                                        if t in html]
 
 
 def test_names_from_data_and_paths_are_text_in_the_report(tmp_path):
@@ -207,6 +213,11 @@ def test_augmentation_conclusion_shows_the_dataset_name_as_text():
 
 def test_a_results_banner_opens_the_report_as_text(tmp_path):
     run = _run_dir(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    for stem in ("02_resnet", "05_transfer"):  # completed, so their results stand
+        executed_notebook(run / "executed" / f"{stem}.ipynb")
+        record["notebooks"][stem] = {"executed": f"executed/{stem}.ipynb", "seconds": 1.0}
+    (run / "run.json").write_text(json.dumps(record))
     (run / "results").mkdir()
     banner = {"title": "this is not transfer learning.", "text": f"weights from {EVIL}."}
     (run / "results" / "05_transfer.json").write_text(json.dumps({"banner": banner}))
@@ -215,3 +226,65 @@ def test_a_results_banner_opens_the_report_as_text(tmp_path):
     assert "05_transfer: this is not transfer learning" in html
     assert "02_resnet:" not in html  # no banner entry, no box
     assert _live_markup(html) == []
+
+
+class _Texts(HTMLParser):
+    """Every text a browser shows (character references read once), in order."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+
+    def handle_data(self, data):
+        if data.strip():
+            self.texts.append(data.strip())
+
+
+def _shown(html: str) -> list[str]:
+    parser = _Texts()
+    parser.feed(html[html.index("<main>"):])
+    return parser.texts
+
+
+def test_the_run_table_shows_each_value_escaped_once(tmp_path):
+    run = _run_dir(tmp_path, name="plain")
+    record = json.loads((run / "run.json").read_text())
+    record["notebooks"]["01_data"]["parameters"] = {"dataset": "synthetic", "note": "a<b & 'c'"}
+    (run / "run.json").write_text(json.dumps(record))
+    shown = _shown(report.to_html(report.combined_notebook(run)))
+    assert "'synthetic'" in shown and '"a<b & \'c\'"' in shown, shown
+    assert not [t for t in shown if "&#" in t or "&amp;" in t or "&lt;" in t], shown
+
+
+HOSTILE = "<img src=x onerror=alert(9)>`<b>"
+
+
+def test_everything_the_report_reads_from_a_run_folder_is_text(tmp_path):
+    """Fields of run.json and findings.json, as a run folder passed between colleagues could
+    carry them: each shown as the text it is, none as markup."""
+    run = _run_dir(tmp_path / HOSTILE.replace("/", "_"), name=HOSTILE)
+    record = json.loads((run / "run.json").read_text())
+    record.update(git=HOSTILE, time=HOSTILE, backend=HOSTILE, versions={HOSTILE: HOSTILE},
+                  hardware={"cpu": HOSTILE, "cores": 2})
+    record["dataset"].update(fingerprint=HOSTILE, kind=HOSTILE)
+    entry = record["notebooks"]["01_data"]
+    entry.update(parameters={HOSTILE: HOSTILE}, origins={HOSTILE: HOSTILE}, profile=HOSTILE,
+                 dataset={"dataset": HOSTILE, "fingerprint": HOSTILE})
+    record["notebooks"]["02_resnet"] = {"executed": "executed/02_resnet.ipynb", "status": "failed",
+                                        "error": HOSTILE, "rerun": f"--out {run}", "seconds": 1.0}
+    (run / "run.json").write_text(json.dumps(record))
+    (run / "results").mkdir()
+    from helpers.experiments import findings
+
+    row = findings.finding("C9", findings.paired([0.6, 0.7], [0.5, 0.55]), findings.UNNAMED)
+    row |= {"id": f"C9.{HOSTILE}", "notebook": "01_data"}  # (01 completed: its claims stand)
+    row |= {k: HOSTILE for k in ("claim", "study", "quantity", "method", "replication", "quote",
+                                 "regime", "why")}
+    (run / "results" / "findings.json").write_text(json.dumps({"claims": [row]}))
+    html = report.to_html(report.combined_notebook(run))
+    assert _live_markup(html) == [] and "<b>x" not in html
+    shown = _shown(html)
+    assert not [t for t in shown if "&#" in t or "&lt;" in t], shown  # nothing escaped twice
+    joined = " ".join(shown)
+    for what in (HOSTILE, f"C9.{HOSTILE}"):
+        assert what in joined, what

@@ -157,21 +157,21 @@ def test_kernel_noise_is_filtered_and_real_lines_pass(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
-    proc = cli(
-        *("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "01,02"),
-        *("--out", str(tmp_path), "-p", "02_resnet.n_blocks=9"),
+    proc = cli(  # 05 fails when it looks for its weights file
+        *("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "01,05"),
+        *("--out", str(tmp_path), "-p", "05_transfer.weights=missing.h5"),
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "rerun just it: python -m helpers run --profile smoke" in proc.stderr
     html = (tmp_path / "report.html").read_text()
     assert "Dataset" in html or "01_data" in html
-    assert "02_resnet: no result, it failed" in html and "n_blocks must be in 1..5" in html
-    assert str(tmp_path / "executed" / "02_resnet.ipynb") in html
-    assert "--only 02 -p 02_resnet.n_blocks=9" in html
+    assert "05_transfer: no result, it failed" in html and "no such file" in html
+    assert str(tmp_path / "executed" / "05_transfer.ipynb") in html
+    assert "--only 05 -p 05_transfer.weights=missing.h5" in html
     assert "Traceback" not in proc.stderr and "cuInit" not in proc.stderr
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["notebooks"]["01_data"]["status"] == "completed"
-    assert record["notebooks"]["02_resnet"]["status"] == "failed"
+    assert record["notebooks"]["05_transfer"]["status"] == "failed"
     # 13.4: a rerun killed while it works, then `report`: shown as failed, not as a result
     rerun = subprocess.Popen(
         [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic"]

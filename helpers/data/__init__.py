@@ -22,6 +22,7 @@ from helpers.data.sources import SPLITS, resolve_source
 # "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
 # (augment.doubled_split). Here, not in augment, so profiles check it without TensorFlow.
 DOUBLED_SETS = ("once", "every_epoch")
+AUGMENTATIONS = ("brightness", "flip", "rotation", "zoom", "cutout")  # 04's five (augment.py)
 
 
 def load_dataset(
@@ -51,6 +52,29 @@ def load_dataset(
 
 
 
+PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_class": "test"}
+
+
+def check_subset_sizes(ds: Dataset, params: dict, where: str) -> None:
+    """Refuse a *_per_class parameter above what its split has of its rarest class (the draw
+    would quietly take fewer than asked): one line naming the parameter and the most it can
+    be. 0 (or None) means the whole split."""
+    import numpy as np
+
+    for key, split in PER_CLASS.items():
+        n = params.get(key)
+        if not n or isinstance(n, float):  # all, or a share of each class
+            continue
+        counts = np.bincount(ds[split].y, minlength=len(ds.classes))
+        rarest = int(counts.argmin())
+        if n > counts[rarest]:
+            raise StudyError(
+                f"{where}: {key}={n}, but {ds.name}'s {split} split has only "
+                f"{counts[rarest]:,} images of class {ds.classes[rarest]!r} (its fewest); give at "
+                f"most {counts[rarest]:,}, or 0 for the whole split"
+            )
+
+
 _LOADED: dict[str, Dataset] = {}
 
 
@@ -74,6 +98,8 @@ def load_subsets(
     """The dataset (shared_dataset) and the stratified train, valid and test subsets a
     notebook trains on, each drawn with seed (None or 0 per class: the whole split)."""
     ds = shared_dataset(spec)
+    check_subset_sizes(ds, {"train_per_class": train_per_class, "valid_per_class": valid_per_class,
+                            "test_per_class": test_per_class}, "load_subsets")
     train = stratified_subset(ds["train"], train_per_class, seed)
     valid = stratified_subset(ds["valid"], valid_per_class, seed)
     test = stratified_subset(ds["test"], test_per_class, seed)

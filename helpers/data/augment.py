@@ -11,9 +11,10 @@ import numpy as np
 from keras import layers
 
 from helpers import backend
+from helpers.data import AUGMENTATIONS
 
 AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
-NAMES = ("brightness", "flip", "rotation", "zoom", "cutout")
+NAMES = AUGMENTATIONS  # the study's five, named in helpers.data (profiles check them there)
 DEFAULT_STRENGTHS = {
     "brightness": 0.2,
     "flip": "horizontal_and_vertical",

@@ -8,12 +8,13 @@ import hashlib
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from helpers.atomic import atomic_dir, read_json, write_json
-from helpers.base import StudyError, data_dir, progress_bar
+from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
+from helpers.base import StudyError, data_dir, progress_bar, writing
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import DecodePool, chunks, decode_indexed
 from helpers.data.sources import (
@@ -24,11 +25,11 @@ from helpers.data.sources import (
     layout_tree,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
 
 
-def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, int]]]]:
-    """Classes and, per split, (relative path, class index, size) of every image, sorted.
+def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
+    """Classes and, per split, (relative path, class index, content digest) of every image.
     Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
     and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
     where = source.location / source.prefix
@@ -40,7 +41,7 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
                 "with <class>/*.png|jpg inside; valid/ optional)"
             )
     classes = sorted(tree["train"])
-    files: dict[str, list[tuple[str, int, int]]] = {}
+    files: dict[str, list[tuple[str, int, str]]] = {}
     for split in (s for s in SPLITS if s in tree):
         found = sorted(tree[split])
         if found != classes:
@@ -50,7 +51,7 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
                 f"(extra {sorted(extra)}, missing {sorted(missing)})"
             )
         files[split] = [
-            (rel, c, size) for c, cls in enumerate(classes) for rel, size in tree[split][cls]
+            (rel, c, digest) for c, cls in enumerate(classes) for rel, digest in tree[split][cls]
         ]
     if source.kind == "cinic10":
         bad = cinic10_shortfalls(tree)
@@ -63,13 +64,14 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
 
 
 def fingerprint(source: Source, files: dict, valid_fraction: float, seed: int) -> str:
-    """sha256 of the cache format, the file list with sizes, and (if valid/ is carved) how."""
+    """sha256 of the cache format, every image's path, class and content (sha256 of its bytes),
+    and (if valid/ is carved) how: any changed byte of any image changes it."""
     h = hashlib.sha256(f"v{CACHE_VERSION}|{source.kind}".encode())
     if "valid" not in files:
         h.update(f"|carve {valid_fraction} seed {seed}".encode())
     for split in sorted(files):
-        for rel, c, size in files[split]:
-            h.update(f"{rel}\0{c}\0{size}\n".encode())
+        for rel, c, digest in files[split]:
+            h.update(f"{rel}\0{c}\0{digest}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -127,22 +129,11 @@ def _check_carvable(source: Source, classes, train: list, fraction: float) -> No
         )
 
 
-def _lock(path: Path, say) -> int:
-    """Hold an exclusive flock on path (waiting, and saying so, while another builder has it)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:  # another user's lock file: reading is enough for flock
-        fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        say(f"{path.parent}: another process is building this cache; waiting for it")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
-
-
-def _clean_stale_partials(cache_dir: Path) -> None:
-    """Remove .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock is free)."""
+def _clean_stale_partials(cache_dir: Path, held: Path) -> None:
+    """Remove the .NAME-FP.XXXXXXXX.partial folders whose builder is gone: those of the cache
+    whose lock this process holds (held), and others' whose lock is free. (A second flock on
+    the lock this process holds would fail, as if a live builder had it.)"""
+    remove_partials(held)
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
         lock = cache_dir / f".{key}.lock"
@@ -169,7 +160,8 @@ def build_cache(
 ) -> Path:
     """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
     Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
-    second adopts the first's cache, and a finished cache is never replaced."""
+    second adopts the first's cache, and a finished cache is never replaced. A finished cache
+    on a read-only disk is used as it is; writing a new one there is a one-line error."""
     check_carving(valid_fraction, seed)
     classes, files = scan_layout(source)
     if "valid" not in files:
@@ -178,15 +170,13 @@ def build_cache(
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
     if (dest / "meta.json").exists():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock(dest.parent / f".{dest.name}.lock", say)
-    try:
-        if (dest / "meta.json").exists():  # another builder finished while we waited
-            return dest
-        _clean_stale_partials(dest.parent)
-        _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
-    finally:
-        os.close(lock)  # (releases the flock)
+    with writing(dest.parent, "the cache"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with hold_lock(dest.parent / f".{dest.name}.lock", "this cache", say):
+            if (dest / "meta.json").exists():  # another builder finished while we waited
+                return dest
+            _clean_stale_partials(dest.parent, dest)
+            _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
     return dest
 
 
@@ -241,11 +231,26 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
 
 
 def load_split(cache: Path, split: str) -> Split:
-    """One split from a cache folder, without pickle."""
-    with np.load(cache / f"{split}.npz", allow_pickle=False) as z:
-        return Split(z["x"], z["y"], z["names"], z["sources"])
+    """One split from a cache folder, without pickle; a damaged file is a one-line error."""
+    path = cache / f"{split}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return Split(z["x"], z["y"], z["names"], z["sources"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise _damaged(path, err) from None
 
 
 def load_meta(cache: Path) -> dict:
     """The cache's meta.json."""
-    return read_json(cache / "meta.json")
+    try:
+        return read_json(cache / "meta.json")
+    except (OSError, ValueError) as err:
+        raise _damaged(cache / "meta.json", err) from None
+
+
+def _damaged(path: Path, err: Exception) -> StudyError:
+    why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
+    return StudyError(
+        f"{path}: damaged cache file ({type(err).__name__}: {why}); delete {path.parent} and "
+        "rerun to rebuild it"
+    )

@@ -85,6 +85,7 @@ def _worker(func: Callable, conn, inherited: list) -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides, and kills us. A worker
     # dying of its own KeyboardInterrupt mid-message is what left multiprocessing.Pool hung.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (cli): just end
     for c in inherited:  # the other workers' parent ends: else a killed parent is never seen
         c.close()
     while True:
@@ -93,11 +94,15 @@ def _worker(func: Callable, conn, inherited: list) -> None:
         except (EOFError, OSError):
             return
         try:
-            conn.send(("ok", func(task)))
+            reply = ("ok", func(task))
         except StudyError as err:
-            conn.send(("study", str(err)))
+            reply = ("study", str(err))
         except Exception as err:  # noqa: BLE001 - carried to the parent, which raises it
-            conn.send(("error", f"{type(err).__name__}: {err}"))
+            reply = ("error", f"{type(err).__name__}: {err}")
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone (killed): no one to tell, nothing to print
+            return
 
 
 class DecodePool:

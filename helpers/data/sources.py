@@ -4,6 +4,7 @@ or the generated `synthetic` set. Everything ends as a folder `<root>/<split>/<c
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import tarfile
@@ -15,8 +16,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from helpers.atomic import atomic_dir, read_json, write_atomic, write_json
-from helpers.base import StudyError, data_dir, resolve
+from helpers.atomic import (
+    atomic_dir,
+    hold_lock,
+    read_json,
+    remove_partials,
+    write_atomic,
+    write_json,
+)
+from helpers.base import StudyError, data_dir, resolve, writing
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
 CINIC10_CLASSES = (
@@ -54,12 +62,15 @@ class Source:
     def is_archive(self) -> bool:
         return self.location.is_file()
 
-    def files(self) -> list[tuple[str, int]]:
-        """(path relative to the layout root, size in bytes) of every image, sorted."""
+    def files(self) -> list[tuple[str, str]]:
+        """(path relative to the layout root, sha256 of its bytes) of every image, sorted: the
+        content, so that a file replaced by another of the same size changes the fingerprint.
+        A folder's symlinks are followed (a loop or a dangling link is an error naming it)."""
         if self.is_archive:
             cut = len(self.prefix)
+            digests = archive_digests(self.location)
             return sorted(
-                (member_name(m)[cut:], m.size)
+                (member_name(m)[cut:], digests[member_name(m)])
                 for m in check_archive(self.location)
                 if m.isfile()
                 and member_name(m).startswith(self.prefix)
@@ -67,14 +78,51 @@ class Source:
             )
         if self.listing is not None:
             return list(self.listing)
-        root = self.location / self.prefix
-        out = []
-        for dirpath, _, names in os.walk(root):
-            rel = Path(dirpath).relative_to(root).as_posix()
-            for n in names:
-                if Path(n).suffix.lower() in IMAGE_SUFFIXES:
-                    out.append((f"{rel}/{n}", os.stat(os.path.join(dirpath, n)).st_size))
-        return sorted(out)
+        return _walk_images(self.location / self.prefix)
+
+
+def _walk_images(root: Path) -> list[tuple[str, str]]:
+    """(relative path, content digest) of every image below root, following symlinks; a
+    symlink loop, a dangling link or an unreadable folder is a StudyError naming it."""
+
+    def unreadable(err: OSError):
+        raise StudyError(f"{err.filename}: cannot read this folder ({err.strerror})")
+
+    out, chains = [], {}
+    for dirpath, dirnames, names in os.walk(root, followlinks=True, onerror=unreadable):
+        # the folders this one sits in, by identity: a link back to one of them is a loop
+        chain = chains.pop(dirpath, frozenset()) | {_identity(Path(dirpath))}
+        for d in dirnames:
+            if _identity(Path(dirpath, d)) in chain:
+                raise StudyError(
+                    f"{Path(dirpath, d)}: a symlink loop (it leads back to a folder above it); "
+                    "remove the link"
+                )
+            chains[os.path.join(dirpath, d)] = chain
+        rel = Path(dirpath).relative_to(root).as_posix()
+        for n in names:
+            path = Path(dirpath, n)
+            if path.is_symlink() and not path.exists():
+                raise StudyError(
+                    f"{path}: a dangling symlink (to {os.readlink(path)}, which does not exist, "
+                    "or a loop); remove it or fix its target"
+                )
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                out.append((f"{rel}/{n}", _digest(path)))
+    return sorted(out)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    except OSError as err:
+        raise StudyError(f"{path}: cannot read this image ({err.strerror})") from None
 
 
 def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
@@ -82,7 +130,7 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
     it on first use. `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
     spec = str(spec)
     if spec == "synthetic":
-        return make_synthetic()
+        return make_synthetic(say=say)
     if spec in ("cinic10", "auto"):
         try:
             return _cinic10(download=download, say=say)
@@ -94,8 +142,11 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
                 "dataset instead. Its numbers are NOT CINIC-10's."
             )
             say(f"dataset auto: {note}")
-            return replace(make_synthetic(), note=note)
-    return from_path(resolve(spec))
+            return replace(make_synthetic(say=say), note=note)
+    source = from_path(resolve(spec))
+    if source.note:
+        say(f"{source.location}: {source.note}")
+    return source
 
 
 def from_path(path: Path, kind: str | None = None) -> Source:
@@ -125,19 +176,36 @@ def from_path(path: Path, kind: str | None = None) -> Source:
     source = Source(kind or "folder", name, path, prefix)
     if not source.is_archive:  # (archive listings are cached per process already)
         source = replace(source, listing=tuple(source.files()))
+    skipped = outside_layout(source)
+    if skipped:  # never dropped without a word: the note travels with the dataset
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        source = replace(source, note=f"{len(skipped)} image(s) outside <split>/<class>/ "
+                         f"(splits {', '.join(SPLITS)}) left out: {shown}")
     if kind is None and is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
         return replace(source, kind="cinic10", name="cinic10")
     return source
 
 
-def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, int]]]]:
-    """split -> class -> [(relative path, size)] of every image at <split>/<class>/<file>."""
-    tree: dict[str, dict[str, list[tuple[str, int]]]] = {}
-    for rel, size in source.files():
-        parts = rel.split("/")
-        if len(parts) == 3 and parts[0] in SPLITS:
-            tree.setdefault(parts[0], {}).setdefault(parts[1], []).append((rel, size))
+def _in_layout(rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] in SPLITS
+
+
+def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """split -> class -> [(relative path, content digest)] of every image at
+    <split>/<class>/<file>."""
+    tree: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for rel, digest in source.files():
+        if _in_layout(rel):
+            split, cls, _ = rel.split("/")
+            tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
     return tree
+
+
+def outside_layout(source: Source) -> list[str]:
+    """Images below the layout root that are not at <split>/<class>/<file> (a nested folder, a
+    stray file in a split, a folder that is no split): left out, and said so."""
+    return [rel for rel, _ in source.files() if not _in_layout(rel)]
 
 
 def cinic10_shortfalls(tree: dict) -> list[str]:
@@ -190,7 +258,10 @@ def _cinic10(*, download: bool, say) -> Source:
             if not download:
                 raise StudyError(f"{path}: not downloaded yet")
             download_cinic10(path, say=say)
-    return replace(from_path(path, kind="cinic10"), name="cinic10")
+    source = replace(from_path(path, kind="cinic10"), name="cinic10")
+    if source.note:
+        say(f"{path}: {source.note}")
+    return source
 
 
 def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
@@ -233,21 +304,38 @@ def check_archive(archive: Path) -> list[tarfile.TarInfo]:
     """Every member header, read once per archive version (for gzip this checks the whole stream),
     refusing members that could land outside a target folder: links, absolute or `..` paths,
     devices. Truncated or corrupt archives are refused too."""
+    return _scan(archive)[0]
+
+
+def archive_digests(archive: Path) -> dict[str, str]:
+    """{member name: sha256 of its bytes} for every file member, from the same single pass
+    over the archive as check_archive."""
+    return _scan(archive)[1]
+
+
+def _scan(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
     st = archive.stat()
     return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=4)
-def _members(archive: Path, size: int, mtime: int) -> list[tarfile.TarInfo]:
+def _members(archive: Path, size: int, mtime: int):
+    digests = {}
     try:
         with tarfile.open(archive) as tar:
+            for m in tar:  # one pass: headers and contents (a gzip stream is read once anyway)
+                if m.isfile():
+                    data = tar.extractfile(m).read()
+                    digests[member_name(m)] = hashlib.sha256(data).hexdigest()[:32]
             members = tar.getmembers()
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
         if zipfile.is_zipfile(archive):  # (checked only now: a tar may end with a .zip member)
             raise StudyError(
                 f"{archive}: zip is not supported; use .tar/.tar.gz or a folder"
             ) from None
-        raise StudyError(f"{archive}: truncated or corrupt archive ({err})") from err
+        raise StudyError(
+            f"{archive}: truncated or corrupt archive, or not a .tar/.tar.gz ({_why(err, size)})"
+        ) from None
     seen = set()
     for m in members:
         if m.isfile():  # a name twice (e.g. `tar -r`): which copy counts is anyone's guess
@@ -264,7 +352,20 @@ def _members(archive: Path, size: int, mtime: int) -> list[tarfile.TarInfo]:
             raise StudyError(f"{archive}: member {m.name!r} points outside the folder; refused")
         if not (m.isfile() or m.isdir()):
             raise StudyError(f"{archive}: member {m.name!r} is not a file or folder; refused")
-    return members
+    return members, digests
+
+
+def _why(err: Exception, size: int) -> str:
+    """tarfile's reason in a few words (for an unknown format it lists every compression it
+    tried, one line each)."""
+    text = str(err)
+    if size == 0:
+        return "an empty file"
+    if text.startswith("file could not be opened"):
+        if "ReadError('empty file')" in text:
+            return "a compressed stream with nothing in it"
+        return "neither a tar archive nor a gzip, bzip2 or xz-compressed one"
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def extract_archive(archive: Path, dest: Path | None = None) -> Path:
@@ -313,16 +414,25 @@ SYNTHETIC_CLASSES = (
 )
 
 
-def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
+def make_synthetic(per_class: int = 600, seed: int = 0, say=print) -> Source:
     """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): one noisy, randomly
     coloured, placed and scaled shape per image over a gradient, with a faint distractor shape,
-    so a small CNN learns it well but not perfectly. Written once as PNGs in CINIC-10's layout."""
+    so a small CNN learns it well but not perfectly. Written once as PNGs in CINIC-10's layout;
+    generators of one set take turns under a lock (the second finds the first's set)."""
+    dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{per_class}-s{seed}"
+    if not (dest / ".complete").exists():
+        with writing(dest.parent, "the synthetic dataset"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with hold_lock(dest.parent / f".{dest.name}.lock", "this dataset", say):
+                if not (dest / ".complete").exists():  # else made while we waited
+                    remove_partials(dest)  # a killed generator's (we hold the lock)
+                    _generate(dest, per_class, seed)
+    return Source("synthetic", dest.name, dest)
+
+
+def _generate(dest: Path, per_class: int, seed: int) -> None:
     from PIL import Image
 
-    dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{per_class}-s{seed}"
-    if (dest / ".complete").exists():
-        return Source("synthetic", dest.name, dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(dest) as tmp:
         for s, split in enumerate(SPLITS):
             rng = np.random.default_rng([seed, s])
@@ -332,7 +442,6 @@ def make_synthetic(per_class: int = 600, seed: int = 0) -> Source:
                     img = synthetic_image(c, rng)
                     Image.fromarray(img).save(tmp / split / cls / f"synthetic-{split}-{i:05d}.png")
         (tmp / ".complete").touch()
-    return Source("synthetic", dest.name, dest)
 
 
 _YY, _XX = np.mgrid[0:32, 0:32].astype(np.float32)

@@ -174,7 +174,7 @@ def run_comparison(
         metric="valid_accuracy",
     )
     store = TrialStore(run_dir)
-    return [{**store.load(t)["result"], "seed": t.config["seed"]} for t in trials]
+    return [{**store.load(t, "valid_accuracy")["result"], "seed": t.config["seed"]} for t in trials]
 
 
 RUN_COLUMNS = ["test_accuracy", "train_accuracy", "valid_accuracy", "gap", "weights_epoch"]

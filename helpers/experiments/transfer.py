@@ -205,12 +205,18 @@ def metrics(runs: list[SeedRun], config: dict, n_train: int, n_valid: int) -> di
 
 
 def resnet_seeds(run_dir, fingerprint: str) -> dict | None:
-    """02's per-seed test accuracies and the subsets it drew, from this run folder, if 02 ran
-    on the same data: {"test_accuracy": [...], "subsets": {...}} (None otherwise)."""
-    from helpers.artifacts import run_paths
+    """02's per-seed test accuracies and the subsets it drew, from this run folder, if 02
+    completed there in the folder's current state (not a failed or killed rerun) and ran on the
+    same data: {"test_accuracy": [...], "subsets": {...}} (None otherwise)."""
+    from helpers.artifacts import completed_notebooks, run_paths
     from helpers.atomic import read_json
 
     path = run_paths(run_dir)["results"] / "02_resnet.json"
+    standing = completed_notebooks(run_dir)
+    if standing is not None and "02_resnet" not in standing:
+        print("C10 is not tested: 02_resnet did not complete in this run folder "
+              f"({run_dir}), so its results do not stand")
+        return None
     if not path.exists():
         return None
     result = read_json(path)

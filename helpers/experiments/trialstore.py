@@ -1,9 +1,10 @@
 """Grids of training runs ("trials") that survive anything. A trial is one configuration with one
 seed; its id is a hash of what changes its result (its kind, its config, and the settings:
 dataset fingerprint, epochs, subset sizes, batch size …). Each result is one JSON file,
-<run>/results/trials/<trial_id>.json, written atomically; a rerun skips every trial whose file
-is whole and redoes the rest. Trials run one after another in this process (executor "local")
-or fan out as Ray tasks (executor "ray"): same ids, same files."""
+<run>/results/trials/<trial_id>.json, written atomically, with the code and library versions
+that computed it (records.py); a rerun skips every trial whose record is whole, possible and
+current, and redoes the rest, saying why. Trials run one after another in this process
+(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 from helpers.artifacts import run_paths
 from helpers.atomic import read_json, write_json
 from helpers.base import ROOT, StudyError, data_dir, progress_bar
-from helpers.experiments import EXECUTORS
+from helpers.experiments import EXECUTORS, records
 
 METRIC = "best_val_accuracy"
 TrialFn = Callable[[dict, dict], dict]
@@ -104,24 +105,38 @@ class TrialStore:
     def path(self, trial: Trial) -> Path:
         return self.folder / f"{trial.id}.json"
 
-    def load(self, trial: Trial) -> dict | None:
-        """The trial's record if its file is whole, parses and is this trial's; else None."""
-        try:
-            rec = read_json(self.path(trial))
-        except (OSError, ValueError):  # missing, half-written or garbled: not trusted
-            return None
-        ok = (
-            isinstance(rec, dict)
-            and rec.get("trial_id") == trial.id
-            and rec.get("config") == trial.config
-            and isinstance(rec.get("result"), dict)
-        )
-        return rec if ok else None
+    def load(self, trial: Trial, metric: str = METRIC) -> dict | None:
+        """The trial's record if it is whole, this trial's, possible and current; else None."""
+        return self.check(trial, metric)[0]
 
-    def save(self, trial: Trial, result: dict, **extra) -> dict:
-        """Write the trial's record (config, settings, result, extra) atomically; return it."""
-        if not isinstance(result, dict):
-            raise TypeError(f"trial {trial.id}: the trial function returned {type(result)}")
+    def check(self, trial: Trial, metric: str = METRIC) -> tuple[dict | None, str, list[str]]:
+        """(record, '', []) for a record to trust; else (None, cause, what): cause 'missing',
+        'unreadable' (half-written, garbled, another trial's), 'invalid' (impossible values:
+        an accuracy outside [0, 1], an empty result), 'code' or 'versions' (computed by other
+        code or library versions: records.stale)."""
+        path = self.path(trial)
+        if not path.exists():
+            return None, "missing", []
+        try:
+            rec = read_json(path)
+        except (OSError, ValueError):  # half-written or garbled: not trusted
+            return None, "unreadable", [path.name]
+        if not (isinstance(rec, dict) and rec.get("trial_id") == trial.id
+                and rec.get("config") == trial.config and rec.get("settings") == trial.settings):
+            return None, "unreadable", [path.name]
+        why = records.invalid(rec.get("result"), metric)
+        if why:
+            return None, "invalid", [f"{path.name}: {why}"]
+        cause, what = records.stale(rec, records.identity())
+        return (None, cause, what) if cause else (rec, "", [])
+
+    def save(self, trial: Trial, result: dict, metric: str = METRIC, **extra) -> dict:
+        """Write the trial's record (config, settings, result, the code and versions that
+        computed it, extra) atomically; return it. An impossible result is refused."""
+        why = records.invalid(result, metric)
+        if why:
+            raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) returned a result that "
+                              f"cannot be true: {why}")
         rec = {
             "trial_id": trial.id,
             "kind": trial.kind,
@@ -129,6 +144,7 @@ class TrialStore:
             "settings": trial.settings,
             "result": result,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **records.identity(),
             **extra,
         }
         write_json(self.path(trial), rec)
@@ -164,21 +180,23 @@ def run_trials(
         raise ValueError("run_trials: duplicate trial ids (the same config twice in the grid?)")
     fn_name = function_name(trial_fn)
     store = TrialStore(run_dir)
-    records = {t.id: store.load(t) for t in trials}
-    pending = [t for t in trials if records[t.id] is None]
-    untrusted = sum(store.path(t).exists() for t in pending)
+    found, causes = {}, {c: [] for c in records.WORDS}
+    for t in trials:
+        found[t.id], cause, what = store.check(t, metric)
+        if cause in causes:
+            causes[cause].append(what)
+    pending = [t for t in trials if found[t.id] is None]
     print(
         f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
-        f"{len(pending)} to run ({executor})"
-        + (f"; {untrusted} unreadable result file(s) redone" if untrusted else ""),
-        flush=True,
+        f"{len(pending)} to run ({executor})",
+        *records.explain(desc, causes), sep="\n", flush=True,
     )
-    scores = [r["result"][metric] for r in records.values() if r and metric in r["result"]]
+    scores = [r["result"][metric] for r in found.values() if r and metric in r["result"]]
     bar = _progress(len(trials), len(trials) - len(pending), desc)
 
     def finished(trial: Trial, result: dict, seconds: float) -> None:
-        records[trial.id] = store.save(
-            trial, result, function=fn_name, executor=executor, seconds=round(seconds, 2)
+        found[trial.id] = store.save(
+            trial, result, metric, function=fn_name, executor=executor, seconds=round(seconds, 2)
         )
         if metric in result:
             scores.append(result[metric])
@@ -195,7 +213,7 @@ def run_trials(
             _run_ray(pending, trial_fn, context, finished, cpus_per_trial, gpus_per_trial)
     finally:
         bar.close()
-    return trials_table([records[t.id] for t in trials])
+    return trials_table([found[t.id] for t in trials])
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:

@@ -18,8 +18,11 @@ from helpers.atomic import write_atomic  # noqa: E402
 
 
 def theme() -> None:
-    """One look for every figure (seaborn's, a light grid); set when helpers.plots is imported."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="deep")
+    """One look for every figure (seaborn's, a light grid); set when helpers.plots is imported.
+    Every text is plain text: names from the data (a class folder `$x$`) are never read as
+    matplotlib mathtext, which would typeset them, or raise on a bad formula."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="deep",
+                  rc={"text.parse_math": False})
 
 
 theme()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 from helpers.base import StudyError, resolve
@@ -29,7 +31,9 @@ def _data(args) -> None:
 
 
 def _run(args) -> None:
-    only = [o for o in (args.only or "").split(",") if o]
+    only = [o.strip() for o in (args.only or "").split(",") if o.strip()]
+    if args.only is not None and not only:  # "" or "," must not mean every notebook
+        raise StudyError(f"--only {args.only!r}: names no notebook; give numbers, e.g. --only 01,02")
     if args.json and not args.dry_run:
         raise StudyError("--json goes with --dry-run (a run's record is <out>/run.json)")
     if args.dry_run:
@@ -129,14 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", help="a run folder, e.g. reports/quick")
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
+    previous = _on_sigterm()
     try:
         args.func(args)
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C: whatever was half-built is already removed
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: what was half-built is removed
+        print("terminated" if isinstance(err, Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    except OSError as err:  # the machine's, not the code's: a full disk, a read-only folder
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except Exception as err:
         from helpers.run.runner import NotebookFailed
 
@@ -144,4 +153,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (workers
+    stopped, temporary files and folders removed); the command exits 143."""
+
+
+def _on_sigterm():
+    """Make SIGTERM raise Terminated in the main thread; returns the handler it replaces."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, terminated)

@@ -46,17 +46,36 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _running_cluster(where: str) -> tuple[str, int]:
+    """RAY_ADDRESS=auto: the (host, GCS port) of the Ray cluster running on this machine, found
+    as ray.init(address="auto") finds it (the latest `ray start`, else a running GCS process)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:
+        raise StudyError(f"{where}: Ray is not installed (pip install -e '.[ray]')") from None
+    try:
+        found = canonicalize_bootstrap_address_or_die("auto")
+    except ConnectionError as err:
+        several = "multiple" in str(err)
+        raise StudyError(
+            f"{where}: {'several Ray clusters run' if several else 'no Ray cluster runs'} on this "
+            "machine; start one (`ray start --head`), give its address (RAY_ADDRESS=HOST:6379 or "
+            "ray://HOST:10001), or unset RAY_ADDRESS and the run starts its own Ray"
+        ) from None
+    return _host_port(found)
+
+
 def check_cluster(address: str | None = None, *, timeout: float = 5.0) -> str:
     """One line saying the cluster answers ('Ray 2.60.0, Python 3.11.7, 2 nodes ...'), or a
     StudyError naming the address, the likely cause and the fix. Each stage waits at most
     timeout seconds; a ray:// address is also connected to once (a few seconds: the head starts
     a driver for this client) to compare Ray and Python versions."""
     address = address or os.environ.get("RAY_ADDRESS", "")
-    if address in ("", "auto", "local"):
-        return "no remote cluster (RAY_ADDRESS unset, auto or local)"
+    if address in ("", "local"):
+        return "no remote cluster (RAY_ADDRESS unset or local: the run starts its own Ray)"
     where = f"Ray cluster at RAY_ADDRESS={address}"
     t0 = time.perf_counter()
-    host, port = _host_port(address)
+    host, port = _running_cluster(where) if address == "auto" else _host_port(address)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:

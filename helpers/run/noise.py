@@ -4,8 +4,9 @@ in kernel` (logged while the runner shuts a finished kernel down) as failures; n
 
 At the source: TF_CPP_MIN_LOG_LEVEL=1 (unless set) drops TensorFlow's C++ INFO lines in this
 process and in every kernel it starts. What has no switch short of hiding real errors (the cuInit
-ERROR line and absl's pre-init banner, one per process; ipykernel's log line) is filtered from
-stderr, line by line, while the runner works: every other line passes through unchanged."""
+ERROR line and absl's pre-init banner, one per process; ipykernel's log line; the ZMQError
+traceback a kernel logs when Ctrl-C shuts it down mid-cell) is filtered from stderr, line by
+line, while the runner works: every other line passes through unchanged."""
 
 from __future__ import annotations
 
@@ -25,28 +26,62 @@ NOISE = re.compile(
 )
 
 
+# A kernel shut down mid-cell (Ctrl-C in the runner) logs a traceback that ends in ZMQError:
+# its reply meets the socket the shutdown closed. Only that traceback is dropped, whole.
+SHUTDOWN_START = "[IPKernelApp] ERROR | Exception in message handler:"
+SHUTDOWN_END = re.compile(r"^zmq\.error\.ZMQError\b")
+
+
 def is_noise(line: str) -> bool:
     """Whether a stderr line is known harmless chatter (see the module's docstring)."""
     return bool(NOISE.search(line))
 
 
+class _Filter:
+    """Line by line: noise lines dropped; a kernel's shutdown traceback held until its last
+    line says whether it is the harmless ZMQError (dropped) or anything else (passed on)."""
+
+    def __init__(self):
+        self.held: list[bytes] | None = None
+
+    def line(self, raw: bytes) -> bytes:
+        text = raw.decode("utf-8", "replace")
+        if self.held is None:
+            if SHUTDOWN_START in text:
+                self.held = [raw]
+                return b""
+            return b"" if is_noise(text) else raw
+        self.held.append(raw)
+        inside = text.startswith((" ", "\t", "Traceback", "^")) or not text.strip()
+        if inside and len(self.held) < 200:
+            return b""
+        block, self.held = self.held, None
+        return b"" if SHUTDOWN_END.match(text) else b"".join(block)
+
+    def flush(self) -> bytes:
+        block, self.held = self.held or [], None
+        return b"".join(block)
+
+
 def _pump(read_fd: int, write_fd: int) -> None:
-    """Copy read_fd to write_fd until EOF, dropping noise lines; text without a newline yet is
+    """Copy read_fd to write_fd until EOF, dropping noise; text without a newline yet is
     passed on at each carriage return (progress bars) so nothing waits for a line end."""
-    pending = b""
+    pending, keep = b"", _Filter()
     with os.fdopen(read_fd, "rb", buffering=0) as src:
         while chunk := src.read(65536):
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            out = b"".join(
-                line + b"\n" for line in lines if not is_noise(line.decode("utf-8", "replace"))
-            )
-            cut = pending.rfind(b"\r") + 1
-            out, pending = out + pending[:cut], pending[cut:]
+            out = b"".join(keep.line(line + b"\n") for line in lines)
+            if keep.held is None:
+                cut = pending.rfind(b"\r") + 1
+                out, pending = out + pending[:cut], pending[cut:]
             if out:
                 os.write(write_fd, out)
+        out = keep.flush()
         if pending and not is_noise(pending.decode("utf-8", "replace")):
-            os.write(write_fd, pending)
+            out += pending
+        if out:
+            os.write(write_fd, out)
 
 
 @contextlib.contextmanager

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import os
-import re
 import tempfile
 from pathlib import Path
 
 import yaml
 
 from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
-from helpers.data import DOUBLED_SETS
-from helpers.experiments import EXECUTORS
-from helpers.models import LR_SCALING
+from helpers.run.params import check_value
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
+# the runner's own parameters: set by its options, which check them, never by -p or a profile
+RUN_OPTIONS = {"run_dir": "--out", "profile": "--profile", "dataset": "--dataset"}
 TOP_KEYS = {
     "description",
     "extends",
@@ -30,21 +28,6 @@ TOP_KEYS = {
     "all_notebooks",
     "notebooks",
 }
-# parameters with a closed set of values, checked before anything runs; each list lives with
-# the code it parameterises (in its layer's light __init__, which imports no TensorFlow)
-CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS}
-# parameters with bounds, checked before anything runs: (lowest, highest, what to say)
-BOUNDS = {
-    "epochs": (1, None, "a whole number >= 1"),
-    "batch_size": (1, None, "a whole number >= 1"),
-    "seed": (0, None, "a whole number >= 0"),
-    "repeats": (1, None, "a whole number >= 1"),  # seeds per arm (02-05)
-    "valid_fraction": (0, 1, "a number between 0 and 1 (exclusive)"),
-}
-# YAML 1.1 (PyYAML) reads 1e-3 as a string: a float needs a dot there (1.0e-3)
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
 def notebooks(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, or those whose number/name prefix is in only."""
     found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -145,6 +128,10 @@ def check_out(out: str | os.PathLike) -> Path:
     path = resolve(out)
     if path.exists() and not path.is_dir():
         raise StudyError(f"--out {out}: {path} is a file; give a folder for the run")
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            raise StudyError(f"--out {out}: {p} is a dangling symlink (to {os.readlink(p)}); "
+                             "create its target or give another folder")
     existing = next(p for p in (path, *path.parents) if p.exists())
     try:
         if not existing.is_dir():
@@ -168,33 +155,6 @@ def _merge(base: dict, over: dict) -> dict:
         books[stem] = {**(books.get(stem) or {}), **(params or {})}
     out["notebooks"] = books
     return out
-
-
-def _check_type(where: str, name: str, value, default):
-    if isinstance(default, float) and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
-        value = float(value)
-    ok = (
-        type(value) is type(default)
-        or (isinstance(default, float) and type(value) is int)
-        or default is None
-        or value is None
-        or (isinstance(default, list) and isinstance(value, list))
-    )
-    if not ok:
-        raise StudyError(
-            f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
-            f"expected {type(default).__name__} like the default {default!r}"
-        )
-    if name in CHOICES and value not in CHOICES[name]:
-        raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
-    if name in BOUNDS and isinstance(value, int | float):
-        low, high, say = BOUNDS[name]
-        inside = not (isinstance(value, float) and math.isnan(value)) and (
-            value >= low if high is None else low < value < high
-        )
-        if not inside:
-            raise StudyError(f"{where}: parameter {name}={value!r}, expected {say}")
-    return float(value) if isinstance(default, float) and type(value) is int else value
 
 
 def parse_override(text: str):
@@ -231,15 +191,20 @@ def plan_sources(
     base = {
         "run_dir": str(check_out(out)),
         "profile": name,
-        "seed": _check_type(f"profile {name}", "seed", prof.get("seed", 0), 0),
+        "seed": check_value(f"profile {name}", "seed", prof.get("seed", 0), 0),
         "dataset": dataset or prof.get("dataset", "auto"),
     }
     every = prof.get("all_notebooks") or {}
     for key in every:
+        _not_a_run_option(f"profile {name}, all_notebooks", key)
         if not any(key in d for d in all_defaults.values()):
             raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
+    for stem, params in given.items():
+        for key in params or {}:
+            _not_a_run_option(f"profile {name}, {stem}", key)
     parsed = [parse_override(o) for o in overrides]
-    for target, key, _ in parsed:
+    for text, (target, key, _) in zip(overrides, parsed):
+        _not_a_run_option(f"-p {text}", key)
         hits = [
             p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
         ]
@@ -249,24 +214,22 @@ def plan_sources(
     for p in books:
         params = dict(base)
         src = sources[p.stem] = {}
-        if dataset:
-            src["dataset"] = "-p"
         for key, value in every.items():
             if key in defaults[p]:
                 src[key] = "profile"
                 where = f"profile {name}, all_notebooks, {p.stem}"
-                params[key] = _check_type(where, key, value, defaults[p][key])
+                params[key] = check_value(where, key, value, defaults[p][key])
         for key, value in (given.get(p.stem) or {}).items():
             if key not in defaults[p]:
                 raise StudyError(
                     f"profile {name}, {p.stem}: unknown parameter {key!r} "
                     f"(known: {', '.join(sorted(defaults[p]))})"
                 )
-            params[key] = _check_type(f"profile {name}, {p.stem}", key, value, defaults[p][key])
+            params[key] = check_value(f"profile {name}, {p.stem}", key, value, defaults[p][key])
             src[key] = "profile"
         for target, key, value in parsed:
             if key in defaults[p] and (target is None or p.stem.startswith(target)):
-                params[key] = _check_type(f"-p {key}", key, value, defaults[p][key])
+                params[key] = check_value(f"-p {key}", key, value, defaults[p][key])
                 src[key] = "-p"
         missing = [c for c in COMMON if c not in defaults[p]]
         if missing:
@@ -274,6 +237,17 @@ def plan_sources(
         params = {**defaults[p], **params}  # the cell's own values where nothing overrides them
         result.append((p, params))
     return name, result, sources
+
+
+def _not_a_run_option(where: str, key: str) -> None:
+    """Refuse setting the runner's own parameters (run_dir, profile, dataset) from -p or a
+    profile's notebook sections: that would bypass --out's checks or misstate the provenance."""
+    if key in RUN_OPTIONS:
+        extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
+        raise StudyError(
+            f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}{extra}, "
+            "which checks it"
+        )
 
 
 def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:

@@ -1,35 +1,38 @@
 """Stitch a run's executed notebooks into one self-contained report.html (code hidden, title,
-contents, run metadata) and render report.pdf with headless Chromium when it is installed."""
+contents, run metadata) and render report.pdf with headless Chromium when it is installed
+(pdf.py). Only notebooks that completed in the folder's current state are shown as results."""
 
 from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
 from pathlib import Path
 
 import nbformat
 
-from helpers.atomic import read_json, write_atomic
-from helpers.base import StudyError, escape
+from helpers.atomic import hold_lock, read_json, write_atomic
+from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
 from helpers.plots import findings as plots_findings
-from helpers.run.runrecord import completed, read_executed
+from helpers.run import readback
+from helpers.run.pdf import NO_SCRIPTS, find_chromium, no_scripts, remove_leftovers, to_pdf  # noqa: F401
+from helpers.run.runrecord import completed
 from helpers.run.study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
-CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
+FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
 
 
 def _anchor(title: str) -> str:
     """The id nbconvert's lab template gives a heading (spaces become '-')."""
     return title.strip().replace(" ", "-")
+
+
+def _code(text) -> str:
+    """text from a file as inline code, escaped once (a Markdown code span would escape an
+    escaped text again, and a backtick in the text would end it)."""
+    return f"<code>{escape(text)}</code>"
 
 
 def _metadata_md(record: dict) -> str:
@@ -39,9 +42,9 @@ def _metadata_md(record: dict) -> str:
     rows = [
         ("profile", escape(record["profile"])),
         ("dataset", f"{escape(ds['dataset'])} ({escape(ds['kind'])})"),
-        ("dataset fingerprint", f"`{ds['fingerprint']}`"),
+        ("dataset fingerprint", _code(ds["fingerprint"])),
         ("Keras backend", escape(record.get("backend", "tensorflow"))),
-        ("code revision", f"`{record.get('git', '?')}`"),
+        ("code revision", _code(record.get("git", "?"))),
         ("packages", escape(", ".join(f"{k} {val}" for k, val in v.items()))),
         (
             "hardware",
@@ -54,7 +57,8 @@ def _metadata_md(record: dict) -> str:
     ]
     books = record["notebooks"]
     rows += [
-        (f"wall time {escape(k)}", f"{n['seconds']:.0f} s" + ("" if _ok(n) else f" ({n['status']})"))
+        (f"wall time {escape(k)}",
+         f"{n['seconds']:.0f} s" + ("" if _ok(n) else f" ({escape(n['status'])})"))
         for k, n in books.items()
         if "seconds" in n
     ]
@@ -89,9 +93,9 @@ def _parameters_md(books: dict) -> str:
         "| parameter | value | origin | notebooks |",
         "|---|---|---|---|",
     ]
-    for (key, value, origin), stems in rows.items():
-        cell = html.escape(value).replace("|", "\\|")
-        lines.append(f"| {key} | `{cell}` | {origin} | {', '.join(stems)} |")
+    for (key, value, origin), stems in rows.items():  # escape(): "|" cannot split the row
+        lines.append(f"| {escape(key)} | {_code(value)} | {escape(origin)} | "
+                     f"{escape(', '.join(stems))} |")
     return "\n".join(lines)
 
 
@@ -132,12 +136,11 @@ def _findings_cells(found: dict, run_dir: Path) -> list:
         f"**The study's claims on {escape('; '.join(labels))}.**")]
     cells.append(nbformat.v4.new_markdown_cell(findings.table_html(top)))
     figure = plots_findings.forest(top)
-    if figure is not None:
-        png = _png(figure)
-        write_atomic(run_dir / "figures" / "findings.png", lambda p: p.write_bytes(png))
-        cells.append(nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
-            "display_data", data={"image/png": base64.b64encode(png).decode(),
-                                  "text/plain": "the findings figure"})]))
+    if figure is not None:  # (build_report also saves it as figures/findings.png)
+        png = base64.b64encode(_png(figure)).decode()
+        cells.append(nbformat.v4.new_code_cell(metadata={"tags": [FIGURE_TAG]}, outputs=[
+            nbformat.v4.new_output("display_data", data={"image/png": png,
+                                                         "text/plain": "the findings figure"})]))
         cells.append(nbformat.v4.new_markdown_cell(
             "*Figure F: every claim's estimate and 95% interval (thick), in accuracy, turned so "
             "that right of zero is the study's way; grey: ±Δ around no effect or around the "
@@ -173,8 +176,9 @@ def _read(path: Path, reader):
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     """One notebook: title, banner, contents, metadata, then every executed notebook's cells
     (parameters cells and stderr noise left out)."""
-    record = _read(run_dir / "run.json", read_json)
-    body, toc = [], []
+    path = run_dir / "run.json"
+    record = readback.check_record(_read(path, read_json), path)
+    body, toc, standing = [], [], set()
     fingerprint = record["dataset"]["fingerprint"]
     for stem, entry in record["notebooks"].items():
         ok, why = completed(run_dir, entry)
@@ -184,15 +188,17 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             toc.append(f"- [{stem} did not complete](#{_anchor(f'{stem} did not complete')})")
             body.append(nbformat.v4.new_markdown_cell(box))
             continue
-        nb = read_executed(run_dir, entry)
+        standing.add(stem)  # only these notebooks' results and findings are shown
+        nb = _read(run_dir / entry["executed"], lambda p: nbformat.read(p, as_version=4))
         theirs = entry.get("dataset", {}).get("fingerprint", fingerprint)
         if entry.get("profile", record["profile"]) != record["profile"] or theirs != fingerprint:
             name = entry.get("dataset", {}).get("dataset", "?")
             note = (
-                f"**Note:** the next section ran with profile `{entry.get('profile')}` on "
-                f"`{name}` ({theirs}), not as the run table says."
+                f"**Note:** the next section ran with profile "
+                f"{_code(entry.get('profile', record['profile']))} on "
+                f"{_code(name)} ({escape(theirs)}), not as the run table says."
             )
-            nb.cells.insert(1, nbformat.v4.new_markdown_cell(html.escape(note)))
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(note))
         for cell in nb.cells:
             if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
                 continue
@@ -224,14 +230,17 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
         )
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
-        banner = read_json(res).get("banner")  # {"title", "text"}: a result's warning, as text
+        if res.stem not in standing:  # a failed or killed notebook's results do not stand
+            continue
+        # {"title", "text"}: a result's warning, as text
+        banner = readback.check_result(_read(res, read_json), res).get("banner")
         if banner:  # e.g. 05 without ImageNet weights
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
                 f"<b>{escape(res.stem)}: {escape(banner['title'])}</b> "
                 f"{escape(banner['text'])}</div>"
             )
-    found = findings.load(run_dir)
+    found = findings.load(run_dir, standing)  # checked; only the notebooks that stand
     opening = _findings_cells(found, run_dir) if found and found["claims"] else []
     if opening:
         toc.insert(0, "- [Findings](#Findings)")
@@ -260,97 +269,22 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     return no_scripts(html)
 
 
-def no_scripts(html: str) -> str:
-    """html with NO_SCRIPTS first in <head>: the report needs no script, and should a name
-    from the data ever slip through unescaped, a browser (or Chromium printing it) runs none
-    of it, inline handlers included."""
-    if NO_SCRIPTS in html:
-        return html
-    head = html.find("<head>")
-    at = head + len("<head>") if head >= 0 else 0
-    return f"{html[:at]}\n{NO_SCRIPTS}\n{html[at:]}"
-
-
-def find_chromium() -> str | None:
-    """A headless-capable Chromium/Chrome on PATH."""
-    return next((p for p in map(shutil.which, CHROMIUM) if p), None)
-
-
-def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
-    """Print html_path to pdf_path with headless Chromium; False (with a hint) without it."""
-    browser = find_chromium()
-    if browser is None:
-        print(
-            "report.pdf skipped: no Chromium found. Install it (Debian/Ubuntu: "
-            "`sudo apt-get install chromium`), then run `python -m helpers report "
-            f"{html_path.parent}`."
-        )
-        return False
-    with tempfile.TemporaryDirectory() as profile:
-        page = Path(profile) / "print.html"
-        # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
-        # an alert(), would hold it until the timeout. Its flags cannot do this: with
-        # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
-        # --disable-javascript is ignored.
-        page.write_text(no_scripts(html_path.read_text()))
-        try:
-            write_atomic(pdf_path, lambda tmp: _print(browser, page, tmp, profile, timeout))
-        except subprocess.TimeoutExpired:
-            raise StudyError(
-                f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
-                f"({html_path} is written; open it in a browser, or retry with "
-                f"`python -m helpers report {html_path.parent}`)"
-            ) from None
-        except _PrintFailed as err:
-            print(f"report.pdf failed: {browser} {err}")
-            return False
-    return True
-
-
-class _PrintFailed(RuntimeError):
-    """Chromium exited with an error or printed nothing."""
-
-
-def _print(browser: str, page: Path, tmp: Path, profile: str, timeout: int) -> None:
-    """Chromium prints page to tmp (an empty file), or raises (it is stopped on a timeout)."""
-    cmd = [
-        browser,
-        "--headless",
-        # Chromium refuses to start as root with its sandbox on; anyone else keeps it
-        *(["--no-sandbox"] if os.geteuid() == 0 else []),
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--no-pdf-header-footer",
-        f"--print-to-pdf={tmp.resolve()}",
-        page.resolve().as_uri(),
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own group: a timeout ends its helper processes too
-    )
-    try:
-        _, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-        raise _PrintFailed(f"exited {proc.returncode}: {stderr[-500:]}")
-
-
 def build_report(run_dir: Path) -> Path:
-    """<run>/report.html and, where Chromium exists, <run>/report.pdf."""
+    """<run>/report.html and, where Chromium exists, <run>/report.pdf. Builders of one folder's
+    report take turns under <run>/.report.lock; each first removes what a killed one left
+    (its .part files, its Chromium profile). A folder that cannot be written is one line."""
     run_dir = Path(run_dir)
-    html = to_html(combined_notebook(run_dir))
-    html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(html))
-    print(f"report: {html_path}")
-    if to_pdf(html_path, run_dir / "report.pdf"):
-        print(f"report: {run_dir / 'report.pdf'}")
+    nb = combined_notebook(run_dir)
+    html = to_html(nb)
+    with writing(run_dir, "the report"), hold_lock(run_dir / ".report.lock", "its report"):
+        remove_leftovers(run_dir)
+        for cell in nb.cells:  # Figure F as a file too (the README and compare show it)
+            if FIGURE_TAG in cell.metadata.get("tags", []):
+                png = base64.b64decode(cell.outputs[0]["data"]["image/png"])
+                write_atomic(run_dir / "figures" / "findings.png",
+                             lambda p, png=png: p.write_bytes(png))
+        html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(html))
+        print(f"report: {html_path}")
+        if to_pdf(html_path, run_dir / "report.pdf"):
+            print(f"report: {run_dir / 'report.pdf'}")
     return html_path

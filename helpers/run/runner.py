@@ -15,7 +15,7 @@ from traitlets.config import Config
 from helpers import backend
 from helpers.artifacts import provenance
 from helpers.base import StudyError
-from helpers.data import load_dataset
+from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
@@ -83,6 +83,8 @@ def run(
 
     requested = steps[0][1]["dataset"]
     ds = _load(requested, name, load_profile(profile)[1])  # download/decode here, once
+    for nb, params in steps:  # subsets larger than the data: refused before any notebook
+        check_subset_sizes(ds, params, f"{nb.stem}")
     # what the notebooks load: the same files (a download or CINIC10_DIR resolved to its path)
     resolved = "synthetic" if ds.kind == "synthetic" else ds.meta["location"]
     dataset_record = {**ds.provenance(), "note": ds.note, "requested": requested}
@@ -128,22 +130,27 @@ def run(
                         request_save_on_cell_execute=True,
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                     )
-            except pm.PapermillExecutionError as err:
-                error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
+            except (pm.PapermillExecutionError, OSError) as err:
+                # OSError: papermill could not save the executed copy (a full disk ...)
+                cell = isinstance(err, pm.PapermillExecutionError)
+                error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
+                         else f"saving {target.name}: {err.strerror or err}")
                 entry.update(
                     status="failed",
                     error=error,
                     seconds=round(time.perf_counter() - t0, 1),
-                    rerun=rerun_command(
-                        profile, requested, run_dir, nb.stem, params, overrides, err.evalue
-                    ),
+                    rerun=rerun_command(profile, requested, run_dir, nb.stem, params, overrides,
+                                        err.evalue if cell else ""),
                 )
-                update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+                unrecorded = _record_safely(
+                    run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
                 left = [n.stem for n, _ in steps[i:]]
                 failure = NotebookFailed(
                     f"{nb.stem} failed in {error}\n  partly executed notebook: {target}"
                     f"\n  rerun just it: {entry['rerun']}"
                     + (f"\n  not run after it: {', '.join(left)}" if left else "")
+                    + (f"\n  {unrecorded}: it still shows {nb.stem} as running, which the report"
+                       " reads as not completed" if unrecorded else "")
                 )
                 break
             seconds = time.perf_counter() - t0
@@ -158,14 +165,46 @@ def run(
             record.setdefault("commands", []).append(command)
             record["seconds"] = round(sum(c["seconds"] for c in record["commands"]), 1)
 
-        update_record(run_dir, finish)
+        unrecorded = _record_safely(run_dir, finish)
+    if unrecorded and failure is None:  # every notebook ran, but run.json does not say so
+        raise StudyError(unrecorded)
+    _refresh_findings(run_dir)
     if report:
         from helpers.run.report import build_report
 
-        build_report(run_dir)
+        try:
+            build_report(run_dir)
+        except StudyError as err:
+            if failure is None:
+                raise
+            print(f"report: not built: {err}", flush=True)
     if failure is not None:
         raise failure
     return run_dir
+
+
+def _refresh_findings(run_dir: Path) -> None:
+    """results/findings.json anew from the notebooks that stand now: a notebook that failed in
+    this command takes its claims out of the file too (the report filters them anyway)."""
+    from helpers.artifacts import completed_notebooks
+    from helpers.experiments import findings
+
+    if (run_dir / "results" / "findings").is_dir():
+        try:
+            findings.collect(run_dir, completed_notebooks(run_dir))
+        except OSError:  # a full disk: the failure's own message says so
+            pass
+
+
+def _record_safely(run_dir: Path, change) -> str:
+    """update_record where another error may already be under way: '' when run.json was
+    written, else why not (a full disk), for that error's message. (What run.json said stays:
+    a notebook still 'running' there is never shown as a result.)"""
+    try:
+        update_record(run_dir, change)
+    except OSError as err:
+        return f"{run_dir / 'run.json'} could not be updated ({err.strerror or err})"
+    return ""
 
 
 def _load(requested: str, profile: str, prof: dict):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
+from helpers.artifacts import completed  # noqa: F401  (whether an entry is a result: artifacts)
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
 
@@ -83,32 +83,6 @@ def check_compatible(
                 f"has fingerprint {fingerprint}: use another --out, or rerun every notebook "
                 "on this dataset"
             )
-
-
-def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
-    """(whether a notebook's entry is a finished result, why not): its status says completed,
-    its executed copy exists and papermill ran every code cell of it to the end."""
-    status = entry.get("status", "completed")  # records before statuses: checked by the file
-    if status == "running":
-        return False, "it did not complete (the run was stopped or killed, or is still going)"
-    if status == "failed":
-        return False, "it failed"
-    path = run_dir / entry.get("executed", "")
-    if not path.is_file():
-        return False, f"its executed notebook {path} is missing"
-    try:
-        nb = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False, f"its executed notebook {path} is unreadable"
-    states = [
-        c.get("metadata", {}).get("papermill", {}).get("status")
-        for c in nb.get("cells", [])
-        if c.get("cell_type") == "code"
-    ]
-    unfinished = [s for s in states if s is not None and s != "completed"]
-    if unfinished:
-        return False, f"{len(unfinished)} of its cells did not run to the end"
-    return True, ""
 
 
 def read_executed(run_dir: Path, entry: dict) -> nbformat.NotebookNode:

@@ -9,24 +9,25 @@ from pathlib import Path
 
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
+from helpers.checks import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
 
-# every row's keys, with the types a reader may rely on (None allowed where listed)
-ROW_KEYS = {
-    "id": str, "notebook": str, "claim": str, "quote": str, "study": str, "quantity": str,
-    "direction": str, "delta": float, "verdict": str, "n": int, "replication": str,
-    "method": str, "regime": str, "regime_short": str, "role": str,
-}
-NUMBERS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "p", "p_adjusted")
+# every row's keys, with the types a reader may rely on
+ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT,
+       "quantity": TEXT, "direction": TEXT, "delta": NUMBER, "verdict": TEXT, "n": (int,),
+       "replication": TEXT, "method": TEXT, "regime": TEXT, "role": TEXT,
+       **{key: OPTIONAL_NUMBER for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                                           "p", "p_adjusted")}}
+DIRECTIONS = ("+", "-", "abs", "fact")
 
 
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str,
          regime: Regime) -> Path:
     """results/findings/<notebook>.json (this notebook's claims and regime), then the merged
-    results/findings.json of every notebook that wrote its part (a notebook that reran since
-    replaces its own part)."""
-    from helpers.artifacts import run_paths
+    results/findings.json of the notebooks that stand (completed in the folder's current
+    state, per artifacts.completed_notebooks), this one counting itself."""
+    from helpers.artifacts import completed_notebooks, run_paths
     from helpers.backend import name as backend_name
 
     folder = run_paths(run_dir)["results"] / "findings"
@@ -34,7 +35,7 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
     write_json(folder / f"{notebook}.json", {
         "dataset": dataset, "profile": profile, "backend": backend_name(),
         "regime": regime.as_dict(), "claims": rows})
-    return collect(run_dir)
+    return collect(run_dir, completed_notebooks(run_dir, also=notebook))
 
 
 def merge(run_dir, notebooks: Iterable[str] | None = None) -> dict:
@@ -80,39 +81,36 @@ def read(path: Path):
 
 def check(data, path: Path) -> dict:
     """data if it has the findings shape (a claims list of rows with the documented keys and
-    types, verdicts among VERDICTS); else a one-line StudyError naming path and the fault."""
-    def bad(what: str):
-        raise StudyError(f"{path}: {what}; rerun the notebook that wrote it")
-
-    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
-        bad("not a findings file (expected an object with a 'claims' list)")
+    types, verdicts among VERDICTS, ids the study's claims); else a one-line StudyError naming
+    path, the field and what was expected."""
+    c = Checker(path)
+    c.need(data, (dict,), "the file")
+    c.fields(data, "", {"claims": (list,)},
+             {"dataset": OPTIONAL_TEXT, "profile": OPTIONAL_TEXT, "backend": OPTIONAL_TEXT,
+              "regimes": (dict,), "regime": (dict,)})
     for i, row in enumerate(data["claims"]):
-        if not isinstance(row, dict):
-            bad(f"claims[{i}] is not an object")
-        for key, kind in ROW_KEYS.items():
-            value = row.get(key)
-            ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-            if not ok or isinstance(value, bool):
-                bad(f"claims[{i}].{key} is {value!r}, expected a {kind.__name__}")
-        for key in NUMBERS:
-            value = row.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                bad(f"claims[{i}].{key} is {value!r}, expected a number or null")
+        where = f"claims[{i}]."
+        c.need(row, (dict,), f"claims[{i}]")
+        c.fields(row, where, ROW)
         if row["verdict"] not in VERDICTS:
-            bad(f"claims[{i}].verdict {row['verdict']!r} is not one of {', '.join(VERDICTS)}")
+            c.fail(f"{where}verdict", f"is {short(row['verdict'])}, expected one of {VERDICTS}")
+        if row["direction"] not in DIRECTIONS:
+            c.fail(f"{where}direction", f"is {short(row['direction'])}, expected one of "
+                   f"{DIRECTIONS}")
         if row["id"].split(".")[0] not in CLAIMS:
-            bad(f"claims[{i}].id {row['id']!r} is not a claim of the study")
+            c.fail(f"{where}id", f"is {short(row['id'])}, not a claim of the study")
     return data
 
 
 def load(run_dir, notebooks: Iterable[str] | None = None) -> dict | None:
-    """The run's findings, checked: with notebooks, merged from those notebooks' parts (in
-    memory: a read-only folder reads too); else results/findings.json. None where no notebook
-    wrote findings."""
-    if notebooks is not None:
-        merged = merge(run_dir, notebooks)
-        return merged if merged["claims"] or merged["regimes"] else None
+    """results/findings.json, checked (None where no notebook wrote findings); with notebooks
+    (those that completed in the folder's current state), only their claims and regimes."""
     path = Path(run_dir) / "results" / "findings.json"
     if not path.exists():
         return None
-    return check(read(path), path)
+    found = check(read(path), path)
+    if notebooks is not None:
+        keep = set(notebooks)
+        found = {**found, "claims": [r for r in found["claims"] if r["notebook"] in keep],
+                 "regimes": {k: v for k, v in found.get("regimes", {}).items() if k in keep}}
+    return found

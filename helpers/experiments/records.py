@@ -1,0 +1,115 @@
+"""What makes a trial record current: the code and the library versions that computed it, and
+a result whose values can be true. A trial's id covers its kind, config and settings
+(trialstore.trial_id); every record also carries `code` (sha256 of each helpers module that
+computes results) and `versions` (Keras and the backend's packages). A record from other code,
+other versions, or with impossible values is stale: its trial is redone, and the run says why
+in one line per cause.
+
+Which modules count (COMPUTING): base, backend, atomic, artifacts, data/, models/ and
+experiments/, except experiments/findings/ (statistics and words over finished results),
+experiments/protocol.py (the study's settings, for regimes and origins) and
+experiments/trialstore.py (which trials run where, and how records are stored). plots/ and run/
+draw and report results; they compute none, so editing them reuses every trial."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import math
+from functools import lru_cache
+from pathlib import Path
+
+HELPERS = Path(__file__).resolve().parent.parent
+COMPUTING = ("base.py", "backend.py", "atomic.py", "artifacts.py", "data", "models", "experiments")
+NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> dict[str, str]:
+    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every module that
+    computes results, read once per process (the runner starts a fresh kernel per notebook;
+    restart a kernel of your own after editing helpers)."""
+    files = []
+    for entry in COMPUTING:
+        path = HELPERS / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    skip = [HELPERS / rel for rel in NOT_COMPUTING]  # files, or folders of them
+    return {
+        f"helpers/{f.relative_to(HELPERS).as_posix()}": hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+        for f in files
+        if not any(f == s or s in f.parents for s in skip)
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Keras' version and the backend's packages' (tensorflow | jax and jaxlib)."""
+    from helpers import backend
+
+    return {"keras": md.version("keras"), **backend.versions()}
+
+
+def identity() -> dict:
+    """What a record must match to be current: {"code": {...}, "versions": {...}}."""
+    return {"code": code_fingerprint(), "versions": library_versions()}
+
+
+def invalid(result, metric: str) -> str:
+    """Why a trial's result cannot be true ('' when it can): not a mapping, empty, without its
+    metric, or an accuracy (any key ending in 'accuracy', lists included) that is not a finite
+    number in [0, 1]."""
+    if not isinstance(result, dict):
+        return f"the result is a {type(result).__name__}, not a mapping"
+    if not result:
+        return "the result is empty"
+    if metric not in result:
+        return f"the result has no {metric}"
+    for key, value in result.items():
+        if key.endswith("accuracy"):
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, bool) or not isinstance(v, int | float) or not (
+                    math.isfinite(v) and 0 <= v <= 1
+                ):
+                    return f"{key} {v!r} is not an accuracy in [0, 1]"
+    return ""
+
+
+def stale(record: dict, current: dict) -> tuple[str, list[str]]:
+    """(cause, what differs) when record was computed by other code or versions than current
+    (identity()); ('', []) when it is current. cause: 'code' (the modules changed) or
+    'versions' ('keras 3.10.0 -> 3.11.0')."""
+    theirs = record.get("code")
+    if not isinstance(theirs, dict):
+        return "code", ["no record of its code (written before trials recorded it)"]
+    ours = current["code"]
+    changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if changed:
+        return "code", changed
+    theirs = record.get("versions")
+    ours = current["versions"]
+    if theirs != ours:
+        theirs = theirs if isinstance(theirs, dict) else {}
+        return "versions", [f"{k} {theirs.get(k, '?')} -> {ours.get(k, '?')}"
+                            for k in sorted(ours.keys() | theirs.keys())
+                            if ours.get(k) != theirs.get(k)]
+    return "", []
+
+
+WORDS = {
+    "code": "computed by other code ({} changed)",
+    "versions": "computed with other library versions ({})",
+    "invalid": "with impossible values, not trusted ({})",
+    "unreadable": "unreadable, half-written or another trial's ({})",
+}
+
+
+def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
+    """One line per cause of redone trials: {cause: [what differs, per trial]} -> lines such as
+    '03 grid: 12 trial(s) computed by other code (helpers/models/nets.py changed) are redone'."""
+    lines = []
+    for cause, per_trial in causes.items():
+        if per_trial:
+            items = sorted({item for items in per_trial for item in items})
+            what = "; ".join(items[:4]) + ("; ..." if len(items) > 4 else "")
+            lines.append(f"{desc}: {len(per_trial)} trial(s) {WORDS[cause].format(what)} "
+                         "are redone")
+    return lines

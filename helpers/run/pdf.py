@@ -1,0 +1,168 @@
+"""report.pdf: headless Chromium prints report.html, with scripts forbidden, stopped after a
+timeout, and leaving nothing behind. Chromium dies with the process that started it (even one
+killed with -9); its profile and temporary files (its socket) live in one folder of the
+system's temporary directory, cinic10-pdf-<uid>-XXXXXXXX, locked while it prints, and the
+next print removes every such folder whose lock is free; the next report build of a run
+folder removes the .part files a killed one left there (remove_leftovers). (Not in the run
+folder: Chromium's socket path must stay short.)"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from helpers.atomic import write_atomic
+from helpers.base import StudyError
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
+SCRATCH_PREFIX = f"cinic10-pdf-{os.getuid()}-"  # one print's profile and temporary files
+
+
+def no_scripts(html: str) -> str:
+    """html with NO_SCRIPTS first in <head>: the report needs no script, and should a name
+    from the data ever slip through unescaped, a browser (or Chromium printing it) runs none
+    of it, inline handlers included."""
+    if NO_SCRIPTS in html:
+        return html
+    head = html.find("<head>")
+    at = head + len("<head>") if head >= 0 else 0
+    return f"{html[:at]}\n{NO_SCRIPTS}\n{html[at:]}"
+
+
+def find_chromium() -> str | None:
+    """A headless-capable Chromium/Chrome on PATH."""
+    return next((p for p in map(shutil.which, CHROMIUM) if p), None)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """The .report.*.part files a killed report build left in folder (write_atomic's). Call it
+    holding the folder's report lock (build_report): no live build owns one then."""
+    for part in folder.glob(".report.*.part"):
+        part.unlink(missing_ok=True)
+
+
+def _sweep_scratch() -> None:
+    """Remove the scratch folders of prints whose process is gone (their lock is free)."""
+    temp = Path(tempfile.gettempdir())
+    for folder in [*temp.glob(f"{SCRATCH_PREFIX}*"), *temp.glob(f".{SCRATCH_PREFIX}*")]:
+        try:
+            fd = os.open(folder / ".lock", os.O_RDONLY)
+        except OSError:
+            continue  # not one of ours, or being made (not yet renamed into view)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(folder, ignore_errors=True)
+        except BlockingIOError:
+            pass  # a print in progress
+        finally:
+            os.close(fd)
+
+
+def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
+    """Print html_path to pdf_path with headless Chromium; False (with a hint) without it."""
+    browser = find_chromium()
+    if browser is None:
+        print(
+            "report.pdf skipped: no Chromium found. Install it (Debian/Ubuntu: "
+            "`sudo apt-get install chromium`), then run `python -m helpers report "
+            f"{html_path.parent}`."
+        )
+        return False
+    _sweep_scratch()
+    scratch, lock = _locked_scratch()
+    profile = scratch / "profile"
+    try:
+        page = scratch / "print.html"
+        # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
+        # an alert(), would hold it until the timeout. Its flags cannot do this: with
+        # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
+        # --disable-javascript is ignored.
+        page.write_text(no_scripts(html_path.read_text()))
+        try:
+            write_atomic(pdf_path, lambda tmp: _print(browser, page, tmp, profile, timeout))
+        except subprocess.TimeoutExpired:
+            raise StudyError(
+                f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
+                f"({html_path} is written; open it in a browser, or retry with "
+                f"`python -m helpers report {html_path.parent}`)"
+            ) from None
+        except _PrintFailed as err:
+            print(f"report.pdf failed: {browser} {err}")
+            return False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.close(lock)
+    return True
+
+
+def _locked_scratch() -> tuple[Path, int]:
+    """(a new scratch folder cinic10-pdf-<uid>-XXXXXXXX, the fd of its lock, held): made hidden,
+    locked, then renamed into view, so a sweeper never sees it unlocked. The lock is released
+    when the fd is closed or the process dies."""
+    hidden = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_PREFIX}"))
+    fd = os.open(hidden / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    scratch = hidden.with_name(hidden.name[1:])
+    os.rename(hidden, scratch)
+    return scratch, fd
+
+
+class _PrintFailed(RuntimeError):
+    """Chromium exited with an error or printed nothing."""
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before Chromium starts: the kernel kills it when its parent dies (a
+    report build killed with -9 cannot stop it otherwise; it would print on, an orphan)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> None:
+    """Chromium prints page to tmp (an empty file), or raises (it is stopped on a timeout, an
+    interrupt or any error)."""
+    cmd = [
+        browser,
+        "--headless",
+        # Chromium refuses to start as root with its sandbox on; anyone else keeps it
+        *(["--no-sandbox"] if os.geteuid() == 0 else []),
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--no-pdf-header-footer",
+        f"--print-to-pdf={tmp.resolve()}",
+        page.resolve().as_uri(),
+    ]
+    scratch = profile.parent  # its temporary files (a socket: the path must stay short) too
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        start_new_session=True,  # its own group: a timeout ends its helper processes too
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except BaseException:  # a timeout, Ctrl-C, SIGTERM: stop it and its helpers now
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        raise _PrintFailed(f"exited {proc.returncode}: {stderr[-500:]}")

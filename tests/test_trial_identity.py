@@ -1,0 +1,146 @@
+"""A trial's record is reused only when it is current and possible: computed by the same code
+(the helpers modules that compute results) and library versions, with values that can be true.
+Real processes on a real copy of the package: its code is edited between two runs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.base import ROOT
+from helpers.experiments import trialstore
+
+GRID = """
+import json, sys
+from helpers.experiments import trialstore
+
+def toy_trial(config, context):
+    with open(context["log"], "a") as f:
+        f.write(json.dumps(config) + "\\n")
+    return {"best_val_accuracy": config["x"] / 10}
+
+if __name__ == "__main__":
+    trials = trialstore.make_trials("toy", trialstore.expand_grid(x=[1, 2, 3]), {"f": 1})
+    trialstore.run_trials(trials, toy_trial, {"log": sys.argv[2]}, run_dir=sys.argv[1], desc="grid")
+"""
+
+
+@pytest.fixture
+def package(tmp_path) -> Path:
+    """A copy of this checkout's helpers package and a grid script beside it."""
+    shutil.copytree(ROOT / "helpers", tmp_path / "helpers",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "grid.py").write_text(GRID)
+    return tmp_path
+
+
+def _grid(package: Path) -> tuple[str, int]:
+    """Run the grid with the copied package; (its output, how many trials it ran)."""
+    log = package / "calls.log"
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    done = subprocess.run(
+        [sys.executable, str(package / "grid.py"), str(package / "run"), str(log)],
+        cwd=package, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(package),
+                          "CINIC10_DATA": str(package / "data"), "CINIC10_BATCH": "1"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr, len(log.read_text().splitlines()) - before
+
+
+def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
+    out, ran = _grid(package)
+    assert ran == 3
+    out, ran = _grid(package)  # nothing changed: everything reused
+    assert ran == 0 and "redone" not in out
+    nets = package / "helpers" / "models" / "nets.py"  # the simple CNN's first dense layer
+    text = nets.read_text()
+    assert "layers.Dense(256" in text
+    nets.write_text(text.replace("layers.Dense(256", "layers.Dense(16"))
+    out, ran = _grid(package)
+    assert ran == 3
+    assert "grid: 3 trial(s) computed by other code (helpers/models/nets.py changed) are redone" in out
+    rec = json.loads(next((package / "run" / "results" / "trials").glob("*.json")).read_text())
+    assert set(rec["code"]) >= {"helpers/models/nets.py", "helpers/data/cache.py",
+                                "helpers/experiments/hyperparams.py"}
+    assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
+
+
+def test_plotting_and_report_code_do_not_make_trials_stale(package):
+    _grid(package)
+    for rel in ("plots/grids.py", "run/report.py", "experiments/findings/stats.py",
+                "experiments/protocol.py"):
+        path = package / "helpers" / rel
+        path.write_text(path.read_text() + "\n# an edit that computes nothing\n")
+    out, ran = _grid(package)
+    assert ran == 0 and "redone" not in out
+
+
+def count_trial(config: dict, context: dict) -> dict:
+    with open(context["log"], "a") as f:
+        f.write(json.dumps(config) + "\n")
+    return {"best_val_accuracy": config["x"] / 10, **context.get("extra", {})}
+
+
+def _run(tmp_path, capsys, **extra):
+    trials = trialstore.make_trials("toy", trialstore.expand_grid(x=[1, 2]), {"f": 1})
+    log = tmp_path / "calls.log"
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    trialstore.run_trials(trials, count_trial, {"log": str(log), **extra}, run_dir=tmp_path,
+                          desc="grid")
+    return trials, len(log.read_text().splitlines()) - before, capsys.readouterr().out
+
+
+def _tamper(store: trialstore.TrialStore, trial, change) -> None:
+    path = store.path(trial)
+    rec = json.loads(path.read_text())
+    change(rec)
+    path.write_text(json.dumps(rec))
+
+
+def test_records_from_other_library_versions_are_redone(tmp_path, capsys):
+    trials, ran, _ = _run(tmp_path, capsys)
+    store = trialstore.TrialStore(tmp_path)
+    keras = importlib.metadata.version("keras")
+    _tamper(store, trials[0], lambda r: r.setdefault("versions", {}).update(keras="2.0.0"))
+    _, ran, out = _run(tmp_path, capsys)
+    assert ran == 1
+    assert (f"grid: 1 trial(s) computed with other library versions (keras 2.0.0 -> {keras}) "
+            "are redone") in out
+
+
+def test_records_without_a_code_fingerprint_are_redone(tmp_path, capsys):
+    trials, _, _ = _run(tmp_path, capsys)
+    store = trialstore.TrialStore(tmp_path)
+    for t in trials:  # as written before records carried their code
+        _tamper(store, t, lambda r: r.pop("code"))
+    _, ran, out = _run(tmp_path, capsys)
+    assert ran == 2 and "2 trial(s) computed by other code (no record of its code" in out
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda r: r["result"].update(best_val_accuracy=7.5), "best_val_accuracy 7.5 is not an accuracy"),
+    (lambda r: r.update(result={}), "the result is empty"),
+    (lambda r: r["result"].update(best_val_accuracy="0.5"), "best_val_accuracy '0.5' is not"),
+    (lambda r: r["result"].update(val_accuracy=[0.2, float("nan")]), "val_accuracy nan is not"),
+    (lambda r: r.update(settings={"f": 2}), "unreadable, half-written or another trial's"),
+])
+def test_impossible_records_are_not_trusted_and_say_so(tmp_path, capsys, damage, why):
+    trials, _, _ = _run(tmp_path, capsys)
+    store = trialstore.TrialStore(tmp_path)
+    _tamper(store, trials[1], damage)
+    _, ran, out = _run(tmp_path, capsys)
+    assert ran == 1 and why in out and "1 trial(s)" in out, out
+    assert store.load(trials[1])["result"]["best_val_accuracy"] == 0.2  # redone, whole
+
+
+def test_a_trial_function_returning_an_impossible_result_fails_naming_it(tmp_path, capsys):
+    with pytest.raises(trialstore.TrialFailed, match=r"x=1.*cannot be true: best_val_accuracy 7.5"):
+        _run(tmp_path, capsys, extra={"best_val_accuracy": 7.5})
+    assert not list((tmp_path / "results" / "trials").glob("*.json"))  # nothing saved
