@@ -55,6 +55,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
         "params": int(model.count_params()),
         "n_train": len(train),
         "val_accuracy": [round(float(v), 5) for v in val],
+        "timing": result.timing,
     }
 
 

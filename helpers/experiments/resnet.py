@@ -54,7 +54,8 @@ def seed_table(runs: list[SeedRun]) -> pd.DataFrame:
     """One row per seed: test accuracy and loss, epochs, best epoch, images/s."""
     return pd.DataFrame(
         [{"seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
-          "test_loss": r.metrics["test_loss"], **r.result.summary()} for r in runs]
+          "test_loss": r.metrics["test_loss"],
+          **{k: v for k, v in r.result.summary().items() if k != "timing"}} for r in runs]
     ).set_index("seed")
 
 
