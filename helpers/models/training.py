@@ -94,11 +94,14 @@ def quiet():
 def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
     """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
     scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
-    Returns fit's TrainResult (best epoch's weights restored unless restore_best=False)."""
+    A model from reuse.model keeps its compiled functions (reuse.compile). Returns fit's
+    TrainResult (best epoch's weights restored unless restore_best=False)."""
+    from helpers.models import reuse
+
     lr = scaled_learning_rate(
         settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
     )
-    compile_model(model, lr)
+    reuse.compile(model, lr)
     with quiet():
         return fit(model, train, valid, epochs=settings["epochs"],
                    batch_size=settings["batch_size"], seed=seed, patience=settings["patience"],
