@@ -5,6 +5,4 @@ study's claims C1-C11 and their statistics) and trials (the resumable trial stor
 The allowed values of the parameter this layer owns live here, without TensorFlow, so the
 configuration layer can check a profile in milliseconds."""
 
-# how trials run (trialstore.run_trials): in this process, in worker processes on this
-# machine's cores (cpus_per_trial threads each), or as Ray tasks
-EXECUTORS = ("local", "processes", "ray")
+EXECUTORS = ("local", "ray")  # how trials run: in this process, or as Ray tasks (trialstore.run_trials)

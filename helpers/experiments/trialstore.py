@@ -191,8 +191,6 @@ def run_trials(
             for trial in pending:
                 bar.set_postfix_str(f"now {_label(trial.config)}")
                 finished(trial, *_timed(trial_fn, trial, context))
-        elif pending and executor == "processes":
-            _run_processes(pending, trial_fn, context, finished, cpus_per_trial)
         elif pending:
             _run_ray(pending, trial_fn, context, finished, cpus_per_trial, gpus_per_trial)
     finally:
@@ -270,42 +268,6 @@ def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> 
     finally:  # an error or an interrupt: stop what is still queued or running
         for ref in refs:
             ray.cancel(ref, force=True)
-
-
-_PROCESSES: dict = {}  # threads per worker -> a pool kept for this process's lifetime
-
-
-def _run_processes(pending, trial_fn, context, finished, cpus: float) -> None:
-    """Run pending trials in worker processes on this machine, cpus threads each (as many
-    workers as that fits in the cores): on 2 cores two single-threaded trials at once. The
-    workers stay up for the process's lifetime, so a second grid reuses their imports, loaded
-    data and kept models (helpers.models.reuse). The driver writes every result file."""
-    import concurrent.futures as futures
-
-    threads = max(1, int(cpus))
-    pool = _PROCESSES.get(threads)
-    if pool is None:
-        import multiprocessing
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        pool = _PROCESSES[threads] = futures.ProcessPoolExecutor(
-            max(1, (cores or 1) // threads),
-            mp_context=multiprocessing.get_context("spawn"),  # no fork of a started TensorFlow
-            initializer=_worker_threads, initargs=(threads,))
-    context = {**context, "threads": threads}
-    running = {pool.submit(_timed, trial_fn, t, context): t for t in pending}
-    try:
-        for done in futures.as_completed(running):
-            finished(running[done], *done.result())
-    finally:  # an error or an interrupt: drop what has not started
-        for job in running:
-            job.cancel()
-
-
-def _worker_threads(threads: int) -> None:
-    """A worker's TensorFlow uses `threads` threads (read when its runtime starts)."""
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(min(2, threads))
 
 
 def trials_table(records: list[dict]) -> pd.DataFrame:
