@@ -202,13 +202,19 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
 
 
 JAX_CHECK = """
-import json, numpy as np, keras
+import json, os, numpy as np, keras
 from tests import test_reuse as t
 from helpers.models import training
 with training.quiet():
     fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
     reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
 t._assert_same(fresh, reused)
+twins = {}
+for mode in ("1", "0"):
+    os.environ["CINIC10_FRESH_BUILDS"] = mode
+    twins[mode] = t._seeds_through_twins(reused=mode == "0", stages=False)
+for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
+    assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars))
 print(json.dumps({"backend": keras.backend.backend(), "same": True,
                   "kept": reused[0][0] is reused[1][0]}))
 """
@@ -224,3 +230,53 @@ def test_reuse_is_bitwise_on_jax_too(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"backend": "jax", "same": True,
                                                                 "kept": True}
+
+
+def _seeds_through_twins(reused: bool, stages: bool) -> list:
+    """02's loop (stages False: one ResNet fit per seed) or 05's (stages True: a MobileNet
+    transfer model, head on the frozen base, then unfrozen), fresh or through kept twins; per
+    seed the weights after training and the results."""
+    from helpers.models import pretrained
+
+    out = []
+    for seed in (0, 1, 0):
+        keras.backend.clear_session()
+        training.setup(seed)
+        if stages:
+            choice = pretrained.build_base("MobileNet", 32, "none", alpha=0.25)
+            model = pretrained.build_transfer_model(choice.model, "MobileNet", units=16)
+        else:
+            model = nets.create_resnet_model(1, 3, 0.3, base_filters=4)
+        fit = {"epochs": 2, "batch_size": 16, "seed": seed, "patience": 1}
+        with training.quiet():
+            if stages:
+                steps = [pretrained.train_stage(model, base_trainable=trainable, learning_rate=lr,
+                                                train=TRAIN, valid=VALID, **fit)
+                         for trainable, lr in ((False, 1e-3), (True, 1e-5))]
+            elif reused:
+                steps = [reuse.train_twin(model, 1e-3, lambda m, fit=fit: training.fit(
+                    m, TRAIN, VALID, **fit))]
+            else:
+                steps = [training.fit(training.compile_model(model, 1e-3), TRAIN, VALID, **fit)]
+        out.append(([keras.ops.convert_to_numpy(v).copy() for v in model.variables], steps))
+    return out
+
+
+@pytest.mark.parametrize("stages", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["02 seeds", "05 stages"])
+def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stages):
+    """02's and 05's loops keep each seed's model (the first one is saved), so they train it
+    through a kept compiled twin (one per architecture and stage): every variable of the
+    caller's model after training, and the histories, the same as compiling and fitting it."""
+    runs = {}
+    for mode in ("1", "0"):  # fresh compiles, then twins
+        monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
+        reuse.clear()
+        runs[mode] = _seeds_through_twins(reused=mode == "0", stages=stages)
+    assert len(reuse._KEPT) == (2 if stages else 1)  # one twin per stage
+    for (f_vars, f_steps), (r_vars, r_steps) in zip(runs["1"], runs["0"]):
+        assert len(f_vars) == len(r_vars)
+        for a, b in zip(f_vars, r_vars):
+            np.testing.assert_array_equal(a, b)
+        for f, r in zip(f_steps, r_steps):
+            assert f.history.equals(r.history)
