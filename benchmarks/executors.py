@@ -59,15 +59,20 @@ def one(mode: str, trials: int, dataset: str) -> dict:
             "accuracy": [round(float(a), 5) for a in table.best_val_accuracy], **setup}
 
 
-def steady(threads: int, seconds: float) -> float:
-    """Steady training images/s of 03's b3k3 ResNet on random images with `threads` threads,
-    timed over about `seconds` after a warm-up epoch (in this process)."""
+ARCHS = {"b3k3": lambda nets: nets.create_resnet_model(3, 3),
+         "b1k2": lambda nets: nets.create_resnet_model(1, 2),
+         "cnn": lambda nets: nets.create_simple_cnn()}
+
+
+def steady(threads: int, seconds: float, arch: str = "b3k3") -> float:
+    """Steady training images/s of a model (ARCHS: 03's b3k3 or b1k2 ResNet, 04's CNN) on random
+    images with `threads` threads, timed over about `seconds` after a warm-up epoch."""
     import numpy as np
 
     from helpers.models import nets, training
 
     training.setup(0, threads=threads)
-    model = training.compile_model(nets.create_resnet_model(3, 3))
+    model = training.compile_model(ARCHS[arch](nets))
     x = np.random.default_rng(0).random((32 * 20, 32, 32, 3), dtype=np.float32)
     y = np.zeros(len(x), np.int64)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
@@ -78,16 +83,16 @@ def steady(threads: int, seconds: float) -> float:
     return images / (time.perf_counter() - t0)
 
 
-def cores(rounds: int, seconds: float) -> None:
+def cores(rounds: int, seconds: float, arch: str) -> None:
     """One trainer on every core vs one single-threaded trainer per core at once, interleaved."""
     cpus = len(os.sched_getaffinity(0))
-    print(f"# steady training of the b3k3 ResNet (batch 32, random images), about {seconds:.0f} s "
+    print(f"# steady training of {arch} (batch 32, random images), about {seconds:.0f} s "
           f"timed per trainer after a warm-up; {rounds} rounds, interleaved")
     results: dict[str, list[float]] = {"1 x all threads": [], f"{cpus} x 1 thread": []}
     for r in range(rounds):
         for name, (n, threads) in zip(results, ((1, cpus), (cpus, 1))):
             procs = [subprocess.Popen(
-                [sys.executable, __file__, "--steady-one", str(threads), str(seconds)],
+                [sys.executable, __file__, "--steady-one", str(threads), str(seconds), arch],
                 cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                 for _ in range(n)]
             rate = sum(float(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
@@ -106,14 +111,16 @@ def main() -> None:
     p.add_argument("--cores", action="store_true", help="steady training, 1 x 2 vs 2 x 1")
     p.add_argument("--seconds", type=float, default=20.0, help="--cores: timed per trainer")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: a single measurement
-    p.add_argument("--steady-one", nargs=2, help=argparse.SUPPRESS)  # internal: threads, seconds
+    p.add_argument("--arch", nargs="+", default=["b3k3"], choices=list(ARCHS), help="--cores")
+    p.add_argument("--steady-one", nargs=3, help=argparse.SUPPRESS)  # threads, seconds, arch
     args = p.parse_args()
     if args.steady_one:
-        print(steady(int(args.steady_one[0]), float(args.steady_one[1])))
+        print(steady(int(args.steady_one[0]), float(args.steady_one[1]), args.steady_one[2]))
         return
     if args.cores:
         header("one trainer on every core vs one single-threaded trainer per core")
-        cores(args.rounds, args.seconds)
+        for arch in args.arch:
+            cores(args.rounds, args.seconds, arch)
         return
     if args.one:
         print(json.dumps(one(args.one, args.trials, args.dataset)))
