@@ -246,6 +246,8 @@ def main() -> None:
         rate = images / kind["wall"] if kind["wall"] else float("nan")
         print(f"{kind['kind']:24s} {kind['runs']:5d} {images:9,d} {kind['wall']:8.1f} "
               f"{rate:9.0f} {steady:16.0f} {rate / steady:6.0%}", flush=True)
+    for arch, rate in rates.items():
+        print(f"#   steady {' '.join(map(str, arch))}: {rate:.0f} images/s")
     print(f"# steady: median of {args.repeats} epochs x {args.steps} batches after a warm-up, "
           "random images, measured now on this machine, per architecture (a grid's is the "
           "harmonic mean its images weight); images/s: images trained / the training cell's wall")
