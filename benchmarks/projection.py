@@ -109,9 +109,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    import logging
+
     from helpers.models import training
     from helpers.run.profiles import plan_sources
 
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # each model's predict traces anew
     training.setup(0)
     header(f"projected CPU time of the {args.profile} profile")
     _, steps, _ = plan_sources(args.profile, dataset="synthetic", out="/tmp/projection-unused",

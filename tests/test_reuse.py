@@ -26,7 +26,7 @@ B1 = {"n_blocks": 2, "kernel_size": 2, "dropout": 0.1, "alpha": 0.5, "lam": 0.01
 B2 = {**B1, "alpha": 0.2, "lam": 0.1}  # the same traced model: its Elastic Net's α, λ are weights
 # A twice (another seed), another architecture, then back to A: a kept model is reset from any
 # state, also after another one was used, and its optimiser state and learning rate too
-SEQUENCE = [(A, 0), (A, 1), (B1, 0), (A, 0), (B2, 0), (B1, 1), (B2, 1)]
+SEQUENCE = [(A, 0), (A, 1), (B1, 0), (A, 0), (B2, 1)]
 HELD = ("lam", "alpha", "one_minus_alpha")  # TunableElasticNetDense's settings, not parameters
 
 
@@ -88,7 +88,7 @@ def test_a_reused_model_trains_bit_for_bit_like_a_fresh_build():
     # B1 and B2 alike (they differ only in α and λ)
     models = [m for m, _, _ in reused]
     assert models[0] is models[1] is models[3]
-    assert models[2] is models[4] is models[5] is models[6] and models[0] is not models[2]
+    assert models[2] is models[4] and models[0] is not models[2]
     assert fresh[0][0] is not fresh[1][0]
     assert isinstance(models[2].get_layer("classifier"), nets.TunableElasticNetDense)
     assert nets.count_params(models[2]) == fresh[2][0].count_params()
@@ -156,7 +156,7 @@ def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypat
                 "learning_rate": 1e-3, "patience": 1, "subset_seed": 0}
     grid = [{"n_blocks": 1, "kernel_size": 2, "dropout": 0.1, "base_filters": 4}]
     grid += [{**grid[0], "alpha": a, "lam": lam} for a, lam in ((0.5, 0.01), (0.2, 0.1))]
-    trials = trialstore.make_trials("resnet", grid, settings, repeats=2)
+    trials = trialstore.make_trials("resnet", grid, settings)  # B1, B2: one kept model
     records = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
@@ -186,7 +186,7 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
                 "test_per_class": 2, "subset_seed": 0, "epochs": 2, "batch_size": 8,
                 "learning_rate": 1e-3, "lr_scaling": "none", "patience": 10,
                 "mixed_precision": False, "doubled_set": "once"}
-    trials = augmentation.comparison_trials(["flip", "rotation"], {}, settings, seed=0, repeats=2)
+    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
