@@ -114,8 +114,9 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
         cfg = r["config"]
         arch = ("resnet", cfg["n_blocks"], cfg["kernel_size"], cfg["batch_size"])
         images = sum(r["n_train"] * s["epochs_run"] for s in r["seeds"])
-        out.append({"kind": "02 seeds", "runs": len(r["seeds"]),
-                    "images": {arch: images}, "wall": cell_seconds("02_resnet", "train_seeds")})
+        out.append({"kind": "02 seeds", "runs": len(r["seeds"]), "images": {arch: images},
+                    "wall": cell_seconds("02_resnet", "train_seeds"),
+                    "steps": r["provenance"].get("seconds_by_phase", {}).get("steps")})
     if "03_hyperparams" in nbs:
         params = nbs["03_hyperparams"]["parameters"]
         recs = trial_records(run_dir, "resnet")
@@ -133,7 +134,8 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
                     "epochs_run"]
             if chosen:
                 out.append({"kind": grid, "runs": len(chosen), "images": images,
-                            "wall": cell_seconds("03_hyperparams", pattern)})
+                            "wall": cell_seconds("03_hyperparams", pattern),
+                            "steps": steps_of(chosen)})
     if "04_augmentation" in nbs:
         recs = trial_records(run_dir, "04aug")
         batch = nbs["04_augmentation"]["parameters"].get("batch_size", 32)
@@ -141,7 +143,8 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
         if recs:
             out.append({"kind": "04 runs", "runs": len(recs),
                         "images": {("simple_cnn", batch): images},
-                        "wall": cell_seconds("04_augmentation", "run_comparison")})
+                        "wall": cell_seconds("04_augmentation", "run_comparison"),
+                        "steps": steps_of(recs)})
     if "05_transfer" in nbs and (run_dir / "results/05_transfer_history.csv").exists():
         import pandas as pd
 
@@ -153,8 +156,15 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
                 cfg.get("units", 512), cfg["batch_size"])
         images = {("transfer", *base, stage): int(n) * r["n_train"] for stage, n in epochs.items()}
         out.append({"kind": "05 stages", "runs": cfg["repeats"], "images": images,
-                    "wall": cell_seconds("05_transfer", "train_seeds")})
+                    "wall": cell_seconds("05_transfer", "train_seeds"),
+                    "steps": r["provenance"].get("seconds_by_phase", {}).get("steps")})
     return out
+
+
+def steps_of(records: list[dict]) -> float | None:
+    """The trials' training-step seconds (their fits' timing), None for records without it."""
+    found = [r["result"].get("timing", {}).get("steps") for r in records]
+    return None if None in found else sum(found)
 
 
 def build(arch: tuple):
@@ -234,7 +244,7 @@ def main() -> None:
         return
     rates: dict = {}
     print(f"\n{'kind of run':24s} {'runs':>5s} {'images':>9s} {'wall s':>8s} {'images/s':>9s} "
-          f"{'steady images/s':>16s} {'ratio':>6s}")
+          f"{'steady images/s':>16s} {'ratio':>6s} {'steps share':>12s}")
     for kind in found:
         ideal = 0.0
         for arch, n in kind["images"].items():
@@ -244,13 +254,16 @@ def main() -> None:
         images = sum(kind["images"].values())
         steady = images / ideal
         rate = images / kind["wall"] if kind["wall"] else float("nan")
+        share = f"{kind['steps'] / kind['wall']:12.0%}" if kind.get("steps") else f"{'-':>12s}"
         print(f"{kind['kind']:24s} {kind['runs']:5d} {images:9,d} {kind['wall']:8.1f} "
-              f"{rate:9.0f} {steady:16.0f} {rate / steady:6.0%}", flush=True)
+              f"{rate:9.0f} {steady:16.0f} {rate / steady:6.0%} {share}", flush=True)
     for arch, rate in rates.items():
         print(f"#   steady {' '.join(map(str, arch))}: {rate:.0f} images/s")
     print(f"# steady: median of {args.repeats} epochs x {args.steps} batches after a warm-up, "
           "random images, measured now on this machine, per architecture (a grid's is the "
-          "harmonic mean its images weight); images/s: images trained / the training cell's wall")
+          "harmonic mean its images weight); images/s: images trained / the training cell's wall; "
+          "steps share: the share of that wall spent in training steps (both under the run's "
+          "own load, so comparable between runs on a busy machine)")
 
 
 if __name__ == "__main__":
