@@ -209,12 +209,13 @@ with training.quiet():
     fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
     reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
 t._assert_same(fresh, reused)
-twins = {}
-for mode in ("1", "0"):
-    os.environ["CINIC10_FRESH_BUILDS"] = mode
-    twins[mode] = t._seeds_through_twins(reused=mode == "0", stages=False)
-for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
-    assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars))
+for stages in (False, True):  # 02's seeds, 05's two stages
+    twins = {}
+    for mode in ("1", "0"):
+        os.environ["CINIC10_FRESH_BUILDS"] = mode
+        twins[mode] = t._seeds_through_twins(reused=mode == "0", stages=stages)
+    for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
+        assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars)), stages
 print(json.dumps({"backend": keras.backend.backend(), "same": True,
                   "kept": reused[0][0] is reused[1][0]}))
 """
