@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers import timing
 from helpers.atomic import write_atomic, write_json
 from helpers.base import ROOT, resolve
 
@@ -32,11 +33,12 @@ def run_paths(run_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def save_metrics(run_dir, name: str, metrics: dict, **context) -> Path:
-    """results/<name>.json: the metrics plus provenance (profile, dataset, seed … in context).
-    A "banner" entry, {"title", "text"} in plain text, opens the report in an orange box."""
+    """results/<name>.json: the metrics plus provenance (profile, dataset, seed … in context, and
+    this process's seconds per phase so far: helpers.timing). A "banner" entry, {"title",
+    "text"} in plain text, opens the report in an orange box."""
     return write_json(
         run_paths(run_dir)["results"] / f"{name}.json",
-        {**metrics, "provenance": provenance(**context)},
+        {**metrics, "provenance": provenance(**context, seconds_by_phase=timing.spent())},
     )
 
 

@@ -216,3 +216,41 @@ def test_threaded_decoding_once_tensorflow_is_loaded_gives_the_same_arrays(
     assert threaded.cache != forked.cache
     for split in ("train", "valid", "test"):
         np.testing.assert_array_equal(threaded[split].x, forked[split].x)
+
+
+def test_an_archive_met_before_loads_from_its_cache_without_being_read_again(tmp_path, monkeypatch):
+    """Every notebook's kernel loads the dataset: an archive checked and cached before, unchanged,
+    loads from the cache its memo names without reading the archive (seconds for a .tar.gz).
+    A changed archive misses the memo and is checked again; a damaged memo is ignored."""
+    import helpers.data as data_layer
+    from helpers.base import data_dir
+    from helpers.data import sources
+
+    root = write_layout(tmp_path / "mini", splits=("train", "valid", "test"), per_class=4)
+    archive = make_tar(root, tmp_path / "mini.tar.gz")
+    first = load_dataset(str(archive), say=lambda *_: None)
+    memos = list((data_dir() / "cache" / "archives").glob("*.json"))
+    assert len(memos) == 1
+
+    def no_reading(*_):
+        raise AssertionError("the archive was read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(sources, "check_archive", no_reading)
+        m.setattr(data_layer, "resolve_source", no_reading)
+        m.setattr(data_layer, "build_cache", no_reading)
+        again = load_dataset(str(archive), say=lambda *_: None)
+    assert again.fingerprint == first.fingerprint and again.cache == first.cache
+    assert (again["train"].x == first["train"].x).all() and again.note == first.note == ""
+    other = load_dataset(str(archive), valid_fraction=0.2, say=lambda *_: None)  # other settings
+    assert other.fingerprint == first.fingerprint  # (it has valid/: carving does not apply)
+
+    memos[0].write_text("{half")  # a damaged memo: not trusted, rebuilt
+    assert load_dataset(str(archive), say=lambda *_: None).cache == first.cache
+    # the archive changed (a member added twice, as `tar -r` leaves it): checked again, refused
+    with tarfile.open(archive.with_suffix(""), "w") as tar:  # mini.tar
+        tar.add(root, arcname="mini")
+        tar.add(root / "train" / "cat" / "train-0-0.png", arcname="mini/train/cat/train-0-0.png")
+    os.replace(archive.with_suffix(""), archive)  # same name, new size and time
+    with pytest.raises(StudyError, match="more than once"):
+        load_dataset(str(archive), say=lambda *_: None)

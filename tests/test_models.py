@@ -124,3 +124,34 @@ def test_layer_table_is_one_row_per_block_and_adds_up():
     per_layer = table["parameters"].iloc[:-2].sum()
     assert table.loc["total", "parameters"] == model.count_params() == per_layer
     assert 0 < table.loc["trainable", "parameters"] < per_layer  # batch norm's moving stats
+
+
+def test_fit_splits_its_seconds_and_every_result_file_carries_the_ledger(tmp_path):
+    """TrainResult.timing: the first step's excess (tracing) apart from the other steps and the
+    validation, adding up to about the epochs' time; the process's ledger (helpers.timing) counts
+    them and the evaluation, and save_metrics writes it into the result's provenance."""
+    import json
+
+    from helpers import artifacts, timing
+    from helpers.models import training
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 10,
+                  np.array([f"i{i}" for i in range(64)]), np.full(64, "s"))
+    before = timing.spent()
+    model = training.compile_model(nets.create_resnet_model(1, 2, base_filters=4))
+    with training.quiet():
+        result = training.fit(model, split, split, epochs=3, batch_size=16)
+    t = result.timing
+    assert set(t) == {"trace", "steps", "validation", "first_step", "step"}
+    assert t["first_step"] > t["step"] > 0 and t["trace"] > 0  # the first step traces
+    assert t["trace"] + t["steps"] + t["validation"] <= result.seconds
+    assert result.summary()["timing"] == t
+    evaluation.evaluate(model, split, [str(i) for i in range(10)])
+    after = timing.spent()
+    for phase in ("trace", "steps", "validation", "evaluation"):
+        assert after[phase] > before.get(phase, 0.0)
+    with pytest.raises(ValueError, match="timing phase"):
+        timing.add("thinking", 1.0)
+    path = artifacts.save_metrics(tmp_path, "00_test", {"x": 1})
+    assert json.loads(path.read_text())["provenance"]["seconds_by_phase"] == timing.spent()

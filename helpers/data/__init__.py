@@ -4,8 +4,15 @@ notebook trains on. sources (where images come from), decode, cache (decode once
 
 from __future__ import annotations
 
-from helpers.base import StudyError
-from helpers.data.cache import build_cache, check_carving, load_meta, load_split
+from helpers.base import StudyError, resolve
+from helpers.data.cache import (
+    build_cache,
+    check_carving,
+    known_archive,
+    load_meta,
+    load_split,
+    remember_archive,
+)
 from helpers.data.dataset import (  # noqa: F401  (the layer's names, from one place)
     CINIC10_MEAN,
     CINIC10_STD,
@@ -33,10 +40,19 @@ def load_dataset(
     download: bool = True,
     say=print,
 ) -> Dataset:
-    """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it."""
+    """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it.
+    An archive checked and cached before, unchanged since, loads from its cache at once
+    (cache.known_archive): each notebook's kernel loads the dataset."""
     check_carving(valid_fraction, seed)  # before a download or a decode, not after
-    source = resolve_source(spec, download=download, say=say)
-    cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
+    path = resolve(spec) if spec not in ("auto", "cinic10", "synthetic") else None
+    cache = known_archive(path, valid_fraction, seed) if path is not None else None
+    note = ""  # (only auto's fallback to synthetic data has a note; a path never does)
+    if cache is None:
+        source = resolve_source(spec, download=download, say=say)
+        cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
+        note = source.note
+        if source.is_archive and path is not None:
+            remember_archive(source.location, cache, valid_fraction, seed)
     meta = load_meta(cache)
     return Dataset(
         meta["name"],
@@ -44,7 +60,7 @@ def load_dataset(
         meta["classes"],
         meta["fingerprint"],
         cache,
-        source.note,
+        note,
         meta,
         {s: load_split(cache, s) for s in SPLITS},
     )

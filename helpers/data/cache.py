@@ -15,6 +15,8 @@ import numpy as np
 
 from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
 from helpers.base import StudyError, data_dir, progress_bar, writing
+from helpers.data import dataset as _dataset
+from helpers.data import sources as _sources
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import DecodePool, chunks, decode_indexed
 from helpers.data.sources import (
@@ -26,6 +28,7 @@ from helpers.data.sources import (
 )
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
+_this = __import__(__name__, fromlist=["_"])  # this module, for the archive memo's code hash
 
 
 def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
@@ -238,6 +241,45 @@ def load_split(cache: Path, split: str) -> Split:
             return Split(z["x"], z["y"], z["names"], z["sources"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise _damaged(path, err) from None
+
+
+# --- archives met before --------------------------------------------------------------------
+# Reading a .tar.gz's member list (to check it and to fingerprint its images) takes seconds for
+# cifar10-jpeg and far longer for CINIC-10, and every notebook's kernel loads the dataset anew.
+# Once an archive has been checked and its cache built, data/cache/archives/ remembers which
+# cache it made, keyed by the archive's path, size and modification time, the carving settings
+# and this layer's code: a changed archive, other settings or changed checks miss the memo.
+
+
+def _archive_key(path: Path, valid_fraction: float, seed: int) -> str | None:
+    if not path.is_file():
+        return None
+    st = path.stat()
+    code = b"".join(Path(m.__file__).read_bytes() for m in (_sources, _dataset, _this))
+    blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
+    return hashlib.sha256(blob.encode() + hashlib.sha256(code).digest()).hexdigest()[:24]
+
+
+def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
+    """The cache an archive at path made before (unchanged since, same settings and code),
+    or None: then resolve, check and build as usual, and remember_archive afterwards."""
+    key = _archive_key(path, valid_fraction, seed)
+    memo = data_dir() / "cache" / "archives" / f"{key}.json"
+    if key is None or not memo.is_file():
+        return None
+    try:
+        cache = data_dir() / "cache" / read_json(memo)["cache"]
+        whole = load_meta(cache)["location"] == str(path)
+    except (OSError, ValueError, KeyError, TypeError, StudyError):
+        return None  # a damaged memo or cache: not trusted
+    return cache if whole else None
+
+
+def remember_archive(path: Path, cache: Path, valid_fraction: float, seed: int) -> None:
+    """Remember that the archive at path (checked, unchanged) made cache (see known_archive)."""
+    key = _archive_key(path, valid_fraction, seed)
+    if key is not None and load_meta(cache).get("location") == str(path):
+        write_json(data_dir() / "cache" / "archives" / f"{key}.json", {"cache": cache.name})
 
 
 def load_meta(cache: Path) -> dict:

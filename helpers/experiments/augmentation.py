@@ -71,7 +71,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     model is the one after `epochs`."""
     from helpers import artifacts, data
     from helpers.data import shared_dataset
-    from helpers.models import evaluation, nets, training
+    from helpers.models import evaluation, nets, reuse, training
 
     settings = context["settings"]
     missing = SETTINGS - set(settings)
@@ -82,7 +82,6 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     seed = config["seed"]
     initial = context["initial_weights"]
     initial = initial[str(seed)] if isinstance(initial, dict) else initial
-    keras.backend.clear_session()
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, settings["mixed_precision"], context.get("threads"))
     ds = shared_dataset(context["dataset"], settings["fingerprint"], say=lambda *_: None)
@@ -90,8 +89,13 @@ def augmentation_trial(config: dict, context: dict) -> dict:
         data.stratified_subset(ds[split], settings[f"{split}_per_class"], settings["subset_seed"])
         for split in ("train", "valid", "test")
     )
-    model = nets.create_simple_cnn()
-    model.load_weights(initial)
+
+    def build():
+        model = nets.create_simple_cnn()
+        model.load_weights(initial)
+        return model
+
+    model = reuse.model(("simple_cnn",), build)  # traced once per process, reset to build()'s
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
     once = not baseline and settings["doubled_set"] == "once"

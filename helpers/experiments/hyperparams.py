@@ -18,30 +18,33 @@ RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "ba
 def resnet_trial(config: dict, context: dict) -> dict:
     """Train create_resnet_model(n_blocks, kernel_size, dropout), with Elastic Net (alpha, lam)
     on the output layer when given, on context's subsets; best validation accuracy etc."""
-    import keras
-
     from helpers import data
-    from helpers.models import nets, training
+    from helpers.models import nets, reuse, training
     from helpers.models.nets import ElasticNetRegularization
 
     unknown = set(config) - RESNET_KEYS
     if unknown:
         raise ValueError(f"resnet_trial: unknown config key(s) {sorted(unknown)}")
-    keras.backend.clear_session()  # a long grid in one kernel must not pile up graphs
     # threads: a Ray worker's share of the cores
     training.setup(config["seed"], context.get("mixed_precision", False), context.get("threads"))
     ds = shared_dataset(context["dataset"], context.get("fingerprint"), say=lambda *_: None)
     train = data.stratified_subset(ds["train"], context["train_per_class"], context["subset_seed"])
     valid = data.stratified_subset(ds["valid"], context["valid_per_class"], context["subset_seed"])
     reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
-    model = nets.create_resnet_model(
-        config["n_blocks"],
-        config["kernel_size"],
-        config["dropout"],
-        base_filters=config.get("base_filters", 32),
-        output_regularizer=reg,
-        bn_momentum=context.get("bn_momentum", 0.9),  # in the settings, so in the trial id
-    )
+    # what shapes the traced model: all but the seed, and α and λ where the graph reads them
+    tunable = reuse.enabled()
+    shape = {k: v for k, v in config.items() if k not in ("seed", "alpha", "lam") or not tunable}
+    bn_momentum = context.get("bn_momentum", 0.9)  # in the settings, so in the trial id
+    model = reuse.model(("resnet", *sorted(shape.items()), reg is not None, bn_momentum),
+                        lambda: nets.create_resnet_model(
+                            config["n_blocks"],
+                            config["kernel_size"],
+                            config["dropout"],
+                            base_filters=config.get("base_filters", 32),
+                            output_regularizer=reg,
+                            bn_momentum=bn_momentum,
+                            tunable=tunable,
+                        ))
     result = training.fit_trial(model, train, valid, context, config["seed"])
     history = result.history
     valid = history[(history.split == "valid") & (history.metric == "accuracy")]
@@ -52,9 +55,10 @@ def resnet_trial(config: dict, context: dict) -> dict:
         "epochs_run": result.epochs_run,
         "train_seconds": round(result.seconds, 2),
         "images_per_second": round(result.images_per_second, 1),
-        "params": int(model.count_params()),
+        "params": nets.count_params(model),
         "n_train": len(train),
         "val_accuracy": [round(float(v), 5) for v in val],
+        "timing": result.timing,
     }
 
 

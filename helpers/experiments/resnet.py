@@ -10,7 +10,7 @@ import pandas as pd
 
 from helpers.base import escape, progress_bar
 from helpers.experiments import findings
-from helpers.models import evaluation, nets, training
+from helpers.models import evaluation, nets, reuse, training
 
 
 @dataclass
@@ -29,15 +29,16 @@ def train_seeds(
     mixed_precision: bool = False,
 ) -> list[SeedRun]:
     """create_resnet_model(**model_args) trained from a fresh initialisation per seed (the
-    seed sets the weights, dropout and the data order; the subsets stay fixed)."""
+    seed sets the weights, dropout and the data order; the subsets stay fixed), through a kept
+    twin traced once (reuse.train_twin: the same numbers as compiling and fitting each)."""
     runs = []
     lr = training.scaled_learning_rate(learning_rate, batch_size, lr_scaling)
     for seed in progress_bar(iterable=seeds, desc="02 seeds"):
         keras.backend.clear_session()
         training.setup(seed, mixed_precision)
-        model = training.compile_model(nets.create_resnet_model(**model_args), lr)
-        result = training.fit(model, train, valid, epochs=epochs, batch_size=batch_size,
-                              seed=seed, patience=patience)
+        model = nets.create_resnet_model(**model_args)
+        result = reuse.train_twin(model, lr, lambda m, seed=seed: training.fit(
+            m, train, valid, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience))
         runs.append(SeedRun(seed, model, result, evaluation.evaluate(model, test, classes)))
         print(f"seed {seed}: {result.epochs_run} epochs in {result.seconds:.0f} s, "
               f"{result.images_per_second:.0f} images/s, best epoch {result.best_epoch}, "
@@ -54,7 +55,8 @@ def seed_table(runs: list[SeedRun]) -> pd.DataFrame:
     """One row per seed: test accuracy and loss, epochs, best epoch, images/s."""
     return pd.DataFrame(
         [{"seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
-          "test_loss": r.metrics["test_loss"], **r.result.summary()} for r in runs]
+          "test_loss": r.metrics["test_loss"],
+          **{k: v for k, v in r.result.summary().items() if k != "timing"}} for r in runs]
     ).set_index("seed")
 
 

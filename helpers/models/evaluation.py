@@ -7,18 +7,20 @@ import keras
 import numpy as np
 import pandas as pd
 
+from helpers import timing
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
 
 
 def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (n, 10) for a split, in large batches (evaluation needs no small ones)."""
-    batches = make_input(split, batch_size, shuffle=False)
-    if hasattr(batches, "map"):  # tf.data: drop the labels; a PyDataset's are ignored by predict
-        batches = batches.map(lambda x, y: x)
-    else:
-        batches.with_labels = False
-    return model.predict(batches, verbose=0)
+    with timing.phase("evaluation"):
+        batches = make_input(split, batch_size, shuffle=False)
+        if hasattr(batches, "map"):  # tf.data: drop the labels; a PyDataset's are ignored
+            batches = batches.map(lambda x, y: x)
+        else:
+            batches.with_labels = False
+        return model.predict(batches, verbose=0)
 
 
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512) -> dict:

@@ -34,6 +34,55 @@ class ElasticNetRegularization(keras.regularizers.Regularizer):
         return {"alpha": self.alpha, "lam": self.lam}
 
 
+@keras.saving.register_keras_serializable(package="helpers")
+class TunableElasticNetDense(layers.Dense):
+    """Dense with ElasticNetRegularization(alpha, lam) on its kernel, its λ, α and 1 − α held as
+    the layer's own non-trainable weights instead of constants: a traced model reads them, so
+    one trace serves every α and λ (03's regularisation trials, helpers.models.reuse). It
+    computes what Dense(kernel_regularizer=ElasticNetRegularization(alpha, lam)) computes, the
+    same float32 values in the same operations (tests/test_reuse.py checks it bitwise)."""
+
+    def __init__(self, units: int, alpha: float = 0.5, lam: float = 0.01, **kwargs):
+        ElasticNetRegularization(alpha, lam)  # the same checks of alpha and lam
+        super().__init__(units, **kwargs)
+        self.alpha_value, self.lam_value = float(alpha), float(lam)
+
+    def build(self, input_shape):
+        def weight(name: str, value: float):  # float32(value), as a constant would be
+            return self.add_weight(name=name, shape=(), trainable=False,
+                                   initializer=keras.initializers.Constant(value))
+
+        self.lam = weight("lam", self.lam_value)
+        self.alpha = weight("alpha", self.alpha_value)
+        self.beta = weight("one_minus_alpha", 1.0 - self.alpha_value)  # in double, as the constant
+        self.kernel_regularizer = _ElasticNetOf(self)
+        super().build(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("kernel_regularizer", None)
+        return {**config, "alpha": self.alpha_value, "lam": self.lam_value}
+
+
+def count_params(model: keras.Model) -> int:
+    """model.count_params() without TunableElasticNetDense's α, λ and 1 − α (settings held as
+    weights, not parameters): the count a build with constant ones reports."""
+    held = sum(3 for layer in model.layers if isinstance(layer, TunableElasticNetDense))
+    return int(model.count_params()) - held
+
+
+class _ElasticNetOf(keras.regularizers.Regularizer):
+    """ElasticNetRegularization's formula with a TunableElasticNetDense's weights."""
+
+    def __init__(self, layer: TunableElasticNetDense):
+        self.layer = layer
+
+    def __call__(self, w):
+        l1 = ops.sum(ops.abs(w))
+        l2 = ops.sum(ops.square(w))
+        return self.layer.lam * (self.layer.alpha * l1 + self.layer.beta * l2)
+
+
 def residual_block(
     x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9
 ):
@@ -62,11 +111,14 @@ def create_resnet_model(
     output_regularizer: keras.regularizers.Regularizer | None = None,
     name: str | None = None,
     bn_momentum: float = 0.9,
+    tunable: bool = False,
 ) -> keras.Model:
     """The study's ResNet: n_blocks residual blocks, each followed by 2x2 max pooling and dropout,
     then a softmax classifier (regularised if asked). Filters double per block (capped at 256);
     valid for n_blocks 1..5 (32x32 -> 1x1) and any kernel_size >= 1. Output (b, 10) probabilities.
-    bn_momentum: see residual_block (0.99 is Keras' default, which the study used)."""
+    bn_momentum: see residual_block (0.99 is Keras' default, which the study used). tunable:
+    an ElasticNetRegularization output_regularizer's α and λ become the classifier's weights
+    (TunableElasticNetDense), the same computation, one trace for every α and λ."""
     if not 1 <= n_blocks <= 5:
         raise ValueError(
             f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}"
@@ -79,13 +131,13 @@ def create_resnet_model(
         x = layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
         x = layers.Dropout(dropout, name=f"block{b + 1}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(
-        N_CLASSES,
-        activation="softmax",
-        dtype="float32",
-        kernel_regularizer=output_regularizer,
-        name="classifier",
-    )(x)
+    head = {"activation": "softmax", "dtype": "float32", "name": "classifier"}
+    if tunable and isinstance(output_regularizer, ElasticNetRegularization):
+        classifier = TunableElasticNetDense(N_CLASSES, output_regularizer.alpha,
+                                            output_regularizer.lam, **head)
+    else:
+        classifier = layers.Dense(N_CLASSES, kernel_regularizer=output_regularizer, **head)
+    outputs = classifier(x)
     return keras.Model(inputs, outputs, name=name or f"resnet_b{n_blocks}_k{kernel_size}")
 
 

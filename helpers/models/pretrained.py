@@ -11,8 +11,9 @@ import keras
 from keras import layers
 
 from helpers.base import StudyError, escape, resolve
+from helpers.models import reuse
 from helpers.models.nets import N_CLASSES
-from helpers.models.training import TrainResult, compile_model, fit
+from helpers.models.training import TrainResult, fit
 
 # What each family expects: caffe = BGR 0..255 minus ImageNet means (VGG, ResNet v1);
 # tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
@@ -170,10 +171,12 @@ def train_stage(
     valid,
     **fit_kwargs,
 ) -> TrainResult:
-    """Set the base (un)frozen, recompile (needed after changing `trainable`), fit."""
+    """Set the base (un)frozen, recompile (needed after changing `trainable`), fit: through
+    reuse.train_twin, which computes the same on a kept twin compiled once per stage (so each
+    stage is traced once per process, not once per seed) and leaves model uncompiled."""
     base_of(model).trainable = base_trainable
-    compile_model(model, learning_rate)
-    return fit(model, train, valid, **fit_kwargs)
+    return reuse.train_twin(model, learning_rate, lambda m: fit(m, train, valid, **fit_kwargs),
+                            tag="transfer stage")
 
 
 def base_note(choice: BaseChoice, base_model: str) -> str:

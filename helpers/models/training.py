@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import pandas as pd
 
-from helpers import backend
+from helpers import backend, timing
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
@@ -93,11 +94,14 @@ def quiet():
 def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
     """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
     scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
-    Returns fit's TrainResult (best epoch's weights restored unless restore_best=False)."""
+    A model from reuse.model keeps its compiled functions (reuse.compile). Returns fit's
+    TrainResult (best epoch's weights restored unless restore_best=False)."""
+    from helpers.models import reuse
+
     lr = scaled_learning_rate(
         settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
     )
-    compile_model(model, lr)
+    reuse.compile(model, lr)
     with quiet():
         return fit(model, train, valid, epochs=settings["epochs"],
                    batch_size=settings["batch_size"], seed=seed, patience=settings["patience"],
@@ -105,25 +109,40 @@ def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fi
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training images/s per epoch (validation time excluded), and a compact log line."""
+    """Training images/s per epoch (validation time excluded), where a fit's seconds go
+    (timing()), and a compact log line. Only batch *begin* hooks: Keras keeps dispatching
+    batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
         self.n_images, self.log = n_images, log
         self.rates: list[float] = []
         self.seconds: list[float] = []
+        self.train: list[float] = []  # per epoch: training seconds (steps, no validation)
+        self.valid: list[float] = []  # per epoch: validation seconds
+        self.steps: list[int] = []  # per epoch: training batches
+        self._first_step = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
         self._train_end = None
+        self.steps.append(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.steps[-1] += 1
+        if self._first_step is None and self.steps[-1] == 2:  # the first step has returned
+            self._first_step = time.perf_counter() - self._t0
 
     def on_test_begin(self, logs=None):
         self._train_end = self._train_end or time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        end = self._train_end or time.perf_counter()
+        now = time.perf_counter()
+        end = self._train_end or now
         self.rates.append(self.n_images / max(end - self._t0, 1e-9))
-        self.seconds.append(time.perf_counter() - self._t0)
+        self.seconds.append(now - self._t0)
+        self.train.append(end - self._t0)
+        self.valid.append(now - end)
         if self.log:
             logs = logs or {}
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -135,6 +154,25 @@ class Throughput(keras.callbacks.Callback):
                 flush=True,
             )
 
+    def timing(self) -> dict:
+        """Seconds of this fit: trace (the first step's and the first validation's excess over
+        a typical one: tracing/compilation), steps (the other training steps), validation,
+        first_step, step (a typical step: the median later epoch's, else the first epoch's
+        other steps), in 0.001 s. Empty before an epoch has ended."""
+        if not self.train:
+            return {}
+        per_step = [t / n for t, n in zip(self.train[1:], self.steps[1:]) if n]
+        first = self._first_step if self._first_step is not None else self.train[0]
+        if not per_step and self.steps[0] > 1:
+            per_step = [(self.train[0] - first) / (self.steps[0] - 1)]
+        step = statistics.median(per_step) if per_step else first
+        trace_train = max(0.0, first - step)
+        trace_valid = max(0.0, self.valid[0] - statistics.median(self.valid[1:])) \
+            if len(self.valid) > 1 else 0.0
+        out = {"trace": trace_train + trace_valid, "steps": sum(self.train) - trace_train,
+               "validation": sum(self.valid) - trace_valid, "first_step": first, "step": step}
+        return {k: round(v, 3) for k, v in out.items()}
+
 
 @dataclass
 class TrainResult:
@@ -145,6 +183,7 @@ class TrainResult:
     seconds: float
     epochs_run: int
     best_epoch: int
+    timing: dict = field(default_factory=dict)  # Throughput.timing(): trace, steps, validation
 
     def summary(self) -> dict:
         return {
@@ -152,6 +191,7 @@ class TrainResult:
             "train_seconds": round(self.seconds, 1),
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
+            "timing": self.timing,
         }
 
 
@@ -206,12 +246,16 @@ def fit(
         shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
     seconds = time.perf_counter() - t0
+    spent = meter.timing()
+    for phase in ("trace", "steps", "validation"):
+        timing.add(phase, spent.get(phase, 0.0))
     return TrainResult(
         tidy_history(hist.history),
         float(pd.Series(meter.rates).median()),
         seconds,
         len(meter.rates),
         int(pd.Series(hist.history["val_loss"]).idxmin()) + 1,
+        spent,
     )
 
 

@@ -1,0 +1,142 @@
+"""Trace once per architecture. Tracing a model's training and validation steps takes seconds on
+2 cores, a large share of a short trial, so a process keeps the compiled model of each recent
+architecture and hands it to the next trial of that architecture reset to exactly the state a
+fresh build would have, its traced functions kept:
+
+- every variable (weights, batch-norm statistics, the dropout layers' seed states) is copied from
+  a fresh build made under the trial's seed (building is cheap; tracing is what costs), so
+  the initial weights and the random streams are the fresh build's, bit for bit;
+- the optimiser's variables (step count, moments, learning rate) go back to their values when
+  it was new, and the learning rate is set to the trial's.
+
+A trial then computes what a fresh build computes (tests/test_reuse.py compares the weights
+after training, bitwise). Where the caller keeps its models (02's and 05's seeds), train_twin
+trains a model through a kept compiled twin instead: state copied in, fitted, copied back.
+Public Keras APIs only: Model.variables, Variable.assign, Optimizer.build/variables/
+learning_rate, clone_model. Set CINIC10_FRESH_BUILDS=1 to build and compile every model anew
+(the benchmarks' A/B switch)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from helpers import backend, timing
+
+KEEP = 4  # architectures kept per process: 03's and 04's trials come architecture by architecture
+_KEPT: OrderedDict = OrderedDict()  # full key -> compiled model
+_INITIAL: dict[int, list] = {}  # id(model) -> its optimiser's variables' values when new
+
+
+def enabled() -> bool:
+    """Whether models are reused (unless CINIC10_FRESH_BUILDS=1)."""
+    return os.environ.get("CINIC10_FRESH_BUILDS", "") in ("", "0")
+
+
+def model(key: tuple, build: Callable[[], keras.Model]) -> keras.Model:
+    """build()'s model for architecture key (everything that shapes the model: a kept model
+    with another graph would be wrong), in the state build() would give it now (so call it
+    after seeding, where a fresh build would be made). The first time: that fresh model, kept
+    after compile(); later: the kept one, reset to it. Counts as the phase 'build'."""
+    with timing.phase("build"):
+        fresh = build()
+        if not enabled():
+            return fresh
+        full = (backend.name(), keras.mixed_precision.global_policy().name, *key)
+        kept = _KEPT.get(full)
+        if kept is None:
+            _KEPT[full] = fresh
+            while len(_KEPT) > KEEP:
+                _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
+            return fresh
+        _KEPT.move_to_end(full)
+        copy_state(fresh, kept)
+        return kept
+
+
+def compile(model: keras.Model, learning_rate: float) -> keras.Model:
+    """training.compile_model(model, learning_rate) for a new model; a kept model that was
+    compiled before keeps its compiled (traced) functions, its optimiser put back to its
+    initial state at learning_rate."""
+    from helpers.models.training import compile_model
+
+    initial = _INITIAL.get(id(model))
+    if initial is None or not any(model is m for m in _KEPT.values()):
+        compile_model(model, learning_rate)
+        if any(model is m for m in _KEPT.values()):
+            model.optimizer.build(model.trainable_variables)  # as fit would, before its 1st step
+            _INITIAL[id(model)] = [keras.ops.convert_to_numpy(v) for v in
+                                   model.optimizer.variables]
+        return model
+    for variable, value in zip(model.optimizer.variables, initial):
+        variable.assign(value)
+    model.optimizer.learning_rate = learning_rate
+    return model
+
+
+def train_twin(model: keras.Model, learning_rate: float, fit: Callable, tag: str = ""):
+    """fit(m) -> result, where m is model's kept compiled twin (its architecture, its trainable
+    flags and tag: e.g. a stage), traced once per process: model's state copied into it, its
+    optimiser new at learning_rate, fitted, the state copied back into model. The same result
+    as compile_model(model, learning_rate) then fit(model), but model is left uncompiled.
+    The first time, the twin is a clone of model, made without touching the random streams a
+    fresh run draws from (so the run goes on as it would have)."""
+    from helpers.models.training import compile_model
+
+    if not enabled():
+        return fit(compile_model(model, learning_rate))
+    with timing.phase("build"):
+        key = ("twin", tag, backend.name(), keras.mixed_precision.global_policy().name,
+               json.dumps(model.get_config(), sort_keys=True, default=str),
+               tuple(v.trainable for v in model.weights))
+        twin = _KEPT.get(key)
+        if twin is None:
+            with _random_streams_untouched():
+                twin = keras.models.clone_model(model)
+            _KEPT[key] = twin
+            while len(_KEPT) > KEEP:
+                _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
+        _KEPT.move_to_end(key)
+        copy_state(model, twin)
+        compile(twin, learning_rate)
+    result = fit(twin)
+    copy_state(twin, model)
+    return result
+
+
+@contextlib.contextmanager
+def _random_streams_untouched():
+    """Python's and NumPy's random state (where Keras draws a new layer's default seeds) as
+    they were before the block."""
+    state, np_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        np.random.set_state(np_state)
+
+
+def copy_state(source: keras.Model, target: keras.Model) -> None:
+    """Every variable of target (weights, statistics, seed states) assigned source's value; the
+    two must be the same architecture (same variables, shapes and dtypes, in order)."""
+    pairs = list(zip(target.variables, source.variables))
+    if len(target.variables) != len(source.variables) or any(
+        tuple(t.shape) != tuple(s.shape) or t.dtype != s.dtype for t, s in pairs
+    ):
+        raise RuntimeError(f"reuse: {target.name} and a fresh build differ in their variables; "
+                           "the architecture key misses something that shapes the model")
+    for t, s in pairs:
+        t.assign(s.value)
+
+
+def clear() -> None:
+    """Forget every kept model (tests; a process that wants its memory back)."""
+    _KEPT.clear()
+    _INITIAL.clear()

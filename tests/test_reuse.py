@@ -1,0 +1,283 @@
+"""Trace once per architecture (helpers.models.reuse): a kept, reset model must compute exactly
+what a fresh build computes for the same seed. Each test trains the same sequence of trials twice,
+once with a fresh build per trial (clear_session, seed, build, compile: the code before reuse)
+and once through reuse, and compares the weights after training bit for bit, the histories and
+the trial functions' results. Fast: tiny models, 1-2 epochs; the JAX variant is slow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from helpers.base import ROOT
+from helpers.data.dataset import Split
+from helpers.models import nets, reuse, training
+from helpers.models.nets import ElasticNetRegularization
+
+SETTINGS = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "patience": 1}
+A = {"n_blocks": 1, "kernel_size": 3, "dropout": 0.3}
+B1 = {"n_blocks": 2, "kernel_size": 2, "dropout": 0.1, "alpha": 0.5, "lam": 0.01}
+B2 = {**B1, "alpha": 0.2, "lam": 0.1}  # the same traced model: its Elastic Net's α, λ are weights
+# A twice (another seed), another architecture, then back to A: a kept model is reset from any
+# state, also after another one was used, and its optimiser state and learning rate too
+SEQUENCE = [(A, 0), (A, 1), (B1, 0), (A, 0), (B2, 1)]
+HELD = ("lam", "alpha", "one_minus_alpha")  # TunableElasticNetDense's settings, not parameters
+
+
+def _split(n: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    return Split(x, np.arange(n) % 10, np.array([f"i{i}" for i in range(n)]), np.full(n, "s"))
+
+
+TRAIN, VALID = _split(96, 0), _split(40, 1)
+
+
+@pytest.fixture(autouse=True)
+def forget_kept_models(monkeypatch):
+    monkeypatch.delenv("CINIC10_FRESH_BUILDS", raising=False)
+    reuse.clear()
+    yield
+    reuse.clear()
+
+
+def _trial(config: dict, seed: int, reused: bool, lr: float = 1e-3):
+    """One trial as resnet_trial runs it (fresh: as it did before reuse); the model, its weights
+    after training by path (without the tunable Elastic Net's α, λ) and the TrainResult."""
+    if not reused:
+        keras.backend.clear_session()
+    training.setup(seed)
+    reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
+    tunable = reused and reg is not None
+    key = ("test", *sorted((k, v) for k, v in config.items()
+                           if not (tunable and k in ("alpha", "lam"))))
+
+    def build():
+        return nets.create_resnet_model(config["n_blocks"], config["kernel_size"],
+                                        config["dropout"], base_filters=4,
+                                        output_regularizer=reg, tunable=tunable)
+
+    model = reuse.model(key, build) if reused else build()
+    result = training.fit_trial(model, TRAIN, VALID, {**SETTINGS, "learning_rate": lr}, seed)
+    weights = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights
+               if w.path.rsplit("/", 1)[-1] not in HELD}
+    return model, weights, result
+
+
+def _assert_same(fresh, reused):
+    for (_, f_weights, f_result), (_, r_weights, r_result) in zip(fresh, reused):
+        assert list(f_weights) == list(r_weights)
+        for path in f_weights:
+            np.testing.assert_array_equal(f_weights[path], r_weights[path], err_msg=path)
+        assert f_result.history.equals(r_result.history)
+        assert f_result.best_epoch == r_result.best_epoch
+
+
+def test_a_reused_model_trains_bit_for_bit_like_a_fresh_build():
+    with training.quiet():
+        fresh = [_trial(c, s, reused=False) for c, s in SEQUENCE]
+        reused = [_trial(c, s, reused=True) for c, s in SEQUENCE]
+    _assert_same(fresh, reused)
+    # and it is the same model each time an architecture comes back (its functions kept), for
+    # B1 and B2 alike (they differ only in α and λ)
+    models = [m for m, _, _ in reused]
+    assert models[0] is models[1] is models[3]
+    assert models[2] is models[4] and models[0] is not models[2]
+    assert fresh[0][0] is not fresh[1][0]
+    assert isinstance(models[2].get_layer("classifier"), nets.TunableElasticNetDense)
+    assert nets.count_params(models[2]) == fresh[2][0].count_params()
+
+
+def test_the_learning_rate_and_optimiser_state_are_the_trials_own():
+    """A kept model after a trial at another learning rate (and with Adam's moments and step
+    count of that trial) trains like a fresh build at this trial's learning rate."""
+    with training.quiet():
+        fresh = _trial(A, 0, reused=False, lr=3e-3)
+        _trial(A, 1, reused=True, lr=1e-4)
+        reused = _trial(A, 0, reused=True, lr=3e-3)
+    _assert_same([fresh], [reused])
+
+
+def test_the_traced_functions_serve_every_trial_of_an_architecture(monkeypatch):
+    """The point of reuse: the second trial of an architecture runs the functions the first one
+    traced. Python code in the model (here the Elastic Net's __call__) runs only while a step
+    is traced, so its calls count the traces: none more for a kept model, more for a fresh one."""
+    calls = []
+    original = ElasticNetRegularization.__call__
+    monkeypatch.setattr(ElasticNetRegularization, "__call__",
+                        lambda self, w: calls.append(1) or original(self, w))
+    tunable = nets._ElasticNetOf.__call__
+    monkeypatch.setattr(nets._ElasticNetOf, "__call__",
+                        lambda self, w: calls.append(1) or tunable(self, w))
+    with training.quiet():
+        _trial(B1, 0, reused=True)
+        traced = len(calls)
+        _trial(B1, 1, reused=True)
+        _trial(B2, 0, reused=True)  # other α and λ: read from the weights, not traced in
+        assert traced > 0 and len(calls) == traced  # nothing traced again
+        _trial(B1, 1, reused=False)
+    assert len(calls) > traced  # a fresh build traces anew
+
+
+def test_fresh_builds_switch_keeps_nothing(monkeypatch):
+    monkeypatch.setenv("CINIC10_FRESH_BUILDS", "1")
+    with training.quiet():
+        one, two = _trial(A, 0, reused=True)[0], _trial(A, 1, reused=True)[0]
+    assert one is not two
+
+
+def test_a_key_that_misses_part_of_the_architecture_is_refused():
+    training.setup(0)
+    reuse.model(("same key",), lambda: nets.create_resnet_model(1, 3, base_filters=4))
+    with pytest.raises(RuntimeError, match="architecture key misses"):
+        reuse.model(("same key",), lambda: nets.create_resnet_model(2, 3, base_filters=4))
+
+
+TIMES = ("timing", "train_seconds", "images_per_second")  # the only fields reuse may change
+
+
+def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypatch):
+    """03's trial function through run_trials, as the notebook runs it: every result field but
+    the timings identical with reuse and with a fresh build per trial."""
+    from helpers import data
+    from helpers.data.sources import make_synthetic
+    from helpers.experiments import hyperparams, trialstore
+
+    monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "data"))
+    spec = str(make_synthetic(per_class=6).location)
+    settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
+                "train_per_class": 5, "valid_per_class": 3, "epochs": 2, "batch_size": 16,
+                "learning_rate": 1e-3, "patience": 1, "subset_seed": 0}
+    grid = [{"n_blocks": 1, "kernel_size": 2, "dropout": 0.1, "base_filters": 4}]
+    grid += [{**grid[0], "alpha": a, "lam": lam} for a, lam in ((0.5, 0.01), (0.2, 0.1))]
+    trials = trialstore.make_trials("resnet", grid, settings)  # B1, B2: one kept model
+    records = {}
+    for mode in ("1", "0"):  # fresh builds, then reuse
+        monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
+        reuse.clear()
+        run_dir = tmp_path / f"fresh{mode}"
+        trialstore.run_trials(trials, hyperparams.resnet_trial, {**settings, "dataset": spec},
+                              run_dir=run_dir)
+        store = trialstore.TrialStore(run_dir)
+        records[mode] = [store.load(t)["result"] for t in trials]
+    for fresh, reused in zip(records["1"], records["0"]):
+        assert {k: v for k, v in fresh.items() if k not in TIMES} == \
+            {k: v for k, v in reused.items() if k not in TIMES}
+
+
+def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypatch):
+    """04's trial function end to end (initial weights loaded into the kept CNN, doubled set,
+    test and train evaluation): the same results with reuse as with a fresh build per trial."""
+    from helpers.data.sources import make_synthetic
+    from helpers.experiments import augmentation
+
+    monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "data"))
+    spec = str(make_synthetic(per_class=4).location)
+    from helpers import data
+
+    ds = data.load_dataset(spec, say=lambda *_: None)
+    settings = {"fingerprint": ds.fingerprint, "train_per_class": 2, "valid_per_class": 2,
+                "test_per_class": 2, "subset_seed": 0, "epochs": 2, "batch_size": 8,
+                "learning_rate": 1e-3, "lr_scaling": "none", "patience": 10,
+                "mixed_precision": False, "doubled_set": "once"}
+    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0, repeats=2)
+    results = {}
+    for mode in ("1", "0"):  # fresh builds, then reuse
+        monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
+        run_dir = tmp_path / f"fresh{mode}"
+        weights = augmentation.save_initial_weights(run_dir, [0, 1])
+        context = {"settings": trials[0].settings, "dataset": spec, "run_dir": str(run_dir),
+                   "initial_weights": weights}
+        with training.quiet():
+            results[mode] = [augmentation.augmentation_trial(t.config, context) for t in trials]
+    for fresh, reused in zip(results["1"], results["0"]):
+        assert {k: v for k, v in fresh.items() if k not in TIMES} == \
+            {k: v for k, v in reused.items() if k not in TIMES}
+
+
+JAX_CHECK = """
+import json, os, numpy as np, keras
+from tests import test_reuse as t
+from helpers.models import training
+with training.quiet():
+    fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
+    reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
+t._assert_same(fresh, reused)
+for stages in (False, True):  # 02's seeds, 05's two stages
+    twins = {}
+    for mode in ("1", "0"):
+        os.environ["CINIC10_FRESH_BUILDS"] = mode
+        twins[mode] = t._seeds_through_twins(reused=mode == "0", stages=stages)
+    for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
+        assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars)), stages
+print(json.dumps({"backend": keras.backend.backend(), "same": True,
+                  "kept": reused[0][0] is reused[1][0]}))
+"""
+
+
+@pytest.mark.slow
+def test_reuse_is_bitwise_on_jax_too(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT),
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
+    env.pop("CINIC10_FRESH_BUILDS", None)
+    out = subprocess.run([sys.executable, "-c", JAX_CHECK], cwd=ROOT, env=env, text=True,
+                         capture_output=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"backend": "jax", "same": True,
+                                                                "kept": True}
+
+
+def _seeds_through_twins(reused: bool, stages: bool) -> list:
+    """02's loop (stages False: one ResNet fit per seed) or 05's (stages True: a MobileNet
+    transfer model, head on the frozen base, then unfrozen), fresh or through kept twins; per
+    seed the weights after training and the results."""
+    from helpers.models import pretrained
+
+    out = []
+    for seed in (0, 1, 0):
+        keras.backend.clear_session()
+        training.setup(seed)
+        if stages:
+            choice = pretrained.build_base("MobileNet", 32, "none", alpha=0.25)
+            model = pretrained.build_transfer_model(choice.model, "MobileNet", units=16)
+        else:
+            model = nets.create_resnet_model(1, 3, 0.3, base_filters=4)
+        fit = {"epochs": 2, "batch_size": 16, "seed": seed, "patience": 1}
+        with training.quiet():
+            if stages:
+                steps = [pretrained.train_stage(model, base_trainable=trainable, learning_rate=lr,
+                                                train=TRAIN, valid=VALID, **fit)
+                         for trainable, lr in ((False, 1e-3), (True, 1e-5))]
+            elif reused:
+                steps = [reuse.train_twin(model, 1e-3, lambda m, fit=fit: training.fit(
+                    m, TRAIN, VALID, **fit))]
+            else:
+                steps = [training.fit(training.compile_model(model, 1e-3), TRAIN, VALID, **fit)]
+        out.append(([keras.ops.convert_to_numpy(v).copy() for v in model.variables], steps))
+    return out
+
+
+@pytest.mark.parametrize("stages", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["02 seeds", "05 stages"])
+def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stages):
+    """02's and 05's loops keep each seed's model (the first one is saved), so they train it
+    through a kept compiled twin (one per architecture and stage): every variable of the
+    caller's model after training, and the histories, the same as compiling and fitting it."""
+    runs = {}
+    for mode in ("1", "0"):  # fresh compiles, then twins
+        monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
+        reuse.clear()
+        runs[mode] = _seeds_through_twins(reused=mode == "0", stages=stages)
+    assert len(reuse._KEPT) == (2 if stages else 1)  # one twin per stage
+    for (f_vars, f_steps), (r_vars, r_steps) in zip(runs["1"], runs["0"]):
+        assert len(f_vars) == len(r_vars)
+        for a, b in zip(f_vars, r_vars):
+            np.testing.assert_array_equal(a, b)
+        for f, r in zip(f_steps, r_steps):
+            assert f.history.equals(r.history)
