@@ -205,6 +205,21 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
     return model
 
 
+def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
+                  restore_best: bool = True) -> tuple[Throughput, list]:
+    """(meter, callbacks) every fit in 02-05 uses, from this one place: the throughput meter,
+    EarlyStopping on val loss (best epoch's weights restored unless restore_best is False) and
+    ReduceLROnPlateau. A notebook's own model.fit passes the same list."""
+    meter = Throughput(n_images, log=under_runner())
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=restore_best
+    )
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
+    )
+    return meter, [meter, stop, plateau]
+
+
 def fit(
     model: keras.Model,
     train: Split,
@@ -229,19 +244,14 @@ def fit(
     )
     valid_ds = make_input(valid, eval_batch_size, shuffle=False)
     n_images = len(train) * (2 if repeat_augmented else 1)
-    meter = Throughput(n_images, log=under_runner())
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=restore_best
-    )
-    plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
-    )
+    meter, every = fit_callbacks(n_images, patience=patience, lr_patience=lr_patience,
+                                 restore_best=restore_best)
     t0 = time.perf_counter()
     hist = model.fit(
         train_ds,
         validation_data=valid_ds,
         epochs=epochs,
-        callbacks=[meter, stop, plateau, *(callbacks or [])],
+        callbacks=[*every, *(callbacks or [])],
         verbose=0 if under_runner() else "auto",
         shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
