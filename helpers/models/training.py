@@ -252,10 +252,22 @@ def fit(
         validation_data=valid_ds,
         epochs=epochs,
         callbacks=[*every, *(callbacks or [])],
-        verbose=0 if under_runner() else "auto",
+        verbose=verbosity(),
         shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
-    seconds = time.perf_counter() - t0
+    return train_result(hist, meter, time.perf_counter() - t0)
+
+
+def verbosity():
+    """model.fit's verbose: 0 under the runner (the meter prints one line per epoch there),
+    Keras' progress bar in JupyterLab."""
+    return 0 if under_runner() else "auto"
+
+
+def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: float) -> TrainResult:
+    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult: the
+    tidy history, the median images/s, epochs run, the best (lowest val loss) epoch, and where
+    the seconds went (also added to the run's timing ledger)."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         timing.add(phase, spent.get(phase, 0.0))
