@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CIFAR10_JPEG, MOBILENET, needs_shared
+from conftest import CIFAR10_JPEG, MOBILENET, STRENGTHS, needs_shared
 
 from helpers import artifacts, data
 from helpers.base import StudyError
@@ -32,7 +32,7 @@ def _split(n: int = 40, seed: int = 0) -> Split:
 @pytest.mark.parametrize("name", augment.NAMES)
 def test_augmentation_keeps_shape_dtype_range_and_repeats_under_a_seed(name):
     x = _split(16).x
-    fn = augment.study_augmentations([name])[name]
+    fn = augment.study_augmentations([name], STRENGTHS)[name]
     a, b, c = augment.apply(fn, x, 3), augment.apply(fn, x, 3), augment.apply(fn, x, 4)
     assert a.shape == x.shape and a.dtype == np.float32
     assert a.min() >= 0.0 and a.max() <= 1.0
@@ -45,7 +45,7 @@ def test_strengths_out_of_the_studys_range_are_refused():
     with pytest.raises(ValueError, match="rotation"):
         augment.make_augment("rotation", 0.3)  # over 90 degrees
     with pytest.raises(ValueError, match="unknown"):
-        augment.study_augmentations(["blur"])
+        augment.study_augmentations(["blur"], STRENGTHS)
 
 
 def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
@@ -87,7 +87,7 @@ def _comparison(tmp_path, executor: str = "local"):
         "mixed_precision": False,
         "doubled_set": "once",
     }
-    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0)
+    trials = augmentation.comparison_trials(["flip"], STRENGTHS, settings, seed=0)
     run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": paths, "executor": executor}
     return trials, run
 

@@ -13,12 +13,13 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import STRENGTHS
 
 from helpers import backend
 from helpers.base import ROOT, StudyError
 from helpers.data import arrays, augment
 from helpers.data.dataset import Split
-from helpers.experiments import trialstore as experiments
+from helpers.experiments import trialstore
 from helpers.run.runrecord import check_compatible
 
 
@@ -78,7 +79,7 @@ def test_doubled_set_every_epoch_augments_only_the_copy():
 
 @pytest.mark.parametrize("name", augment.NAMES)
 def test_portable_augmentations_are_seeded(name):
-    fn = arrays.from_layers(augment.study_layer(name, augment.DEFAULT_STRENGTHS[name]))
+    fn = arrays.from_layers(augment.study_layer(name, STRENGTHS[name]))
     images = _split(16).x.astype(np.float32) / 255.0
     a, b, c = fn(images, (0, 0)), fn(images, (0, 0)), fn(images, (1, 0))
     assert a.shape == images.shape and a.dtype == np.float32
@@ -132,10 +133,10 @@ def test_a_run_folder_keeps_one_backend():
 
 def test_trial_ids_name_the_backend_off_tensorflow_only(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    tf_trial = experiments.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
-    assert tf_trial.id == experiments.trial_id("resnet", {"n_blocks": 1, "seed": 0}, {"epochs": 1})
+    tf_trial = trialstore.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
+    assert tf_trial.id == trialstore.trial_id("resnet", {"n_blocks": 1, "seed": 0}, {"epochs": 1})
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    jax_trial = experiments.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
+    jax_trial = trialstore.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
     assert jax_trial.id != tf_trial.id and jax_trial.settings["backend"] == "jax"
 
 

@@ -16,8 +16,6 @@ from helpers.run.profiles import notebooks
 pytestmark = pytest.mark.slow
 
 
-
-
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """One smoke run of all notebooks, shared by the checks below."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import one_line_error, write_layout
+from conftest import one_line_error, plan, write_layout
 
 from helpers.run import runner
-from helpers.run.profiles import plan
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import STRENGTHS
 
 from helpers.base import ROOT
 from helpers.data.dataset import Split
@@ -186,7 +187,7 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
                 "test_per_class": 2, "subset_seed": 0, "epochs": 2, "batch_size": 8,
                 "learning_rate": 1e-3, "lr_scaling": "none", "patience": 10,
                 "mixed_precision": False, "doubled_set": "once"}
-    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0, repeats=2)
+    trials = augmentation.comparison_trials(["flip"], STRENGTHS, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)

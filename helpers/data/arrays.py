@@ -52,8 +52,8 @@ class ArrayBatches(keras.utils.PyDataset):
     """(images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32) from a Split's uint8 arrays.
 
     Each epoch shuffles indices with a generator seeded by (seed, epoch); with repeat_augmented
-    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), the
-    study's doubled set drawn anew each epoch; otherwise augment (if given) applies to every
+    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), drawn
+    anew each epoch (04's every_epoch; the study's set, drawn once, is augment.doubled_split); otherwise augment (if given) applies to every
     image. Batch i of epoch e is a pure function of (seed, e, i): reproducible. (e counts Keras'
     calls of on_epoch_end: fit makes one more than the epochs it runs, the same in every run.)"""
 

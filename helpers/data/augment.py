@@ -15,13 +15,7 @@ from helpers.data import AUGMENTATIONS
 
 AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
 NAMES = AUGMENTATIONS  # the study's five, named in helpers.data (profiles check them there)
-DEFAULT_STRENGTHS = {
-    "brightness": 0.2,
-    "flip": "horizontal_and_vertical",
-    "rotation": 0.24,  # up to 86 degrees: the study's "less than 90"
-    "zoom": 0.5,
-    "cutout": 0.25,
-}
+# their strengths are 04's parameters (the study's where it gives them: experiments/protocol.py)
 
 
 class _BatchSeeds(keras.random.SeedGenerator):
@@ -96,14 +90,22 @@ def make_augment(name: str, strength) -> AugmentFn:
     return from_layers(study_layer(name, strength))
 
 
-def study_augmentations(names=NAMES, strengths: dict | None = None) -> dict[str, AugmentFn]:
-    """The named augmentations (of NAMES) at their strengths (see study_layer; missing ones
-    take DEFAULT_STRENGTHS), as make_input augment functions by name."""
+def study_augmentations(names, strengths: dict) -> dict[str, AugmentFn]:
+    """The named augmentations (of NAMES) at their strengths (see study_layer; notebook 04's
+    parameters), as make_input augment functions by name."""
+    check_names(names, strengths)
+    return {name: make_augment(name, strengths[name]) for name in names}
+
+
+def check_names(names, strengths: dict) -> None:
+    """ValueError unless every name is one of NAMES and has a strength."""
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         raise ValueError(f"augmentations {unknown}: unknown; known: {', '.join(NAMES)}")
-    strengths = {**DEFAULT_STRENGTHS, **(strengths or {})}
-    return {name: make_augment(name, strengths[name]) for name in names}
+    missing = [n for n in names if n not in strengths]
+    if missing:
+        raise ValueError(f"augmentations {missing}: no strength given (04's parameters name one "
+                         "for each)")
 
 
 def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):

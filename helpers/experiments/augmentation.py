@@ -10,8 +10,9 @@ import pandas as pd
 
 from helpers.base import escape
 from helpers.data import DOUBLED_SETS
-from helpers.data.augment import DEFAULT_STRENGTHS, doubled_split, make_augment
+from helpers.data.augment import check_names, doubled_split, make_augment
 from helpers.experiments import findings
+from helpers.experiments.protocol import NOT_CINIC10
 
 GAP_NOTE = (
     "All accuracies of a run come from the same weights: those after `epochs` epochs (every run "
@@ -47,13 +48,14 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
 
 def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0,
                       repeats: int = 1) -> list:
-    """trialstore.Trial list: the baseline, then one per augmentation name, each for seeds
+    """trialstore.Trial list: the baseline, then one per augmentation name (at its strength in
+    strengths, 04's parameters), each for seeds
     seed .. seed+repeats-1. settings hold what every trial shares and what changes its result
     (epochs, batch size, learning rate, dataset fingerprint, subset sizes ...); they are part of
     each trial's id."""
     from helpers.experiments.trialstore import make_trials
 
-    strengths = {**DEFAULT_STRENGTHS, **strengths}
+    check_names(names, strengths)
     configs = [{"name": "baseline", "strength": None}]
     configs += [{"name": name, "strength": strengths[name]} for name in names]
     return make_trials("04aug", configs, settings, repeats=repeats, seed=seed)
@@ -114,7 +116,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
                                 callbacks=[snapshot] if baseline else None)
     # every accuracy below comes from one set of weights (GAP_NOTE)
     with training.quiet():
-        last = {name: evaluation.evaluate(model, split, ds.classes)
+        last = {name: evaluation.evaluate(model, split, ds.classes, name=name)
                 for name, split in splits.items()}
     read = snapshot.metrics if baseline else last
     if baseline:
@@ -139,7 +141,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
 
 def _accuracies(read: dict) -> dict:
     """test, train and valid accuracy and the gap (train minus valid) from evaluate()'s dicts."""
-    acc = {split: read[split]["test_accuracy"] for split in ("test", "train", "valid")}
+    acc = {split: read[split][f"{split}_accuracy"] for split in ("test", "train", "valid")}
     return {"test_accuracy": acc["test"], "train_accuracy": acc["train"],
             "valid_accuracy": acc["valid"], "gap": acc["train"] - acc["valid"]}
 
@@ -259,5 +261,5 @@ def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
              "study's protocol. The sensitivity rows set them against the baseline after twice "
              "the epochs, the same number of steps.)")
     if not is_cinic10:
-        text += " These numbers are not CINIC-10's: compare them with the study only in shape."
+        text += " " + NOT_CINIC10
     return text

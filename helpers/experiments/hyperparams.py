@@ -1,6 +1,6 @@
 """03_hyperparams' trial (one ResNet training run, optionally with Elastic Net on the output
 layer) and the summaries its notebook draws conclusions from. Trials run through
-helpers.experiments, so they resume after a kill and can fan out on Ray."""
+helpers.experiments.trialstore, so they resume after a kill and can fan out on Ray."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import shared_dataset
+from helpers.experiments.protocol import NOT_CINIC10
 from helpers.experiments.trialstore import METRIC
 
 RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "base_filters"}
@@ -197,7 +198,7 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
         text += (f"\n\nNot tested by this run's grids (their levels are missing): "
                  f"{', '.join(missing)}.")
     if not is_cinic10:
-        text += "\n\nThe data are not CINIC-10: compare these numbers with the study only in shape."
+        text += "\n\n" + NOT_CINIC10
     return text
 
 

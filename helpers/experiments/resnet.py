@@ -10,6 +10,7 @@ import pandas as pd
 
 from helpers.base import escape, progress_bar
 from helpers.experiments import findings
+from helpers.experiments.protocol import NOT_CINIC10
 from helpers.models import evaluation, nets, reuse, training
 
 
@@ -103,5 +104,5 @@ def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
                      + (f" [{est.low:.3f}, {est.high:.3f}]" if est.has_interval else "")
                      + " (over seeds). ")
     if not is_cinic10:
-        text += "These numbers are not CINIC-10's: compare them with the study only in shape."
+        text += NOT_CINIC10
     return text
