@@ -9,6 +9,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from helpers import backend
 from helpers.data.dataset import Split
 
 # fn(images (b, 32, 32, 3) float32 in [0, 1] as NumPy, seed (int, int)) -> NumPy, same shape
@@ -26,10 +27,7 @@ class _DrawSeeds(keras.random.SeedGenerator):
     def next(self, ordered: bool = True):
         self._draws += 1
         state = np.random.SeedSequence([*self._pair, self._draws]).generate_state(1)[0]
-        # an int seed becomes Keras' stateless (seed, 0) pair in the backend's seed dtype
-        from keras.src.random.seed_generator import draw_seed
-
-        return draw_seed(int(state) & 0x7FFFFFFF)
+        return backend.draw_seed(int(state) & 0x7FFFFFFF)
 
 
 def from_layers(*chain) -> PortableAugment:
