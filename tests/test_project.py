@@ -100,18 +100,7 @@ def test_overrides_are_validated_and_applied(tmp_path):
     )
     params = steps[0][1]
     assert params["epochs"] == 5 and params["dropout"] == 0.3 and params["dataset"] == "synthetic"
-    with pytest.raises(StudyError, match="no selected notebook has a parameter 'epoch'"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epoch=5"])
-    with pytest.raises(StudyError, match="expected int"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epochs=lots"])
-    with pytest.raises(StudyError, match=r"lr_scaling='square', expected one of"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["lr_scaling=square"])
-    with pytest.raises(StudyError, match=r"executor='dask'"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["executor=dask"])
-    with pytest.raises(StudyError, match="no such notebook"):
-        plan("smoke", dataset=None, out=str(tmp_path), only=["42"])
-    with pytest.raises(StudyError, match="does not exist"):
-        plan("nosuch", dataset=None, out=str(tmp_path))
+    # refusals of bad overrides, --only and profiles: tests/test_one_line_errors.py, in one place
 
 
 def _pins(reqs: list[str]) -> dict[str, str]:
