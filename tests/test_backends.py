@@ -65,7 +65,7 @@ def test_array_batches_are_reproducible_and_reshuffled_each_epoch():
 
 def test_doubled_set_every_epoch_augments_only_the_copy():
     split = _split(20)
-    flip = arrays.from_layers(augment.study_layer("flip", "horizontal_and_vertical"))
+    flip = augment.from_layers(augment.study_layer("flip", "horizontal_and_vertical"), portable=True)
     batches = arrays.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True)
     x, y = _epoch(batches)
     assert len(x) == 40 and np.bincount(y).tolist() == (np.bincount(split.y) * 2).tolist()
@@ -79,7 +79,7 @@ def test_doubled_set_every_epoch_augments_only_the_copy():
 
 @pytest.mark.parametrize("name", augment.NAMES)
 def test_portable_augmentations_are_seeded(name):
-    fn = arrays.from_layers(augment.study_layer(name, STRENGTHS[name]))
+    fn = augment.from_layers(augment.study_layer(name, STRENGTHS[name]), portable=True)
     images = _split(16).x.astype(np.float32) / 255.0
     a, b, c = fn(images, (0, 0)), fn(images, (0, 0)), fn(images, (1, 0))
     assert a.shape == images.shape and a.dtype == np.float32
@@ -90,7 +90,7 @@ def test_portable_augmentations_are_seeded(name):
 
 def test_doubled_split_once_with_portable_augmentation_is_reproducible():
     split = _split(30)
-    fn = arrays.from_layers(augment.study_layer("rotation", 0.24))
+    fn = augment.from_layers(augment.study_layer("rotation", 0.24), portable=True)
     once, again = augment.doubled_split(split, fn, seed=4), augment.doubled_split(split, fn, seed=4)
     assert len(once) == 60 and once.x.dtype == np.uint8
     assert np.array_equal(once.x[:30], split.x) and not np.array_equal(once.x[30:], split.x)
@@ -226,3 +226,20 @@ def test_data_parallel_on_two_forced_cpu_devices(tmp_path):
                           capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "2 {'batch': 2}"
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["tf.data", "NumPy"])
+def test_one_augmented_copy_serves_both_kinds_of_augmentation(portable):
+    """augment.from_layers makes both kinds (a tf.data map's, a NumPy batch's): the doubled set's
+    copy is the function applied batch by batch at (seed, start), rounded back to uint8."""
+    import keras
+
+    split = _split(21)
+    fn = augment.from_layers(augment.study_layer("zoom", 0.5), portable=portable)
+    assert fn.portable is portable
+    copy = augment.augmented_copy(split.x, fn, seed=2, batch_size=8)
+    by_hand = [np.rint(keras.ops.convert_to_numpy(fn(split.x[s:s + 8] / np.float32(255), (2, s)))
+                       * 255.0).astype(np.uint8) for s in range(0, 21, 8)]
+    np.testing.assert_array_equal(copy, np.concatenate(by_hand))
+    np.testing.assert_array_equal(augment.doubled_split(split, fn, seed=2, batch_size=8).x[21:],
+                                  copy)
