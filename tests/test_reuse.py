@@ -163,7 +163,7 @@ def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypat
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         reuse.clear()
         run_dir = tmp_path / f"fresh{mode}"
-        trialstore.run_trials(trials, hyperparams.resnet_trial, {**settings, "dataset": spec},
+        trialstore.run_trials(trials, hyperparams.resnet_trial, {"settings": settings, "dataset": spec},
                               run_dir=run_dir)
         store = trialstore.TrialStore(run_dir)
         records[mode] = [store.load(t)["result"] for t in trials]

@@ -65,20 +65,17 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     """Train the simple CNN from its seed's initial weights on the train subset (doubled with
     one augmented copy unless the baseline), test it, save it deployable. Loads the cached
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
-    context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
-    or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
+    context: settings (SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
+    or one path) [, threads]: the contract in helpers/experiments/trial.py. Returns history rows (epoch, split, metric, value) and, all from
     the weights after `epochs` epochs: test, train (on the set trained on) and valid accuracy
     and the gap. The baseline trains on to twice the epochs, the augmented arms' number of
     steps, and adds the same read then as `step_matched` (a sensitivity check); its saved
     model is the one after `epochs`."""
-    from helpers import artifacts, data
-    from helpers.data import shared_dataset
+    from helpers import artifacts
+    from helpers.experiments import trial
     from helpers.models import evaluation, nets, reuse, training
 
-    settings = context["settings"]
-    missing = SETTINGS - set(settings)
-    if missing:
-        raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
+    settings = trial.settings(context, SETTINGS, "augmentation_trial")
     if settings["doubled_set"] not in DOUBLED_SETS:
         raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     seed = config["seed"]
@@ -86,11 +83,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     initial = initial[str(seed)] if isinstance(initial, dict) else initial
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, settings["mixed_precision"], context.get("threads"))
-    ds = shared_dataset(context["dataset"], settings["fingerprint"], say=lambda *_: None)
-    train, valid, test = (
-        data.stratified_subset(ds[split], settings[f"{split}_per_class"], settings["subset_seed"])
-        for split in ("train", "valid", "test")
-    )
+    ds, train, valid, test = trial.subsets(context, ("train", "valid", "test"))
 
     def build():
         model = nets.create_simple_cnn()
