@@ -65,43 +65,34 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     """Train the simple CNN from its seed's initial weights on the train subset (doubled with
     one augmented copy unless the baseline), test it, save it deployable. Loads the cached
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
-    context: settings (SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
-    or one path) [, threads]: the contract in helpers/experiments/trial.py. Returns history rows (epoch, split, metric, value) and, all from
-    the weights after `epochs` epochs: test, train (on the set trained on) and valid accuracy
-    and the gap. The baseline trains on to twice the epochs, the augmented arms' number of
-    steps, and adds the same read then as `step_matched` (a sensitivity check); its saved
-    model is the one after `epochs`."""
+    context: settings (SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path} or
+    one path) [, threads]: the contract in helpers/experiments/trial.py. Returns history rows
+    (epoch, split, metric, value) and, all from the weights after `epochs` epochs: test, train
+    (on the set trained on) and valid accuracy and the gap. The baseline trains on to twice the
+    epochs, the augmented arms' number of steps, and adds the same read then as `step_matched`
+    (a sensitivity check); its saved model is the one after `epochs`."""
     from helpers import artifacts
     from helpers.experiments import trial
-    from helpers.models import evaluation, nets, reuse, training
+    from helpers.models import evaluation, nets, training
 
     settings = trial.settings(context, SETTINGS, "augmentation_trial")
     if settings["doubled_set"] not in DOUBLED_SETS:
         raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     seed = config["seed"]
-    initial = context["initial_weights"]
-    initial = initial[str(seed)] if isinstance(initial, dict) else initial
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, settings["mixed_precision"], context.get("threads"))
     ds, train, valid, test = trial.subsets(context, ("train", "valid", "test"))
-
-    def build():
-        model = nets.create_simple_cnn()
-        model.load_weights(initial)
-        return model
-
-    model = reuse.model(("simple_cnn",), build)  # traced once per process, reset to build()'s
+    model = _initial_model(context["initial_weights"], seed)
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
     once = not baseline and settings["doubled_set"] == "once"
     # the set the run trains on; for every_epoch, one fixed draw of it stands in for the gap
     trained_on = train if baseline else doubled_split(train, fn, seed)
-    fit_on = trained_on if once else train
     epochs = settings["epochs"]
     splits = {"test": test, "train": trained_on, "valid": valid}
     # the baseline's read at `epochs` (every arm's), while it trains on to twice the epochs
     snapshot = evaluation.Snapshot(epochs, splits, ds.classes) if baseline else None
-    result = training.fit_trial(model, fit_on, valid,
+    result = training.fit_trial(model, trained_on if once else train, valid,
                                 {**settings, "epochs": epochs * (2 if baseline else 1)}, seed,
                                 augment=None if (baseline or once) else fn,
                                 repeat_augmented=not (baseline or once),
@@ -111,11 +102,11 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     with training.quiet():
         last = {name: evaluation.evaluate(model, split, ds.classes, name=name)
                 for name, split in splits.items()}
-    read = snapshot.metrics if baseline else last
     if baseline:
         model.set_weights(snapshot.weights)  # the saved model: the baseline after `epochs`
-    name = f"04_{config['name']}_s{seed}"
-    artifacts.save_model(context["run_dir"], name, nets.deployable(model))
+    artifacts.save_model(context["run_dir"], f"04_{config['name']}_s{seed}",
+                         nets.deployable(model))
+    read = snapshot.metrics if baseline else last
     out = {
         "name": config["name"],
         "seed": seed,
@@ -130,6 +121,21 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     if baseline:
         out["step_matched"] = {"epochs": 2 * epochs, **_accuracies(last)}
     return out
+
+
+def _initial_model(initial_weights: dict[str, str] | str, seed: int):
+    """The simple CNN with seed's saved initial weights (initial_weights: {seed: path} or one
+    path), traced once per process (reuse.model) and reset to exactly that state."""
+    from helpers.models import nets, reuse
+
+    path = initial_weights[str(seed)] if isinstance(initial_weights, dict) else initial_weights
+
+    def build():
+        model = nets.create_simple_cnn()
+        model.load_weights(path)
+        return model
+
+    return reuse.model(("simple_cnn",), build)
 
 
 def _accuracies(read: dict) -> dict:
