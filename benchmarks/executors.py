@@ -51,7 +51,7 @@ def one(mode: str, trials: int, dataset: str) -> dict:
         t0 = time.perf_counter()
         with training.quiet():
             table = trialstore.run_trials(chosen, hyperparams.resnet_trial,
-                                          {**settings, "dataset": dataset}, run_dir=run_dir,
+                                          {"settings": settings, "dataset": dataset}, run_dir=run_dir,
                                           executor=executor)
         wall = time.perf_counter() - t0
     images = int((table.n_train * table.epochs_run).sum())

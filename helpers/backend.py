@@ -12,6 +12,16 @@ from pathlib import Path
 from helpers.base import StudyError
 
 SUPPORTED = ("tensorflow", "jax")
+# Keras' private API, used only in this module (no public one does the job); keras is capped at
+# the minor version tested (pyproject.toml) and tests/test_private_api.py imports each of these,
+# so an upgrade that moves one fails there, by name, before any run
+PRIVATE_KERAS = (
+    "keras.src.backend.common.global_state.set_global_attribute",  # set_random_seed, off TF
+    "keras.src.random.seed_generator.GLOBAL_SEED_GENERATOR",
+    "keras.src.utils.rng_utils.GLOBAL_RANDOM_SEED",
+    "keras.src.utils.module_utils.tensorflow",  # keep_tensorflow_out
+    "keras.src.random.seed_generator.draw_seed",  # draw_seed: an int -> the backend's seed pair
+)
 # What a backend Keras knows but the study does not run on cannot do, for the one-line refusal.
 UNSUPPORTED = {
     "torch": "the study's seeded input and augmentations, DataParallel training and the "
@@ -128,6 +138,14 @@ def set_random_seed(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
+
+
+def draw_seed(seed: int):
+    """Keras' stateless (seed, 0) pair for an int seed, in the backend's seed dtype: what a
+    SeedGenerator's next() must return to a preprocessing layer."""
+    from keras.src.random.seed_generator import draw_seed as keras_draw_seed
+
+    return keras_draw_seed(int(seed))
 
 
 def compilation_cache() -> str | None:

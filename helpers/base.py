@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
-# the team's shared, read-only files for the real-data tests and the benchmarks
+# the team's shared, read-only files for the real-data tests and the benchmarks: defined here
+# once, since both (and CINIC10_SHARED) name them; no study code reads them
 SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
 CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 

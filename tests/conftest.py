@@ -11,12 +11,23 @@ import numpy as np
 import pytest
 
 from helpers.base import CIFAR10_JPEG, ROOT, SHARED
+from helpers.run.profiles import notebook_parameters, plan_sources
 
 MOBILENET = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 
 needs_shared = pytest.mark.skipif(
     not CIFAR10_JPEG.exists(), reason=f"real data not found at {CIFAR10_JPEG} (set CINIC10_SHARED)"
 )
+
+
+# 04's augmentation strengths, from its parameters cell (where the study's run sets them)
+STRENGTHS = {k: v for k, v in notebook_parameters(ROOT / "notebooks" / "04_augmentation.ipynb").items()
+             if k in ("brightness", "flip", "rotation", "zoom", "cutout")}
+
+
+def plan(profile: str, **kwargs) -> tuple[str, list]:
+    """(profile name, [(notebook, parameters)]): the run the runner would make, validated."""
+    return plan_sources(profile, **kwargs)[:2]
 
 
 @pytest.fixture(autouse=True)

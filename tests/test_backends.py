@@ -13,12 +13,13 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import STRENGTHS, cli
 
 from helpers import backend
 from helpers.base import ROOT, StudyError
 from helpers.data import arrays, augment
 from helpers.data.dataset import Split
-from helpers.experiments import trialstore as experiments
+from helpers.experiments import trialstore
 from helpers.run.runrecord import check_compatible
 
 
@@ -64,7 +65,7 @@ def test_array_batches_are_reproducible_and_reshuffled_each_epoch():
 
 def test_doubled_set_every_epoch_augments_only_the_copy():
     split = _split(20)
-    flip = arrays.from_layers(augment.study_layer("flip", "horizontal_and_vertical"))
+    flip = augment.from_layers(augment.study_layer("flip", "horizontal_and_vertical"), portable=True)
     batches = arrays.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True)
     x, y = _epoch(batches)
     assert len(x) == 40 and np.bincount(y).tolist() == (np.bincount(split.y) * 2).tolist()
@@ -78,7 +79,7 @@ def test_doubled_set_every_epoch_augments_only_the_copy():
 
 @pytest.mark.parametrize("name", augment.NAMES)
 def test_portable_augmentations_are_seeded(name):
-    fn = arrays.from_layers(augment.study_layer(name, augment.DEFAULT_STRENGTHS[name]))
+    fn = augment.from_layers(augment.study_layer(name, STRENGTHS[name]), portable=True)
     images = _split(16).x.astype(np.float32) / 255.0
     a, b, c = fn(images, (0, 0)), fn(images, (0, 0)), fn(images, (1, 0))
     assert a.shape == images.shape and a.dtype == np.float32
@@ -89,7 +90,7 @@ def test_portable_augmentations_are_seeded(name):
 
 def test_doubled_split_once_with_portable_augmentation_is_reproducible():
     split = _split(30)
-    fn = arrays.from_layers(augment.study_layer("rotation", 0.24))
+    fn = augment.from_layers(augment.study_layer("rotation", 0.24), portable=True)
     once, again = augment.doubled_split(split, fn, seed=4), augment.doubled_split(split, fn, seed=4)
     assert len(once) == 60 and once.x.dtype == np.uint8
     assert np.array_equal(once.x[:30], split.x) and not np.array_equal(once.x[30:], split.x)
@@ -110,11 +111,8 @@ def test_torch_and_unknown_backends_are_refused_in_one_line(monkeypatch):
 def test_runner_refuses_torch_before_anything_runs(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": "torch"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
-         "--out", str(out)],
-        cwd=ROOT, env=env, text=True, capture_output=True, timeout=120,
-    )
+    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out),
+               env=env, timeout=120)
     assert proc.returncode != 0
     assert "KERAS_BACKEND=torch: not supported" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
@@ -132,10 +130,10 @@ def test_a_run_folder_keeps_one_backend():
 
 def test_trial_ids_name_the_backend_off_tensorflow_only(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    tf_trial = experiments.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
-    assert tf_trial.id == experiments.trial_id("resnet", {"n_blocks": 1, "seed": 0}, {"epochs": 1})
+    tf_trial = trialstore.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
+    assert tf_trial.id == trialstore.trial_id("resnet", {"n_blocks": 1, "seed": 0}, {"epochs": 1})
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    jax_trial = experiments.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
+    jax_trial = trialstore.make_trials("resnet", [{"n_blocks": 1}], {"epochs": 1})[0]
     assert jax_trial.id != tf_trial.id and jax_trial.settings["backend"] == "jax"
 
 
@@ -144,7 +142,9 @@ def test_provenance_records_the_backend():
 
     record = provenance()
     assert record["backend"] == backend.name()
-    assert backend.name() in record["versions"] or backend.name() == "jax"
+    # the backend's own packages, by name: tensorflow's, or jax's and jaxlib's
+    wanted = {"tensorflow": {"tensorflow"}, "jax": {"jax", "jaxlib"}}[backend.name()]
+    assert wanted <= set(record["versions"]), record["versions"]
 
 
 def _jax_available() -> bool:
@@ -178,11 +178,8 @@ def test_smoke_profile_on_jax_writes_the_same_results_without_tensorflow(tmp_pat
         "KERAS_BACKEND": "jax",
         "PYTHONPATH": os.pathsep.join([str(stub.parent), str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
-         "--out", str(out), "--only", "01,02,03,04"],
-        cwd=ROOT, env=env, text=True, capture_output=True, timeout=900,
-    )
+    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out),
+               "--only", "01,02,03,04", env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not marker.exists(), marker.read_text()[-3000:]
     record = json.loads((out / "run.json").read_text())
@@ -229,3 +226,20 @@ def test_data_parallel_on_two_forced_cpu_devices(tmp_path):
                           capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "2 {'batch': 2}"
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["tf.data", "NumPy"])
+def test_one_augmented_copy_serves_both_kinds_of_augmentation(portable):
+    """augment.from_layers makes both kinds (a tf.data map's, a NumPy batch's): the doubled set's
+    copy is the function applied batch by batch at (seed, start), rounded back to uint8."""
+    import keras
+
+    split = _split(21)
+    fn = augment.from_layers(augment.study_layer("zoom", 0.5), portable=portable)
+    assert fn.portable is portable
+    copy = augment.augmented_copy(split.x, fn, seed=2, batch_size=8)
+    by_hand = [np.rint(keras.ops.convert_to_numpy(fn(split.x[s:s + 8] / np.float32(255), (2, s)))
+                       * 255.0).astype(np.uint8) for s in range(0, 21, 8)]
+    np.testing.assert_array_equal(copy, np.concatenate(by_hand))
+    np.testing.assert_array_equal(augment.doubled_split(split, fn, seed=2, batch_size=8).x[21:],
+                                  copy)

@@ -235,7 +235,8 @@ def tiny_trials(spec: str):
     settings = {"fingerprint": fp, **TINY_SETTINGS}
     grid = trialstore.expand_grid(**TINY_GRID)
     grid[1] |= {"alpha": 0.5, "lam": 0.01}  # one with Elastic Net on the output layer
-    return trialstore.make_trials("resnet", grid, settings), {**settings, "dataset": spec}
+    return trialstore.make_trials("resnet", grid, settings), {"settings": settings,
+                                                               "dataset": spec}
 
 
 def test_resnet_trial_locally(tiny_dataset, tmp_path):
@@ -264,3 +265,19 @@ def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
     assert set(remote.executor) == {"ray"} and remote.best_val_accuracy.between(0, 1).all()
     again = trialstore.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
     assert set(again.executor) == {"ray"}  # nothing redone (and Ray not even needed)
+
+
+def test_trial_functions_share_one_contract_and_refuse_a_flat_context(tiny_dataset):
+    """resnet_trial and augmentation_trial read the grid's settings from context['settings']
+    (helpers/experiments/trial.py); the old flat context is refused, naming what is missing."""
+    from helpers.experiments import augmentation
+
+    trials, context = tiny_trials(tiny_dataset)
+    flat = {**context["settings"], "dataset": context["dataset"]}
+    with pytest.raises(ValueError, match=r"resnet_trial: context\['settings'\] must be"):
+        hyperparams.resnet_trial(dict(trials[0].config), flat)
+    partial = {"settings": {"fingerprint": "x"}, "dataset": context["dataset"]}
+    with pytest.raises(ValueError, match=r"resnet_trial: settings lack \['batch_size'"):
+        hyperparams.resnet_trial(dict(trials[0].config), partial)
+    with pytest.raises(ValueError, match=r"augmentation_trial: settings lack \['batch_size'"):
+        augmentation.augmentation_trial({"name": "baseline", "seed": 0}, partial)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import one_line_error, write_layout
+from conftest import one_line_error, plan, write_layout
 
 from helpers.run import runner
-from helpers.run.profiles import plan
 
 
 @pytest.fixture
@@ -130,6 +129,10 @@ def test_out_that_cannot_hold_a_run_is_one_line(case, tmp_path, capsys, nothing_
     "param, expected",
     [
         ("epochs=", "parameter epochs is empty"),
+        ("epoch=5", "no selected notebook has a parameter 'epoch'"),  # mistyped
+        ("epochs=lots", "expected int"),
+        ("lr_scaling=square", "lr_scaling='square', expected one of"),
+        ("executor=dask", "executor='dask'"),
         ("02_resnet.learning_rate=-1", "learning_rate=-1.0, expected a number > 0"),
         ("learning_rate=.nan", "learning_rate=nan, expected a number > 0"),
         ("learning_rate=.inf", "learning_rate=inf, expected a number > 0"),
@@ -175,11 +178,19 @@ def test_a_profile_cannot_set_the_runners_own_parameters(tmp_path, capsys, nothi
     assert "all_notebooks: run_dir is the runner's own; set it with --out" in err
 
 
-@pytest.mark.parametrize("only", ["", ",", " , "])
-def test_only_that_names_no_notebook_is_refused(only, tmp_path, capsys, nothing_starts):
+@pytest.mark.parametrize("only, expected", [("", "names no notebook"),
+                                             (",", "names no notebook"),
+                                             (" , ", "names no notebook"),
+                                             ("42", "no such notebook")])
+def test_only_that_names_no_notebook_is_refused(only, expected, tmp_path, capsys, nothing_starts):
     err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(tmp_path / "o"),
                                    "--only", only])
-    assert "names no notebook" in err
+    assert expected in err
+
+
+def test_a_profile_that_does_not_exist_is_one_line(tmp_path, capsys, nothing_starts):
+    err = _one_line_error(capsys, ["run", "--profile", "nosuch", "--out", str(tmp_path / "o")])
+    assert "does not exist" in err
 
 
 def test_subsets_larger_than_the_data_are_refused_naming_the_most_there_is(tiny, tmp_path, capsys):

@@ -9,9 +9,10 @@ import tomllib
 
 import pytest
 import yaml
+from conftest import plan
 
 from helpers.base import ROOT, StudyError
-from helpers.run.profiles import COMMON, load_profile, notebook_parameters, notebooks, plan
+from helpers.run.profiles import COMMON, load_profile, notebook_parameters, notebooks
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "full", "gpu"])
@@ -99,35 +100,36 @@ def test_overrides_are_validated_and_applied(tmp_path):
     )
     params = steps[0][1]
     assert params["epochs"] == 5 and params["dropout"] == 0.3 and params["dataset"] == "synthetic"
-    with pytest.raises(StudyError, match="no selected notebook has a parameter 'epoch'"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epoch=5"])
-    with pytest.raises(StudyError, match="expected int"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["epochs=lots"])
-    with pytest.raises(StudyError, match=r"lr_scaling='square', expected one of"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["lr_scaling=square"])
-    with pytest.raises(StudyError, match=r"executor='dask'"):
-        plan("smoke", dataset=None, out=str(tmp_path), overrides=["executor=dask"])
-    with pytest.raises(StudyError, match="no such notebook"):
-        plan("smoke", dataset=None, out=str(tmp_path), only=["42"])
-    with pytest.raises(StudyError, match="does not exist"):
-        plan("nosuch", dataset=None, out=str(tmp_path))
+    # refusals of bad overrides, --only and profiles: tests/test_one_line_errors.py, in one place
 
 
-def _names(reqs: list[str]) -> set[str]:
-    return {re.split(r"[\s<>=!~\[;]", r.strip(), maxsplit=1)[0].lower() for r in reqs}
+def _pins(reqs: list[str]) -> dict[str, str]:
+    """{name: its version specifier, spaces removed} for requirement strings."""
+    out = {}
+    for r in reqs:
+        name = re.split(r"[\s<>=!~\[;]", r.strip(), maxsplit=1)[0].lower()
+        out[name] = re.sub(r"\s|#.*", "", r.split("]")[-1] if "[" in r else r[len(name):])
+    return out
 
 
-def test_environment_yml_names_the_same_dependencies_as_pyproject():
+def test_environment_yml_pins_the_same_versions_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
-    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["ray"])
-    assert _names(pip + conda) - {"python", "pip"} >= wanted, wanted - _names(pip + conda)
-    assert any(p.startswith("-e .") or p == "." or p.startswith(".[") for p in pip)
+    extras = project["optional-dependencies"]
+    wanted = _pins(project["dependencies"] + extras["ray"] + extras["jax"])
+    have = _pins([p for p in pip if not p.startswith("-e")])
+    for name, spec in wanted.items():  # the same specifier, not just the same name
+        assert have.get(name) == spec, f"environment.yml: {name}{have.get(name)} vs {spec}"
+    editable = next(p for p in pip if p.startswith("-e ."))
+    assert {"dev", "ray", "jax"} <= set(re.findall(r"\w+", editable.split("[", 1)[1])), editable
     assert any(c.startswith("python=3.11") for c in conda)
 
 
+def test_the_pins_parser_reads_a_specifier_not_a_name():
+    assert _pins(["ray[default]>=2.60,<2.61", "keras >= 3.10, <3.16  # why"]) == {
+        "ray": ">=2.60,<2.61", "keras": ">=3.10,<3.16"}
 
 
 def test_every_helpers_folder_is_installed():

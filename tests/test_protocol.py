@@ -74,7 +74,7 @@ def test_parameters_cells_mark_exactly_the_projects_choices():
             if key in study.RUN_KEYS:
                 continue
             mine = "project's choice" in line
-            assert mine != study.is_study(nb.stem, key), f"{nb.stem}: {line!r}"
+            assert mine != (key in study.study_settings(nb.stem)), f"{nb.stem}: {line!r}"
 
 
 def test_full_yaml_marks_the_projects_choices():
@@ -86,7 +86,7 @@ def test_full_yaml_marks_the_projects_choices():
         if not line.startswith("    ") or ":" not in line:
             continue
         key = line.split(":")[0].strip()
-        if stem and not study.is_study(stem, key):
+        if stem and key not in study.study_settings(stem):
             assert "project's choice" in line or key == "repeats", line
 
 

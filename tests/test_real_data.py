@@ -72,7 +72,7 @@ def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
                                   base_filters=[16])
     trials = trialstore.make_trials("resnet", grid, settings, repeats=5, seed=0)
     table = trialstore.run_trials(trials, hyperparams.resnet_trial,
-                                   {**settings, "dataset": str(CIFAR10_JPEG)}, run_dir=tmp_path)
+                                   {"settings": settings, "dataset": str(CIFAR10_JPEG)}, run_dir=tmp_path)
     wide = table.pivot(index="seed", columns="n_blocks", values="best_val_accuracy")
     row = findings.finding("C2", findings.paired(wide[1], wide[5]), findings.UNNAMED)
     assert row["n"] == 5 and row["ci_low"] > 0, (row, wide)  # wholly on the study's side

@@ -14,6 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import STRENGTHS
 
 from helpers.base import ROOT
 from helpers.data.dataset import Split
@@ -162,7 +163,7 @@ def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypat
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         reuse.clear()
         run_dir = tmp_path / f"fresh{mode}"
-        trialstore.run_trials(trials, hyperparams.resnet_trial, {**settings, "dataset": spec},
+        trialstore.run_trials(trials, hyperparams.resnet_trial, {"settings": settings, "dataset": spec},
                               run_dir=run_dir)
         store = trialstore.TrialStore(run_dir)
         records[mode] = [store.load(t)["result"] for t in trials]
@@ -186,7 +187,7 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
                 "test_per_class": 2, "subset_seed": 0, "epochs": 2, "batch_size": 8,
                 "learning_rate": 1e-3, "lr_scaling": "none", "patience": 10,
                 "mixed_precision": False, "doubled_set": "once"}
-    trials = augmentation.comparison_trials(["flip"], {}, settings, seed=0, repeats=2)
+    trials = augmentation.comparison_trials(["flip"], STRENGTHS, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
@@ -281,3 +282,37 @@ def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stag
             np.testing.assert_array_equal(a, b)
         for f, r in zip(f_steps, r_steps):
             assert f.history.equals(r.history)
+
+
+def test_notebook_02s_inline_first_seed_trains_as_train_seeds_does():
+    """02 compiles and fits its first seed in the notebook (the cell tagged first-seed) and
+    hands the other seeds to resnet.train_seeds, through a kept twin: for the same seed the
+    inline cell, run as written, gives the helper's history, best epoch and test metrics."""
+    import nbformat
+
+    from helpers.experiments import resnet
+
+    nb = nbformat.read(ROOT / "notebooks" / "02_resnet.ipynb", 4)
+    cell = next(c for c in nb.cells if "first-seed" in c.metadata.get("tags", []))
+    classes = [f"c{i}" for i in range(10)]
+    settings = {"learning_rate": 1e-3, "batch_size": 16, "lr_scaling": "none", "epochs": 2,
+                "patience": 1}
+    model_args = {"n_blocks": 1, "kernel_size": 3, "dropout": 0.3, "base_filters": 4}
+    namespace = {**settings, "seeds": [3], "model_args": model_args, "mixed_precision": False,
+                 "train": TRAIN, "valid": VALID, "test": VALID,
+                 "ds": type("Dataset", (), {"classes": classes})}
+    exec(compile("import time\nimport keras\nfrom helpers.data.pipeline import make_input\n"
+                 "from helpers.experiments import resnet\n"
+                 "from helpers.models import evaluation, nets, training\n", "imports", "exec"),
+         namespace)
+    with training.quiet():
+        exec(compile(cell.source, "02_resnet first-seed", "exec"), namespace)
+        helper = resnet.train_seeds(TRAIN, VALID, VALID, classes, [3], model_args=model_args,
+                                    **settings)
+    inline = namespace["runs"]
+    assert len(reuse._KEPT) == 1  # the helper trained through its twin
+    assert inline[0].result.history.equals(helper[0].result.history)
+    assert inline[0].result.best_epoch == helper[0].result.best_epoch
+    assert inline[0].metrics["test_accuracy"] == helper[0].metrics["test_accuracy"]
+    for a, b in zip(inline[0].model.variables, helper[0].model.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

@@ -66,8 +66,6 @@ def load_dataset(
     )
 
 
-
-
 PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_class": "test"}
 
 

@@ -1,6 +1,6 @@
 """Input without tf.data, for every Keras backend: batches gathered from the in-memory uint8
-cache by a keras.utils.PyDataset, and the study's augmentations as Keras preprocessing layers
-driven by seeds derived from (seed, epoch, batch), so a run is reproducible on its backend."""
+cache by a keras.utils.PyDataset, augmented (augment.from_layers, portable) with seeds derived
+from (seed, epoch, batch), so a run is reproducible on its backend."""
 
 from __future__ import annotations
 
@@ -11,49 +11,17 @@ import numpy as np
 
 from helpers.data.dataset import Split
 
-# fn(images (b, 32, 32, 3) float32 in [0, 1] as NumPy, seed (int, int)) -> NumPy, same shape
+# fn(images (b, 32, 32, 3) float32 in [0, 1] as NumPy, seed (int, int)) -> NumPy, same shape:
+# augment.from_layers(..., portable=True), the one implementation of the seeded augmentations
 PortableAugment = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
-
-
-class _DrawSeeds(keras.random.SeedGenerator):
-    """One seed per random draw of a batch: SeedSequence((pair, draw)) on the host, so each
-    draw differs while the whole call is a pure function of the pair, on every backend."""
-
-    def __init__(self, pair: tuple[int, int]):  # no variable: deliberately not super().__init__
-        self._pair = [int(p) for p in pair]
-        self._draws = 0
-
-    def next(self, ordered: bool = True):
-        self._draws += 1
-        state = np.random.SeedSequence([*self._pair, self._draws]).generate_state(1)[0]
-        # an int seed becomes Keras' stateless (seed, 0) pair in the backend's seed dtype
-        from keras.src.random.seed_generator import draw_seed
-
-        return draw_seed(int(state) & 0x7FFFFFFF)
-
-
-def from_layers(*chain) -> PortableAugment:
-    """The layers applied in order to a float batch in [0, 1], each drawing from the pair only."""
-
-    def augment(images: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
-        seeds = _DrawSeeds(pair)
-        out = keras.ops.convert_to_tensor(images, "float32")
-        for layer in chain:
-            transform = layer.get_random_transformation(out, training=True, seed=seeds)
-            out = layer.transform_images(out, transform, training=True)
-        out = keras.ops.clip(keras.ops.cast(out, "float32"), 0.0, 1.0)
-        return keras.ops.convert_to_numpy(out)
-
-    augment.portable = True
-    return augment
 
 
 class ArrayBatches(keras.utils.PyDataset):
     """(images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32) from a Split's uint8 arrays.
 
     Each epoch shuffles indices with a generator seeded by (seed, epoch); with repeat_augmented
-    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), the
-    study's doubled set drawn anew each epoch; otherwise augment (if given) applies to every
+    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), drawn
+    anew each epoch (04's every_epoch; the study's set, drawn once, is augment.doubled_split); otherwise augment (if given) applies to every
     image. Batch i of epoch e is a pure function of (seed, e, i): reproducible. (e counts Keras'
     calls of on_epoch_end: fit makes one more than the epochs it runs, the same in every run.)"""
 
@@ -111,13 +79,3 @@ class ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self._order = self._make_order()
-
-
-def doubled_copy(x: np.ndarray, fn: PortableAugment, seed: int = 0, batch_size: int = 256):
-    """One augmented copy of uint8 images x (n, 32, 32, 3), drawn once in batches seeded by
-    (seed, start), rounded back to uint8."""
-    copies = []
-    for start in range(0, len(x), batch_size):
-        out = fn(x[start : start + batch_size].astype(np.float32) / 255.0, (seed, start))
-        copies.append(np.rint(out * 255.0).astype(np.uint8))
-    return np.concatenate(copies) if copies else x[:0]

@@ -1,6 +1,8 @@
 """The study's five augmentations as batched, seeded functions for pipeline.make_input(augment=):
-Keras' own preprocessing layers, driven by the batch's seed pair so a run is reproducible.
-On TensorFlow they run inside tf.data; on another backend, on NumPy batches (arrays.py)."""
+Keras' own preprocessing layers, driven by the batch's seed pair so a run is reproducible, and
+the doubled set. One implementation for both inputs: on TensorFlow a function runs inside
+tf.data, its seeds folded in the graph; on another backend (or asked for portable) it runs on
+NumPy batches with seeds drawn on the host (arrays.ArrayBatches)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,7 @@ from helpers.data import AUGMENTATIONS
 
 AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
 NAMES = AUGMENTATIONS  # the study's five, named in helpers.data (profiles check them there)
-DEFAULT_STRENGTHS = {
-    "brightness": 0.2,
-    "flip": "horizontal_and_vertical",
-    "rotation": 0.24,  # up to 86 degrees: the study's "less than 90"
-    "zoom": 0.5,
-    "cutout": 0.25,
-}
+# their strengths are 04's parameters (the study's where it gives them: experiments/protocol.py)
 
 
 class _BatchSeeds(keras.random.SeedGenerator):
@@ -41,6 +37,20 @@ class _BatchSeeds(keras.random.SeedGenerator):
 
         self._draws += 1  # a trace-time count: the same for every batch of a traced map
         return tf.random.experimental.stateless_fold_in(self._pair, self._draws)
+
+
+class _HostSeeds(keras.random.SeedGenerator):
+    """The portable twin of _BatchSeeds: SeedSequence((pair, draw)) on the host, so each draw
+    differs while the whole call is a pure function of the pair, on every backend."""
+
+    def __init__(self, seed_pair):  # no variable: deliberately not super().__init__
+        self._pair = [int(p) for p in seed_pair]
+        self._draws = 0
+
+    def next(self, ordered: bool = True):
+        self._draws += 1
+        state = np.random.SeedSequence([*self._pair, self._draws]).generate_state(1)[0]
+        return backend.draw_seed(int(state) & 0x7FFFFFFF)
 
 
 def study_layer(name: str, strength) -> layers.Layer:
@@ -70,24 +80,24 @@ def study_layer(name: str, strength) -> layers.Layer:
     raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(NAMES)}")
 
 
-def from_layers(*chain: layers.Layer) -> AugmentFn:
+def from_layers(*chain: layers.Layer, portable: bool | None = None) -> AugmentFn:
     """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> images, same shape,
-    dtype and range: the layers applied in order, each drawing from the seed pair only. On a
-    backend other than TensorFlow: the same on NumPy batches (arrays.from_layers)."""
-    if not backend.is_tensorflow():
-        from . import arrays
-
-        return arrays.from_layers(*chain)
-    import tensorflow as tf
+    dtype and range: the layers applied in order, each drawing from the seed pair only.
+    portable (default: off TensorFlow): NumPy in and out, host-drawn seeds (fn.portable);
+    else tf tensors, for a tf.data map."""
+    portable = not backend.is_tensorflow() if portable is None else portable
+    seeds_of = _HostSeeds if portable else _BatchSeeds
 
     def augment(images, seed_pair):
-        seeds = _BatchSeeds(seed_pair)
-        out = images
+        seeds = seeds_of(seed_pair)
+        out = keras.ops.convert_to_tensor(images, "float32")
         for layer in chain:
             transform = layer.get_random_transformation(out, training=True, seed=seeds)
             out = layer.transform_images(out, transform, training=True)
-        return tf.clip_by_value(tf.cast(out, tf.float32), 0.0, 1.0)
+        out = keras.ops.clip(keras.ops.cast(out, "float32"), 0.0, 1.0)
+        return keras.ops.convert_to_numpy(out) if portable else out
 
+    augment.portable = portable
     return augment
 
 
@@ -96,14 +106,22 @@ def make_augment(name: str, strength) -> AugmentFn:
     return from_layers(study_layer(name, strength))
 
 
-def study_augmentations(names=NAMES, strengths: dict | None = None) -> dict[str, AugmentFn]:
-    """The named augmentations (of NAMES) at their strengths (see study_layer; missing ones
-    take DEFAULT_STRENGTHS), as make_input augment functions by name."""
+def study_augmentations(names, strengths: dict) -> dict[str, AugmentFn]:
+    """The named augmentations (of NAMES) at their strengths (see study_layer; notebook 04's
+    parameters), as make_input augment functions by name."""
+    check_names(names, strengths)
+    return {name: make_augment(name, strengths[name]) for name in names}
+
+
+def check_names(names, strengths: dict) -> None:
+    """ValueError unless every name is one of NAMES and has a strength."""
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         raise ValueError(f"augmentations {unknown}: unknown; known: {', '.join(NAMES)}")
-    strengths = {**DEFAULT_STRENGTHS, **(strengths or {})}
-    return {name: make_augment(name, strengths[name]) for name in names}
+    missing = [n for n in names if n not in strengths]
+    if missing:
+        raise ValueError(f"augmentations {missing}: no strength given (04's parameters name one "
+                         "for each)")
 
 
 def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
@@ -112,12 +130,7 @@ def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     rounded back to uint8 like the originals (n, 32, 32, 3) -> Split of 2n rows."""
     from helpers.data.dataset import Split
 
-    if getattr(fn, "portable", False):  # another backend: NumPy batches, no TensorFlow
-        from .arrays import doubled_copy
-
-        copies = [doubled_copy(split.x, fn, seed, batch_size)]
-    else:
-        copies = _tf_copies(split.x, fn, seed, batch_size)
+    copies = [augmented_copy(split.x, fn, seed, batch_size)]
     x = np.concatenate([split.x, *copies]) if len(split) else split.x
     return Split(
         x,
@@ -127,27 +140,19 @@ def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     )
 
 
-def _tf_copies(x_all: np.ndarray, fn: AugmentFn, seed: int, batch_size: int) -> list:
-    """doubled_split's augmented copy on TensorFlow, batch by batch (uint8 arrays)."""
-    import tensorflow as tf
-
+def augmented_copy(x: np.ndarray, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
+    """One augmented copy of uint8 images x (n, 32, 32, 3), drawn once in batches seeded by
+    (seed, start), rounded back to uint8: doubled_split's copy, for either kind of fn."""
     copies = []
-    for start in range(0, len(x_all), batch_size):
-        chunk = x_all[start : start + batch_size]
-        out = fn(tf.cast(chunk, tf.float32) / 255.0, tf.constant([seed, start], tf.int64))
-        copies.append(np.rint(out.numpy() * 255.0).astype(np.uint8))
-    return copies
+    for start in range(0, len(x), batch_size):
+        out = fn(x[start : start + batch_size].astype(np.float32) / 255.0, (seed, start))
+        copies.append(np.rint(keras.ops.convert_to_numpy(out) * 255.0).astype(np.uint8))
+    return np.concatenate(copies) if copies else x[:0]
 
 
 def apply(fn: AugmentFn, images, seed: int = 0):
     """fn on a NumPy batch (uint8 0..255 or float in [0, 1]) -> float32 (b, 32, 32, 3) in [0, 1],
     for figures."""
-    if getattr(fn, "portable", False):
-        x = np.asarray(images)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        return fn(x, (seed, 0))
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(images)
-    x = tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
-    return fn(x, tf.constant([seed, 0], tf.int64)).numpy()
+    x = np.asarray(images)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return keras.ops.convert_to_numpy(fn(x, (seed, 0)))

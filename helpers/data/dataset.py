@@ -28,7 +28,6 @@ class Split:
         return Split(self.x[idx], self.y[idx], self.names[idx], self.sources[idx])
 
 
-
 @dataclass
 class Dataset:
     """A decoded dataset: splits train/valid/test, class names, provenance."""

@@ -42,7 +42,8 @@ def make_input(
     The uint8 images stay in memory once; each epoch shuffles *indices* (seeded, different every
     epoch) and gathers a whole batch at a time, so no per-image Python or decode work remains.
     augment(images, seed_pair) -> images runs batched inside tf.data; with repeat_augmented the
-    epoch holds the originals plus one augmented copy of each (the study's doubled set).
+    epoch holds the originals plus one augmented copy of each, drawn anew every epoch (04's
+    every_epoch; the study's doubled set, drawn once, is augment.doubled_split).
     -> tf.data.Dataset on TensorFlow; on another backend an arrays.ArrayBatches (a PyDataset)."""
     if not backend.is_tensorflow():
         from .arrays import ArrayBatches

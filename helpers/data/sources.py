@@ -370,7 +370,10 @@ def _why(err: Exception, size: int) -> str:
 
 def extract_archive(archive: Path, dest: Path | None = None) -> Path:
     """Safely extract a .tar/.tar.gz once into data/raw/<name>/ (or dest); reused afterwards.
-    Extraction goes to a temporary folder that is renamed into place when complete."""
+    Extraction goes to a temporary folder that is renamed into place when complete. The study
+    never extracts (it reads archives in place); this is for a benchmark that needs image files
+    on disk (input_pipeline.py) and keeps here because it refuses the same members (links,
+    absolute or '..' paths) as the reader, with the same checks."""
     archive = Path(archive)
     name = archive.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
     dest = dest or data_dir() / "raw" / name

@@ -10,8 +10,9 @@ import pandas as pd
 
 from helpers.base import escape
 from helpers.data import DOUBLED_SETS
-from helpers.data.augment import DEFAULT_STRENGTHS, doubled_split, make_augment
+from helpers.data.augment import check_names, doubled_split, make_augment
 from helpers.experiments import findings
+from helpers.experiments.protocol import NOT_CINIC10
 
 GAP_NOTE = (
     "All accuracies of a run come from the same weights: those after `epochs` epochs (every run "
@@ -47,13 +48,14 @@ def save_initial_weights(run_dir, seeds: list[int]) -> dict[str, str]:
 
 def comparison_trials(names, strengths: dict, settings: dict, seed: int = 0,
                       repeats: int = 1) -> list:
-    """trialstore.Trial list: the baseline, then one per augmentation name, each for seeds
+    """trialstore.Trial list: the baseline, then one per augmentation name (at its strength in
+    strengths, 04's parameters), each for seeds
     seed .. seed+repeats-1. settings hold what every trial shares and what changes its result
     (epochs, batch size, learning rate, dataset fingerprint, subset sizes ...); they are part of
     each trial's id."""
     from helpers.experiments.trialstore import make_trials
 
-    strengths = {**DEFAULT_STRENGTHS, **strengths}
+    check_names(names, strengths)
     configs = [{"name": "baseline", "strength": None}]
     configs += [{"name": name, "strength": strengths[name]} for name in names]
     return make_trials("04aug", configs, settings, repeats=repeats, seed=seed)
@@ -63,50 +65,34 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     """Train the simple CNN from its seed's initial weights on the train subset (doubled with
     one augmented copy unless the baseline), test it, save it deployable. Loads the cached
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
-    context: settings (see SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path}
-    or one path) [, threads]. Returns history rows (epoch, split, metric, value) and, all from
-    the weights after `epochs` epochs: test, train (on the set trained on) and valid accuracy
-    and the gap. The baseline trains on to twice the epochs, the augmented arms' number of
-    steps, and adds the same read then as `step_matched` (a sensitivity check); its saved
-    model is the one after `epochs`."""
-    from helpers import artifacts, data
-    from helpers.data import shared_dataset
-    from helpers.models import evaluation, nets, reuse, training
+    context: settings (SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path} or
+    one path) [, threads]: the contract in helpers/experiments/trial.py. Returns history rows
+    (epoch, split, metric, value) and, all from the weights after `epochs` epochs: test, train
+    (on the set trained on) and valid accuracy and the gap. The baseline trains on to twice the
+    epochs, the augmented arms' number of steps, and adds the same read then as `step_matched`
+    (a sensitivity check); its saved model is the one after `epochs`."""
+    from helpers import artifacts
+    from helpers.experiments import trial
+    from helpers.models import evaluation, nets, training
 
-    settings = context["settings"]
-    missing = SETTINGS - set(settings)
-    if missing:
-        raise ValueError(f"augmentation_trial: settings lack {sorted(missing)}")
+    settings = trial.settings(context, SETTINGS, "augmentation_trial")
     if settings["doubled_set"] not in DOUBLED_SETS:
         raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     seed = config["seed"]
-    initial = context["initial_weights"]
-    initial = initial[str(seed)] if isinstance(initial, dict) else initial
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, settings["mixed_precision"], context.get("threads"))
-    ds = shared_dataset(context["dataset"], settings["fingerprint"], say=lambda *_: None)
-    train, valid, test = (
-        data.stratified_subset(ds[split], settings[f"{split}_per_class"], settings["subset_seed"])
-        for split in ("train", "valid", "test")
-    )
-
-    def build():
-        model = nets.create_simple_cnn()
-        model.load_weights(initial)
-        return model
-
-    model = reuse.model(("simple_cnn",), build)  # traced once per process, reset to build()'s
+    ds, train, valid, test = trial.subsets(context, ("train", "valid", "test"))
+    model = _initial_model(context["initial_weights"], seed)
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])
     once = not baseline and settings["doubled_set"] == "once"
     # the set the run trains on; for every_epoch, one fixed draw of it stands in for the gap
     trained_on = train if baseline else doubled_split(train, fn, seed)
-    fit_on = trained_on if once else train
     epochs = settings["epochs"]
     splits = {"test": test, "train": trained_on, "valid": valid}
     # the baseline's read at `epochs` (every arm's), while it trains on to twice the epochs
     snapshot = evaluation.Snapshot(epochs, splits, ds.classes) if baseline else None
-    result = training.fit_trial(model, fit_on, valid,
+    result = training.fit_trial(model, trained_on if once else train, valid,
                                 {**settings, "epochs": epochs * (2 if baseline else 1)}, seed,
                                 augment=None if (baseline or once) else fn,
                                 repeat_augmented=not (baseline or once),
@@ -114,13 +100,13 @@ def augmentation_trial(config: dict, context: dict) -> dict:
                                 callbacks=[snapshot] if baseline else None)
     # every accuracy below comes from one set of weights (GAP_NOTE)
     with training.quiet():
-        last = {name: evaluation.evaluate(model, split, ds.classes)
+        last = {name: evaluation.evaluate(model, split, ds.classes, name=name)
                 for name, split in splits.items()}
-    read = snapshot.metrics if baseline else last
     if baseline:
         model.set_weights(snapshot.weights)  # the saved model: the baseline after `epochs`
-    name = f"04_{config['name']}_s{seed}"
-    artifacts.save_model(context["run_dir"], name, nets.deployable(model))
+    artifacts.save_model(context["run_dir"], f"04_{config['name']}_s{seed}",
+                         nets.deployable(model))
+    read = snapshot.metrics if baseline else last
     out = {
         "name": config["name"],
         "seed": seed,
@@ -137,9 +123,24 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     return out
 
 
+def _initial_model(initial_weights: dict[str, str] | str, seed: int):
+    """The simple CNN with seed's saved initial weights (initial_weights: {seed: path} or one
+    path), traced once per process (reuse.model) and reset to exactly that state."""
+    from helpers.models import nets, reuse
+
+    path = initial_weights[str(seed)] if isinstance(initial_weights, dict) else initial_weights
+
+    def build():
+        model = nets.create_simple_cnn()
+        model.load_weights(path)
+        return model
+
+    return reuse.model(("simple_cnn",), build)
+
+
 def _accuracies(read: dict) -> dict:
     """test, train and valid accuracy and the gap (train minus valid) from evaluate()'s dicts."""
-    acc = {split: read[split]["test_accuracy"] for split in ("test", "train", "valid")}
+    acc = {split: read[split][f"{split}_accuracy"] for split in ("test", "train", "valid")}
     return {"test_accuracy": acc["test"], "train_accuracy": acc["train"],
             "valid_accuracy": acc["valid"], "gap": acc["train"] - acc["valid"]}
 
@@ -259,5 +260,5 @@ def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
              "study's protocol. The sensitivity rows set them against the baseline after twice "
              "the epochs, the same number of steps.)")
     if not is_cinic10:
-        text += " These numbers are not CINIC-10's: compare them with the study only in shape."
+        text += " " + NOT_CINIC10
     return text

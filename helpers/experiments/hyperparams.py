@@ -1,6 +1,6 @@
 """03_hyperparams' trial (one ResNet training run, optionally with Elastic Net on the output
 layer) and the summaries its notebook draws conclusions from. Trials run through
-helpers.experiments, so they resume after a kill and can fan out on Ray."""
+helpers.experiments.trialstore, so they resume after a kill and can fan out on Ray."""
 
 from __future__ import annotations
 
@@ -9,32 +9,35 @@ import json
 import numpy as np
 import pandas as pd
 
-from helpers.data import shared_dataset
+from helpers.experiments.protocol import NOT_CINIC10
 from helpers.experiments.trialstore import METRIC
 
 RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "base_filters"}
+RESNET_SETTINGS = set("fingerprint train_per_class valid_per_class subset_seed epochs batch_size "
+                      "learning_rate patience".split())
 
 
 def resnet_trial(config: dict, context: dict) -> dict:
     """Train create_resnet_model(n_blocks, kernel_size, dropout), with Elastic Net (alpha, lam)
-    on the output layer when given, on context's subsets; best validation accuracy etc."""
-    from helpers import data
+    on the output layer when given, on the settings' subsets; best validation accuracy etc.
+    context: settings (RESNET_SETTINGS, optionally lr_scaling, mixed_precision, bn_momentum),
+    dataset (spec) [, threads]: the contract in helpers/experiments/trial.py."""
+    from helpers.experiments import trial
     from helpers.models import nets, reuse, training
     from helpers.models.nets import ElasticNetRegularization
 
     unknown = set(config) - RESNET_KEYS
     if unknown:
         raise ValueError(f"resnet_trial: unknown config key(s) {sorted(unknown)}")
+    settings = trial.settings(context, RESNET_SETTINGS, "resnet_trial")
     # threads: a Ray worker's share of the cores
-    training.setup(config["seed"], context.get("mixed_precision", False), context.get("threads"))
-    ds = shared_dataset(context["dataset"], context.get("fingerprint"), say=lambda *_: None)
-    train = data.stratified_subset(ds["train"], context["train_per_class"], context["subset_seed"])
-    valid = data.stratified_subset(ds["valid"], context["valid_per_class"], context["subset_seed"])
+    training.setup(config["seed"], settings.get("mixed_precision", False), context.get("threads"))
+    _, train, valid = trial.subsets(context, ("train", "valid"))
     reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
     # what shapes the traced model: all but the seed, and α and λ where the graph reads them
     tunable = reuse.enabled()
     shape = {k: v for k, v in config.items() if k not in ("seed", "alpha", "lam") or not tunable}
-    bn_momentum = context.get("bn_momentum", 0.9)  # in the settings, so in the trial id
+    bn_momentum = settings.get("bn_momentum", 0.9)  # in the settings, so in the trial id
     model = reuse.model(("resnet", *sorted(shape.items()), reg is not None, bn_momentum),
                         lambda: nets.create_resnet_model(
                             config["n_blocks"],
@@ -45,7 +48,7 @@ def resnet_trial(config: dict, context: dict) -> dict:
                             bn_momentum=bn_momentum,
                             tunable=tunable,
                         ))
-    result = training.fit_trial(model, train, valid, context, config["seed"])
+    result = training.fit_trial(model, train, valid, settings, config["seed"])
     history = result.history
     valid = history[(history.split == "valid") & (history.metric == "accuracy")]
     val = valid.sort_values("epoch")["value"]
@@ -197,7 +200,7 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
         text += (f"\n\nNot tested by this run's grids (their levels are missing): "
                  f"{', '.join(missing)}.")
     if not is_cinic10:
-        text += "\n\nThe data are not CINIC-10: compare these numbers with the study only in shape."
+        text += "\n\n" + NOT_CINIC10
     return text
 
 

@@ -53,6 +53,9 @@ STUDY = {
 # profile), and the departures are named on its findings.
 OPTIMISATION = ("batch_size", "lr_scaling", "mixed_precision")
 
+# the conclusions' sentence for a run on other data than CINIC-10 (02-05)
+NOT_CINIC10 = "These numbers are not CINIC-10's: compare them with the study only in shape."
+
 
 def study_settings(stem: str) -> dict:
     """The study's values for notebook stem's parameters (only those the study states)."""

@@ -10,6 +10,7 @@ import pandas as pd
 
 from helpers.base import escape, progress_bar
 from helpers.experiments import findings
+from helpers.experiments.protocol import NOT_CINIC10
 from helpers.models import evaluation, nets, reuse, training
 
 
@@ -30,7 +31,8 @@ def train_seeds(
 ) -> list[SeedRun]:
     """create_resnet_model(**model_args) trained from a fresh initialisation per seed (the
     seed sets the weights, dropout and the data order; the subsets stay fixed), through a kept
-    twin traced once (reuse.train_twin: the same numbers as compiling and fitting each)."""
+    twin traced once (reuse.train_twin: the same numbers as compiling and fitting each, the
+    way notebook 02 trains its first seed inline; tests/test_reuse.py checks both)."""
     runs = []
     lr = training.scaled_learning_rate(learning_rate, batch_size, lr_scaling)
     for seed in progress_bar(iterable=seeds, desc="02 seeds"):
@@ -40,10 +42,16 @@ def train_seeds(
         result = reuse.train_twin(model, lr, lambda m, seed=seed: training.fit(
             m, train, valid, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience))
         runs.append(SeedRun(seed, model, result, evaluation.evaluate(model, test, classes)))
-        print(f"seed {seed}: {result.epochs_run} epochs in {result.seconds:.0f} s, "
-              f"{result.images_per_second:.0f} images/s, best epoch {result.best_epoch}, "
-              f"test accuracy {runs[-1].metrics['test_accuracy']:.4f}", flush=True)
+        print(seed_line(runs[-1]), flush=True)
     return runs
+
+
+def seed_line(run: SeedRun) -> str:
+    """One seed's run in a line: epochs, seconds, images/s, best epoch, test accuracy."""
+    r = run.result
+    return (f"seed {run.seed}: {r.epochs_run} epochs in {r.seconds:.0f} s, "
+            f"{r.images_per_second:.0f} images/s, best epoch {r.best_epoch}, "
+            f"test accuracy {run.metrics['test_accuracy']:.4f}")
 
 
 def history(runs: list[SeedRun]) -> pd.DataFrame:
@@ -96,5 +104,5 @@ def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
                      + (f" [{est.low:.3f}, {est.high:.3f}]" if est.has_interval else "")
                      + " (over seeds). ")
     if not is_cinic10:
-        text += "These numbers are not CINIC-10's: compare them with the study only in shape."
+        text += NOT_CINIC10
     return text

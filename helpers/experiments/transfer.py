@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import keras
 
+from helpers.experiments.protocol import NOT_CINIC10
 from helpers.models.pretrained import BaseChoice, build_base, build_transfer_model, train_stage
 from helpers.models.training import TrainResult
 
@@ -23,7 +24,7 @@ def joined_history(frozen: TrainResult, unfrozen: TrainResult):
 
 
 @dataclass
-class SeedRun:
+class TransferRun:
     """One seed's transfer model after both stages, with what each stage left."""
 
     seed: int
@@ -46,7 +47,7 @@ def train_seeds(
     train, valid, test, classes: list[str], seeds: list[int], *, base: dict, head: dict,
     head_learning_rate: float, finetune_learning_rate: float, head_epochs: int,
     finetune_epochs: int, fit_args: dict, mixed_precision: bool = False,
-) -> list[SeedRun]:
+) -> list[TransferRun]:
     """For each seed: a fresh base (build_base(**base); pretrained weights are the same for
     every seed, the head's initialisation is not) and head (build_transfer_model(**head)),
     stage 1 on the frozen base (its last epoch kept), stage 2 unfrozen (early stopping keeps its
@@ -65,12 +66,12 @@ def train_seeds(
         # stages without choosing an epoch on the validation images it is measured on
         frozen = train_stage(model, base_trainable=False, learning_rate=head_learning_rate,
                              epochs=head_epochs, restore_best=False, **args)
-        frozen_valid = evaluation.evaluate(model, valid, classes)["test_accuracy"]
+        frozen_valid = evaluation.evaluate(model, valid, classes, name="valid")["valid_accuracy"]
         frozen_test = evaluation.evaluate(model, test, classes)
         unfrozen = train_stage(model, base_trainable=True, learning_rate=finetune_learning_rate,
                                epochs=finetune_epochs, **args)
         metrics = evaluation.evaluate(model, test, classes)
-        runs.append(SeedRun(seed, choice, model, frozen, unfrozen, frozen_valid, frozen_test,
+        runs.append(TransferRun(seed, choice, model, frozen, unfrozen, frozen_valid, frozen_test,
                             metrics))
         print(f"seed {seed}: frozen {frozen.epochs_run} epochs ({frozen.images_per_second:.0f} "
               f"images/s), test {frozen_test['test_accuracy']:.4f}; unfrozen "
@@ -79,7 +80,7 @@ def train_seeds(
     return runs
 
 
-def history(runs: list[SeedRun]):
+def history(runs: list[TransferRun]):
     """Every seed's joined two-stage history, with columns `stage` and `seed`."""
     import pandas as pd
 
@@ -87,7 +88,7 @@ def history(runs: list[SeedRun]):
                      ignore_index=True)
 
 
-def seed_table(runs: list[SeedRun]):
+def seed_table(runs: list[TransferRun]):
     """Per seed: validation accuracy after stage 1 and after the first unfrozen epoch, test
     accuracy after each stage."""
     import pandas as pd
@@ -101,7 +102,7 @@ def seed_table(runs: list[SeedRun]):
     } for r in runs]).set_index("seed")
 
 
-def claims(runs: list[SeedRun], resnet: dict | None, regime=None, *, base_model: str,
+def claims(runs: list[TransferRun], resnet: dict | None, regime=None, *, base_model: str,
            subsets: dict) -> list[dict]:
     """C9 (the first unfrozen epoch's gain, paired over seeds, against the study's +0.15), C10
     (against 02's seeds: absent without 02's results, comparable only when both trained on the
@@ -157,7 +158,7 @@ def _not_vgg19(base_model: str) -> str:
     return f"base is {base_model}, not a pretrained VGG19"
 
 
-def conclusion(runs: list[SeedRun], rows: list[dict], finetune_lr: float, dataset_name: str,
+def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, dataset_name: str,
                is_cinic10: bool) -> str:
     """05's conclusion, worded from the claims' verdicts; the learning rate is the one used."""
     from helpers.base import escape
@@ -173,11 +174,11 @@ def conclusion(runs: list[SeedRun], rows: list[dict], finetune_lr: float, datase
         text += ("\n\n**The base started from random weights**, so this is not transfer "
                  "learning and says nothing about the study's result.")
     if not is_cinic10:
-        text += "\n\nThese numbers are not CINIC-10's: compare them with the study only in shape."
+        text += "\n\n" + NOT_CINIC10
     return text
 
 
-def metrics(runs: list[SeedRun], config: dict, n_train: int, n_valid: int) -> dict:
+def metrics(runs: list[TransferRun], config: dict, n_train: int, n_valid: int) -> dict:
     """results/05_transfer.json's content: the first seed's model (the saved one) after both
     stages, every seed's accuracies, the config; a banner when the base was not pretrained."""
     first = runs[0]

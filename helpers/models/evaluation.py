@@ -23,8 +23,10 @@ def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarr
         return model.predict(batches, verbose=0)
 
 
-def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512) -> dict:
-    """test_accuracy, test_loss, per-class and per-source accuracy, confusion matrix (rows: true)."""
+def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
+             name: str = "test") -> dict:
+    """<name>_accuracy, <name>_loss, n_<name> (name: the split's, test unless given), per-class
+    and per-source accuracy, confusion matrix (rows: true)."""
     probs = predict(model, split, batch_size)
     pred = probs.argmax(axis=1)
     y = split.y
@@ -33,9 +35,9 @@ def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: i
     cm = np.zeros((len(classes), len(classes)), np.int64)
     np.add.at(cm, (y, pred), 1)
     out = {
-        "test_accuracy": float(correct.mean()),
-        "test_loss": loss,
-        "n_test": int(len(y)),
+        f"{name}_accuracy": float(correct.mean()),
+        f"{name}_loss": loss,
+        f"n_{name}": int(len(y)),
         "per_class": {
             c: float(correct[y == i].mean()) for i, c in enumerate(classes) if (y == i).any()
         },
@@ -61,7 +63,7 @@ class Snapshot(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.epoch:
             self.weights = self.model.get_weights()
-            self.metrics = {name: evaluate(self.model, split, self.classes)
+            self.metrics = {name: evaluate(self.model, split, self.classes, name=name)
                             for name, split in self.splits.items()}
 
 

@@ -205,6 +205,21 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
     return model
 
 
+def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
+                  restore_best: bool = True) -> tuple[Throughput, list]:
+    """(meter, callbacks) every fit in 02-05 uses, from this one place: the throughput meter,
+    EarlyStopping on val loss (best epoch's weights restored unless restore_best is False) and
+    ReduceLROnPlateau. A notebook's own model.fit passes the same list."""
+    meter = Throughput(n_images, log=under_runner())
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=restore_best
+    )
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
+    )
+    return meter, [meter, stop, plateau]
+
+
 def fit(
     model: keras.Model,
     train: Split,
@@ -229,23 +244,30 @@ def fit(
     )
     valid_ds = make_input(valid, eval_batch_size, shuffle=False)
     n_images = len(train) * (2 if repeat_augmented else 1)
-    meter = Throughput(n_images, log=under_runner())
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=restore_best
-    )
-    plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
-    )
+    meter, every = fit_callbacks(n_images, patience=patience, lr_patience=lr_patience,
+                                 restore_best=restore_best)
     t0 = time.perf_counter()
     hist = model.fit(
         train_ds,
         validation_data=valid_ds,
         epochs=epochs,
-        callbacks=[meter, stop, plateau, *(callbacks or [])],
-        verbose=0 if under_runner() else "auto",
+        callbacks=[*every, *(callbacks or [])],
+        verbose=verbosity(),
         shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
     )
-    seconds = time.perf_counter() - t0
+    return train_result(hist, meter, time.perf_counter() - t0)
+
+
+def verbosity():
+    """model.fit's verbose: 0 under the runner (the meter prints one line per epoch there),
+    Keras' progress bar in JupyterLab."""
+    return 0 if under_runner() else "auto"
+
+
+def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: float) -> TrainResult:
+    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult: the
+    tidy history, the median images/s, epochs run, the best (lowest val loss) epoch, and where
+    the seconds went (also added to the run's timing ledger)."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         timing.add(phase, spent.get(phase, 0.0))

@@ -9,7 +9,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-METRIC = "best_val_accuracy"
+from helpers.experiments.trialstore import METRIC  # the grids' score, defined once
+
 LABELS = {
     "n_blocks": "residual blocks",
     "kernel_size": "kernel size",

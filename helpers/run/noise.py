@@ -2,8 +2,8 @@
 `E0000 ... failed call to cuInit` (a CPU-only machine) and ipykernel's `KeyboardInterrupt caught
 in kernel` (logged while the runner shuts a finished kernel down) as failures; neither is one.
 
-At the source: TF_CPP_MIN_LOG_LEVEL=1 (unless set) drops TensorFlow's C++ INFO lines in this
-process and in every kernel it starts. What has no switch short of hiding real errors (the cuInit
+At the source: helpers/__init__.py sets TF_CPP_MIN_LOG_LEVEL=2 (unless set), which drops
+TensorFlow's C++ INFO and WARNING lines in this process and, inherited, in every kernel it starts. What has no switch short of hiding real errors (the cuInit
 ERROR line and absl's pre-init banner, one per process; ipykernel's log line; the ZMQError
 traceback a kernel logs when Ctrl-C shuts it down mid-cell) is filtered from stderr, line by
 line, while the runner works: every other line passes through unchanged."""
@@ -15,8 +15,6 @@ import os
 import re
 import sys
 import threading
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 NOISE = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"

@@ -166,19 +166,11 @@ def parse_override(text: str):
     return target or None, name.strip(), yaml.safe_load(raw)
 
 
-def plan(
-    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
-) -> tuple[str, list]:
-    """[(notebook, parameters)] for a run, everything validated against the parameters cells."""
-    name, steps, _ = plan_sources(profile, dataset=dataset, out=out, only=only, overrides=overrides)
-    return name, steps
-
-
 def plan_sources(
     profile: str, *, dataset: str | None, out: str, only=None, overrides=()
 ) -> tuple[str, list, dict]:
-    """plan(), plus {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
-    each value (helpers.study turns that into the study/project/profile/-p origin)."""
+    """(profile name, [(notebook, parameters)], {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
+    each value (helpers.run.study turns that into the study/project/profile/-p origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}

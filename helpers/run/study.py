@@ -9,12 +9,6 @@ from helpers.experiments.protocol import STUDY, STUDY_COMMON, same, study_settin
 
 # Where and on what a run goes (--out, --profile, --dataset): not a setting of the science.
 RUN_KEYS = ("run_dir", "profile", "dataset")
-ORIGINS = ("study", "project", "profile", "-p", "run")
-
-
-def is_study(stem: str, name: str) -> bool:
-    """Whether the study states parameter name of notebook stem (else it is the project's)."""
-    return name in study_settings(stem)
 
 
 def origin(stem: str, name: str, value, source: str = "profile") -> str:
