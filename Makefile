@@ -9,7 +9,7 @@ OUT ?= reports/$(PROFILE)
 EXTRAS ?= dev,ray,jax
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test test-fast lint lab data clean-reports
+.PHONY: help venv report compare test test-fast lint lab data clean-reports
 
 ## help: list the targets
 help:
@@ -27,6 +27,10 @@ venv: $(BIN)/.installed
 ## report: run every notebook (PROFILE=smoke|quick|full, DATASET=auto|cinic10|synthetic|PATH, OUT=dir) and build report.html/pdf
 report: venv
 	$(BIN)/python -m helpers run --profile $(PROFILE) --dataset $(DATASET) --out $(OUT)
+
+## compare: set runs' findings side by side (RUNS="reports/quick reports/other", the first the baseline) -> reports/compare/compare.html/pdf
+compare: venv
+	$(BIN)/python -m helpers compare $(RUNS)
 
 ## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it)
 test: venv lint
