@@ -9,7 +9,7 @@ OUT ?= reports/$(PROFILE)
 EXTRAS ?= dev,ray,jax
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report compare test test-fast lint lab data clean-reports
+.PHONY: help venv report compare tensorboard test test-fast lint lab data clean-reports
 
 ## help: list the targets
 help:
@@ -31,6 +31,10 @@ report: venv
 ## compare: set runs' findings side by side (RUNS="reports/quick reports/other", the first the baseline) -> reports/compare/compare.html/pdf
 compare: venv
 	$(BIN)/python -m helpers compare $(RUNS)
+
+## tensorboard: open TensorBoard on a run's training logs (RUN=reports/quick; every fit of 02-05 writes <run>/tensorboard/<notebook>/<arm>_s<seed>/)
+tensorboard: venv
+	$(BIN)/tensorboard --logdir $(or $(RUN),$(OUT))/tensorboard
 
 ## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it)
 test: venv lint

@@ -218,9 +218,12 @@ def run_trials(
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
     """(trial_fn(config, context), wall seconds); errors name the trial."""
+    from helpers.models import tblog
+
     t0 = time.perf_counter()
     try:
-        result = trial_fn(dict(trial.config), dict(context))
+        with tblog.arm(trial.id):  # its fits log to <run>/tensorboard/<notebook>/<id>_s<seed>/
+            result = trial_fn(dict(trial.config), dict(context))
     except Exception as err:
         raise TrialFailed(
             f"trial {trial.id} ({_label(trial.config)}) failed: {type(err).__name__}: {err}"
@@ -257,6 +260,8 @@ def _start_ray(ray) -> None:
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env)
         return
     env |= {"CINIC10_DATA": str(data_dir()), "PYTHONPATH": str(ROOT)}
+    if os.environ.get("CINIC10_TENSORBOARD"):  # local workers log where the driver would
+        env["CINIC10_TENSORBOARD"] = os.environ["CINIC10_TENSORBOARD"]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ray.init(
         num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False

@@ -116,6 +116,8 @@ def run(
             }
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
+            # its fits' TensorBoard logs (helpers.models.tblog), read by the kernel it starts
+            os.environ["CINIC10_TENSORBOARD"] = str(run_dir / "tensorboard" / nb.stem)
             t0 = time.perf_counter()
             try:
                 with quiet_kernel_noise():
@@ -158,6 +160,7 @@ def run(
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
     finally:  # every command's time counts, so the whole run's wall time survives reruns
+        os.environ.pop("CINIC10_TENSORBOARD", None)
         command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
         command["notebooks"] = stems
 
