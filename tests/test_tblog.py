@@ -61,6 +61,12 @@ def test_each_fit_logs_one_scalar_per_epoch_and_changes_no_weight(tmp_path, monk
     assert [v for _, v in train["epoch_learning_rate"]] == pytest.approx([1e-3] * 3)
 
 
+def test_a_trials_folder_names_its_config_and_short_id():
+    name = tblog.arm_name("04aug-03f8ab529be4f58f", {"augmentation": "flip/x y", "seed": 1})
+    assert name == "augmentation=flip_x_y-03f8ab52"
+    assert tblog.arm_name("grid-0123", {"seed": 0}) == "grid-0123"
+
+
 def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
     monkeypatch.delenv(tblog.ENV, raising=False)
     assert tblog.callbacks(0) == []

@@ -222,7 +222,8 @@ def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]
 
     t0 = time.perf_counter()
     try:
-        with tblog.arm(trial.id):  # its fits log to <run>/tensorboard/<notebook>/<id>_s<seed>/
+        # its fits log to <run>/tensorboard/<notebook>/<config>-<id>_s<seed>/
+        with tblog.arm(tblog.arm_name(trial.id, trial.config)):
             result = trial_fn(dict(trial.config), dict(context))
     except Exception as err:
         raise TrialFailed(

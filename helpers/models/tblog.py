@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import struct
@@ -35,6 +36,15 @@ def arm(name: str):
         yield
     finally:
         _ARM.pop()
+
+
+def arm_name(trial_id: str, config: dict) -> str:
+    """A trial's folder name: its config but the seed, then its id's first 8 hex (unique),
+    e.g. 'augmentation=flip-03f8ab52' or 'n_blocks=1,kernel_size=2-52a5505c'."""
+    words = ",".join(f"{k}={v}" for k, v in config.items() if k != "seed")
+    words = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", words)[:60]
+    short = trial_id.rsplit("-", 1)[-1][:8]
+    return f"{words}-{short}" if words else trial_id
 
 
 def folder(seed: int) -> Path | None:
