@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROFILE ?= quick
 DATASET ?= auto
 OUT ?= reports/$(PROFILE)
-EXTRAS ?= dev,ray,jax
+EXTRAS ?= dev,ray,jax,mlflow
 
 .DEFAULT_GOAL := help
 .PHONY: help venv report compare tensorboard test test-fast lint lab data clean-reports
@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-## venv: create .venv and install the project with its dev, ray and jax extras
+## venv: create .venv and install the project with its dev, ray, jax and mlflow extras
 venv: $(BIN)/.installed
 
 ## report: run every notebook (PROFILE=smoke|quick|full, DATASET=auto|cinic10|synthetic|PATH, OUT=dir) and build report.html/pdf

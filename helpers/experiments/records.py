@@ -9,7 +9,8 @@ Which modules count (COMPUTING): base, backend, atomic, artifacts, data/, models
 experiments/, except experiments/findings/ (statistics and words over finished results),
 experiments/protocol.py (the study's settings, for regimes and origins) and
 experiments/trialstore.py (which trials run where, and how records are stored) and
-models/tblog.py (TensorBoard logs: it reads each epoch's logs, changes nothing). plots/ and run/
+models/tblog.py and models/mlflowlog.py (TensorBoard's and MLflow's logs: they read each
+epoch's logs, change nothing). plots/ and run/
 draw and report results; they compute none, so editing them reuses every trial."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 HELPERS = Path(__file__).resolve().parent.parent
 COMPUTING = ("base.py", "backend.py", "atomic.py", "artifacts.py", "data", "models", "experiments")
 NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py",
-                 "models/tblog.py")
+                 "models/tblog.py", "models/mlflowlog.py")
 
 
 @lru_cache(maxsize=1)

@@ -213,9 +213,10 @@ def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
     """(meter, callbacks) every fit in 02-05 uses, from this one place: the throughput meter,
     EarlyStopping on val loss (best epoch's weights restored unless restore_best is False),
     ReduceLROnPlateau and, under the runner, TensorBoard logs of the epochs to
-    <run>/tensorboard/<notebook>/<arm>_s<seed>/ (tblog; seed: the fit's, else setup()'s). A
+    <run>/tensorboard/<notebook>/<arm>_s<seed>/ (tblog; seed: the fit's, else setup()'s) and,
+    with MLFLOW_TRACKING_URI set, MLflow's (mlflowlog). A
     notebook's own model.fit passes the same list."""
-    from helpers.models import tblog
+    from helpers.models import mlflowlog, tblog
 
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
@@ -224,7 +225,8 @@ def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
     )
-    logs = tblog.callbacks(_SEED if seed is None else seed)  # last: it reads plateau's lr
+    seed = _SEED if seed is None else seed
+    logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
     return meter, [meter, stop, plateau, *logs]
 
 
