@@ -52,6 +52,17 @@ def test_one_run_per_trial_and_a_rerun_adds_none(tmp_path, monkeypatch):
         assert client.get_run(run_id).data.metrics["valid_accuracy"] >= 0  # the final metric
         assert [a.path for a in client.list_artifacts(run_id)].count(f"{name}.json") == 1
     assert (tmp_path / "mlartifacts").is_dir()  # next to the store, not in the cwd
+    table = tmp_path / "03_grid_history.csv"
+    table.write_text("epoch,value\n1,0.5\n")
+    mlflowlog.attach_notebook([table])  # (the runner, once the notebook completed)
+    for run_id in runs["run_id"]:
+        assert [a.path for a in client.list_artifacts(run_id, "notebook")] == [
+            "notebook/03_grid_history.csv"]
+    # the same trials in another run folder are runs of their own
+    monkeypatch.setenv("CINIC10_TENSORBOARD", str(tmp_path / "other" / "tensorboard" / "03_grid"))
+    trialstore.run_trials(trials[:1], tiny_trial, {}, run_dir=tmp_path / "other",
+                          metric="valid_accuracy")
+    assert len(mlflow.search_runs(experiment_names=["cinic10 03_grid"])) == 3
 
 
 def test_off_without_the_variable(monkeypatch):

@@ -5,7 +5,9 @@ One MLflow run per trial (run_trials) or, for a fit outside a trial (02's seeds,
 per notebook and seed, named by the trial's id (<notebook>_s<seed>[_2] outside trials) and tagged
 with it: its parameters are the config, seed, backend and code revision; per-epoch metrics come
 from mlflow.keras.MlflowCallback (autolog stays off: it would log everything twice); a trial's
-final metrics are its scalar results and its record (results/trials/<id>.json) is an artifact.
+final metrics are its scalar results and its record (results/trials/<id>.json) is an artifact;
+once the notebook completes, its executed copy and CSV tables (the history among them) are
+attached to each of its runs.
 A trial done before is not rerun, so it logs nothing; one that is redone replaces the run with
 its id instead of adding another. Logging only (records.py leaves it out of the code
 fingerprint)."""
@@ -20,6 +22,7 @@ import keras
 
 ENV = "MLFLOW_TRACKING_URI"
 TAG = "cinic10.run"  # the trial id, or <notebook>_s<seed>: one MLflow run per value
+FOLDER = "cinic10.folder"  # the run folder: trials of the same id in two folders are two runs
 _USED: set[str] = set()  # fit runs' names used in this process
 
 
@@ -57,9 +60,26 @@ def _experiment(mlflow) -> None:
     mlflow.set_experiment(name)
 
 
+def folder() -> str:
+    """The run folder (<run> of the runner's <run>/tensorboard/<notebook>), else ''."""
+    from helpers.models.tblog import ENV as TB
+
+    return str(Path(os.environ[TB]).parent.parent) if os.environ.get(TB) else ""
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _runs(mlflow, **tags) -> list:
+    """This experiment's runs with the given tags (and this run folder's)."""
+    tags = {FOLDER: folder(), **tags}
+    where = " and ".join(f"tags.`{k}` = '{_quoted(v)}'" for k, v in tags.items())
+    return mlflow.search_runs(filter_string=where, output_format="list")
+
+
 def _existing(mlflow, name: str) -> str | None:
-    runs = mlflow.search_runs(filter_string=f"tags.`{TAG}` = '{name}'", output_format="list",
-                              max_results=1)
+    runs = _runs(mlflow, **{TAG: name})
     return runs[0].info.run_id if runs else None
 
 
@@ -75,7 +95,8 @@ def run(name: str, params: dict):
     _experiment(mlflow)
     while (old := _existing(mlflow, name)) is not None:
         mlflow.delete_run(old)
-    with mlflow.start_run(run_name=name, tags={TAG: name, "notebook": notebook()}) as active:
+    tags = {TAG: name, FOLDER: folder(), "notebook": notebook()}
+    with mlflow.start_run(run_name=name, tags=tags) as active:
         mlflow.log_params(params)
         yield active
 
@@ -110,6 +131,19 @@ def attach(name: str, path: Path) -> None:
     run_id = _existing(mlflow, name)
     if run_id is not None:
         mlflow.MlflowClient().log_artifact(run_id, str(path))
+
+
+def attach_notebook(paths: list[Path]) -> None:
+    """A finished notebook's executed copy and tables (its history CSV among them) as
+    artifacts of each of its runs in this run folder (the runner calls it)."""
+    if not on():
+        return
+    mlflow = _mlflow()
+    _experiment(mlflow)
+    client = mlflow.MlflowClient()
+    for found in _runs(mlflow, notebook=notebook()):
+        for path in paths:
+            client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
 
 
 def callbacks(seed: int) -> list:

@@ -166,6 +166,11 @@ def run(
             entry.update(status="completed", seconds=round(seconds, 1))
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
+            if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
+                from helpers.models import mlflowlog
+
+                mlflowlog.attach_notebook(
+                    [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
         os.environ.pop("CINIC10_TENSORBOARD", None)
         command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
