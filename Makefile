@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 PROFILE ?= quick
 DATASET ?= auto
 OUT ?= reports/$(PROFILE)
-EXTRAS ?= dev,ray,jax
+EXTRAS ?= dev,ray,jax,mlflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test test-fast lint lab data clean-reports
+.PHONY: help venv report compare tensorboard test test-fast lint lab data clean-reports
 
 ## help: list the targets
 help:
@@ -21,12 +21,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-## venv: create .venv and install the project with its dev, ray and jax extras
+## venv: create .venv and install the project with its dev, ray, jax and mlflow extras
 venv: $(BIN)/.installed
 
 ## report: run every notebook (PROFILE=smoke|quick|full, DATASET=auto|cinic10|synthetic|PATH, OUT=dir) and build report.html/pdf
 report: venv
 	$(BIN)/python -m helpers run --profile $(PROFILE) --dataset $(DATASET) --out $(OUT)
+
+## compare: set runs' findings side by side (RUNS="reports/quick reports/other", the first the baseline) -> reports/compare/compare.html/pdf
+compare: venv
+	$(BIN)/python -m helpers compare $(RUNS)
+
+## tensorboard: open TensorBoard on a run's training logs (RUN=reports/quick; every fit of 02-05 writes <run>/tensorboard/<notebook>/<arm>_s<seed>/)
+tensorboard: venv
+	$(BIN)/tensorboard --logdir $(or $(RUN),$(OUT))/tensorboard
 
 ## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it)
 test: venv lint

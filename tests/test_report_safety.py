@@ -259,9 +259,8 @@ def test_the_run_table_shows_each_value_escaped_once(tmp_path):
 HOSTILE = "<img src=x onerror=alert(9)>`<b>"
 
 
-def test_everything_the_report_reads_from_a_run_folder_is_text(tmp_path):
-    """Fields of run.json and findings.json, as a run folder passed between colleagues could
-    carry them: each shown as the text it is, none as markup."""
+def _hostile_run(tmp_path: Path) -> Path:
+    """A run folder whose every field of run.json and findings.json is HOSTILE."""
     run = _run_dir(tmp_path / HOSTILE.replace("/", "_"), name=HOSTILE)
     record = json.loads((run / "run.json").read_text())
     record.update(git=HOSTILE, time=HOSTILE, backend=HOSTILE, versions={HOSTILE: HOSTILE},
@@ -281,10 +280,43 @@ def test_everything_the_report_reads_from_a_run_folder_is_text(tmp_path):
     row |= {k: HOSTILE for k in ("claim", "study", "quantity", "method", "replication", "quote",
                                  "regime", "why")}
     (run / "results" / "findings.json").write_text(json.dumps({"claims": [row]}))
+    return run
+
+
+def test_everything_the_report_reads_from_a_run_folder_is_text(tmp_path):
+    """Fields of run.json and findings.json, as a run folder passed between colleagues could
+    carry them: each shown as the text it is, none as markup."""
+    run = _hostile_run(tmp_path)
     html = report.to_html(report.combined_notebook(run))
     assert _live_markup(html) == [] and "<b>x" not in html
     shown = _shown(html)
     assert not [t for t in shown if "&#" in t or "&lt;" in t], shown  # nothing escaped twice
     joined = " ".join(shown)
     for what in (HOSTILE, f"C9.{HOSTILE}"):
+        assert what in joined, what
+
+
+def test_everything_compare_reads_from_run_folders_is_text(tmp_path):
+    """compare.html on two hostile run folders (one with a verdict changed): folder names,
+    run.json's fields and findings rows are text, each escaped once."""
+    from helpers.run import compare
+
+    run = _hostile_run(tmp_path)
+    other = tmp_path / "other" / "run"
+    shutil.copytree(run, other)
+    path = other / "results" / "findings.json"
+    data = json.loads(path.read_text())
+    data["claims"][0]["verdict"] = "reproduced"
+    path.write_text(json.dumps(data))
+    record = json.loads((other / "run.json").read_text())
+    record["notebooks"]["01_data"]["parameters"] = {HOSTILE: "other"}
+    (other / "run.json").write_text(json.dumps(record))
+    compare.compare([run, other], out=tmp_path / "cmp")
+    html = (tmp_path / "cmp" / "compare.html").read_text()
+    assert _live_markup(html) == [] and "<b>x" not in html and report.NO_SCRIPTS in html
+    shown = _shown(html)
+    assert not [t for t in shown if "&#" in t or "&lt;" in t], shown  # nothing escaped twice
+    joined = " ".join(shown)
+    for what in (HOSTILE, f"C9.{HOSTILE}", f"01_data.{HOSTILE}", f"{run.parent.name}/run",
+                 f"C9.{HOSTILE}: inconclusive in {run.parent.name}/run -> reproduced"):
         assert what in joined, what

@@ -8,7 +8,9 @@ in one line per cause.
 Which modules count (COMPUTING): base, backend, atomic, artifacts, data/, models/ and
 experiments/, except experiments/findings/ (statistics and words over finished results),
 experiments/protocol.py (the study's settings, for regimes and origins) and
-experiments/trialstore.py (which trials run where, and how records are stored). plots/ and run/
+experiments/trialstore.py (which trials run where, and how records are stored) and
+models/tblog.py and models/mlflowlog.py (TensorBoard's and MLflow's logs: they read each
+epoch's logs, change nothing). plots/ and run/
 draw and report results; they compute none, so editing them reuses every trial."""
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 
 HELPERS = Path(__file__).resolve().parent.parent
 COMPUTING = ("base.py", "backend.py", "atomic.py", "artifacts.py", "data", "models", "experiments")
-NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py")
+NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py",
+                 "models/tblog.py", "models/mlflowlog.py")
 
 
 @lru_cache(maxsize=1)

@@ -178,6 +178,8 @@ def run_trials(
     ids = [t.id for t in trials]
     if len(set(ids)) != len(ids):
         raise ValueError("run_trials: duplicate trial ids (the same config twice in the grid?)")
+    from helpers.models import mlflowlog
+
     fn_name = function_name(trial_fn)
     store = TrialStore(run_dir)
     found, causes = {}, {c: [] for c in records.WORDS}
@@ -198,6 +200,7 @@ def run_trials(
         found[trial.id] = store.save(
             trial, result, metric, function=fn_name, executor=executor, seconds=round(seconds, 2)
         )
+        mlflowlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
         if metric in result:
             scores.append(result[metric])
         best = f"{max(scores):.4f}" if scores else "-"
@@ -218,9 +221,16 @@ def run_trials(
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
     """(trial_fn(config, context), wall seconds); errors name the trial."""
+    from helpers.models import mlflowlog, tblog
+
     t0 = time.perf_counter()
     try:
-        result = trial_fn(dict(trial.config), dict(context))
+        # its fits log to <run>/tensorboard/<notebook>/<config>-<id>_s<seed>/ and, where
+        # MLFLOW_TRACKING_URI is set, to one MLflow run named by its id
+        with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
+              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config))):
+            result = trial_fn(dict(trial.config), dict(context))
+            mlflowlog.finish(result)
     except Exception as err:
         raise TrialFailed(
             f"trial {trial.id} ({_label(trial.config)}) failed: {type(err).__name__}: {err}"
@@ -257,6 +267,9 @@ def _start_ray(ray) -> None:
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env)
         return
     env |= {"CINIC10_DATA": str(data_dir()), "PYTHONPATH": str(ROOT)}
+    for key in ("CINIC10_TENSORBOARD", "MLFLOW_TRACKING_URI"):  # workers log as the driver
+        if os.environ.get(key):
+            env[key] = os.environ[key]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ray.init(
         num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False

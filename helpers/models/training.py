@@ -27,6 +27,8 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
     """Seed Python/NumPy/TF, set CPU threads (all cores unless given), pick precision (mixed
     float16 only when asked and a GPU is present: on CPU it is slower) and, with several GPUs,
     train on all of them. The same on every backend. Returns what was chosen, for provenance."""
+    global _SEED
+    _SEED = seed  # (names the next fits' TensorBoard folders: tblog)
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
     backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
@@ -40,6 +42,7 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
 
 
 _MIRRORED: dict = {}
+_SEED = 0  # the seed of the last setup()
 
 
 def distribute(devices: list[str] | None = None) -> int:
@@ -206,10 +209,15 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
 
 
 def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
-                  restore_best: bool = True) -> tuple[Throughput, list]:
+                  restore_best: bool = True, seed: int | None = None) -> tuple[Throughput, list]:
     """(meter, callbacks) every fit in 02-05 uses, from this one place: the throughput meter,
-    EarlyStopping on val loss (best epoch's weights restored unless restore_best is False) and
-    ReduceLROnPlateau. A notebook's own model.fit passes the same list."""
+    EarlyStopping on val loss (best epoch's weights restored unless restore_best is False),
+    ReduceLROnPlateau and, under the runner, TensorBoard logs of the epochs to
+    <run>/tensorboard/<notebook>/<arm>_s<seed>/ (tblog; seed: the fit's, else setup()'s) and,
+    with MLFLOW_TRACKING_URI set, MLflow's (mlflowlog). A
+    notebook's own model.fit passes the same list."""
+    from helpers.models import mlflowlog, tblog
+
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best
@@ -217,7 +225,9 @@ def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
     )
-    return meter, [meter, stop, plateau]
+    seed = _SEED if seed is None else seed
+    logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
+    return meter, [meter, stop, plateau, *logs]
 
 
 def fit(
@@ -245,7 +255,7 @@ def fit(
     valid_ds = make_input(valid, eval_batch_size, shuffle=False)
     n_images = len(train) * (2 if repeat_augmented else 1)
     meter, every = fit_callbacks(n_images, patience=patience, lr_patience=lr_patience,
-                                 restore_best=restore_best)
+                                 restore_best=restore_best, seed=seed)
     t0 = time.perf_counter()
     hist = model.fit(
         train_ds,

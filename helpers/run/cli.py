@@ -1,4 +1,4 @@
-"""Command line: `python -m helpers {data,run,report}` (also installed as `cinic10`)."""
+"""Command line: `python -m helpers {data,run,report,compare}` (also installed as `cinic10`)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,12 @@ def _report(args) -> None:
     build_report(check_run_dir(resolve(args.run_dir)))
 
 
+def _compare(args) -> None:
+    from helpers.run.compare import compare
+
+    compare(args.run_dirs, out=args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="rebuild report.html/pdf from a run's executed notebooks")
     p.add_argument("run_dir", help="a run folder, e.g. reports/quick")
     p.set_defaults(func=_report)
+    p = sub.add_parser(
+        "compare", help="set runs' findings side by side: compare.html/pdf and a text table"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders, the first the baseline")
+    p.add_argument("--out", default=None, help="folder for compare.html (default reports/compare)")
+    p.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     previous = _on_sigterm()
     try:

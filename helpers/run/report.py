@@ -4,6 +4,7 @@ contents, run metadata) and render report.pdf with headless Chromium when it is 
 
 from __future__ import annotations
 
+import ast
 import base64
 import html
 import re
@@ -68,8 +69,9 @@ def _metadata_md(record: dict) -> str:
         rows.append((f"wall time, whole run ({len(commands)} command(s))", f"{total:.0f} s"))
     elif "seconds" in record:
         rows.append(("wall time, whole run", f"{record['seconds']:.0f} s"))
-    table = "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
-    return table + "\n\n" + _parameters_md(books)
+    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows) + (
+        "\n\nEvery notebook's parameters, with where each value comes from, are in the "
+        "[appendix](#Appendix:-parameters)." if books else "")
 
 
 def _ok(entry: dict) -> bool:
@@ -97,6 +99,40 @@ def _parameters_md(books: dict) -> str:
         lines.append(f"| {escape(key)} | {_code(value)} | {escape(origin)} | "
                      f"{escape(', '.join(stems))} |")
     return "\n".join(lines)
+
+
+EPOCH_LINE = re.compile(r"^epoch \d+/\d+ .*\n?", flags=re.M)  # training.Throughput's lines
+DICT = re.compile(r"\{'[^{}\n]*\}")  # a printed dict of plain values: {'precision': ...}
+
+
+def _dict_words(match: re.Match) -> str:
+    """"{'precision': 'float32', 'gpus': 0}" -> 'precision float32, gpus 0' (else unchanged)."""
+    try:
+        value = ast.literal_eval(match[0])
+    except (ValueError, SyntaxError):
+        return match[0]
+    if not isinstance(value, dict) or not all(isinstance(v, str | int | float | bool | None)
+                                              for v in value.values()):
+        return match[0]
+    return ", ".join(f"{k} {v}" for k, v in value.items())
+
+
+def readable(output):
+    """An output as the report shows it: stderr dropped, per-epoch lines out (the executed
+    notebook keeps them; the curves are the figures and TensorBoard's), printed dicts as
+    words; None when nothing is left."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        if output.get("name") == "stderr":
+            return None
+        text = DICT.sub(_dict_words, EPOCH_LINE.sub("", "".join(output.get("text", ""))))
+        return nbformat.v4.new_output("stream", name="stdout", text=text) if text.strip() \
+            else None
+    data = output.get("data") or {}
+    if kind in ("execute_result", "display_data") and set(data) == {"text/plain"}:
+        text = "".join(data["text/plain"])
+        output = nbformat.from_dict({**output, "data": {"text/plain": DICT.sub(_dict_words, text)}})
+    return output
 
 
 def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
@@ -203,11 +239,7 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
             if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
                 continue
             if cell.cell_type == "code":
-                cell.outputs = [
-                    o
-                    for o in cell.get("outputs", [])
-                    if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
-                ]
+                cell.outputs = [r for r in map(readable, cell.get("outputs", [])) if r is not None]
             elif cell.cell_type == "markdown":
                 for title in re.findall(r"^# (.+)$", cell.source, flags=re.M):
                     toc.append(f"- [{title}](#{_anchor(title)})")
@@ -244,6 +276,10 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     opening = _findings_cells(found, run_dir) if found and found["claims"] else []
     if opening:
         toc.insert(0, "- [Findings](#Findings)")
+    if record["notebooks"]:
+        toc.append("- [Appendix: parameters](#Appendix:-parameters)")
+        body.append(nbformat.v4.new_markdown_cell(
+            "# Appendix: parameters\n\n" + _parameters_md(record["notebooks"])))
     head.append("## Contents\n\n" + "\n".join(toc))
     head.append("## Run\n\n" + _metadata_md(record))
     title, rest = head[:-2], head[-2:]

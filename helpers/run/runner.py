@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
+from helpers.run.progress import Progress
 from helpers.run.runrecord import check_compatible, read_record, update_record
 from helpers.run.study import origins
 
@@ -116,19 +118,26 @@ def run(
             }
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
+            # its fits' TensorBoard logs (helpers.models.tblog), read by the kernel it starts
+            os.environ["CINIC10_TENSORBOARD"] = str(run_dir / "tensorboard" / nb.stem)
             t0 = time.perf_counter()
             try:
-                with quiet_kernel_noise():
+                # without -v: the kernel's output is read for a status line, not shown
+                watch = contextlib.nullcontext() if log_output else Progress(nb.stem)
+                with quiet_kernel_noise(), watch as seen:
+                    streams = {} if seen is None else {"stdout_file": seen.stdout,
+                                                       "stderr_file": seen.stderr}
                     pm.execute_notebook(
                         str(nb),
                         str(target),
                         parameters=params,
                         cwd=str(nb.parent),
                         kernel_name="python3",
-                        progress_bar=sys.stderr.isatty(),
+                        progress_bar=sys.stderr.isatty() and log_output,
                         log_output=log_output,
                         request_save_on_cell_execute=True,
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
+                        **streams,
                     )
             except (pm.PapermillExecutionError, OSError) as err:
                 # OSError: papermill could not save the executed copy (a full disk ...)
@@ -157,7 +166,13 @@ def run(
             entry.update(status="completed", seconds=round(seconds, 1))
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
+            if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
+                from helpers.models import mlflowlog
+
+                mlflowlog.attach_notebook(
+                    [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
+        os.environ.pop("CINIC10_TENSORBOARD", None)
         command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
         command["notebooks"] = stems
 

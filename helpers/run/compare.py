@@ -1,0 +1,282 @@
+"""`python -m helpers compare RUN_A RUN_B [...]`: does a finding survive a change of profile,
+dataset, backend, seeds or any parameter? Reads each run folder's results/findings.json (only
+the notebooks that stand in it: artifacts.completed_notebooks) and run.json, and writes
+<out>/compare.html (+ compare.pdf where Chromium exists, + compare.png): the findings matrix
+(claim x run: estimate, 95% interval, verdict), the same as a figure, what differs between
+the runs, and one line per claim whose verdict changed. The first run is the baseline the
+others are set against. Prints the matrix, the differences and the changes as text."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from helpers.artifacts import completed_notebooks
+from helpers.atomic import read_json, write_atomic, write_json
+from helpers.base import StudyError, escape, resolve, writing
+from helpers.experiments import findings
+from helpers.experiments.findings.claims import CLAIMS
+from helpers.run import readback
+
+MISSING = "–"
+
+
+@dataclass
+class Run:
+    """One run folder as compare reads it: its label, run.json (checked; {} without one) and
+    the findings of its notebooks that stand."""
+
+    label: str
+    path: Path
+    record: dict
+    found: dict
+
+    def rows(self) -> dict[str, dict]:
+        return {r["id"]: r for r in self.found["claims"]}
+
+
+def load_run(path, label: str | None = None) -> Run:
+    """A run folder's record and standing findings; a folder with none is one StudyError."""
+    folder = resolve(path)
+    if not folder.is_dir():
+        raise StudyError(f"{folder}: not a run folder (no such directory)")
+    record = {}
+    if (folder / "run.json").exists():
+        try:
+            raw = read_json(folder / "run.json")
+        except (OSError, ValueError) as err:
+            raise StudyError(f"{folder / 'run.json'}: unreadable ({type(err).__name__}); "
+                             "rerun its notebooks") from None
+        record = readback.check_record(raw, folder / "run.json")
+    found = findings.load(folder, completed_notebooks(folder))
+    if not found or not found["claims"]:
+        raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "
+                         "no notebook that wrote findings stands); run its notebooks first")
+    return Run(label or folder.name, folder, record, found)
+
+
+def labels(paths: list[Path]) -> list[str]:
+    """Each folder's name; where two share a name, their parent's name too, else a number."""
+    names = [p.name for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{p.parent.name}/{p.name}" for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{i + 1}:{n}" for i, n in enumerate(names)]
+    return names
+
+
+def claim_ids(runs: list[Run]) -> list[str]:
+    """Every claim of any run, in the study's order."""
+    order = list(CLAIMS)
+    ids = {i for run in runs for i in run.rows()}
+    return sorted(ids, key=lambda i: (order.index(i.split(".")[0]), i))
+
+
+def cell_text(row: dict | None) -> str:
+    """'+0.012 [-0.003, +0.027] inconclusive' ('–' where the run has no such claim)."""
+    if row is None:
+        return MISSING
+    return f"{findings.interval_text(row)} {row['verdict']}"
+
+
+# --- what differs -------------------------------------------------------------------------------
+
+def facets(run: Run) -> dict[str, str]:
+    """The run's settings as flat text, {facet: value}: profile, dataset, fingerprint,
+    backend, code revision, hardware, versions, the notebooks that stand, and every notebook's
+    parameters with their origins."""
+    rec = run.record
+    ds = rec.get("dataset", {})
+    hw = rec.get("hardware", {})
+    out = {
+        "profile": rec.get("profile", run.found.get("profile") or "?"),
+        "dataset": f"{ds.get('dataset', run.found.get('dataset') or '?')} ({ds.get('kind', '?')})",
+        "dataset fingerprint": ds.get("fingerprint", "?"),
+        "backend": rec.get("backend", run.found.get("backend") or "?"),
+        "code revision": rec.get("git", "?"),
+        "hardware": f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+                    + (f", GPUs: {', '.join(map(str, hw['gpus']))}" if hw.get("gpus") else ""),
+        "notebooks that stand": ", ".join(sorted({r["notebook"] for r in run.found["claims"]})),
+    }
+    out |= {f"version {k}": str(v) for k, v in rec.get("versions", {}).items()}
+    for stem, entry in rec.get("notebooks", {}).items():
+        origins = entry.get("origins", {})
+        for key, value in entry.get("parameters", {}).items():
+            if key == "run_dir":  # where it ran, not what: every pair of runs differs there
+                continue
+            out[f"{stem}.{key}"] = f"{value!r} ({origins.get(key, '?')})"
+    return out
+
+
+def differences(runs: list[Run]) -> list[tuple[str, list[str]]]:
+    """(facet, value per run) for each facet whose value is not the same in every run."""
+    each = [facets(r) for r in runs]
+    keys = list(dict.fromkeys(k for f in each for k in f))
+    return [(k, [f.get(k, MISSING) for f in each]) for k in keys
+            if len({f.get(k, MISSING) for f in each}) > 1]
+
+
+# --- what changed -------------------------------------------------------------------------------
+
+def _half_width(row: dict) -> float | None:
+    if row.get("ci_low") is None or row.get("ci_high") is None:
+        return None
+    return (row["ci_high"] - row["ci_low"]) / 2
+
+
+def moved(a: dict, b: dict) -> str:
+    """How far b's estimate lies from a's, against their intervals."""
+    if a.get("estimate") is None or b.get("estimate") is None:
+        return "no estimate to compare"
+    shift = b["estimate"] - a["estimate"]
+    text = f"the estimate moved {shift:+.3f}"
+    ha, hb = _half_width(a), _half_width(b)
+    if ha is None or hb is None:
+        return text + " (a run without an interval: no scale to judge it by)"
+    scale = math.hypot(ha, hb)
+    times = abs(shift) / scale if scale > 0 else math.inf
+    inside = a["ci_low"] <= b["estimate"] <= a["ci_high"]
+    return (f"{text}, {times:.1f}x the intervals' combined half-width "
+            f"(sqrt(h_a^2 + h_b^2) = {scale:.3f}); it lies {'inside' if inside else 'outside'} "
+            "the baseline's interval")
+
+
+def changes(runs: list[Run]) -> list[str]:
+    """One line per claim whose verdict differs from the baseline's (the first run), and per
+    claim that some runs have and others not."""
+    base, lines = runs[0], []
+    for cid in claim_ids(runs):
+        a = base.rows().get(cid)
+        for run in runs[1:]:
+            b = run.rows().get(cid)
+            if a is None and b is None:
+                continue
+            if a is None or b is None:
+                has = run.label if a is None else base.label
+                lines.append(f"{cid}: only in {has} of {base.label} and {run.label}")
+            elif a["verdict"] != b["verdict"]:
+                lines.append(f"{cid}: {a['verdict']} in {base.label} -> {b['verdict']} in "
+                             f"{run.label}; {moved(a, b)}")
+    return lines
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def text_table(runs: list[Run]) -> str:
+    """The matrix, the differences and the changes as plain text for the terminal."""
+    ids = claim_ids(runs)
+    rows = [["claim", *[r.label for r in runs]]]
+    rows += [[cid, *[cell_text(r.rows().get(cid)) for r in runs]] for cid in ids]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    diff = differences(runs)
+    out.append("")
+    out.append("what differs:" if diff else "what differs: nothing recorded")
+    for key, values in diff:
+        out.append(f"  {key}: " + " | ".join(values))
+    changed = changes(runs)
+    out.append("")
+    out.append("verdicts changed:" if changed else "verdicts changed: none")
+    out += [f"  {line}" for line in changed]
+    return "\n".join(out)
+
+
+def matrix_html(runs: list[Run]) -> str:
+    """claim | one column per run (estimate [interval], n, verdict in its colour): one HTML
+    block (every text from a file escaped)."""
+    head = ["claim", *[r.label for r in runs]]
+    out = ["<table class='findings'>", "<thead><tr>" + "".join(
+        f"<th style='text-align:left'>{html.escape(h)}</th>" for h in head) + "</tr></thead>",
+        "<tbody>"]
+    for cid in claim_ids(runs):
+        first = next(r.rows()[cid] for r in runs if cid in r.rows())
+        role = "" if first["role"] == "claim" else f" <i>({html.escape(first['role'])})</i>"
+        cells = [f"<b>{html.escape(cid)}</b> {html.escape(first['claim'])}{role}"]
+        for run in runs:
+            row = run.rows().get(cid)
+            if row is None:
+                cells.append(MISSING)
+                continue
+            colour = findings.COLOURS[row["verdict"]]
+            cells.append(f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
+                         f"{html.escape(row['replication'])}</small><br>"
+                         f"<b style='color:{colour}'>{html.escape(row['verdict'])}</b>")
+        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{c}</td>"
+                                    for c in cells) + "</tr>")
+    return "\n".join([*out, "</tbody>", "</table>"])
+
+
+def _table_md(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(escape(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
+    """compare.html's cells, and the figure as PNG (None when no claim has an estimate)."""
+    from helpers.plots.compare import across
+    from helpers.run.report import _png
+
+    md = nbformat.v4.new_markdown_cell
+    cells = [md("# Comparing runs\n\nThe study's claims in each run, the first run being the "
+                "baseline: does a finding survive the change? Only notebooks that stand in "
+                "each folder (completed in its current state) count.\n\n"
+                + _table_md(["run", "folder", "profile", "dataset", "backend"],
+                            [[r.label, str(r.path), *[facets(r)[k] for k in
+                                                      ("profile", "dataset", "backend")]]
+                             for r in runs]))]
+    cells.append(md("## Findings\n\nEach cell: the estimate with its 95% interval, what was "
+                    "replicated, and the verdict (colour)."))
+    cells.append(md(matrix_html(runs)))
+    figure, png = across([(r.label, r.found["claims"]) for r in runs]), None
+    if figure is not None:
+        png = _png(figure)
+        cells.append(nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": base64.b64encode(png).decode(),
+                                  "text/plain": "the comparison figure"})]))
+        cells.append(md("*Figure: each claim's estimate and 95% interval in every run (one "
+                        "line per run, top to bottom in the table's order), turned so that "
+                        "right of zero is the study's way; colour: the verdict.*"))
+    changed = changes(runs)
+    cells.append(md("## Verdicts that changed\n\n" + ("\n".join(f"- {escape(c)}" for c in changed)
+                                                     if changed else "None.")))
+    diff = differences(runs)
+    cells.append(md("## What differs between the runs\n\n" + (
+        _table_md(["setting", *[r.label for r in runs]], [[k, *v] for k, v in diff])
+        if diff else "Nothing that run.json records.")))
+    return nbformat.v4.new_notebook(cells=cells, metadata={"title": "CINIC-10 runs compared"}), png
+
+
+def compare(paths: list, out=None) -> Path:
+    """Compare run folders (at least two): print the text table, write <out>/compare.html
+    (+ .pdf where Chromium exists, + compare.png, + compare.json). out defaults to
+    reports/compare."""
+    from helpers.run.report import to_html, to_pdf
+
+    if len(paths) < 2:
+        raise StudyError("compare needs at least two run folders, e.g. "
+                         "`python -m helpers compare reports/quick reports/quick-seeds`")
+    folders = [resolve(p) for p in paths]
+    runs = [load_run(f, label) for f, label in zip(folders, labels(folders))]
+    print(text_table(runs))
+    nb, png = notebook(runs)
+    page = to_html(nb)
+    out = resolve(out or "reports/compare")
+    with writing(out, "the comparison"):
+        out.mkdir(parents=True, exist_ok=True)
+        if png is not None:
+            write_atomic(out / "compare.png", lambda p: p.write_bytes(png))
+        write_json(out / "compare.json", {
+            "runs": [{"label": r.label, "path": str(r.path)} for r in runs],
+            "matrix": {cid: {r.label: r.rows().get(cid) for r in runs} for cid in claim_ids(runs)},
+            "differences": {k: v for k, v in differences(runs)}, "changes": changes(runs)})
+        html_path = write_atomic(out / "compare.html", lambda p: p.write_text(page))
+        print(f"compare: {html_path}")
+        if to_pdf(html_path, out / "compare.pdf"):
+            print(f"compare: {out / 'compare.pdf'}")
+    return html_path
