@@ -39,7 +39,7 @@ def _run(args) -> None:
     if args.dry_run:
         _dry_run(args, only)
         return
-    from helpers.run.noise import quiet_kernel_noise  # first: it sets TensorFlow's log level
+    from helpers.run.noise import quiet_kernel_noise  # kernels inherit its filtered stderr
     from helpers.run.runner import run
 
     with quiet_kernel_noise():

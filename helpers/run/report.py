@@ -79,7 +79,7 @@ def _ok(entry: dict) -> bool:
 
 
 def _parameters_md(books: dict) -> str:
-    """Every notebook's parameters with their origin (helpers.study): one row per parameter and
+    """Every notebook's parameters with their origin (helpers.run.study): one row per parameter and
     value, naming the notebooks that used it."""
     rows: dict[tuple, list[str]] = {}
     for stem, entry in books.items():
