@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import ROOT, header
 
-TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds)\(")
+TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds|model\.fit)\(")  # 02 fits seed 0 inline
 IMPORT_CELL = re.compile(r"^\s*(from|import) ", re.M)
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
 COLUMNS = ("start-up", "build+other", "trace", "steps", "validation", "evaluation",
