@@ -115,7 +115,7 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
         arch = ("resnet", cfg["n_blocks"], cfg["kernel_size"], cfg["batch_size"])
         images = sum(r["n_train"] * s["epochs_run"] for s in r["seeds"])
         out.append({"kind": "02 seeds", "runs": len(r["seeds"]), "images": {arch: images},
-                    "wall": cell_seconds("02_resnet", "train_seeds"),
+                    "wall": cell_seconds("02_resnet", r"train_seeds|model\.fit"),  # seed 0 inline
                     "steps": r["provenance"].get("seconds_by_phase", {}).get("steps")})
     if "03_hyperparams" in nbs:
         params = nbs["03_hyperparams"]["parameters"]
