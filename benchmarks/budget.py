@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import ROOT, header
+from common import ROOT, fit_rate, header
 
 TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds|model\.fit)\(")  # 02 fits seed 0 inline
 IMPORT_CELL = re.compile(r"^\s*(from|import) ", re.M)
@@ -184,25 +184,11 @@ def build(arch: tuple):
 
 def steady_rate(arch: tuple, steps: int, repeats: int) -> float:
     """Median training images/s of arch's model after a warm-up epoch (model_throughput's way)."""
-    import statistics
-    import time
-
     import keras
-    import numpy as np
 
     batch = arch[-2] if arch[0] == "transfer" else arch[-1]
     keras.backend.clear_session()
-    model = build(arch)
-    rng = np.random.default_rng(0)
-    x = rng.random((batch * steps, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 10, batch * steps)
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-        rates.append(len(x) / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    return fit_rate(build(arch), batch, steps, repeats)
 
 
 def main() -> None:

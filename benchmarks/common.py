@@ -28,6 +28,25 @@ def header(title: str) -> None:
     )
 
 
+def fit_rate(model, batch: int, steps: int, repeats: int) -> float:
+    """Median training images/s of a compiled model over repeats epochs of steps batches of
+    random 32x32 images, after a warm-up epoch (tracing, compilation)."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * steps, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, 10, batch * steps)
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile / warm up
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        rates.append(len(x) / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
 def median(xs) -> float:
     """The median of a list of numbers."""
     return statistics.median(xs)

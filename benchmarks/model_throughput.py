@@ -14,19 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import add_backend_argument, backend_option  # noqa: E402
+from common import add_backend_argument, backend_option, fit_rate  # noqa: E402
 
 backend_option()  # --backend, before Keras is imported
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from helpers.models import nets  # noqa: E402
 
@@ -61,16 +58,7 @@ def images_per_second(
         metrics=["accuracy"],
         jit_compile=jit_compile,
     )
-    rng = np.random.default_rng(0)
-    x = rng.random((batch * steps, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 10, batch * steps)
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile / warm up
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-        rates.append(len(x) / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    return fit_rate(model, batch, steps, repeats)
 
 
 def main() -> None:
