@@ -91,6 +91,28 @@ def cli(*args: str, timeout: float = 1200, env: dict | None = None) -> subproces
     )
 
 
+def kill_once_running(out: Path, stem: str, only: str) -> None:
+    """A smoke rerun of `--only only` into out, killed (SIGKILL to its process group) as soon
+    as run.json says notebook stem is running: a run that dies mid-notebook."""
+    import json
+    import os
+    import signal
+    import time
+
+    rerun = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--only", only, "--out", str(out), "--no-report"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if json.loads((out / "run.json").read_text())["notebooks"][stem].get("status") == "running":
+            break
+        time.sleep(0.2)
+    os.killpg(rerun.pid, signal.SIGKILL)
+    rerun.wait()
+
+
 def one_line_error(capsys, argv: list[str]) -> str:
     """`python -m helpers ARGV` in this process: it must fail with exit 2 and one line."""
     from helpers.run.cli import main

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import cli
+from conftest import cli, kill_once_running
 
 from helpers.run.profiles import notebooks
 
@@ -134,30 +134,10 @@ def test_a_killed_rerun_takes_its_findings_out_of_the_report(smoke_run):
     """(Last: it changes the shared run folder.) 03 is rerun and killed mid-run: the report
     shows a red box in its place, and its claims (C3, C6 on the smoke grids) leave the Findings;
     02's stay."""
-    import json
-    import os
-    import signal
-    import sys
-    import time
-
-    from helpers.base import ROOT
-
     out, _ = smoke_run
     before = (out / "report.html").read_text()
     assert {"C1", "C3"} <= _finding_ids(before)
-    rerun = subprocess.Popen(
-        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
-         "--only", "03", "--out", str(out), "--no-report"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        entry = json.loads((out / "run.json").read_text())["notebooks"]["03_hyperparams"]
-        if entry.get("status") == "running":
-            break
-        time.sleep(0.2)
-    os.killpg(rerun.pid, signal.SIGKILL)
-    rerun.wait()
+    kill_once_running(out, "03_hyperparams", "03")
     proc = cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
     html = (out / "report.html").read_text()

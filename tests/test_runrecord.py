@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import nbformat
 import pytest
-from conftest import cli
+from conftest import cli, kill_once_running
 
 from helpers.base import ROOT, StudyError
 from helpers.run.runrecord import check_compatible, completed, read_record, update_record
@@ -173,24 +171,7 @@ def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
     assert record["notebooks"]["01_data"]["status"] == "completed"
     assert record["notebooks"]["05_transfer"]["status"] == "failed"
     # 13.4: a rerun killed while it works, then `report`: shown as failed, not as a result
-    rerun = subprocess.Popen(
-        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic"]
-        + ["--only", "01", "--out", str(tmp_path), "--no-report"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (
-            json.loads((tmp_path / "run.json").read_text())["notebooks"]["01_data"].get("status")
-            == "running"
-        ):
-            break
-        time.sleep(0.2)
-    os.killpg(rerun.pid, signal.SIGKILL)
-    rerun.wait()
+    kill_once_running(tmp_path, "01_data", "01")
     proc = cli("report", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "report.html").read_text()
