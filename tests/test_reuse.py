@@ -224,7 +224,9 @@ print(json.dumps({"backend": keras.backend.backend(), "same": True,
 
 @pytest.mark.slow
 def test_reuse_is_bitwise_on_jax_too(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT),
+    # tests/ too: test_reuse imports conftest, as pytest's rootdir-relative import makes it
+    env = {**os.environ, "KERAS_BACKEND": "jax",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
            "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
     env.pop("CINIC10_FRESH_BUILDS", None)
     out = subprocess.run([sys.executable, "-c", JAX_CHECK], cwd=ROOT, env=env, text=True,
