@@ -281,3 +281,32 @@ def test_trial_functions_share_one_contract_and_refuse_a_flat_context(tiny_datas
         hyperparams.resnet_trial(dict(trials[0].config), partial)
     with pytest.raises(ValueError, match=r"augmentation_trial: settings lack \['batch_size'"):
         augmentation.augmentation_trial({"name": "baseline", "seed": 0}, partial)
+
+
+def test_a_client_server_that_fails_to_start_is_tried_again_and_nothing_else_is(capsys):
+    calls = []
+
+    def flaky():  # what Ray client raises when the head's per-client server died at start
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionAbortedError(
+                "Initialization failure from server:\nRuntimeError: Starting Ray client server "
+                "failed. See ray_client_server_23000.err for detailed logs."
+            )
+        return "connected"
+
+    assert trialstore.connect_retrying(flaky, attempts=3, wait=0) == "connected"
+    assert len(calls) == 3 and capsys.readouterr().err.count("trying again") == 2
+    calls.clear()
+    with pytest.raises(ConnectionAbortedError, match="Starting Ray client server"):
+        trialstore.connect_retrying(flaky, attempts=2, wait=0)  # the last attempt's error stands
+    assert len(calls) == 2
+
+    def refused():
+        calls.append(1)
+        raise ConnectionAbortedError("Initialization failure from server:\nversion mismatch")
+
+    calls.clear()
+    with pytest.raises(ConnectionAbortedError, match="version mismatch"):
+        trialstore.connect_retrying(refused, attempts=3, wait=0)
+    assert len(calls) == 1  # a refusal is not a start-up failure: no second attempt

@@ -148,9 +148,9 @@ def test_smoke_03_on_the_cluster_writes_the_local_executors_trials(cluster, tmp_
     env = cluster["env"] | data | {"RAY_ADDRESS": cluster["address"]}
     t0 = time.perf_counter()
     remote = smoke(tmp_path / "ray", "-p", "executor=ray", env=env)
-    logs = "".join(
-        p.read_text()[-1500:]
-        for p in cluster["temp"].glob("session_*/logs/ray_client_server_*.err")
+    logs = "".join(  # the head's proxy and the client servers it started, if it comes to that
+        f"\n--- {p.name}:\n{p.read_text(errors='replace')[-1500:]}"
+        for p in sorted(cluster["temp"].glob("session_*/logs/ray_client_server*"))
     )
     assert remote.returncode == 0, remote.stdout[-2000:] + remote.stderr[-3000:] + logs
     print(f"smoke 03 on the cluster: {time.perf_counter() - t0:.0f} s")

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,6 +254,30 @@ def _import_ray():
     return ray
 
 
+# what Ray's proxy on the head answers when the per-client server it starts dies or does not
+# answer in time: seen on 2 busy cores, and gone on the next attempt
+CLIENT_START_FAILED = ("Starting Ray client server failed", "Proxy failed to Connect to backend")
+
+
+def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: float = 10.0):
+    """connect() (a ray:// ray.init or ray.util.connect), tried again up to attempts times when
+    the head's Ray client server fails to start for this client; other errors at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return connect()
+        except ConnectionAbortedError as err:
+            if attempt == attempts or not any(m in str(err) for m in CLIENT_START_FAILED):
+                raise
+            print(
+                f"ray: the head's client server did not start for this client (attempt "
+                f"{attempt}/{attempts}); trying again in {wait:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def _start_ray(ray) -> None:
     """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose
     workers see the same data dir and import this checkout's helpers."""
@@ -264,7 +289,8 @@ def _start_ray(ray) -> None:
             env["CINIC10_DATA"] = os.environ["CINIC10_DATA"]
         excludes = [".venv", ".git", "data", "reports", "*.ipynb", "**/__pycache__"]
         runtime_env = {"env_vars": env, "working_dir": str(ROOT), "excludes": excludes}
-        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env)
+        address = os.environ["RAY_ADDRESS"]
+        connect_retrying(lambda: ray.init(address=address, runtime_env=runtime_env))
         return
     env |= {"CINIC10_DATA": str(data_dir()), "PYTHONPATH": str(ROOT)}
     for key in ("CINIC10_TENSORBOARD", "MLFLOW_TRACKING_URI"):  # workers log as the driver

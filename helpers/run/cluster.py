@@ -144,9 +144,13 @@ def _versions(where: str, address: str, t0: float) -> str:
     """Connect once and compare versions: Ray client needs the same Ray and Python x.y."""
     import ray
 
+    from helpers.experiments.trialstore import connect_retrying
+
     try:
-        info = ray.util.connect(
-            address.removeprefix("ray://"), connection_retries=1, ignore_version=True
+        info = connect_retrying(
+            lambda: ray.util.connect(
+                address.removeprefix("ray://"), connection_retries=1, ignore_version=True
+            )
         )
         nodes = len([n for n in ray.nodes() if n.get("Alive")])
     except Exception as err:  # whatever Ray raises here, the user gets one line
