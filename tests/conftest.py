@@ -91,6 +91,29 @@ def cli(*args: str, timeout: float = 1200, env: dict | None = None) -> subproces
     )
 
 
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One smoke run of every notebook and its report (`run --profile smoke --dataset
+    synthetic`), shared by every test that reads one: (run folder, completed process). Read
+    it, never change it; a test that reruns into a run folder copies it first (copy_run)."""
+    import os
+
+    out = tmp_path_factory.mktemp("smoke")
+    env = os.environ | {"CINIC10_DATA": str(tmp_path_factory.mktemp("smoke-data")),
+                        "CINIC10_OFFLINE": "1"}  # as data_home, which is per test
+    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out), env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a run folder to rerun into or rebuild, leaving the shared one as it was."""
+    import shutil
+
+    shutil.copytree(run, dest, symlinks=True)
+    return dest
+
+
 def kill_once_running(out: Path, stem: str, only: str) -> None:
     """A smoke rerun of `--only only` into out, killed (SIGKILL to its process group) as soon
     as run.json says notebook stem is running: a run that dies mid-notebook."""

@@ -10,18 +10,9 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import cli, kill_once_running
+from conftest import cli, copy_run, kill_once_running
 
 from helpers.run.profiles import notebooks
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One smoke run of all notebooks, shared by the checks below."""
-    out = tmp_path_factory.mktemp("smoke")
-    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc
 
 
 @pytest.mark.slow
@@ -96,25 +87,12 @@ def test_report_pdf_is_real(smoke_run):
 
 
 @pytest.mark.slow
-def test_report_rebuilds_without_rerunning(smoke_run):
-    out, _ = smoke_run
+def test_report_rebuilds_without_rerunning(smoke_run, tmp_path):
+    out = copy_run(smoke_run[0], tmp_path / "run")
     (out / "report.html").unlink()
     proc = cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.html").exists()
-
-
-@pytest.mark.slow
-def test_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
-    # a weights file that is not there: found by the notebook when it builds the base
-    proc = cli(
-        *("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "05"),
-        *("--out", str(tmp_path), "-p", "05_transfer.weights=missing.h5", "--no-report"),
-    )
-    assert proc.returncode == 1
-    assert "05_transfer failed in cell" in proc.stderr
-    assert "weights='missing.h5': no such file" in proc.stderr
-    assert str(tmp_path / "executed" / "05_transfer.ipynb") in proc.stderr
 
 
 def test_report_of_a_non_run_folder_is_a_clear_error(tmp_path):
@@ -130,11 +108,11 @@ def _finding_ids(html: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_a_killed_rerun_takes_its_findings_out_of_the_report(smoke_run):
-    """(Last: it changes the shared run folder.) 03 is rerun and killed mid-run: the report
-    shows a red box in its place, and its claims (C3, C6 on the smoke grids) leave the Findings;
-    02's stay."""
-    out, _ = smoke_run
+def test_a_killed_rerun_takes_its_findings_out_of_the_report(smoke_run, tmp_path):
+    """03 is rerun (into a copy of the shared run) and killed mid-run: the report shows a red
+    box in its place, and its claims (C3, C6 on the smoke grids) leave the Findings; 02's
+    stay."""
+    out = copy_run(smoke_run[0], tmp_path / "run")
     before = (out / "report.html").read_text()
     assert {"C1", "C3"} <= _finding_ids(before)
     kill_once_running(out, "03_hyperparams", "03")

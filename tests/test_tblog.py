@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli
 
 from helpers.data.dataset import Split
 from helpers.models import nets, tblog, training
@@ -73,11 +72,8 @@ def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_smoke_run_writes_event_files_per_notebook_and_seed(tmp_path):
-    out = tmp_path / "run"
-    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "02",
-               "--no-report", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+def test_a_smoke_run_writes_event_files_per_notebook_and_seed(smoke_run):
+    out, _ = smoke_run
     params = json.loads((out / "run.json").read_text())["notebooks"]["02_resnet"]["parameters"]
     seeds = [params["seed"] + k for k in range(params["repeats"])]
     found = sorted(p.name for p in (out / "tensorboard" / "02_resnet").iterdir())
