@@ -161,9 +161,11 @@ needs_jax = pytest.mark.skipif(not _jax_available(), reason="jax not installed (
 @pytest.mark.slow
 @needs_jax
 def test_smoke_profile_on_jax_writes_the_same_results_without_tensorflow(tmp_path):
-    """The smoke profile's 01-04 on KERAS_BACKEND=jax (CPU), through the runner (05 runs on jax
-    too, but VGG19's compilation takes it to about 4 minutes, past the test budget). A stand-in
-    `tensorflow` package first on the path records any import of it in a kernel."""
+    """The smoke profile's 02 and 04 on KERAS_BACKEND=jax (CPU), through the runner: the two
+    training paths (02's inline compile/fit and seeds, 04's seeded augmentations). 01 trains
+    nothing; 03 trains 02's model over a grid, and its reuse on JAX is test_reuse's; 05 runs on
+    jax too, but VGG19's compilation takes it to about 4 minutes, past the test budget. A
+    stand-in `tensorflow` package first on the path records any import of it in a kernel."""
     stub = tmp_path / "stub" / "tensorflow"
     stub.mkdir(parents=True)
     marker = tmp_path / "tensorflow-imported"
@@ -179,7 +181,7 @@ def test_smoke_profile_on_jax_writes_the_same_results_without_tensorflow(tmp_pat
         "PYTHONPATH": os.pathsep.join([str(stub.parent), str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out),
-               "--only", "01,02,03,04", env=env, timeout=900)
+               "--only", "02,04", env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not marker.exists(), marker.read_text()[-3000:]
     record = json.loads((out / "run.json").read_text())

@@ -160,6 +160,10 @@ def test_a_run_whose_last_notebook_fails_still_writes_its_report(tmp_path):
         *("--out", str(tmp_path), "-p", "05_transfer.weights=missing.h5"),
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
+    # the failing cell is named, with the notebook's own message and where the executed copy is
+    assert "05_transfer failed in cell" in proc.stderr
+    assert "weights='missing.h5': no such file" in proc.stderr
+    assert str(tmp_path / "executed" / "05_transfer.ipynb") in proc.stderr
     assert "rerun just it: python -m helpers run --profile smoke" in proc.stderr
     html = (tmp_path / "report.html").read_text()
     assert "Dataset" in html or "01_data" in html
