@@ -297,8 +297,9 @@ def _start_ray(ray) -> None:
         if os.environ.get(key):
             env[key] = os.environ[key]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ray.init(
-        num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False
+    ray.init(  # "local": a Ray of its own, even where `ray start` left a cluster running
+        address="local", num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False,
+        log_to_driver=False,
     )
 
 
