@@ -7,6 +7,7 @@ PROFILE ?= quick
 DATASET ?= auto
 OUT ?= reports/$(PROFILE)
 EXTRAS ?= dev,ray,jax,mlflow
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help venv report compare tensorboard test test-fast lint lab data clean-reports
@@ -36,9 +37,9 @@ compare: venv
 tensorboard: venv
 	$(BIN)/tensorboard --logdir $(or $(RUN),$(OUT))/tensorboard
 
-## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it)
+## test: lint, then every test (unit, notebooks through the runner, real data where ../shared has it) on TEST_WORKERS=2 pytest workers (0: in one process)
 test: venv lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## test-fast: the unit tests only (no notebook runs, no real-data training)
 test-fast: venv

@@ -30,6 +30,15 @@ def plan(profile: str, **kwargs) -> tuple[str, list]:
     return plan_sources(profile, **kwargs)[:2]
 
 
+def pytest_configure(config):
+    """pytest-xdist's workers start with SIGINT ignored, and an ignored signal stays ignored in
+    every process started from them: the tests that press Ctrl-C need what a terminal gives."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def data_home(tmp_path, monkeypatch):
     """Every test gets its own data/ (CINIC10_DATA) and never touches the network."""
@@ -94,16 +103,40 @@ def cli(*args: str, timeout: float = 1200, env: dict | None = None) -> subproces
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """One smoke run of every notebook and its report (`run --profile smoke --dataset
-    synthetic`), shared by every test that reads one: (run folder, completed process). Read
-    it, never change it; a test that reruns into a run folder copies it first (copy_run)."""
+    synthetic`), shared by every test that reads one: (run folder, completed process). Under
+    pytest-xdist the first worker that needs it runs it and the others wait for it (a lock in
+    the session's shared temp folder). Read it, never change it; a test that reruns into a run
+    folder copies it first (copy_run)."""
+    import fcntl
+    import json
     import os
 
-    out = tmp_path_factory.mktemp("smoke")
-    env = os.environ | {"CINIC10_DATA": str(tmp_path_factory.mktemp("smoke-data")),
-                        "CINIC10_OFFLINE": "1"}  # as data_home, which is per test
-    proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out), env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker of this session shares
+    out, saved = root / "smoke-run", root / "smoke-run.json"
+    with open(root / "smoke-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not saved.exists():
+            env = os.environ | {"CINIC10_DATA": str(root / "smoke-run-data"),
+                                "CINIC10_OFFLINE": "1"}  # as data_home, which is per test
+            proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--out", str(out),
+                       env=env)
+            saved.write_text(json.dumps([proc.returncode, proc.stdout, proc.stderr]))
+    code, stdout, stderr = json.loads(saved.read_text())
+    assert code == 0, stdout[-3000:] + stderr[-3000:]
+    return out, subprocess.CompletedProcess(["smoke run"], code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def cifar(tmp_path_factory):
+    """The real CIFAR-10 of ../shared (cifar10-jpeg), decoded once per session into a data
+    folder of its own, for every real-data test (under pytest-xdist they share a group)."""
+    from helpers import data
+
+    with pytest.MonkeyPatch.context() as patch:  # CINIC10_DATA as it was, after loading
+        patch.setenv("CINIC10_DATA", str(tmp_path_factory.mktemp("cifar-data")))
+        return data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
 
 
 def copy_run(run: Path, dest: Path) -> Path:

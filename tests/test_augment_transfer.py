@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CIFAR10_JPEG, MOBILENET, STRENGTHS, needs_shared
+from conftest import MOBILENET, STRENGTHS, needs_shared
 
 from helpers import artifacts, data
 from helpers.base import StudyError
@@ -251,21 +251,6 @@ def test_input_size_above_32_upscales_inside_the_model():
 MARGIN = 0.08  # pretrained must beat random by this much (seen: 0.240 vs 0.100, 3 epochs)
 
 
-@pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
-    import os
-
-    old = os.environ.get("CINIC10_DATA")
-    os.environ["CINIC10_DATA"] = str(tmp_path_factory.mktemp("data"))
-    try:
-        yield data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
-    finally:
-        if old is None:
-            os.environ.pop("CINIC10_DATA", None)
-        else:
-            os.environ["CINIC10_DATA"] = old
-
-
 def _frozen_accuracy(ds, weights: str) -> float:
     training.setup(0)
     train = data.stratified_subset(ds["train"], 200, seed=0)
@@ -281,6 +266,7 @@ def _frozen_accuracy(ds, weights: str) -> float:
 
 @pytest.mark.slow
 @needs_shared
+@pytest.mark.xdist_group("cifar")  # with test_real_data: conftest.cifar is decoded once
 @pytest.mark.skipif(not MOBILENET.exists(), reason=f"weights not found at {MOBILENET}")
 def test_pretrained_frozen_base_beats_the_same_network_with_random_weights(cifar):
     pretrained = _frozen_accuracy(cifar, str(MOBILENET))

@@ -91,6 +91,7 @@ def test_a_folder_without_findings_is_refused_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("smoke")
 def test_two_smoke_runs_differing_in_a_seed(smoke_run, tmp_path):
     """The shared smoke run (every notebook, seed 0) against `--only 02` with seed 1."""
     other = tmp_path / "s1"

@@ -14,6 +14,8 @@ from conftest import cli, copy_run, kill_once_running
 
 from helpers.run.profiles import notebooks
 
+pytestmark = pytest.mark.xdist_group("smoke")  # on the worker that runs conftest.smoke_run
+
 
 @pytest.mark.slow
 def test_every_notebook_ran_and_left_its_results(smoke_run):

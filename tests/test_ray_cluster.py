@@ -23,7 +23,7 @@ import pytest
 
 from helpers.base import ROOT
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("smoke")]
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")  # the CLI of the Ray this Python imports
 

@@ -10,22 +10,17 @@ from conftest import CIFAR10_JPEG, needs_shared
 from helpers import data
 from helpers.models import evaluation, nets, training
 
-pytestmark = [pytest.mark.slow, needs_shared]
+pytestmark = [pytest.mark.slow, needs_shared, pytest.mark.xdist_group("cifar")]
 
 THRESHOLD = 0.30  # chance is 0.10; 3 epochs on 3,000 images reach ~0.40-0.45 on 2 cores
 
 
-@pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:  # CINIC10_DATA as it was after this module
-        patch.setenv("CINIC10_DATA", str(tmp_path_factory.mktemp("data")))
-        ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
-    assert {k: len(v) for k, v in ds.splits.items()} == {
+def test_the_real_cifar10_has_its_three_splits(cifar):
+    assert {k: len(v) for k, v in cifar.splits.items()} == {
         "train": 45000,
         "valid": 5000,
         "test": 10000,
     }
-    return ds
 
 
 def _train_and_test(ds, shuffle_labels: bool) -> float:

@@ -72,6 +72,7 @@ def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("smoke")
 def test_a_smoke_run_writes_event_files_per_notebook_and_seed(smoke_run):
     out, _ = smoke_run
     params = json.loads((out / "run.json").read_text())["notebooks"]["02_resnet"]["parameters"]
