@@ -262,11 +262,11 @@ CLIENT_START_FAILED = ("Starting Ray client server failed", "Proxy failed to Con
 def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: float = 10.0):
     """connect() (a ray:// ray.init or ray.util.connect), tried again up to attempts times when
     the head's Ray client server fails to start for this client; other errors at once."""
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return connect()
         except ConnectionAbortedError as err:
-            if attempt == attempts or not any(m in str(err) for m in CLIENT_START_FAILED):
+            if not any(m in str(err) for m in CLIENT_START_FAILED):
                 raise
             print(
                 f"ray: the head's client server did not start for this client (attempt "
@@ -275,7 +275,7 @@ def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: flo
                 flush=True,
             )
             time.sleep(wait)
-    raise AssertionError("unreachable")
+    return connect()  # the last attempt: its error, if any, is the caller's
 
 
 def _start_ray(ray) -> None:
