@@ -130,7 +130,7 @@ def cli(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProc
 
 def smoke(out: Path, *extra: str, env: dict) -> subprocess.CompletedProcess:
     # 03 only: its trials cross the cluster as 04's would (04 on Ray: test_augment_transfer),
-    # and the pair of runs stays within a few minutes on 2 cores
+    # and the run stays within a minute or two on 2 cores
     args = ["run", "--profile", "smoke", "--dataset", "synthetic", "--only", "03"]
     return cli(*args, "--out", str(out), "--no-report", *extra, env=env)
 

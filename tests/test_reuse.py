@@ -255,9 +255,7 @@ def _seeds_through_twins(reused: bool, stages: bool) -> list:
     from helpers.models import pretrained
 
     out = []
-    # ResNet: back to seed 0 after seed 1; MobileNet's two stages (the slow case): two seeds,
-    # the second through the twins the first one compiled
-    for seed in (0, 1) if stages else (0, 1, 0):
+    for seed in (0, 1, 0):  # the second and third through the twins the first one compiled
         keras.backend.clear_session()
         training.setup(seed)
         if stages:
