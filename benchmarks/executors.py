@@ -26,12 +26,13 @@ import time
 
 from common import CIFAR10_JPEG, ROOT, header, median
 
-MODES = {  # name: (executor, fresh builds)
-    "local-fresh": ("local", True),
-    "local-reuse": ("local", False),
+MODES = {  # name: (executor, fresh builds, tf.data autotuning)
+    "local-fresh": ("local", True, False),
+    "local-reuse": ("local", False, False),
+    "local-reuse-autotune": ("local", False, True),  # the input as it was before 2026-12-01
 }
 GRID = {"alpha": [0.2, 0.8], "lam": [0.01], "dropout": [0.1, 0.3, 0.5]}  # 6 configurations
-SIZES = {"train_per_class": 120, "valid_per_class": 50, "epochs": 3, "batch_size": 32}  # quick's
+SIZES = {"train_per_class": 60, "valid_per_class": 30, "epochs": 3, "batch_size": 32}  # quick's
 
 
 def one(mode: str, trials: int, dataset: str) -> dict:
@@ -40,7 +41,7 @@ def one(mode: str, trials: int, dataset: str) -> dict:
     from helpers.experiments import hyperparams, trialstore
     from helpers.models import training
 
-    executor, _ = MODES[mode]
+    executor = MODES[mode][0]
     setup = training.setup(0)
     ds = data.shared_dataset(dataset, say=lambda *_: None)
     settings = trialstore.settings(ds, 0, **SIZES, learning_rate=1e-3, lr_scaling="none",
@@ -106,7 +107,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--trials", type=int, default=6)
-    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    p.add_argument("--modes", nargs="+", default=["local-fresh", "local-reuse"], choices=list(MODES))
     p.add_argument("--dataset", default=str(CIFAR10_JPEG))
     p.add_argument("--cores", action="store_true", help="steady training, 1 x 2 vs 2 x 1")
     p.add_argument("--seconds", type=float, default=20.0, help="--cores: timed per trainer")
@@ -125,27 +126,29 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one, args.trials, args.dataset)))
         return
-    header("short trials: fresh builds vs reuse")
+    header("short trials: " + " vs ".join(args.modes))
     print(f"# {args.trials} of 03's regularisation trials (b3k3, Elastic Net; "
           f"{SIZES['train_per_class'] * 10} images x {SIZES['epochs']} epochs) per measurement, "
           f"{args.rounds} rounds, modes interleaved")
     runs: dict[str, list[dict]] = {m: [] for m in args.modes}
     for r in range(args.rounds):
         for mode in args.modes:
-            env = {**os.environ, "CINIC10_FRESH_BUILDS": "1" if MODES[mode][1] else "0"}
+            _, fresh, autotune = MODES[mode]
+            env = {**os.environ, "CINIC10_FRESH_BUILDS": "1" if fresh else "0",
+                   "CINIC10_TF_AUTOTUNE": "1" if autotune else "0"}
             out = subprocess.run(
                 [sys.executable, __file__, "--one", mode, "--trials", str(args.trials),
                  "--dataset", args.dataset], cwd=ROOT, env=env, text=True,
                 capture_output=True, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             runs[mode].append(res)
-            print(f"round {r + 1} {mode:16s} {res['wall']:6.1f} s  "
+            print(f"round {r + 1} {mode:20s} {res['wall']:6.1f} s  "
                   f"{res['images'] / res['wall']:5.0f} images/s", flush=True)
-    print(f"\n{'mode':16s} {'runs':>4s} {'s/trial':>8s} {'images/s':>9s}  accuracies (round 1)")
+    print(f"\n{'mode':20s} {'runs':>4s} {'s/trial':>8s} {'images/s':>9s}  accuracies (round 1)")
     for mode, rs in runs.items():
         per_trial = median([r["wall"] / r["trials"] for r in rs])
         rate = median([r["images"] / r["wall"] for r in rs])
-        print(f"{mode:16s} {len(rs):4d} {per_trial:8.2f} {rate:9.0f}  {rs[0]['accuracy']}")
+        print(f"{mode:20s} {len(rs):4d} {per_trial:8.2f} {rate:9.0f}  {rs[0]['accuracy']}")
 
 
 if __name__ == "__main__":

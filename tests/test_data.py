@@ -301,6 +301,24 @@ def test_input_pipeline_scaled_shuffled_per_epoch_and_seeded(tiny):
     np.testing.assert_array_equal(again, x0)  # same seed, same order
 
 
+def test_input_pipeline_autotuning_is_off_and_changes_no_batch(tiny, monkeypatch):
+    """tf.data tunes nothing unless CINIC10_TF_AUTOTUNE=1 (docs/speed.md: on 2 cores tuning
+    costs training time); on or off, every epoch's batches are the same."""
+    from helpers.data.pipeline import make_input
+
+    split = load_dataset(str(tiny), say=lambda *_: None)["train"]
+    runs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("CINIC10_TF_AUTOTUNE", flag)
+        ds = make_input(split, batch_size=5, seed=2)
+        assert ds.options().autotune.enabled is (flag == "1")
+        runs[flag] = [np.concatenate([x.numpy() for x, _ in ds]) for _ in range(3)]
+    for tuned, fixed in zip(runs["1"], runs["0"]):
+        np.testing.assert_array_equal(tuned, fixed)
+    monkeypatch.delenv("CINIC10_TF_AUTOTUNE")
+    assert make_input(split, batch_size=5).options().autotune.enabled is False  # the default
+
+
 def test_cli_data_summary_and_one_line_errors(tiny, tmp_path):
     env_run = [sys.executable, "-m", "helpers", "data", "--dataset"]
     ok = subprocess.run([*env_run, str(tiny)], capture_output=True, text=True, cwd=ROOT)
