@@ -75,21 +75,16 @@ def make_input(
             images = tf.where(flags[:, None, None, None], augmented, images)
         return images, tf.gather(y, real)
 
-    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(_options(tf))
-
-
-def _options(tf):
-    """tf.data's autotuning off, unless CINIC10_TF_AUTOTUNE=1. On 2 cores its tuning thread and
-    the parallel calls it starts with take about a quarter of the cores from training, and an
-    ended epoch's iterator can wait up to a second for them (benchmarks/executors.py,
-    docs/speed.md). Off, AUTOTUNE's parallelism and buffers keep their fixed defaults. The
-    batches are the same either way: the map keeps its order, the shuffle its seed."""
     options = tf.data.Options()
     options.autotune.enabled = autotune()
-    return options
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(options)
 
 
 def autotune() -> bool:
-    """Whether tf.data tunes itself (CINIC10_TF_AUTOTUNE=1; the benchmarks' A/B switch)."""
+    """Whether tf.data tunes itself: only with CINIC10_TF_AUTOTUNE=1 (the benchmarks' A/B
+    switch). On 2 cores its tuning thread and the 16 parallel calls it starts with cost 03's
+    short trials a fifth of their time, and an ended epoch's iterator can wait up to a second
+    for them (benchmarks/executors.py, docs/speed.md). The batches are the same either way:
+    the map keeps its order and the shuffle its seed."""
     return os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
