@@ -139,3 +139,30 @@ def test_every_helpers_folder_is_installed():
     installed = set(find_packages(where=str(ROOT), include=find["find"]["include"]))
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "helpers").rglob("*.py")}
     assert folders <= installed, folders - installed  # a folder without __init__.py is left out
+
+
+def test_installed_versions_satisfy_the_pins():
+    """Every requirement of pyproject.toml that is installed (the dependencies and the extras
+    make installs) is within its pin: above all grpcio below 1.80 beside ray, whose 1.80+
+    crashes children that the head's Ray client proxy forks (benchmarks/grpc_fork.py shows it).
+    A check of versions, not of timing, so it holds on a busy machine."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wrong = []
+    for line in project["dependencies"] + [r for e in ("ray", "jax", "mlflow", "dev")
+                                            for r in extras[e]]:
+        req = Requirement(line)
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            continue  # an extra this environment was not installed with
+        if not req.specifier.contains(have, prereleases=True):
+            wrong.append(f"{req.name} {have} (pyproject.toml: {req.specifier})")
+    assert not wrong, "; ".join(wrong)
+    if "ray" in {Requirement(r).name for r in extras["ray"]}:
+        assert any(Requirement(r).name == "grpcio" and not Requirement(r).specifier.contains(
+            "1.85.3") for r in extras["ray"]), "the ray extra must keep grpcio below 1.80"
