@@ -166,3 +166,16 @@ def test_installed_versions_satisfy_the_pins():
     if "ray" in {Requirement(r).name for r in extras["ray"]}:
         assert any(Requirement(r).name == "grpcio" and not Requirement(r).specifier.contains(
             "1.85.3") for r in extras["ray"]), "the ray extra must keep grpcio below 1.80"
+
+
+def test_the_offline_fallback_holds_the_default_profiles_draws(tmp_path):
+    """`make report` offline runs the quick profile on the generated set: every *_per_class
+    of the profile fits the set's splits (test_readme_commands runs it for real)."""
+    from helpers.data import PER_CLASS
+    from helpers.data.sources import SYNTHETIC_PER_CLASS
+
+    _, steps = plan("quick", dataset=None, out=str(tmp_path))
+    for nb, params in steps:
+        for key, split in PER_CLASS.items():
+            n = params.get(key)
+            assert not n or isinstance(n, float) or n <= SYNTHETIC_PER_CLASS[split], (nb.stem, key)
