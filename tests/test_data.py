@@ -350,7 +350,7 @@ def test_hidden_folders_and_files_are_not_classes_or_images(tmp_path):
     eleventh class, no image, the same fingerprint as without them, in a folder or an archive."""
     plain = write_layout(tmp_path / "plain", splits=("train", "valid", "test"))
     messy = write_layout(tmp_path / "messy", splits=("train", "valid", "test"))
-    write_layout(messy, classes=(".thumbs",))  # train/.thumbs/*.png, test/.thumbs/*.png
+    write_layout(messy, splits=("train", "valid", "test"), classes=(".thumbs",))  # .thumbs/*.png
     for split in ("train", "test"):
         (messy / split / ".DS_Store").write_bytes(b"\0\1junk")
         (messy / split / "cat" / "._train-0-0.png").write_bytes(b"\0\5\26\7 AppleDouble")
