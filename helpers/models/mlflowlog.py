@@ -42,6 +42,12 @@ def on() -> bool:
 
 
 def _mlflow():
+    """mlflow, with MLFLOW_TRACKING_URI made absolute (see absolute) and the HTTP bounds set:
+    the runner does it before the kernels start, which inherit both; a notebook run by hand
+    gets the same here."""
+    os.environ[ENV] = absolute(os.environ[ENV])
+    for key, value in HTTP_BOUNDS.items():
+        os.environ.setdefault(key, value)
     try:
         import mlflow
     except ImportError as err:
@@ -72,10 +78,8 @@ def check_store(say=print) -> str:
     Returns the URI ('' with MLflow off)."""
     if not on():
         return ""
-    uri = os.environ[ENV] = absolute(os.environ[ENV])
-    for key, value in HTTP_BOUNDS.items():
-        os.environ.setdefault(key, value)
     mlflow = _mlflow()
+    uri = os.environ[ENV]
     if uri.startswith("sqlite:///"):
         _check_sqlite(Path(uri.removeprefix("sqlite:///").partition("?")[0]))
     try:  # (a SQLite store is created here, with its tables, before any kernel starts)
@@ -131,7 +135,7 @@ def _experiment(mlflow) -> None:
     name = f"cinic10 {notebook()}"
     uri = os.environ[ENV]
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
-        where = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+        where = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
         mlflow.create_experiment(name, artifact_location=where.resolve().as_uri())
     mlflow.set_experiment(name)
 
@@ -207,17 +211,23 @@ def attach(name: str, path: Path) -> None:
         mlflow.MlflowClient().log_artifact(run_id, str(path))
 
 
-def attach_notebook(paths: list[Path]) -> None:
+def attach_notebook(paths: list[Path], say=print) -> None:
     """A finished notebook's executed copy and tables (its history CSV among them) as
-    artifacts of each of its runs in this run folder (the runner calls it)."""
+    artifacts of each of its runs in this run folder (the runner calls it). A store that
+    fails now (it passed check_store) is said in one line: the results are on disk, the run
+    goes on."""
     if not on():
         return
     mlflow = _mlflow()
-    _experiment(mlflow)
-    client = mlflow.MlflowClient()
-    for found in _runs(mlflow, notebook=notebook()):
-        for path in paths:
-            client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
+    try:
+        _experiment(mlflow)
+        client = mlflow.MlflowClient()
+        for found in _runs(mlflow, notebook=notebook()):
+            for path in paths:
+                client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
+    except Exception as err:  # noqa: BLE001 - whatever the store raised: said, not fatal
+        say(f"mlflow: {notebook()}'s notebook and tables not attached to its runs in "
+            f"{os.environ[ENV]} ({_reason(err, os.environ[ENV])})")
 
 
 def callbacks(seed: int) -> list:
