@@ -97,7 +97,8 @@ def _reason(err: BaseException, uri: str) -> str:
     while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 9:
         chain.append(cause)
     if any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain):
-        return f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s"
+        tries = 1 + int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"))
+        return f"no answer in {tries} tries of {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s"
     if "unsupported URI" in str(err):
         return f"MLflow has no store for the scheme {urlparse(uri).scheme!r}"
     for e in reversed(chain):
