@@ -368,7 +368,7 @@ def test_a_fifo_named_like_an_image_is_one_line_not_a_hang(tmp_path):
     os.mkfifo(dataset / "train" / "cat" / "pipe.jpg")
     proc = _data_cli(dataset, timeout=60)  # (before: blocked for good, waiting for a writer)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert f"{dataset / 'train' / 'cat' / 'pipe.jpg'}: not a regular file (a FIFO" in proc.stderr
+    assert f"{dataset / 'train' / 'cat' / 'pipe.jpg'}: a FIFO (named pipe), not a regular file" in proc.stderr
 
 
 def test_a_huge_file_named_like_an_image_is_one_line_not_read(tmp_path):

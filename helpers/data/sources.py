@@ -142,7 +142,7 @@ def _digest(path: Path) -> str:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise StudyError(f"{path}: not a regular file ({_file_type(st.st_mode)}); "
+                raise StudyError(f"{path}: {_file_type(st.st_mode)}, not a regular file; "
                                  "remove it or put the image file there")
             _check_size(path, st.st_size)
             return hashlib.file_digest(f, "sha256").hexdigest()[:32]
@@ -159,7 +159,7 @@ def _check_size(where: str | Path, size: int) -> None:
 def _file_type(mode: int) -> str:
     kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
              stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
-    return next((text for test, text in kinds.items() if test(mode)), "not a file")
+    return next((text for test, text in kinds.items() if test(mode)), "something else")
 
 
 def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
