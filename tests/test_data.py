@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -329,3 +330,61 @@ def test_cli_data_summary_and_one_line_errors(tiny, tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "nope: no such file or folder" in bad.stderr
+
+
+def _data_cli(path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m helpers data --dataset PATH` as a user types it, in at most 4 GiB of address
+    space (a file read whole fails here as it did on the machine that found it)."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    return subprocess.run([sys.executable, "-m", "helpers", "data", "--dataset", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          preexec_fn=limit)
+
+
+def test_hidden_folders_and_files_are_not_classes_or_images(tmp_path):
+    """A file manager's .thumbs/ in train/ and test/, a .DS_Store and macOS's ._ copies: no
+    eleventh class, no image, the same fingerprint as without them, in a folder or an archive."""
+    plain = write_layout(tmp_path / "plain", splits=("train", "valid", "test"))
+    messy = write_layout(tmp_path / "messy", splits=("train", "valid", "test"))
+    write_layout(messy, splits=("train", "valid", "test"), classes=(".thumbs",))  # .thumbs/*.png
+    for split in ("train", "test"):
+        (messy / split / ".DS_Store").write_bytes(b"\0\1junk")
+        (messy / split / "cat" / "._train-0-0.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    fingerprints = []
+    for dataset in (plain, messy, make_tar(messy, tmp_path / "messy.tar")):
+        proc = _data_cli(dataset)
+        assert proc.returncode == 0, proc.stderr
+        assert ".thumbs" not in proc.stdout and "note" not in proc.stdout, proc.stdout
+        fingerprints.append(proc.stdout.split("fingerprint")[1].split()[0])
+    assert fingerprints[0] == fingerprints[1], fingerprints  # (an archive has a kind of its own)
+
+
+def test_a_fifo_named_like_an_image_is_one_line_not_a_hang(tmp_path):
+    dataset = write_layout(tmp_path / "ds")
+    os.mkfifo(dataset / "train" / "cat" / "pipe.jpg")
+    proc = _data_cli(dataset, timeout=60)  # (before: blocked for good, waiting for a writer)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert f"{dataset / 'train' / 'cat' / 'pipe.jpg'}: a FIFO (named pipe), not a regular file" in proc.stderr
+
+
+def test_a_huge_file_named_like_an_image_is_one_line_not_read(tmp_path):
+    dataset = write_layout(tmp_path / "ds")
+    big = dataset / "train" / "cat" / "big.jpg"
+    with open(big, "wb") as f:
+        f.truncate(6 * 2**30)  # 6 GiB, sparse: takes no disk
+    proc = _data_cli(dataset, timeout=60)  # (before: read whole to hash it, a MemoryError)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert f"{big}: 6,144 MiB, too large for a 32x32 image" in proc.stderr, proc.stderr
+
+
+def test_a_huge_archive_member_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    dataset = write_layout(tmp_path / "ds")
+    archive = make_tar(dataset, tmp_path / "ds.tar")
+    monkeypatch.setattr(sources, "MAX_IMAGE_BYTES", 100)  # (a real 6 GB member: 6 GB of disk)
+    with pytest.raises(StudyError, match=r"ds.tar: member 'ds/.*\.png': .*too "
+                       r"large for a 32x32 image"):
+        sources.from_path(archive)

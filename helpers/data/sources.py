@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import urllib.error
 import urllib.request
@@ -42,6 +43,9 @@ CINIC10_CLASSES = (
 CINIC10_PER_SPLIT_CLASS = 9000
 SPLITS = ("train", "valid", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+# A 32x32 image file is a few KB (CINIC-10's PNGs: about 2.5 KB); anything past this is no
+# such image, and refused before it is read (a 6 GB file hashed whole was a MemoryError).
+MAX_IMAGE_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ class Source:
     def files(self) -> list[tuple[str, str]]:
         """(path relative to the layout root, sha256 of its bytes) of every image, sorted: the
         content, so that a file replaced by another of the same size changes the fingerprint.
-        A folder's symlinks are followed (a loop or a dangling link is an error naming it)."""
+        A folder's symlinks are followed (a loop or a dangling link is an error naming it).
+        Hidden files and folders (a name starting with '.': .thumbs/, .DS_Store, macOS's ._x.png)
+        are not the dataset's and are skipped, as `ls` skips them."""
         if self.is_archive:
             cut = len(self.prefix)
             digests = archive_digests(self.location)
@@ -74,16 +80,25 @@ class Source:
                 for m in check_archive(self.location)
                 if m.isfile()
                 and member_name(m).startswith(self.prefix)
-                and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES
+                and is_image(member_name(m)[cut:])
             )
         if self.listing is not None:
             return list(self.listing)
         return _walk_images(self.location / self.prefix)
 
 
+def is_image(rel: str) -> bool:
+    """Whether a path relative to the layout root names an image: an image suffix, and no
+    hidden (dot-named) folder or file on the way."""
+    parts = PurePosixPath(rel).parts
+    return PurePosixPath(rel).suffix.lower() in IMAGE_SUFFIXES and not any(
+        p.startswith(".") for p in parts)
+
+
 def _walk_images(root: Path) -> list[tuple[str, str]]:
-    """(relative path, content digest) of every image below root, following symlinks; a
-    symlink loop, a dangling link or an unreadable folder is a StudyError naming it."""
+    """(relative path, content digest) of every image below root, following symlinks, hidden
+    folders and files skipped; a symlink loop, a dangling link, an unreadable folder or an
+    image that is no regular file or too large is a StudyError naming it."""
 
     def unreadable(err: OSError):
         raise StudyError(f"{err.filename}: cannot read this folder ({err.strerror})")
@@ -92,6 +107,7 @@ def _walk_images(root: Path) -> list[tuple[str, str]]:
     for dirpath, dirnames, names in os.walk(root, followlinks=True, onerror=unreadable):
         # the folders this one sits in, by identity: a link back to one of them is a loop
         chain = chains.pop(dirpath, frozenset()) | {_identity(Path(dirpath))}
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # not walked at all
         for d in dirnames:
             if _identity(Path(dirpath, d)) in chain:
                 raise StudyError(
@@ -100,14 +116,14 @@ def _walk_images(root: Path) -> list[tuple[str, str]]:
                 )
             chains[os.path.join(dirpath, d)] = chain
         rel = Path(dirpath).relative_to(root).as_posix()
-        for n in names:
+        for n in (n for n in names if not n.startswith(".")):
             path = Path(dirpath, n)
             if path.is_symlink() and not path.exists():
                 raise StudyError(
                     f"{path}: a dangling symlink (to {os.readlink(path)}, which does not exist, "
                     "or a loop); remove it or fix its target"
                 )
-            if path.suffix.lower() in IMAGE_SUFFIXES:
+            if is_image(n):
                 out.append((f"{rel}/{n}", _digest(path)))
     return sorted(out)
 
@@ -118,11 +134,32 @@ def _identity(path: Path) -> tuple[int, int]:
 
 
 def _digest(path: Path) -> str:
-    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart)."""
+    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart), read in chunks.
+    Opened without blocking and checked before a byte is read: a FIFO, a device or a socket
+    (reading would wait for a writer, or forever) and a file over MAX_IMAGE_BYTES are refused."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO's open waits for a writer)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise StudyError(f"{path}: {_file_type(st.st_mode)}, not a regular file; "
+                                 "remove it or put the image file there")
+            _check_size(path, st.st_size)
+            return hashlib.file_digest(f, "sha256").hexdigest()[:32]
     except OSError as err:
         raise StudyError(f"{path}: cannot read this image ({err.strerror})") from None
+
+
+def _check_size(where: str | Path, size: int) -> None:
+    if size > MAX_IMAGE_BYTES:
+        raise StudyError(f"{where}: {size / 2**20:,.0f} MiB, too large for a 32x32 image (at "
+                         f"most {MAX_IMAGE_BYTES // 2**20} MiB); remove it or replace it")
+
+
+def _file_type(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    return next((text for test, text in kinds.items() if test(mode)), "something else")
 
 
 def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
@@ -324,10 +361,13 @@ def _members(archive: Path, size: int, mtime: int):
     try:
         with tarfile.open(archive) as tar:
             for m in tar:  # one pass: headers and contents (a gzip stream is read once anyway)
-                if m.isfile():
-                    data = tar.extractfile(m).read()
-                    digests[member_name(m)] = hashlib.sha256(data).hexdigest()[:32]
+                if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                    _check_size(f"{archive}: member {m.name!r}", m.size)  # before reading it
+                    digest = hashlib.file_digest(tar.extractfile(m), "sha256")  # in chunks
+                    digests[member_name(m)] = digest.hexdigest()[:32]
             members = tar.getmembers()
+    except StudyError:  # (a ValueError too: not to be taken for a corrupt archive)
+        raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
         if zipfile.is_zipfile(archive):  # (checked only now: a tar may end with a .zip member)
             raise StudyError(

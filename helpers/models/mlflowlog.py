@@ -1,5 +1,7 @@
 """MLflow tracking, optional (pip install -e '.[mlflow]'): on when MLFLOW_TRACKING_URI is set
-(e.g. sqlite:///mlruns.db, or http://host:5000), off and never imported otherwise.
+(e.g. sqlite:///mlruns.db, or http://host:5000), off and never imported otherwise. The runner
+checks the store once before any notebook runs (check_store): a relative path in the URI is
+taken from the project root, as --out is, and every HTTP request's wait is bounded.
 
 One MLflow run per trial (run_trials) or, for a fit outside a trial (02's seeds, 05's stages),
 per notebook and seed, named by the trial's id (<notebook>_s<seed>[_2] outside trials) and tagged
@@ -16,11 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
-import keras
+from helpers.base import StudyError, resolve
 
 ENV = "MLFLOW_TRACKING_URI"
+# MLflow's own defaults wait up to 120 s per HTTP request and retry 7 times with backoff (about
+# 4 minutes on a closed port, more on a server that never answers): these bound every request,
+# the check's and the kernels', to about half a minute; a value the user set is kept.
+HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+               "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 TAG = "cinic10.run"  # the trial id, or <notebook>_s<seed>: one MLflow run per value
 FOLDER = "cinic10.folder"  # the run folder: trials of the same id in two folders are two runs
 _USED: set[str] = set()  # fit runs' names used in this process
@@ -32,14 +42,85 @@ def on() -> bool:
 
 
 def _mlflow():
+    """mlflow, with MLFLOW_TRACKING_URI made absolute (see absolute) and the HTTP bounds set:
+    the runner does it before the kernels start, which inherit both; a notebook run by hand
+    gets the same here."""
+    os.environ[ENV] = absolute(os.environ[ENV])
+    for key, value in HTTP_BOUNDS.items():
+        os.environ.setdefault(key, value)
     try:
         import mlflow
     except ImportError as err:
-        from helpers.base import StudyError
-
         raise StudyError(f"{ENV} is set but MLflow is not installed: pip install -e "
                          f"'.[mlflow]' (or unset {ENV})") from err
     return mlflow
+
+
+def absolute(uri: str) -> str:
+    """uri with a relative path made absolute against the project root (sqlite:///mlflow.db ->
+    sqlite:////<root>/mlflow.db; mlruns or file:mlruns -> file:///<root>/mlruns): the runner,
+    the kernels (cwd notebooks/) and Ray workers then log into one store. Others as given."""
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite" and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path, sep, query = uri.removeprefix("sqlite:///").partition("?")
+        return f"sqlite:///{resolve(path)}{sep}{query}"
+    if scheme == "file" and not uri.startswith("file://"):  # file:mlruns, file:./mlruns
+        return resolve(uri.removeprefix("file:")).as_uri()
+    if scheme == "":  # a plain path: MLflow's file store
+        return resolve(uri).as_uri()
+    return uri
+
+
+def check_store(say=print) -> str:
+    """Before any notebook runs: MLFLOW_TRACKING_URI made absolute (see absolute), the HTTP
+    bounds set (the kernels inherit both), and the store tried once; a store that cannot be
+    used (unknown scheme, nothing listening, no answer, a read-only SQLite folder) is one line.
+    Returns the URI ('' with MLflow off)."""
+    if not on():
+        return ""
+    mlflow = _mlflow()
+    uri = os.environ[ENV]
+    if uri.startswith("sqlite:///"):
+        _check_sqlite(Path(uri.removeprefix("sqlite:///").partition("?")[0]))
+    try:  # (a SQLite store is created here, with its tables, before any kernel starts)
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:  # noqa: BLE001 - whatever the store raised, it cannot be used
+        raise StudyError(f"{ENV}={uri}: cannot use this MLflow store ({_reason(err, uri)}); "
+                         f"start the server or fix the URI, or unset {ENV}") from None
+    say(f"mlflow: logging to {uri}")
+    return uri
+
+
+def _reason(err: BaseException, uri: str) -> str:
+    """Why the store failed, in a few words: MLflow wraps the socket's error in four others."""
+    chain = [err]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 9:
+        chain.append(cause)
+    if any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain):
+        tries = 1 + int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"))
+        return f"no answer in {tries} tries of {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s"
+    if "unsupported URI" in str(err):
+        return f"MLflow has no store for the scheme {urlparse(uri).scheme!r}"
+    for e in reversed(chain):
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _check_sqlite(db: Path) -> None:
+    """A SQLite store's folder and file writable (else MLflow retries for minutes): a
+    temporary file beside db, then a write lock on db itself (made empty if absent)."""
+    folder = db.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        with contextlib.closing(sqlite3.connect(db, timeout=10)) as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+    except (OSError, sqlite3.Error) as err:
+        why = getattr(err, "strerror", None) or str(err)
+        raise StudyError(f"{ENV}=sqlite:///{db}: cannot write the MLflow store in {folder} "
+                         f"({why}); point it at a writable folder, or unset {ENV}") from None
 
 
 def notebook() -> str:
@@ -55,7 +136,7 @@ def _experiment(mlflow) -> None:
     name = f"cinic10 {notebook()}"
     uri = os.environ[ENV]
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
-        where = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+        where = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
         mlflow.create_experiment(name, artifact_location=where.resolve().as_uri())
     mlflow.set_experiment(name)
 
@@ -67,15 +148,13 @@ def folder() -> str:
     return str(Path(os.environ[TB]).parent.parent) if os.environ.get(TB) else ""
 
 
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
 def _runs(mlflow, **tags) -> list:
-    """This experiment's runs with the given tags (and this run folder's)."""
-    tags = {FOLDER: folder(), **tags}
-    where = " and ".join(f"tags.`{k}` = '{_quoted(v)}'" for k, v in tags.items())
-    return mlflow.search_runs(filter_string=where, output_format="list")
+    """This experiment's runs with the given tags (trial ids and notebook names: letters,
+    digits, - and _) in this run folder. The folder is compared here, not in the filter: a
+    folder's name may hold ' and ", and MLflow's filter strings have no escape for a quote."""
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    return [r for r in mlflow.search_runs(filter_string=where, output_format="list")
+            if r.data.tags.get(FOLDER) == folder()]
 
 
 def _existing(mlflow, name: str) -> str | None:
@@ -133,17 +212,23 @@ def attach(name: str, path: Path) -> None:
         mlflow.MlflowClient().log_artifact(run_id, str(path))
 
 
-def attach_notebook(paths: list[Path]) -> None:
+def attach_notebook(paths: list[Path], say=print) -> None:
     """A finished notebook's executed copy and tables (its history CSV among them) as
-    artifacts of each of its runs in this run folder (the runner calls it)."""
+    artifacts of each of its runs in this run folder (the runner calls it). A store that
+    fails now (it passed check_store) is said in one line: the results are on disk, the run
+    goes on."""
     if not on():
         return
     mlflow = _mlflow()
-    _experiment(mlflow)
-    client = mlflow.MlflowClient()
-    for found in _runs(mlflow, notebook=notebook()):
-        for path in paths:
-            client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
+    try:
+        _experiment(mlflow)
+        client = mlflow.MlflowClient()
+        for found in _runs(mlflow, notebook=notebook()):
+            for path in paths:
+                client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
+    except Exception as err:  # noqa: BLE001 - whatever the store raised: said, not fatal
+        say(f"mlflow: {notebook()}'s notebook and tables not attached to its runs in "
+            f"{os.environ[ENV]} ({_reason(err, os.environ[ENV])})")
 
 
 def callbacks(seed: int) -> list:
@@ -162,21 +247,27 @@ def callbacks(seed: int) -> list:
         k += 1
         name = f"{base}_{k}"
     _USED.add(name)
-    return [_FitRun(name, seed), MlflowCallback()]
+    return [_fit_run(name, seed), MlflowCallback()]
 
 
-class _FitRun(keras.callbacks.Callback):
-    """Opens the fit's own MLflow run at its start and closes it at its end."""
+def _fit_run(name: str, seed: int):
+    """A callback that opens the fit's own MLflow run at its start and closes it at its end.
+    (Keras is imported here, not at the top: the runner imports this module to check the store
+    and must not load TensorFlow before it decodes the data.)"""
+    import keras
 
-    def __init__(self, name: str, seed: int):
-        super().__init__()
-        self.name, self.seed, self._block = name, seed, None
-
-    def on_train_begin(self, logs=None):
-        self._block = run(self.name, trial_params({"seed": self.seed}))
-        self._block.__enter__()
-
-    def on_train_end(self, logs=None):
-        if self._block is not None:
-            self._block.__exit__(None, None, None)
+    class FitRun(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
             self._block = None
+
+        def on_train_begin(self, logs=None):
+            self._block = run(name, trial_params({"seed": seed}))
+            self._block.__enter__()
+
+        def on_train_end(self, logs=None):
+            if self._block is not None:
+                self._block.__exit__(None, None, None)
+                self._block = None
+
+    return FitRun()

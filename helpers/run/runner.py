@@ -18,6 +18,7 @@ from helpers.artifacts import provenance
 from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
+from helpers.models.mlflowlog import check_store
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
@@ -77,6 +78,7 @@ def run(
         )
 
         print(f"ray cluster: {check_cluster()}", flush=True)
+    check_store()  # MLflow's, when MLFLOW_TRACKING_URI is set: one line before any kernel starts
     run_dir = Path(steps[0][1]["run_dir"])
     stems = [nb.stem for nb, _ in steps]
     check_compatible(read_record(run_dir), stems, name, backend=keras_backend)  # before data
