@@ -124,17 +124,11 @@ def test_a_gap_under_delta_is_rarely_contradicted_and_a_gap_of_delta_rarely_repr
     assert rate([r["verdict"] for r in under], ["contradicted"]) <= at_most(0.05)
     assert rate([r["verdict"] for r in at], ["reproduced"]) <= at_most(0.05)
     assert rate([r["verdict"] for r in at], ["contradicted"]) <= at_most(0.05)
-
-
-def test_a_stated_number_is_reproduced_when_the_process_matches_and_data_suffice():
-    """No gap, tight seeds, 5 seeds on 90,000 test images: reproduced most of the time; a
-    gap of 3 Δ: contradicted most of the time."""
-    rng = np.random.default_rng(102)
-    same, _ = c1_rows(rng, 0.0, 0.002, reps=300, seeds=5, tests=90_000)
-    far, _ = c1_rows(rng, -3 * findings.CLAIMS["C1"].delta, 0.002, reps=300, seeds=5,
-                     tests=90_000)
-    assert rate([r["verdict"] for r in same], ["reproduced"]) >= 0.7
-    assert rate([r["verdict"] for r in far], ["contradicted"]) >= 0.9
+    if kind == "normal":  # and it can decide: no gap, or 3 Δ, with 5 tight seeds on 90,000
+        same, _ = c1_rows(rng, 0.0, 0.002, reps=300, seeds=5, tests=90_000)
+        far, _ = c1_rows(rng, -3 * delta, 0.002, reps=300, seeds=5, tests=90_000)
+        assert rate([r["verdict"] for r in same], ["reproduced"]) >= 0.7
+        assert rate([r["verdict"] for r in far], ["contradicted"]) >= 0.9
 
 
 # --- rule 2: "contradicted" means one thing; C9's +15 points only in the study's regime ----------
@@ -153,23 +147,20 @@ def test_c9_outside_the_studys_regime_is_judged_by_its_direction_alone(sd):
     assert {r["evidence"]["size"] for r in rows} == {"not compared"}
     if sd == 0.01:
         assert rate(verdicts, ["direction only"]) >= 0.9
+        # in the study's regime +0.15 is one run: a true gain of 0.15 - 0.75 Δ is contradicted
+        # at most 5% of the time, one of 0.15 - 2.5 Δ (+0.025) is found short mostly
+        delta = findings.CLAIMS["C9"].delta
 
+        def studys(gap):
+            out = []
+            for _ in range(REPS // 2):
+                study = 0.15 - sd * rng.normal()  # the process behind the study's one run
+                out.append(paired_row("C9", study + gap + sd * rng.normal(0, 1, SEEDS),
+                                      STUDYS)["verdict"])
+            return out
 
-def test_c9_in_the_studys_regime_is_contradicted_only_by_a_gap_beyond_delta():
-    """In the study's regime, +0.15 is one run: a true gain of 0.15 - 0.75 Δ is contradicted
-    at most 5% of the time, one of 0.15 - 2.5 Δ (+0.025) mostly."""
-    rng = np.random.default_rng(104)
-    delta = findings.CLAIMS["C9"].delta
-
-    def rows(gap, sd=0.01):
-        out = []
-        for _ in range(REPS // 2):
-            study = 0.15 - sd * rng.normal()  # the process behind the study's one run
-            out.append(paired_row("C9", study + gap + sd * rng.normal(0, 1, SEEDS), STUDYS))
-        return [r["verdict"] for r in out]
-
-    assert rate(rows(-0.75 * delta), ["contradicted"]) <= at_most(0.05, REPS // 2)
-    assert rate(rows(-2.5 * delta), ["contradicted", "direction only"]) >= 0.7
+        assert rate(studys(-0.75 * delta), ["contradicted"]) <= at_most(0.05, REPS // 2)
+        assert rate(studys(-2.5 * delta), ["contradicted", "direction only"]) >= 0.7
 
 
 # --- rule 3: a size in words is shown, not merely not excluded ----------------------------------
@@ -210,6 +201,9 @@ def test_c2_holds_when_three_blocks_are_best_though_one_is_below_five():
     verdicts = [training_claims(rng, effect)["C2"]["verdict"] for _ in range(REPS // 2)]
     assert rate(verdicts, ["contradicted"]) <= at_most(0.05, REPS // 2)
     assert rate(verdicts, FOR_THE_STUDY) >= 0.8
+    worse = [training_claims(rng, lambda b, k: 3.0 * (b == 5))["C2"]["verdict"]
+             for _ in range(REPS // 4)]  # 5 blocks beat both: that is what contradicts it
+    assert rate(worse, ["contradicted"]) >= 0.8
 
 
 @pytest.mark.parametrize("effect", [
@@ -222,13 +216,6 @@ def test_c2_under_its_null_is_rarely_reproduced(effect):
     assert rate(verdicts, FOR_THE_STUDY) <= at_most(0.05)
 
 
-def test_c2_is_contradicted_when_five_blocks_beat_both():
-    rng = np.random.default_rng(109)
-    verdicts = [training_claims(rng, lambda b, k: 3.0 * (b == 5))["C2"]["verdict"]
-                for _ in range(REPS // 4)]
-    assert rate(verdicts, ["contradicted"]) >= 0.8
-
-
 # --- rule 5: unequal variances, ties and heavy tails ------------------------------------------------
 
 HETERO_KERNEL = lambda b, k: np.where((k == 2) | (k == 5), 3.0, 1.0)  # noqa: E731
@@ -237,24 +224,19 @@ HETERO_DROPOUT = lambda a, lam, d: 1.0 + 2.0 * (d - 0.1) / 0.4  # noqa: E731  (1
 
 
 @pytest.mark.parametrize("kind", ["normal", "t3"])
-def test_the_kernel_trend_holds_its_level_and_coverage_at_three_to_one(kind):
-    """The extreme kernels (2 and 5) at 3 x the others' s.d.: under no trend, the study's way
-    at most 5% one-sided; under a planted trend, coverage at least 93% (the pooled interval:
-    0.053 and 0.893 at 2 x)."""
+def test_the_grid_contrasts_hold_their_level_and_coverage_at_three_to_one(kind):
+    """The extreme kernels (2 and 5) at 3 x the others' s.d.: under no trend, C3 the study's
+    way at most 5% one-sided and coverage at least 93% (the pooled interval: 0.053 and 0.893 at
+    2 x); C2 at its null's boundary (1 block ties 5, 3 far below) with 5 blocks at 3 x the
+    s.d.: the study's way at most 5%."""
     rng = np.random.default_rng(110)
     null = [training_claims(rng, sd=HETERO_KERNEL, kind=kind)["C3"] for _ in range(REPS)]
     assert rate([r["verdict"] for r in null], FOR_THE_STUDY) <= at_most(0.05)
     cover = np.mean([r["ci_low"] <= 0 <= r["ci_high"] for r in null])
     assert cover >= at_least(0.95)
-
-
-def test_c2_with_one_part_null_and_five_blocks_noisier():
-    """1 block ties 5, 3 blocks far below, 5 blocks at 3 x the s.d.: the study's way at most
-    5% (the pooled interval: 0.052)."""
-    rng = np.random.default_rng(111)
-    verdicts = [training_claims(rng, lambda b, k: -5.0 * (b == 3), HETERO_BLOCKS)["C2"]["verdict"]
-                for _ in range(REPS)]
-    assert rate(verdicts, FOR_THE_STUDY) <= at_most(0.05)
+    c2 = [training_claims(rng, lambda b, k: -5.0 * (b == 3), HETERO_BLOCKS, kind=kind)["C2"]
+          for _ in range(REPS // 2)]
+    assert rate([r["verdict"] for r in c2], FOR_THE_STUDY) <= at_most(0.05, REPS // 2)
 
 
 @pytest.mark.parametrize("effect, sd", [
