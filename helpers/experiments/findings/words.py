@@ -178,10 +178,10 @@ def table_html(rows: list[dict], colours: bool = True) -> str:
     return "\n".join([*out, "</tbody>", "</table>"])
 
 
-# Measured by tests/test_calibration.py (test_the_family_wise_rate_is_what_is_stated): with no
+# Measured by tests/test_calibration.py (test_the_family_wise_rate_is_what_the_report_states): with no
 # effect anywhere, the quick design's judged claims (C2-C10, C12), the rate at which at least
 # one comes out decisive the study's way, at 95% each and after Holm's correction across them.
-FAMILY_WISE = {"unadjusted": 0.0, "holm": 0.0}
+FAMILY_WISE = {"unadjusted": 0.18, "holm": 0.02}
 
 
 def family_wise(rows: list[dict]) -> str:
