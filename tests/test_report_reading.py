@@ -56,3 +56,45 @@ def test_the_executed_notebook_keeps_its_epoch_lines(tmp_path):
     report.combined_notebook(run)
     kept = nbformat.read(run / "executed" / "02_resnet.ipynb", as_version=4)
     assert "epoch 1/2" in kept.cells[1].outputs[0]["text"]
+
+
+def test_page_one_is_the_figure_and_one_compact_table_the_rows_in_full_at_the_end(tmp_path):
+    """After the title: Figure F and one compact table (claim, estimate [interval], verdict,
+    n) for every claim; the full rows, the conclusion and the verdicts' definitions in
+    "Findings in detail" at the end; a notebook's own claims table not repeated in its
+    section (the executed notebook keeps it)."""
+    from helpers.experiments import findings
+
+    run = _run(tmp_path)
+    rows = [findings.finding("C7", findings.paired([0.1, 0.12, 0.11], [0.2, 0.25, 0.22]),
+                             findings.UNNAMED),
+            findings.finding("C12", findings.paired([0.6, 0.7, 0.1], [0.5, 0.55, 0.5],
+                                                    diverged=[False, False, True]),
+                             findings.UNNAMED)]
+    rows = [{**r, "notebook": "02_resnet"} for r in rows]  # (the one notebook that stands)
+    (run / "results").mkdir()
+    (run / "results" / "findings.json").write_text(json.dumps(
+        {"dataset": "d", "profile": "smoke", "backend": "tensorflow", "claims": rows}))
+    path = run / "executed" / "02_resnet.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("claims", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/html": findings.table_html(rows), "text/plain": "t"})]))
+    nbformat.write(nb, path)
+    out = report.combined_notebook(run)
+    sources = [c.source for c in out.cells]
+    start = next(i for i, s in enumerate(sources) if s.startswith("## Findings"))
+    assert start == 2 and "not CINIC-10" in sources[1]  # right after the title and banner
+    assert report.FIGURE_TAG in out.cells[start + 1].metadata["tags"]
+    compact = next(s for s in sources[start:start + 4] if "findings-compact" in s)
+    assert "C7" in compact and "C12" in compact and "diverged" in compact
+    assert "the study's own words" not in compact and "“" not in compact  # claim in a few words
+    detail = next(i for i, s in enumerate(sources) if s.startswith("# Findings in detail"))
+    run_table = next(i for i, s in enumerate(sources) if s.startswith("## Run"))
+    assert start < run_table < detail and sources[-1].startswith("# Appendix: parameters")
+    full = "".join(sources[detail:])
+    assert "<table class='findings'>" in full and "| verdict | when |" in full
+    shown = [o for c in out.cells if c.cell_type == "code" for o in c.outputs]
+    assert not any("<table class='findings'>" in "".join(o.get("data", {}).get("text/html", ""))
+                   for o in shown)
+    kept = nbformat.read(path, as_version=4)
+    assert "<table class='findings'>" in kept.cells[-1].outputs[0]["data"]["text/html"]

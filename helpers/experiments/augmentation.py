@@ -225,11 +225,15 @@ def claims(results: list[dict], regime=None) -> list[dict]:
     for claim_id, metric in (("C7", "gap"), ("C8", "test_accuracy")):
         wide = table.pivot(index="seed", columns="augmentation", values=metric).dropna()
         names = [n for n in dict.fromkeys(table.augmentation) if n != "baseline"]
-        n = len(wide)
+        # a seed any of whose runs diverged is named and left out, not averaged in
+        out = pd.Series(findings.diverged(table.test_accuracy), index=table.index)
+        bad = set(table.seed[out])
+        drop = wide.index.isin(bad)
+        n = len(wide) - int(drop.sum())
         pooled = wide[names].mean(axis=1)
         rows.append(findings.finding(claim_id, findings.paired(
             pooled, wide.baseline, f"paired t over {n} seeds (mean of {len(names)} "
-            "augmentations minus the baseline, same seed and epochs)"), regime))
+            "augmentations minus the baseline, same seed and epochs)", diverged=drop), regime))
         if steps and all(s in steps for s in wide.index):
             matched = [steps[s][metric] for s in wide.index]
             quantity = findings.CLAIMS[claim_id].quantity.replace(
@@ -237,9 +241,11 @@ def claims(results: list[dict], regime=None) -> list[dict]:
             rows.append(findings.finding(
                 findings.sub_claim(claim_id, "steps", quantity, "at the same number of steps"),
                 findings.paired(pooled, matched, f"paired t over {n} seeds, the baseline "
-                                "read after twice the epochs"), regime, role="sensitivity"))
+                                "read after twice the epochs", diverged=drop), regime,
+                role="sensitivity"))
         rows += findings.family(claim_id, {
-            name: findings.paired(wide[name], wide.baseline, f"paired t over {n} seeds")
+            name: findings.paired(wide[name], wide.baseline, f"paired t over {n} seeds",
+                                  diverged=drop)
             for name in names}, regime)
     return rows
 

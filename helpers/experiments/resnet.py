@@ -72,9 +72,11 @@ def claim(runs: list[SeedRun], regime=None) -> dict:
     """C1: the mean test accuracy over seeds, its interval (with the test set's own sampling
     error) and a prediction interval for one new run on the study's 90,000 test images."""
     accs = [r.metrics["test_accuracy"] for r in runs]
+    out = findings.diverged(accs, [r.metrics.get("test_loss", 0.0) for r in runs])  # named, left out
     est = findings.mean_of_runs(accs, test_images=runs[0].metrics["n_test"], study_images=90_000,
-                                method=f"t interval over {len(accs)} seeds, with the test "
-                                "set's sampling error; prediction interval for one new run")
+                                method=f"t interval over {len(accs) - out.sum()} seeds, with the "
+                                "test set's sampling error; prediction interval for one new run",
+                                diverged=out)
     return findings.finding("C1", est, regime or findings.UNNAMED)
 
 

@@ -119,20 +119,25 @@ def claims(runs: list[TransferRun], resnet: dict | None, regime=None, *, base_mo
     tests = [r.metrics["test_accuracy"] for r in runs]
     frozen_tests = [r.frozen_test["test_accuracy"] for r in runs]
     vgg19 = base_model == "VGG19" and all(r.choice.pretrained for r in runs)
+    # a seed whose fine-tuning diverged (NaN loss, accuracy at chance) is named and left out
+    out = f.diverged(tests, [r.metrics.get("test_loss", 0.0) for r in runs]) | f.diverged(
+        first) | f.diverged(frozen_tests)
     rows = [f.finding("C9", f.paired(first, frozen, f"paired t over {n} seeds (validation "
-                                     "accuracy), prediction interval for one new seed"), regime)]
+                                     "accuracy), prediction interval for one new seed",
+                                     diverged=out), regime)]
     if resnet:
         rows.append(f.finding("C10", f.welch(tests, resnet["test_accuracy"], (
-            f"Welch t: {n} seeds of 05 ({base_model}) vs {len(resnet['test_accuracy'])} of 02")),
+            f"Welch t: {n} seeds of 05 ({base_model}) vs {len(resnet['test_accuracy'])} of 02"),
+            diverged=(out, f.diverged(resnet["test_accuracy"]))),
             regime, **_comparable_with_02(resnet["subsets"], subsets, base_model, vgg19)))
     n_test = runs[0].metrics["n_test"]
     c11 = f.mean_of_runs(tests, test_images=n_test, study_images=90_000,
                          method=f"t interval over {n} seeds, {base_model}, with the test set's "
-                         "sampling error; prediction interval for one new run")
+                         "sampling error; prediction interval for one new run", diverged=out)
     rows.append(f.finding("C11", c11, regime, comparable=vgg19, why="" if vgg19 else (
         f"the {_not_vgg19(base_model)}")))
     rows.append(f.finding("C12", f.paired(tests, frozen_tests, f"paired t over {n} seeds "
-                                          "(test accuracy)"), regime))
+                                          "(test accuracy)", diverged=out), regime))
     return rows
 
 

@@ -117,11 +117,17 @@ def _dict_words(match: re.Match) -> str:
     return ", ".join(f"{k} {v}" for k, v in value.items())
 
 
+CLAIMS_TABLE = "<table class='findings'>"  # words.table_html's: the report shows it once
+
+
 def readable(output):
     """An output as the report shows it: stderr dropped, per-epoch lines out (the executed
     notebook keeps them; the curves are the figures and TensorBoard's), printed dicts as
-    words; None when nothing is left."""
+    words, a notebook's claims table dropped (the report's opening and its appendix hold every
+    claim once); None when nothing is left."""
     kind = output.get("output_type")
+    if CLAIMS_TABLE in "".join((output.get("data") or {}).get("text/html", "")):
+        return None
     if kind == "stream":
         if output.get("name") == "stderr":
             return None
@@ -154,23 +160,21 @@ def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
     )
 
 
-def _findings_cells(found: dict, run_dir: Path) -> list:
-    """The report's opening: the regime, one table of the study's claims (sub-claims such as
-    C7.flip stay in their notebook) with this run's estimate, interval, replication and verdict,
-    the same as a figure, what the run can say (with its family-wise error) and what each
-    verdict means."""
+def _findings_cells(found: dict, run_dir: Path) -> tuple[list, list]:
+    """(the report's opening, its appendix). The opening, meant for page 1: the regime, Figure
+    F (every claim's estimate and interval in its verdict's colour) and one compact table
+    (claim in a few words, estimate [95% interval], verdict, n). The appendix "Findings in
+    detail": the full rows (the study's words, quantity, Δ, prediction, replication, evidence,
+    method), what the run can say with its family-wise error, and what each verdict means.
+    Sub-claims such as C7.flip stay in their notebook."""
     rows = found["claims"]
     top = [r for r in rows if r["role"] != "sub-claim"]
     labels = sorted({r["regime"] for r in top if r["direction"] != "fact"}) or sorted(
         {r["regime"] for r in top})
     cells = [nbformat.v4.new_markdown_cell(
-        "## Findings\n\nDo the study's findings hold? Each row is one claim of the study in its "
-        "own words, the quantity that tests it, the smallest effect of interest Δ, this run's "
-        "estimate with its 95% interval (for a number the study reports from one run: also the "
-        "interval one new run would fall in) and what was replicated, and the verdict that "
-        "its direction, size and Δ add up to (defined below the figure).\n\n"
-        f"**The study's claims on {escape('; '.join(labels))}.**")]
-    cells.append(nbformat.v4.new_markdown_cell(findings.table_html(top)))
+        f"## Findings\n\nDo the study's claims hold on {escape('; '.join(labels))}? Each claim's "
+        "estimate with its 95% interval, and its verdict (defined, with every row in full, in "
+        "[Findings in detail](#Findings-in-detail)).")]
     figure = plots_findings.forest(top)
     if figure is not None:  # (build_report also saves it as figures/findings.png)
         png = base64.b64encode(_png(figure)).decode()
@@ -178,16 +182,25 @@ def _findings_cells(found: dict, run_dir: Path) -> list:
             nbformat.v4.new_output("display_data", data={"image/png": png,
                                                          "text/plain": "the findings figure"})]))
         cells.append(nbformat.v4.new_markdown_cell(
-            "*Figure F: every claim's estimate and 95% interval (thick), in accuracy, turned so "
-            "that right of zero is the study's way; grey: ±Δ around no effect or around the "
-            "study's number (black tick); thin: the interval for one new run; colour: the "
-            "verdict.*"))
-    cells.append(nbformat.v4.new_markdown_cell("**Conclusion.** " + findings.summary(rows)))
+            "*Figure F: estimate and 95% interval (thick), turned so that right of zero is the "
+            "study's way; grey: ±Δ around no effect or the study's number (black tick); thin: "
+            "one new run; colour: the verdict.*"))
     cells.append(nbformat.v4.new_markdown_cell(
+        findings.compact_html([r for r in top if r["role"] == "claim"])))
+    appendix = [nbformat.v4.new_markdown_cell(
+        "# Findings in detail\n\nEach row: one claim of the study in its own words, the "
+        "quantity that tests it, the smallest effect of interest Δ, this run's estimate with its "
+        "95% interval (for a number the study reports from one run: also the interval one new "
+        "run would fall in, which less the study's number is the interval for the gap), what "
+        "was replicated, the evidence and the verdict, and the method.")]
+    appendix.append(nbformat.v4.new_markdown_cell(findings.table_html(top)))
+    appendix.append(nbformat.v4.new_markdown_cell("**Conclusion.** " + findings.summary(rows)))
+    appendix.append(nbformat.v4.new_markdown_cell(
         "**What the verdicts mean** (Δ: 0.01 for a difference, 0.02 for an absolute accuracy, "
         "±0.05 around the study's +0.15 for C9; comparable: CINIC-10 at the study's budget, and "
-        "for 72.48% a pretrained VGG19):\n\n" + findings.definitions_markdown()))
-    return cells
+        "for 72.48% a pretrained VGG19; the methods and their calibration: docs/findings.md):"
+        "\n\n" + findings.definitions_markdown()))
+    return cells, appendix
 
 
 def _png(figure) -> bytes:
@@ -273,9 +286,11 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
                 f"{escape(banner['text'])}</div>"
             )
     found = findings.load(run_dir, standing)  # checked; only the notebooks that stand
-    opening = _findings_cells(found, run_dir) if found and found["claims"] else []
+    opening, detail = _findings_cells(found, run_dir) if found and found["claims"] else ([], [])
     if opening:
         toc.insert(0, "- [Findings](#Findings)")
+        toc.append("- [Findings in detail](#Findings-in-detail)")
+        body += detail
     if record["notebooks"]:
         toc.append("- [Appendix: parameters](#Appendix:-parameters)")
         body.append(nbformat.v4.new_markdown_cell(

@@ -2,7 +2,7 @@
 size it states), stats (intervals from seeds and factorial grids, prediction intervals),
 verdicts (direction, size, no effect, and the runs that would decide), rows (findings.json's
 rows), files (each notebook's part, merged into results/findings.json) and words (sentences,
-the report's table, the summary with its family-wise error). See docs/findings.md."""
+the report's tables, the summary with its family-wise error). See docs/findings.md."""
 
 from helpers.experiments.findings.claims import (  # noqa: F401
     CLAIMS,
@@ -14,16 +14,25 @@ from helpers.experiments.findings.claims import (  # noqa: F401
     sub_claim,
 )
 from helpers.experiments.findings.files import check, collect, load, merge, save  # noqa: F401
-from helpers.experiments.findings.rows import fact, family, finding, holm  # noqa: F401
+from helpers.experiments.findings.rows import (  # noqa: F401
+    fact,
+    family,
+    finding,
+    holm,
+    judged,
+    the_studys_way,
+)
 from helpers.experiments.findings.stats import (  # noqa: F401
     LEVEL,
     Estimate,
     Grid,
     best_cell,
-    intersection_union,
+    diverged,
+    either,
     mean_of_runs,
     paired,
-    residual_bootstrap,
+    simulated_power,
+    spread_lead,
     welch,
 )
 from helpers.experiments.findings.verdicts import (  # noqa: F401
@@ -38,6 +47,7 @@ from helpers.experiments.findings.verdicts import (  # noqa: F401
 )
 from helpers.experiments.findings.words import (  # noqa: F401
     COLOURS,
+    compact_html,
     conclusion,
     definitions_markdown,
     family_wise,

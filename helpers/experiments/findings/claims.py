@@ -1,6 +1,7 @@
 """The study's claims as data: its own words (quoted from *DL Project 1 report*), the quantity
-that tests each one, the direction it says, the smallest effect of interest Δ (chosen before any
-run, the same at every budget) and the size it states, where it states one. No statistics here.
+that tests each one, the direction it says, the smallest effect of interest Δ (the same at every
+budget; set on 2026-12-01, after the quick runs of 2026-11-27: docs/findings.md says when and
+why) and the size it states, where it states one. No statistics here.
 
 Δ: 0.01 accuracy for a difference between arms, 0.02 for an absolute accuracy, and ±0.05 around
 the study's +0.15 for C9. A difference whose whole interval lies within ±Δ is negligible."""
@@ -73,8 +74,8 @@ CLAIMS = {
               DELTA_ABSOLUTE, Size(STUDY_RESNET, STUDY_RESNET, "0.6916")),
         Claim("C2", "03_hyperparams", "one or three residual blocks are best",
               "either one or three residual blocks are the optimal value", "§3.1, Fig. 4",
-              "1 and 3 blocks beat 5",
-              "the smaller of (1 blocks − 5 blocks) and (3 blocks − 5 blocks), marginal means "
+              "1 or 3 blocks beat 5",
+              "the larger of (1 blocks − 5 blocks) and (3 blocks − 5 blocks), marginal means "
               "of validation accuracy", "+"),
         Claim("C3", "03_hyperparams", "larger kernels give higher accuracy",
               "we see that larger filter, or kernel, sizes result in higher accuracy",

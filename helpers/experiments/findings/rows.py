@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from statsmodels.stats.multitest import multipletests
+
 from helpers.experiments.findings.claims import CLAIMS, Claim
 from helpers.experiments.findings.stats import Estimate
 from helpers.experiments.findings.verdicts import Regime, evidence, n_needed, verdict_of
@@ -39,6 +41,7 @@ def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparabl
     if role not in ROLES:
         raise ValueError(f"role {role!r}: one of {ROLES}")
     e = estimate.cleaned()
+    compare_size = regime.is_studys  # the study's numbers are compared in its regime only
     if claim.direction == "abs" and not regime.is_studys and comparable:
         comparable, why = False, f"{regime.short}, not CINIC-10 at the study's budget"
     row = _base(claim, regime, role) | {
@@ -46,16 +49,16 @@ def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparabl
         "pi_high": e.pi_high, "p": None if e.p is None else round(e.p, 6),
         "p_adjusted": None if p_adjusted is None else round(p_adjusted, 6), "n": int(e.n),
         "replication": e.replication, "method": e.method, "comparable": comparable,
-        "why": why, "evidence": None, "n_needed": None,
+        "why": why, "evidence": None, "n_needed": None, "diverged": int(e.diverged),
     }
     if not testable:
         return row | {"verdict": "not testable"}
     if not e.has_interval:
         return row | {"verdict": "not comparable" if not comparable else "inconclusive"}
-    row["evidence"] = evidence(claim, e, p_adjusted)
+    row["evidence"] = evidence(claim, e, p_adjusted, compare_size)
     verdict = verdict_of(claim, row["evidence"]) if comparable else "not comparable"
     if verdict == "inconclusive":
-        row["n_needed"] = n_needed(claim, e)
+        row["n_needed"] = n_needed(claim, e, compare_size)
     return row | {"verdict": verdict}
 
 
@@ -73,14 +76,32 @@ def fact(claim: Claim | str, observed: str, holds: bool, regime: Regime) -> dict
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment of a family's p-values (None stays None)."""
-    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    """Holm's step-down adjustment of a family's p-values (statsmodels; None stays None)."""
+    known = [i for i, p in enumerate(p_values) if p is not None]
     out: list[float | None] = [None] * len(p_values)
-    running, m = 0.0, len(known)
-    for rank, (p, i) in enumerate(known):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
+    if known:
+        adjusted = multipletests([p_values[i] for i in known], method="holm")[1]
+        for i, a in zip(known, adjusted):
+            out[i] = float(a)
     return out
+
+
+def judged(rows: list[dict]) -> list[dict]:
+    """The family the multiplicity statement is about: the study's claims (not sub-claims or
+    sensitivity rows) with a direction and a p-value, that this run could judge."""
+    return [r for r in rows if r["role"] == "claim" and r["direction"] in ("+", "-")
+            and r.get("p") is not None
+            and r["verdict"] not in ("not comparable", "not testable")]
+
+
+def the_studys_way(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """(ids decided the study's way, ids that stay so after Holm's correction across the
+    judged claims): what the family-wise rate is about."""
+    tested = judged(rows)
+    way = [r for r in tested if r["verdict"] in ("reproduced", "direction only")]
+    adjusted = holm([r["p"] for r in tested])
+    kept = [r["id"] for r, p in zip(tested, adjusted) if r in way and p < 1 - 0.95]
+    return [r["id"] for r in way], kept
 
 
 def family(claim_id: str, parts: dict[str, Estimate], regime: Regime, **kwargs) -> list[dict]:

@@ -1,10 +1,13 @@
 """Intervals from real replication: seeds (a mean, a paired or a two-sample difference) and
-balanced factorial grids (contrasts of marginal means, the intersection-union test, the best
-cell of a region, a residual bootstrap). Every method returns an Estimate: the value, its 95%
-interval, the standard error and degrees of freedom it rests on, a two-sided p-value for "no
-effect" where the method has one, and (for designs whose runs the study reports one of) a 95%
-prediction interval for one new run. tests/test_calibration.py checks each method's coverage
-and false-verdict rate by simulation on designs of the study's shape."""
+balanced factorial grids (contrasts of marginal means with per-level variances, the better of
+two contrasts, the best cell of a region, the lead of one factor's spread). Every method
+returns an Estimate: the value, its 95% interval, the standard error and degrees of freedom it
+rests on, a two-sided p-value for "no effect", and (for designs whose runs the study reports
+one of) a 95% prediction interval for one new run, which is also the interval for the gap
+between this design's mean and the study's single run. Runs that diverged (a NaN loss, an
+accuracy at chance) are left out and counted, never averaged in. tests/test_calibration.py
+checks each method's coverage and false-verdict rate by simulation on designs of the study's
+shape, with unequal variances, ties, heavy tails and diverged runs."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from scipy import stats
 
 LEVEL = 0.95
 TAIL = (1 - LEVEL) / 2  # each bound of a 95% interval misses on its side at most 2.5% of the time
+CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the run diverged
 
 
 def _clean(x) -> float | None:
@@ -32,6 +36,27 @@ def t_crit(df: float, tail: float = TAIL) -> float:
     return float(stats.t.ppf(1 - tail, df))
 
 
+def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
+    """Per run: True where it diverged: its loss is not finite, or its accuracy is missing or
+    within CHANCE_MARGIN of chance (1 / classes). Such a run is named and left out of the
+    estimates, not averaged in (its accuracy is the optimiser's failure, not the method's)."""
+    acc = np.asarray(accuracy, float)
+    out = ~np.isfinite(acc) | (acc <= 1 / classes + CHANCE_MARGIN)
+    if loss is not None:
+        out |= ~np.isfinite(np.asarray(loss, float))
+    return out
+
+
+def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
+    """(how many runs are left out, the arrays without them): mask's True entries and any
+    non-finite value (a pair is left out whole)."""
+    arrays = [np.asarray(a, float) for a in arrays]
+    bad = np.zeros(len(arrays[0]), bool) if mask is None else np.asarray(mask, bool).copy()
+    for a in arrays:
+        bad |= ~np.isfinite(a)
+    return int(bad.sum()), [a[~bad] for a in arrays]
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A quantity measured by a run. value and its 95% interval [low, high] (None: no interval:
@@ -39,9 +64,14 @@ class Estimate:
     replicated, in words; se, df: what the interval rests on; p: two-sided p-value for no
     effect (None where the method gives none); pi_low, pi_high: a 95% prediction interval for
     one new run of the design the study reports once (None where not made); units: replicates
-    per cell (seeds), which a bigger run would raise; cells: the design's cells (its degrees
-    of freedom at `k` replicates are cells * (k - 1)); tail: the one-sided level of each bound
-    (smaller than 2.5% where a bound is adjusted for several comparisons)."""
+    per cell (seeds), which a bigger run would raise; cells: the design's cells; tail: the
+    one-sided level of each bound (smaller than 2.5% where a bound is adjusted for several
+    comparisons). For the runs that would decide it: spread, one replicate's standard
+    deviation (se * sqrt(units) where every part shrinks with more seeds); fixed_var, the
+    variance that more seeds do not shrink (the shared test subset's sampling error); study_var,
+    the study's single run's own variance beyond one seed's (its test set's); design, the test
+    ('t', 'best cell 4 8': the best of 4 cells against 8, 'spread 3 3 3': a spread lead).
+    diverged: runs left out because they diverged."""
 
     value: float
     low: float | None
@@ -57,10 +87,27 @@ class Estimate:
     units: int = 1
     cells: int = 1
     tail: float = TAIL
+    spread: float | None = None
+    fixed_var: float = 0.0
+    study_var: float = 0.0
+    design: str = "t"
+    diverged: int = 0
 
     @property
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
+
+    @property
+    def unit_sd(self) -> float | None:
+        """One replicate's standard deviation (what more seeds divide)."""
+        if self.spread is not None:
+            return self.spread
+        return None if self.se is None else self.se * math.sqrt(self.units)
+
+    def df_at(self, k):
+        """The degrees of freedom at k replicates per cell (this design's df per extra seed)."""
+        per = (self.df or 1) / max(self.units - 1, 1)
+        return np.maximum(1.0, per * (np.asarray(k, float) - 1))
 
     def cleaned(self) -> Estimate:
         """Every number rounded for JSON (see _clean)."""
@@ -70,8 +117,9 @@ class Estimate:
                        p=None if self.p is None else float(min(max(self.p, 0.0), 1.0)))
 
 
-def _seed_words(n: int) -> str:
-    return f"{n} seed{'s' if n != 1 else ''}"
+def _seed_words(n: int, left_out: int = 0) -> str:
+    words = f"{n} seed{'s' if n != 1 else ''}"
+    return words + (f" ({left_out} diverged, left out)" if left_out else "")
 
 
 def _no_scatter(v: np.ndarray) -> bool:
@@ -79,17 +127,22 @@ def _no_scatter(v: np.ndarray) -> bool:
 
 
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
-                 method: str | None = None) -> Estimate:
+                 method: str | None = None, diverged=None) -> Estimate:
     """The mean of independent runs (one per seed) of an accuracy, its t interval and a
     prediction interval for one new run. With test_images (this run's test set size), the
     test set's own sampling error p(1-p)/N joins both: the seeds share one test subset, so
     their scatter does not hold it. study_images: the study's test set, whose run the
-    prediction is compared with (its sampling error joins the prediction interval only)."""
-    v = np.asarray(values, float)
-    n, mean = len(v), float(v.mean())
+    prediction is compared with (its sampling error joins the prediction interval only).
+    The prediction interval minus the study's number is the interval for the gap between
+    this design's mean and the process behind the study's single run. diverged: a mask of
+    runs to leave out (non-finite values are left out anyway)."""
+    left_out, (v,) = _kept(diverged, values)
+    n = len(v)
+    mean = float(v.mean()) if n else math.nan
     method = method or f"t interval over {_seed_words(n)}"
     if _no_scatter(v):
-        return Estimate(mean, None, None, n, _seed_words(n), method, units=n)
+        return Estimate(mean, None, None, n, _seed_words(n, left_out), method, units=n,
+                        diverged=left_out)
     s2 = float(v.var(ddof=1))
     p = min(max(mean, 0.0), 1.0)
     test_var = p * (1 - p) / test_images if test_images else 0.0
@@ -100,44 +153,53 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
     half = math.hypot(t * math.sqrt(s2 / n), z * math.sqrt(test_var))
     pi = math.hypot(t * math.sqrt(s2 * (1 + 1 / n)), z * math.sqrt(test_var + study_var))
     se = math.sqrt(s2 / n + test_var)
-    return Estimate(mean, mean - half, mean + half, n, _seed_words(n), method, se, n - 1,
-                    None, mean - pi, mean + pi, units=n)
+    return Estimate(mean, mean - half, mean + half, n, _seed_words(n, left_out), method, se,
+                    n - 1, None, mean - pi, mean + pi, units=n, spread=math.sqrt(s2),
+                    fixed_var=test_var, study_var=study_var, diverged=left_out)
 
 
-def paired(treated, control, method: str | None = None) -> Estimate:
+def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
     """Mean paired difference treated - control over seeds (both arms of a seed share its
-    initial weights and data order), with a t interval, its two-sided p-value and a
-    prediction interval for one new seed's difference."""
-    d = np.asarray(treated, float) - np.asarray(control, float)
-    n, mean = len(d), float(d.mean())
+    initial weights and data order), scipy's paired t interval and two-sided p-value, and a
+    prediction interval for one new seed's difference. diverged: a mask of seeds to leave
+    out (a seed where either arm diverged; non-finite values are left out anyway)."""
+    left_out, (a, b) = _kept(diverged, treated, control)
+    d = a - b
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    words = _seed_words(n, left_out)
     method = method or f"paired t over {_seed_words(n)}"
     if _no_scatter(d):
-        return Estimate(mean, None, None, n, _seed_words(n), method, units=n)
+        return Estimate(mean, None, None, n, words, method, units=n, diverged=left_out)
+    test = stats.ttest_rel(a, b)
+    ci = test.confidence_interval(LEVEL)
     s = float(d.std(ddof=1))
-    se, t = s / math.sqrt(n), t_crit(n - 1)
-    p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    pi = t * s * math.sqrt(1 + 1 / n)
-    return Estimate(mean, mean - t * se, mean + t * se, n, _seed_words(n), method, se, n - 1, p,
-                    mean - pi, mean + pi, units=n)
+    pi = t_crit(n - 1) * s * math.sqrt(1 + 1 / n)
+    return Estimate(mean, float(ci.low), float(ci.high), n, words, method, s / math.sqrt(n),
+                    n - 1, float(test.pvalue), mean - pi, mean + pi, units=n, spread=s,
+                    diverged=left_out)
 
 
-def welch(a, b, method: str | None = None) -> Estimate:
-    """mean(a) - mean(b) for two independent samples of runs, Welch's t interval; n counts
-    both samples and the replication says "3 vs 3 seeds"."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    est = float(a.mean() - b.mean())
-    words = f"{len(a)} vs {len(b)} seeds"
-    method = method or f"Welch t, {words}"
+def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
+    """mean(a) - mean(b) for two independent samples of runs, scipy's Welch t interval; n
+    counts both samples and the replication says "3 vs 3 seeds". diverged: a mask for each."""
+    out_a, (a,) = _kept(diverged[0], a)
+    out_b, (b,) = _kept(diverged[1], b)
+    est = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
+    left_out = out_a + out_b
+    words = f"{len(a)} vs {len(b)} seeds" + (f" ({left_out} diverged, left out)"
+                                              if left_out else "")
+    method = method or f"Welch t, {len(a)} vs {len(b)} seeds"
     units = min(len(a), len(b))
-    if min(len(a), len(b)) < 2 or (_no_scatter(a) and _no_scatter(b)):
-        return Estimate(est, None, None, len(a) + len(b), words, method, units=units, cells=2)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    t = t_crit(df)
-    p = float(2 * stats.t.sf(abs(est) / se, df))
-    return Estimate(est, est - t * se, est + t * se, len(a) + len(b), words, method, se, df, p,
-                    units=units, cells=2)
+    if units < 2 or (_no_scatter(a) and _no_scatter(b)):
+        return Estimate(est, None, None, len(a) + len(b), words, method, units=units, cells=2,
+                        diverged=left_out)
+    test = stats.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(LEVEL)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return Estimate(est, float(ci.low), float(ci.high), len(a) + len(b), words, method, se,
+                    float(test.df), float(test.pvalue), units=units, cells=2,
+                    diverged=left_out)
 
 
 # --- balanced factorial grids --------------------------------------------------------------------
@@ -146,8 +208,9 @@ def welch(a, b, method: str | None = None) -> Estimate:
 @dataclass(frozen=True)
 class Grid:
     """A balanced full-factorial grid of runs: y has shape (L1, ..., Lk, r), r replicates
-    (seeds) of every cell. With r >= 2 the noise is the pure error between a cell's replicates
-    (every interaction is part of the model); with r = 1 it is the additive model's residual,
+    (seeds) of every cell. With r >= 2 the noise is the pure error between a cell's replicates,
+    estimated per level of the factor a contrast is over (unequal variances allowed, Welch-
+    Satterthwaite degrees of freedom); with r = 1 it is the additive model's residual, pooled,
     which holds the interactions too (said in `replication`)."""
 
     factors: tuple[str, ...]
@@ -202,8 +265,8 @@ class Grid:
         return fitted
 
     def noise(self) -> tuple[float, int, str]:
-        """(sigma^2 of one trial, degrees of freedom, words): pure error with replicates,
-        else the additive model's residual."""
+        """(sigma^2 of one trial, degrees of freedom, words), pooled over the grid: pure error
+        with replicates, else the additive model's residual."""
         if self.r >= 2:
             resid = self.y - self.cell_means[..., None]
             df = self.cells * (self.r - 1)
@@ -218,47 +281,45 @@ class Grid:
 
     def replication(self) -> str:
         seeds = _seed_words(self.r)
-        return f"{self.cells} configurations × {seeds}, {self.noise()[2]}"
+        how = ("pure error per level, Welch-Satterthwaite df" if self.r >= 2
+               else self.noise()[2])
+        return f"{self.cells} configurations × {seeds}, {how}"
 
-    def fitted_and_residuals(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """Per trial: the model's fitted value and residual (rescaled for the parameters
-        fitted, so their spread estimates one trial's noise), and the residual df: what a
-        residual bootstrap resamples."""
-        sigma2, df, _ = self.noise()
-        if self.r >= 2:
-            fitted = np.broadcast_to(self.cell_means[..., None], self.y.shape)
-        else:
-            fitted = self.additive_fit()[..., None]
-        resid = (self.y - fitted).ravel()
-        if df >= 1:
-            resid = resid * math.sqrt(resid.size / df)
-        return np.asarray(fitted), resid, df
-
-    def level_weights(self, factor: str, per_level) -> np.ndarray:
-        """Cell weights of a contrast of factor's marginal means with weights per_level (L,)."""
+    def level_variances(self, factor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per level of factor: its marginal mean, that mean's variance and the df behind it.
+        With replicates, each level's own pure error (in a balanced grid it estimates the
+        level mean's variance whatever the other factors do to the variance); with one seed,
+        the pooled additive residual."""
         axis = self.factors.index(factor)
-        shape = [1] * (self.y.ndim - 1)
-        shape[axis] = -1
-        others = self.cells // len(self.levels[axis])
-        w = np.asarray(per_level, float).reshape(shape) / others
-        return np.broadcast_to(w, self.y.shape[:-1]).copy()
+        means = self.marginal(factor)
+        n_level = self.y.size // len(means)
+        if self.r >= 2:
+            resid = np.moveaxis(self.y - self.cell_means[..., None], axis, 0)
+            df = np.full(len(means), (self.cells // len(means)) * (self.r - 1), float)
+            s2 = (resid.reshape(len(means), -1) ** 2).sum(axis=1) / df
+        else:
+            sigma2, pooled, _ = self.noise()
+            s2, df = np.full(len(means), sigma2), np.full(len(means), float(pooled))
+        return means, s2 / n_level, df
 
-    def contrast(self, weights: np.ndarray, method: str) -> Estimate:
-        """sum(w * cell mean) with a t interval from the noise: se = sigma * sqrt(sum(w^2) / r);
-        and a prediction interval for one new grid of one seed per cell, se * sqrt(r + 1)."""
-        w = np.asarray(weights, float)
-        est = float((w * self.cell_means).sum())
-        sigma2, df, _ = self.noise()
+    def level_contrast(self, factor: str, per_level, method: str) -> Estimate:
+        """sum(w * marginal mean) over factor's levels, with a Welch-Satterthwaite t interval
+        from the levels' own variances (pooled, with its df, for one seed)."""
+        w = np.asarray(per_level, float)
+        means, v, df_level = self.level_variances(factor)
+        est = float(w @ means)
         base = dict(n=self.y.size, replication=self.replication(), method=method,
                     units=self.r, cells=self.cells)
-        if df < 1 or not sigma2 > 1e-12:
+        parts = w**2 * v
+        var = float(parts.sum())
+        if not np.all(np.isfinite(df_level)) or df_level.min() < 1 or not var > 1e-12:
             return Estimate(est, None, None, **base)
-        se = math.sqrt(sigma2 * float((w**2).sum()) / self.r)
+        df = (var**2 / float((parts**2 / df_level).sum()) if self.r >= 2
+              else float(df_level[0]))
+        se = math.sqrt(var)
         t = t_crit(df)
         p = float(2 * stats.t.sf(abs(est) / se, df))
-        pi = t * se * math.sqrt(self.r + 1)
-        return Estimate(est, est - t * se, est + t * se, se=se, df=df, p=p, pi_low=est - pi,
-                        pi_high=est + pi, **base)
+        return Estimate(est, est - t * se, est + t * se, se=se, df=df, p=p, **base)
 
     def trend(self, factor: str, values=None, method: str | None = None) -> Estimate:
         """Linear trend over factor's levels (at `values`, default the levels themselves):
@@ -268,25 +329,26 @@ class Grid:
                        float)
         dev = x - x.mean()
         per_level = dev / (dev**2).sum() * (x.max() - x.min())
-        return self.contrast(self.level_weights(factor, per_level),
-                             method or f"linear trend contrast over {factor}, t interval")
+        return self.level_contrast(factor, per_level,
+                                   method or f"linear trend contrast over {factor}, Welch t")
 
 
-def intersection_union(parts: list[Estimate], method: str) -> Estimate:
-    """Both (all) of parts above zero: the intersection-union test, which needs no adjustment.
-    The estimate is the smallest part; the interval [min of the lows, min of the highs] covers
-    the smallest true value at least 95% of the time; p: the level at which it excludes 0."""
+def either(parts: list[Estimate], method: str) -> Estimate:
+    """The best of parts above zero ("either one or three blocks beat five"): the estimate
+    is the largest part; each part's bounds at one-sided TAIL / len(parts) (Bonferroni), so
+    that [max of the lows, max of the highs] covers the largest true value at least 95% of
+    the time; p: two-sided, from the largest part's Bonferroni p (up) and every part lying
+    below zero (down, the intersection-union side)."""
+    best = max(parts, key=lambda p: p.value)
     if not all(p.has_interval for p in parts):
-        worst = min(parts, key=lambda p: p.value)
-        return replace(worst, low=None, high=None, p=None, pi_low=None, pi_high=None,
-                       method=method)
-    worst = min(parts, key=lambda p: p.value)
-    low, high = min(p.low for p in parts), min(p.high for p in parts)
-    one_sided = [stats.t.sf(p.value / p.se, p.df) for p in parts]  # P(>= value | 0), per part
-    p_up = max(one_sided)  # every part must clear zero
-    p_down = min(1 - s for s in one_sided)  # one part below zero is enough
-    return replace(worst, low=low, high=high, p=min(1.0, 2 * min(p_up, p_down)), pi_low=None,
-                   pi_high=None, method=method)
+        return replace(best, low=None, high=None, p=None, method=method)
+    k = len(parts)
+    low = max(p.value - t_crit(p.df, TAIL / k) * p.se for p in parts)
+    high = max(p.value + t_crit(p.df, TAIL / k) * p.se for p in parts)
+    up = [float(stats.t.sf(p.value / p.se, p.df)) for p in parts]
+    p_up, p_down = min(1.0, k * min(up)), max(1 - u for u in up)
+    return replace(best, low=low, high=high, p=min(1.0, 2 * min(p_up, p_down)), method=method,
+                   tail=TAIL / k)
 
 
 def best_cell(grid: Grid, region, method: str) -> Estimate:
@@ -300,8 +362,10 @@ def best_cell(grid: Grid, region, method: str) -> Estimate:
     inside = [c for c in cells if c in region]
     outside = [c for c in cells if c not in region]
     est = float(max(means[c] for c in inside) - max(means[c] for c in outside))
-    base = dict(n=grid.y.size, replication=grid.replication(), method=method, units=grid.r,
-                cells=grid.cells, tail=TAIL / len(inside))
+    base = dict(n=grid.y.size, replication=grid.replication().split(",")[0]
+                + f", pure-error df {grid.cells * (grid.r - 1)} (pooled)",
+                method=method, units=grid.r, cells=grid.cells, tail=TAIL / len(inside),
+                design=f"best cell {len(inside)} {len(outside)}")
     sigma2, df, _ = grid.noise()
     if grid.r < 2 or not sigma2 > 1e-12:
         return Estimate(est, None, None, **base)
@@ -315,33 +379,91 @@ def best_cell(grid: Grid, region, method: str) -> Estimate:
     p_up = len(inside) * up.max(axis=1).min()
     p_down = len(outside) * (1 - up).min(axis=1).max()
     return Estimate(est, low, high, se=se, df=df, p=float(min(1.0, 2 * min(p_up, p_down))),
-                    **base)
+                    spread=math.sqrt(sigma2), **base)
 
 
-def residual_bootstrap(grid: Grid, statistic, method: str, n_boot: int = 2000,
-                       seed: int = 0) -> Estimate:
-    """A non-linear statistic of a grid's trials (e.g. a spread of marginal means), with a
-    basic (reflected) bootstrap interval: the model's fitted values plus residuals drawn with
-    replacement, n_boot times; the interval's half-widths are widened by t(df)/z for the
-    residual degrees of freedom. statistic(y) takes trial arrays shaped like grid.y with any
-    leading batch axes."""
-    est = float(statistic(grid.y))
+ALPHAS = np.geomspace(1e-6, 0.5, 160)  # the levels a p-value is read off (interval inversion)
+
+
+def _ranges(means, v, df, tails):
+    """For one factor: lower and upper bounds of its spread (max - min of the true level
+    means) at one-sided levels tails (A,): from every pair's Welch interval (A, pairs)."""
+    i, j = np.triu_indices(len(means), 1)
+    d = np.abs(means[i] - means[j])
+    se = np.sqrt(v[i] + v[j])
+    dfp = (v[i] + v[j]) ** 2 / (v[i] ** 2 / df[i] + v[j] ** 2 / df[j])
+    t = stats.t.ppf(1 - np.asarray(tails)[:, None], dfp[None, :])
+    return np.maximum(0.0, (d - t * se).max(axis=1)), (d + t * se).max(axis=1)
+
+
+def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
+    """The spread (max - min) of lead's marginal means minus the largest spread of the other
+    factors', with simultaneous bounds from every pair of levels' Welch interval (levels' own
+    variances): the lower bound fails only if one of lead's pairs (both sides) or the top pair
+    of an other factor misses, so its pairs are at one-sided 2.5% / (2 * lead's pairs +
+    others); the upper bound likewise. Conservative where spreads tie; p: the level at which
+    the bounds reach zero."""
+    others = [f for f in grid.factors if f != lead]
+    spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
+    est = spreads[lead] - max(spreads[f] for f in others)
+    pairs = {f: math.comb(len(grid.levels[grid.factors.index(f)]), 2) for f in grid.factors}
+    n_low = 2 * pairs[lead] + len(others)
+    n_high = 1 + 2 * sum(pairs[f] for f in others)
     base = dict(n=grid.y.size, replication=grid.replication(), method=method, units=grid.r,
-                cells=grid.cells)
-    fitted, resid, df = grid.fitted_and_residuals()
-    if df < 1 or float(np.ptp(resid)) < 1e-9:
+                cells=grid.cells, tail=TAIL / n_low,
+                design="spread " + " ".join(str(len(lv)) for lv in grid.levels))
+    parts = {f: grid.level_variances(f) for f in grid.factors}
+    if any(not np.all(v > 1e-14) or not np.all(np.isfinite(df)) or df.min() < 1
+           for _, v, df in parts.values()):
         return Estimate(est, None, None, **base)
+    tails = np.concatenate([[TAIL], ALPHAS])
+
+    lo_lead, _ = _ranges(*parts[lead], tails / n_low)  # the lower bound's pairs
+    low = lo_lead - np.max([_ranges(*parts[f], tails / n_low)[1] for f in others], axis=0)
+    _, hi_lead = _ranges(*parts[lead], tails / n_high)  # the upper bound's
+    high = hi_lead - np.max([_ranges(*parts[f], tails / n_high)[0] for f in others], axis=0)
+    # p (two-sided): twice the smallest one-sided level at which a bound excludes zero
+    reach = np.concatenate([ALPHAS[low[1:] > 0], ALPHAS[high[1:] < 0]])
+    p = float(min(1.0, 2 * reach.min())) if len(reach) else 1.0
+    v_lead = parts[lead][1]
+    se = float(math.sqrt(2 * v_lead.mean()))
+    df = float(min(parts[lead][2].sum(), grid.cells * (grid.r - 1) if grid.r >= 2
+                   else parts[lead][2][0]))
+    return Estimate(est, float(low[0]), float(high[0]), se=se, df=df, p=p, **base)
+
+
+def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cells: int,
+                    df_per: float, reps: int = 4000, seed: int = 0) -> np.ndarray:
+    """Power at k replicates per cell, by simulation, of the tests with no closed form: the
+    best cell of a region ('best cell IN OUT': the best inside cell `effect` above every
+    other cell, which all tie) and a spread lead ('spread L1 L2 ...', the first factor's
+    levels spread evenly over `effect`, the others' flat). sigma: one trial's s.d."""
     rng = np.random.default_rng(seed)
-    draws = rng.choice(resid, size=(n_boot, resid.size), replace=True).reshape(
-        (n_boot, *grid.y.shape))
-    boot = np.asarray(statistic(fitted + draws), float)
-    q_low, q_high = np.quantile(boot, [TAIL, 1 - TAIL])
-    widen = t_crit(df) / float(stats.norm.ppf(1 - TAIL))
-    low = est - (q_high - est) * widen  # basic interval: the bootstrap's bias reflected
-    high = est + (est - q_low) * widen
-    se = float(boot.std(ddof=1))
-    # p: the level at which the interval would just reach zero (its inversion)
-    d = boot - est
-    tail = (d >= est / widen).mean() if est > 0 else (d <= est / widen).mean()
-    p = float(min(1.0, 2 * tail))
-    return Estimate(est, low, high, se=se, df=df, p=p, **base)
+    words = design.split()
+    out = []
+    for kk in np.atleast_1d(k):
+        df = max(1.0, df_per * (kk - 1))
+        if words[0] == "best" and len(words) == 4:
+            n_in, n_out = int(words[2]), int(words[3])
+            m = rng.normal(0, sigma / math.sqrt(kk), (reps, n_in + n_out))
+            m[:, 0] += effect
+            se = sigma * math.sqrt(2 / kk)
+            diff = m[:, :n_in, None] - m[:, None, n_in:]
+            t = t_crit(df, TAIL / n_in)
+            out.append(float(((diff - t * se).min(axis=2).max(axis=1) > 0).mean()))
+        else:
+            levels = [int(x) for x in words[1:]]
+            n_low = 2 * math.comb(levels[0], 2) + len(levels) - 1
+            ranges = []
+            for f, L in enumerate(levels):
+                n_level = cells * kk / L
+                t = t_crit(max(1.0, 2 * (cells / L) * (kk - 1)), TAIL / n_low)  # a pair's df
+                truth = np.linspace(0, effect, L) if f == 0 else np.zeros(L)
+                m = truth + rng.normal(0, sigma / math.sqrt(n_level), (reps, L))
+                d = np.abs(m[:, :, None] - m[:, None, :])
+                se = sigma * math.sqrt(2 / n_level)
+                ranges.append((np.maximum(0, (d - t * se).max(axis=(1, 2))),
+                               (d + t * se).max(axis=(1, 2))))
+            low = ranges[0][0] - np.max([hi for _, hi in ranges[1:]], axis=0)
+            out.append(float((low > 0).mean()))
+    return np.asarray(out)

@@ -1,16 +1,21 @@
 """What a claim's estimate says, by three kinds of evidence, and the verdict they add up to.
 
 1. Direction: the 95% interval lies on the study's side of zero, on the other side, or across it.
-2. Size, where the study gives one: its number (a single run's) is compared with a 95%
-   prediction interval for one new run, and with this run's interval widened by ±Δ.
+2. Size, where the study gives one. A number (C1, C9, C11, each one run of the study): the gap
+   between this design's mean and the process behind the study's run, whose interval is the
+   prediction interval for one new run minus the study's number (the study's run scatters as
+   one of ours does, plus its own test set's sampling error). Shown: that interval lies within
+   ±Δ (equivalence); excluded: it lies wholly beyond ±Δ. Compared only in the study's regime.
+   A size in words (C6, C8: "slightly", "a little", at most 0.03): shown when the whole
+   interval lies between zero and 0.03, excluded when it lies wholly above 0.03.
 3. No effect: an interval wholly within ±Δ of zero says the effect is negligible.
 
 VERDICTS (one table, also in the report and docs/findings.md):
-- reproduced: the direction holds and, where the study states a size, the size too (its number
-  within ±Δ of the whole interval; a size in words: inside the prediction interval).
-- direction only: the direction holds, but the study's size is excluded.
-- contradicted: the interval lies on the other side of zero; or the study's number is excluded
-  while the direction is not established (absolute numbers: excluded at all).
+- reproduced: the direction holds and, where the study states a size, the size is shown too.
+- direction only: the direction holds; the study's size is not shown (excluded, undecided, or
+  not comparable in this regime).
+- contradicted: the opposite direction is established; or, for the study's number in its
+  regime, a gap beyond ±Δ is established.
 - negligible: the whole interval lies within ±Δ of no effect.
 - inconclusive: none of these; the row says how many runs would decide it.
 - not testable: this budget cannot estimate the quantity honestly (e.g. one seed per
@@ -27,23 +32,24 @@ import numpy as np
 from scipy import stats
 
 from helpers.experiments.findings.claims import Claim
-from helpers.experiments.findings.stats import Estimate
+from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
 
 VERDICTS = ("reproduced", "direction only", "contradicted", "negligible", "inconclusive",
             "not testable", "not comparable")
 DECISIVE = ("reproduced", "direction only", "contradicted")  # a direction or a size decided
 DEFINITIONS = {
-    "reproduced": "the direction holds and, where the study states a size, the size too: its "
-    "number lies within ±Δ of the whole interval (a size in words: inside the prediction "
-    "interval for one new run)",
-    "direction only": "the direction holds, but the study's size lies outside what this run "
-    "predicts",
-    "contradicted": "the interval lies wholly on the other side of zero; or the study's number "
-    "lies outside what this run predicts while the direction is not established",
+    "reproduced": "the direction holds and, where the study states a size, it is shown: the "
+    "interval for the gap to the study's number (its single run counted as one run with "
+    "scatter) lies within ±Δ, or the interval lies within the band of a size in words",
+    "direction only": "the direction holds, but the study's size is not shown (excluded, "
+    "undecided, or not comparable in this regime)",
+    "contradicted": "the opposite direction is established (the interval lies wholly on the "
+    "other side of zero); or, in the study's regime, a gap beyond ±Δ from the study's number "
+    "is established",
     "negligible": "the whole interval lies within ±Δ of no effect: a real answer, no effect "
     "worth the name",
     "inconclusive": "none of the above: the row gives the runs that would decide it (80% power "
-    "at this run's scatter)",
+    "for an effect of Δ, by the verdict's own test)",
     "not testable": "this budget cannot estimate the quantity honestly (e.g. one seed per "
     "configuration leaves an interaction inseparable from noise)",
     "not comparable": "an absolute number (or a comparison between notebooks) whose data, "
@@ -105,11 +111,13 @@ def _adjusted(claim: Claim, e: Estimate):
     return tuple(flip)
 
 
-def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None) -> dict:
-    """The three kinds of evidence: direction (holds | opposite | undetermined), size
-    (consistent | excluded | undetermined | None where the study states none) and negligible.
+def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
+             compare_size: bool = True) -> dict:
+    """The three kinds of evidence: direction (holds | opposite | undetermined), size (shown |
+    excluded | undetermined | not compared | None where the study states none) and negligible.
     With p_adjusted (a multiplicity-corrected p-value), the direction is decided by it instead
-    of by the interval."""
+    of by the interval. compare_size: False outside the study's regime, where its number is
+    not compared."""
     value, lo, hi, pi_lo, pi_hi = _adjusted(claim, e)
     if claim.direction == "abs":  # an accuracy is above zero: only its size says anything
         direction = None
@@ -121,15 +129,16 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None) -> dict
     size = None
     target = claim.target
     if target is not None:
-        band = (target - claim.delta, target + claim.delta)
-        if band[0] <= lo and hi <= band[1]:
-            size = "consistent"
-        elif hi < band[0] or lo > band[1] or (pi_lo is not None and not pi_lo <= target <= pi_hi):
-            size = "excluded"
-        else:
-            size = "undetermined"
-    elif claim.size is not None:  # a size in words, e.g. "a little": at most size.high
-        size = "excluded" if pi_lo is not None and pi_lo > claim.size.high else "consistent"
+        if not compare_size or pi_lo is None:
+            size = "not compared"
+        else:  # the gap to the study's run: [pi_lo - target, pi_hi - target]
+            gap_lo, gap_hi = pi_lo - target, pi_hi - target
+            size = ("shown" if -claim.delta <= gap_lo and gap_hi <= claim.delta else
+                    "excluded" if gap_lo > claim.delta or gap_hi < -claim.delta else
+                    "undetermined")
+    elif claim.size is not None:  # a size in words: between size.low and size.high
+        size = ("shown" if lo > claim.size.low and hi <= claim.size.high else
+                "excluded" if lo > claim.size.high else "undetermined")
     negligible = target is None and -claim.delta < lo and hi < claim.delta
     # how far the deciding bound clears zero, as a share of the interval's half-width: a
     # direction decided by a hair can flip with another seed or another processor's round-off
@@ -142,69 +151,64 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None) -> dict
 def verdict_of(claim: Claim, ev: dict) -> str:
     """The verdict the evidence adds up to (see the module's table)."""
     if claim.direction == "abs":
-        return {"consistent": "reproduced", "excluded": "contradicted"}.get(ev["size"],
-                                                                           "inconclusive")
-    if claim.target is not None:  # a direction and the study's number (C9)
-        if ev["size"] == "consistent":
-            return "reproduced"
-        if ev["size"] == "excluded":
-            return "direction only" if ev["direction"] == "holds" else "contradicted"
-        return "contradicted" if ev["direction"] == "opposite" else "inconclusive"
+        return {"shown": "reproduced", "excluded": "contradicted"}.get(ev["size"],
+                                                                       "inconclusive")
     if ev["negligible"]:
         return "negligible"
+    if ev["direction"] == "opposite":
+        return "contradicted"
     if ev["direction"] == "holds":
-        return "direction only" if ev["size"] == "excluded" else "reproduced"
-    return "contradicted" if ev["direction"] == "opposite" else "inconclusive"
+        return "reproduced" if ev["size"] in (None, "shown") else "direction only"
+    if claim.target is not None and ev["size"] == "excluded":  # a gap beyond Δ, established
+        return "contradicted"
+    return "inconclusive"
 
 
 # --- how many runs would decide it ---------------------------------------------------------------
 
 
-def _power(kind: str, effect: float, margin: float, se, df, tail: float):
-    """Power of new runs with standard errors se and degrees of freedom df (arrays): to show
-    the direction of `effect` ("direction"), to show it within ±margin ("equivalence",
-    |effect| < margin) or beyond it ("exclusion", |effect| > margin)."""
-    t = stats.t.ppf(1 - tail, df)  # (the normal approximation to the noncentral t's power)
-    if kind == "direction":
-        return stats.norm.cdf(abs(effect) / se - t)
-    if kind == "exclusion":
-        return stats.norm.cdf((abs(effect) - margin) / se - t)
-    d = abs(effect)  # equivalence: both bounds inside ±margin
-    return np.maximum(0.0, stats.norm.cdf((margin - d) / se - t)
-                      - stats.norm.cdf((-margin - d) / se + t))
+def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
+           compare_size: bool = True) -> np.ndarray:
+    """Power of the verdict's own test at k replicates per cell for the design effect: for a
+    number the study states, its being shown within ±Δ when this design's mean equals the
+    study's process (the gap interval's half-width at k; the parts more seeds cannot shrink,
+    the test subset's and the study's run's, stay); else the direction of an effect of Δ, by
+    the method's own test (t with its df at k and its one-sided level; the best cell and the
+    spread lead by simulation)."""
+    df = e.df_at(ks)
+    if claim.target is not None and compare_size:
+        z = stats.norm.ppf(1 - TAIL)
+        seeds = sd**2 * (1 + 1 / ks)
+        known = e.fixed_var + e.study_var
+        half = np.hypot(stats.t.ppf(1 - TAIL, df) * np.sqrt(seeds), z * math.sqrt(known))
+        se = np.sqrt(seeds + known)
+        return np.maximum(0.0, 2 * stats.norm.cdf((claim.delta - half) / se) - 1)
+    if e.design != "t":
+        return simulated_power(e.design, ks, claim.delta, sd, e.cells,
+                               (e.df or 1) / max(e.units - 1, 1))
+    se = np.sqrt(sd**2 / ks + e.fixed_var)
+    return stats.norm.cdf(claim.delta / se - stats.t.ppf(1 - e.tail, df))
 
 
-def n_needed(claim: Claim, e: Estimate) -> int | None:
-    """Replicates (seeds, or seeds per configuration) at which a run like this one would reach
-    a decisive verdict 4 times in 5 if the truth were this run's estimate: the direction of an
-    effect at least Δ (an estimate below Δ: its being negligible); for a number the study
-    states, being within ±Δ of it (or beyond). From this run's own scatter, and always more
-    than this run's replicates; None when it has no scatter, N_MAX + 1 when even N_MAX would
-    not do."""
-    if e.se is None or not e.se > 0 or e.df is None:
+def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None:
+    """Replicates (seeds, or seeds per configuration) at which a run of this design reaches
+    the verdict's decision 4 times in 5 for the design effect Δ (not for this run's noisy
+    estimate): the study's direction for an effect of Δ; for a number the study states, its
+    being shown within ±Δ. From this run's scatter (one replicate's s.d.), always more than
+    this run's replicates; None when it has no scatter, N_MAX + 1 when even N_MAX would not
+    do (e.g. when the study's single run scatters more than Δ allows). compare_size: False
+    outside the study's regime (C9 is then decided by its direction alone)."""
+    sd = e.unit_sd
+    if sd is None or not sd > 0 or e.df is None:
         return None
-    per_unit = e.se * math.sqrt(e.units)
-    target = claim.target
-    if target is not None:
-        distance = e.value - target
-        kind = "equivalence" if abs(distance) < claim.delta else "exclusion"
-        effect = distance
-    else:
-        kind = "direction" if abs(e.value) >= claim.delta else "equivalence"
-        effect = e.value
-    if kind == "exclusion" and math.isclose(abs(effect), claim.delta):
-        return N_MAX + 1
 
-    def first_enough(ks: np.ndarray) -> int | None:  # k replicates: pure-error df cells*(k-1)
-        power = _power(kind, effect, claim.delta, per_unit / np.sqrt(ks),
-                       np.maximum(1, e.cells * (ks - 1)), e.tail)
-        hits = np.flatnonzero(power >= POWER)
-        return int(ks[hits[0]]) if len(hits) else None
+    def enough(k: int) -> bool:
+        return bool(_power(claim, e, np.array([k]), sd, compare_size)[0] >= POWER)
 
-    start = e.units + 1  # more than this run had (it did not decide)
-    coarse = np.unique(np.geomspace(start, N_MAX, 120).astype(int))
-    k = first_enough(coarse)
-    if k is None:
+    low, high = e.units, N_MAX  # more than this run had (it did not decide)
+    if not enough(high):
         return N_MAX + 1
-    below = coarse[coarse < k]
-    return first_enough(np.arange(below[-1] + 1 if len(below) else start, k + 1))
+    while high - low > 1:  # the power grows with k: bisect
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
