@@ -72,10 +72,45 @@ def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
     assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
 
 
+@pytest.mark.parametrize("rel", ["models/tblog.py", "models/mlflowlog.py", "timing.py",
+                                 "experiments/trialstore.py", "experiments/findings/stats.py"])
+def test_an_edit_to_any_module_a_trial_imports_redoes_its_trials(package, rel):
+    path = package / "helpers" / rel
+    if not path.exists():
+        pytest.skip(f"helpers/{rel} is gone")
+    _grid(package)  # e.g. a TensorBoard callback that sets the learning rate to 0 changes numbers
+    path.write_text(path.read_text() + "\n# an edit: keyed, so the trials are redone\n")
+    out, ran = _grid(package)
+    assert ran == 3 and f"(helpers/{rel} changed) are redone" in out, out
+
+
+def test_the_modules_left_out_of_the_key_are_never_imported_by_keyed_ones():
+    """plots/ and run/ may stay out of the trial code key only if no keyed module imports
+    them: every import statement, at the top or inside a function, of every keyed module."""
+    import ast
+
+    from helpers.experiments.records import HELPERS, NOT_COMPUTING, keyed_modules
+
+    out_of_key = tuple(f"helpers.{rel.removesuffix('.py')}" for rel in NOT_COMPUTING)
+    found = []
+    for path in keyed_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # `from .x import y` read as absolute
+                package = path.relative_to(HELPERS.parent).parent.parts
+                base = ".".join(package[:len(package) - node.level + 1] + (node.module or "",))
+                module = base.rstrip(".") if node.level else node.module
+                names = [module] + [f"{module}.{a.name}" for a in node.names]
+            found += [f"{path.relative_to(HELPERS)} imports {n}" for n in names
+                      if any(n == m or n.startswith(m + ".") for m in out_of_key)]
+    assert keyed_modules() and not found, found
+
+
 def test_plotting_and_report_code_do_not_make_trials_stale(package):
     _grid(package)
-    for rel in ("plots/grids.py", "run/report.py", "experiments/findings/stats.py",
-                "experiments/protocol.py"):
+    for rel in ("plots/grids.py", "run/report.py"):
         path = package / "helpers" / rel
         path.write_text(path.read_text() + "\n# an edit that computes nothing\n")
     out, ran = _grid(package)

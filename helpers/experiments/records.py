@@ -5,13 +5,12 @@ computes results) and `versions` (Keras and the backend's packages). A record fr
 other versions, or with impossible values is stale: its trial is redone, and the run says why
 in one line per cause.
 
-Which modules count (COMPUTING): base, backend, atomic, artifacts, data/, models/ and
-experiments/, except experiments/findings/ (statistics and words over finished results),
-experiments/protocol.py (the study's settings, for regimes and origins) and
-experiments/trialstore.py (which trials run where, and how records are stored) and
-models/tblog.py and models/mlflowlog.py (TensorBoard's and MLflow's logs: they read each
-epoch's logs, change nothing). plots/ and run/
-draw and report results; they compute none, so editing them reuses every trial."""
+Which modules count (the key): every helpers module except plots/ and run/, which draw and
+report finished results. A module a trial's process imports can change a number (a callback
+that logs a fit holds the model and its optimiser; an import can patch a library), so all of
+those are keyed; plots/ and run/ are left out only because no keyed module imports them
+(tests/test_trial_identity.py reads every import, top-level or inside a function): editing a
+figure or the report reuses every trial."""
 
 from __future__ import annotations
 
@@ -22,26 +21,23 @@ from functools import lru_cache
 from pathlib import Path
 
 HELPERS = Path(__file__).resolve().parent.parent
-COMPUTING = ("base.py", "backend.py", "atomic.py", "artifacts.py", "data", "models", "experiments")
-NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py",
-                 "models/tblog.py", "models/mlflowlog.py")
+NOT_COMPUTING = ("plots", "run", "__main__.py")  # folders or files under helpers/
+
+
+def keyed_modules() -> list[Path]:
+    """Every helpers/**/*.py but plots/, run/ and __main__.py, sorted."""
+    skip = [HELPERS / rel for rel in NOT_COMPUTING]
+    return [f for f in sorted(HELPERS.rglob("*.py"))
+            if not any(f == s or s in f.parents for s in skip)]
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
-    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every module that
-    computes results, read once per process (the runner starts a fresh kernel per notebook;
-    restart a kernel of your own after editing helpers)."""
-    files = []
-    for entry in COMPUTING:
-        path = HELPERS / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    skip = [HELPERS / rel for rel in NOT_COMPUTING]  # files, or folders of them
-    return {
-        f"helpers/{f.relative_to(HELPERS).as_posix()}": hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-        for f in files
-        if not any(f == s or s in f.parents for s in skip)
-    }
+    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every keyed module,
+    read once per process (the runner starts a fresh kernel per notebook; restart a kernel of
+    your own after editing helpers)."""
+    return {f"helpers/{f.relative_to(HELPERS).as_posix()}":
+            hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in keyed_modules()}
 
 
 def library_versions() -> dict[str, str]:
