@@ -21,7 +21,7 @@ from helpers.data.sources import CINIC10_URL
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
-from helpers.run.runrecord import check_compatible, read_record, update_record
+from helpers.run.runrecord import check_compatible, one_at_a_time, read_record, update_record
 from helpers.run.study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
@@ -64,8 +64,6 @@ def run(
     """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
     it starts and ends), then build the report, also when a notebook failed: the report shows
     the failure in its place, and NotebookFailed is raised afterwards."""
-    import papermill as pm
-
     keras_backend = backend.check()  # one line before anything runs (e.g. KERAS_BACKEND=torch)
     out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
     name, steps, sources = plan_sources(
@@ -78,6 +76,16 @@ def run(
 
         print(f"ray cluster: {check_cluster()}", flush=True)
     run_dir = Path(steps[0][1]["run_dir"])
+    with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
+        return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
+                           report=report, log_output=log_output)
+
+
+def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Path,
+                keras_backend: str, overrides, *, report: bool, log_output: bool) -> Path:
+    """run() once the folder is this command's alone."""
+    import papermill as pm
+
     stems = [nb.stem for nb, _ in steps]
     check_compatible(read_record(run_dir), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()

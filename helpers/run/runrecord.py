@@ -1,16 +1,18 @@
 """<run>/run.json: what each notebook of a run folder is (profile, dataset fingerprint,
 parameters with their origins, status running | completed | failed, seconds) and every command
-that wrote into the folder. Read-modify-write under a file lock, so two runs into one folder
-(`--only 01` and `--only 02` at once) keep each other's entries; written atomically."""
+that wrote into the folder. One `run` command at a time holds the folder (one_at_a_time);
+run.json itself is read-modify-written under a file lock of its own and written atomically."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock, Timeout
 
 from helpers.artifacts import completed  # noqa: F401  (whether an entry is a result: artifacts)
 from helpers.atomic import read_json, write_json
@@ -27,6 +29,32 @@ def locked(run_dir: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def one_at_a_time(run_dir: Path):
+    """<run>/.runner.lock held for a whole `run` command (released when the process dies, even
+    by kill -9): two runs into one folder would each write run.json, the results and the
+    executed notebooks, and the record would then describe one run beside the other's numbers.
+    A second run is refused at once, in one line naming the folder and the holder's pid."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock, pid_file = FileLock(run_dir / ".runner.lock", timeout=0), run_dir / ".runner.pid"
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = f"pid {int(pid_file.read_text())}"
+        except (OSError, ValueError):  # (between its lock and its pid file)
+            holder = "a process that is starting"
+        raise StudyError(
+            f"{run_dir}: another run ({holder}) is writing into this folder; wait for it to end "
+            "or stop it, or give this run another --out"
+        ) from None
+    try:
+        pid_file.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        lock.release()
 
 
 def read_record(run_dir: Path) -> dict:
