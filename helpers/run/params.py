@@ -54,7 +54,6 @@ BOUNDS = {
     **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",
                      "cpus_per_trial"], POSITIVE),
     **dict.fromkeys(["dropout", "bn_momentum"], SHARE),
-    "valid_fraction": _range(0, 1, low_open=True, high_open=True),
     "n_blocks": _range(1, 5, whole=True),  # 32x32 pooled once per block
     "reg_n_blocks": _range(1, 5, whole=True),
     "kernel_size": WHOLE_1,

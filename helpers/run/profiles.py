@@ -219,6 +219,12 @@ def plan_sources(
         hits = [
             p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
         ]
+        if not hits and key == "valid_fraction":
+            raise StudyError(
+                f"-p {text}: where a dataset has no valid/, every notebook loads the one carve "
+                "(10% of train/ per class, carve seed 0); give the dataset a valid/ folder to "
+                "choose another"
+            )
         if not hits:
             raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
     result, sources = [], {}
