@@ -21,7 +21,7 @@ from helpers.data.sources import CINIC10_URL
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
-from helpers.run.runrecord import check_compatible, one_at_a_time, read_record, update_record
+from helpers.run.runrecord import check_compatible, one_at_a_time, read_checked, update_record
 from helpers.run.study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
@@ -87,7 +87,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     import papermill as pm
 
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_record(run_dir), stems, name, backend=keras_backend)  # before data
+    check_compatible(read_checked(run_dir), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 

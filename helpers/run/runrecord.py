@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 from helpers.artifacts import completed  # noqa: F401  (whether an entry is a result: artifacts)
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
+from helpers.run.readback import check_record
 
 
 @contextlib.contextmanager
@@ -69,6 +70,16 @@ def read_record(run_dir: Path) -> dict:
     if not isinstance(record, dict):
         raise StudyError(f"{path}: not a run record (expected a JSON object)")
     record.setdefault("notebooks", {})
+    return record
+
+
+def read_checked(run_dir: Path) -> dict:
+    """read_record, its shape checked as `report` checks it (readback.check_record) where
+    run.json exists: a hand-edited file is the line `report` gives for it, before a run
+    writes into the folder, never an AttributeError from halfway through."""
+    record = read_record(run_dir)
+    if (run_dir / "run.json").exists():
+        check_record(read_json(run_dir / "run.json"), run_dir / "run.json")
     return record
 
 
