@@ -236,3 +236,21 @@ def test_out_that_is_a_dangling_symlink_is_one_line(tmp_path, capsys, nothing_st
     (tmp_path / "out").symlink_to(tmp_path / "gone")
     err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(tmp_path / "out")])
     assert "--out" in err and "dangling symlink" in err
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("gpus_per_trial=1", "gpus_per_trial=1 with executor=ray, but this machine's Ray has 0 GPU(s)"),
+    ("cpus_per_trial=4096", "cpus_per_trial=4096 with executor=ray, but this machine's Ray has"),
+])
+def test_ray_trials_that_could_never_start_are_refused_before_the_run(
+    param, expected, tmp_path, capsys, monkeypatch, nothing_starts
+):
+    from pathlib import Path
+
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--only", "03", "--out",
+                                   str(tmp_path / "o"), "-p", "executor=ray", "-p", param])
+    assert expected in err and "no trial could ever start" in err and "03_hyperparams" in err

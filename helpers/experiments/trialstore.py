@@ -302,11 +302,36 @@ def _start_ray(ray) -> None:
     for key in ("CINIC10_TENSORBOARD", "MLFLOW_TRACKING_URI"):  # workers log as the driver
         if os.environ.get(key):
             env[key] = os.environ[key]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ray.init(  # "local": a Ray of its own, even where `ray start` left a cluster running
-        address="local", num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False,
+        address="local", num_cpus=int(local_resources()["CPU"]), runtime_env={"env_vars": env}, include_dashboard=False,
         log_to_driver=False,
     )
+
+
+def local_resources() -> dict[str, float]:
+    """{"CPU": cores, "GPU": NVIDIA GPUs} a local Ray on this machine gets, counted as Ray
+    counts them: the cores this process may use; CUDA_VISIBLE_DEVICES where it is set, else the
+    /dev/nvidiaN device files."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "NoDevFiles"])
+    else:
+        gpus = len([p for p in Path("/dev").glob("nvidia*") if p.name[6:].isdigit()])
+    return {"CPU": float(cores or 1), "GPU": float(gpus)}
+
+
+def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]) -> None:
+    """Refuse trials that each ask for more cores or GPUs than the Ray they run on has: Ray
+    would queue them forever, waiting for a node that never comes."""
+    for kind, need, param in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
+        got = have.get(kind, 0.0)
+        if need > got:
+            raise StudyError(
+                f"{where}: {param}={need:g} with executor=ray, but this machine's Ray has {got:g} "
+                f"{'core' if kind == 'CPU' else 'GPU'}(s): no trial could ever start; set "
+                f"-p {param}={got:g}, or RAY_ADDRESS to a cluster that has them"
+            )
 
 
 def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
@@ -317,6 +342,8 @@ def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> 
     ray = _import_ray()
     if not ray.is_initialized():
         _start_ray(ray)
+    if not os.environ.get("RAY_ADDRESS"):  # its own Ray: what it has now is all it will have
+        check_resources("trials", cpus, gpus, ray.cluster_resources())
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_task)
     context = {**context, "threads": max(1, int(cpus))}
     refs = {task.remote(trial_fn, t, context): t for t in pending}

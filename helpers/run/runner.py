@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import zmq
+from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
 from helpers import backend
@@ -69,7 +70,14 @@ def run(
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
     )
-    if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
+    on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
+    if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine
+        from helpers.experiments.trialstore import check_resources, local_resources
+
+        for stem, p in on_ray:  # before any kernel: Ray would queue its trials forever
+            check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
+                            local_resources())
+    if os.environ.get("RAY_ADDRESS") and on_ray:
         from helpers.run.cluster import (
             check_cluster,  # before any kernel starts: one line, in seconds
         )
@@ -147,10 +155,13 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                         **streams,
                     )
-            except (pm.PapermillExecutionError, OSError) as err:
-                # OSError: papermill could not save the executed copy (a full disk ...)
+            except (pm.PapermillExecutionError, DeadKernelError, OSError) as err:
+                # OSError: papermill could not save the executed copy (a full disk ...);
+                # DeadKernelError: the kernel was killed from outside (the out-of-memory killer)
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
+                         else "its kernel, which died (killed from outside: out of memory?)"
+                         if isinstance(err, DeadKernelError)
                          else f"saving {target.name}: {err.strerror or err}")
                 entry.update(
                     status="failed",
