@@ -79,3 +79,35 @@ def test_01_loads_the_carve_every_notebook_loads_whatever_the_seed(tmp_path):
     recorded = json.loads((out / "run.json").read_text())["dataset"]["fingerprint"]
     result = json.loads((out / "results" / "01_data.json").read_text())
     assert result["provenance"]["fingerprint"] == recorded  # 02-05 load this one (the default carve)
+
+
+def _kernel_pids(marker: str) -> list[int]:
+    """Processes whose command line names marker (a kernel's connection file)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_kernel_killed_on_its_own_is_a_failure_on_record_and_the_report_is_built(tmp_path):
+    out = tmp_path / "run"
+    proc = _run(out, "--only", "02")
+    try:
+        marker = f"kernel-02_resnet-{proc.pid}.json"
+        _wait(lambda: _status(out, "02_resnet") == "running" and _kernel_pids(marker), 240)
+        time.sleep(3)  # (it runs cells now)
+        for pid in _kernel_pids(marker):
+            os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
+        _, err = proc.communicate(timeout=300)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert "02_resnet failed in its kernel, which died" in err.splitlines()[0], err[-3000:]
+    entry = json.loads((out / "run.json").read_text())["notebooks"]["02_resnet"]
+    assert entry["status"] == "failed" and "kernel" in entry["error"]
+    assert (out / "report.html").exists()
