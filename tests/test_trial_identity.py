@@ -179,3 +179,70 @@ def test_a_trial_function_returning_an_impossible_result_fails_naming_it(tmp_pat
     with pytest.raises(trialstore.TrialFailed, match=r"x=1.*cannot be true: best_val_accuracy 7.5"):
         _run(tmp_path, capsys, extra={"best_val_accuracy": 7.5})
     assert not list((tmp_path / "results" / "trials").glob("*.json"))  # nothing saved
+
+
+# --- 03's trial cell is part of its trials' key (issue 27, done-when (c)) ----------------------
+
+
+def copy_project(dest: Path) -> Path:
+    """The project's code, notebooks and profiles copied to dest, to edit a notebook there and
+    run it through the runner as a student would, leaving the checkout as it was."""
+    for part in ("helpers", "notebooks", "configs"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _rerun_03(project: Path, run: Path, data: Path) -> tuple[dict, str]:
+    """`run --only 03` (smoke, synthetic) from project into run; ({trial id: record}, the
+    executed notebook's printed output)."""
+    import os
+
+    import nbformat
+
+    env = {**os.environ, "PYTHONPATH": str(project), "CINIC10_DATA": str(data)}
+    env.pop("CINIC10_FRESH_BUILDS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--only", "03", "--out", str(run), "--no-report"],
+        cwd=project, env=env, text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    executed = nbformat.read(run / "executed" / "03_hyperparams.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    records = {p.stem: json.loads(p.read_text())
+               for p in (run / "results" / "trials").glob("*.json")}
+    return records, printed
+
+
+@pytest.mark.slow
+def test_03_rerun_with_its_trial_cell_edited_redoes_its_trials(smoke_run, tmp_path):
+    """A copy of 03 rerun into a copy of the smoke run's folder reuses every trial while its
+    trial cell is unchanged; with the cell's optimiser edited (Adam -> SGD with momentum) every
+    trial is redone, the run saying why, and the new records carry the edited cell's code."""
+    import nbformat
+    from conftest import copy_run
+
+    project = copy_project(tmp_path / "project")
+    run = copy_run(smoke_run[0], tmp_path / "run")
+    before, printed = _rerun_03(project, run, tmp_path / "data")
+    assert before and "to run" in printed and "redone" not in printed
+    for grid in ("training grid", "regularisation grid"):
+        assert f"{grid}: " in printed and ", 0 to run (local)" in printed.split(f"{grid}: ")[1]
+
+    path = project / "notebooks" / "03_hyperparams.ipynb"
+    nb = nbformat.read(path, 4)
+    cells = [c for c in nb.cells if "def resnet_trial(" in c.source]
+    assert len(cells) == 1 and "keras.optimizers.Adam(lr)" in cells[0].source
+    cells[0].source = cells[0].source.replace("keras.optimizers.Adam(lr)",
+                                              "keras.optimizers.SGD(lr, momentum=0.9)")
+    nbformat.write(nb, path)
+    after, printed = _rerun_03(project, run, tmp_path / "data")
+    assert set(after) == set(before)  # the same trials (ids), every one computed again
+    key = "resnet_trial in the notebook"
+    for trial_id, rec in after.items():
+        assert rec["code"][key] != before[trial_id]["code"][key]
+        assert rec["finished"] != before[trial_id]["finished"]
+    n = len(after)
+    assert f"trial(s) computed by other code ({key} changed) are redone" in printed, printed
+    assert sum(int(line.split(" trial(s) computed by other code")[0].rsplit(": ", 1)[1])
+               for line in printed.splitlines() if f"({key} changed)" in line) == n

@@ -4,16 +4,25 @@ dataset fingerprint, epochs, subset sizes, batch size …). Each result is one J
 <run>/results/trials/<trial_id>.json, written atomically, with the code and library versions
 that computed it (records.py); a rerun skips every trial whose record is whole, possible and
 current, and redoes the rest, saying why. Trials run one after another in this process
-(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files."""
+(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files.
+
+A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
+it is: its source (and that of every function of its notebook it calls) joins the records' code,
+so an edited cell redoes its trials, and the plain values it reads from the notebook (a
+parameter, an optimiser's argument) join every trial id, as Ray ships them (function_key)."""
 
 from __future__ import annotations
 
+import dis
 import hashlib
+import inspect
 import itertools
 import json
+import marshal
 import os
 import sys
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +105,113 @@ def function_name(fn: TrialFn) -> str:
     return name
 
 
-class TrialStore:
-    """<run>/results/trials/<trial_id>.json: one record per finished trial."""
+def function_key(fn: TrialFn) -> tuple[dict[str, str], dict]:
+    """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
+    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each function of
+    its own module it calls; reads {name: value}: the plain values (numbers, strings, lists,
+    dicts) those read from their module's globals. Modules, and functions or classes from
+    elsewhere (helpers, keyed as a whole; libraries, by version), are not read. A helpers
+    function: ({}, {}). Any other value it reads is refused: no id could cover it."""
+    if fn.__module__.split(".")[0] == "helpers":
+        return {}, {}
+    code, reads, todo = {}, {}, [fn]
+    while todo:
+        f = todo.pop()
+        where = "the notebook" if f.__module__ == "__main__" else f.__module__
+        label = f"{f.__qualname__} in {where}"
+        if label in code:
+            continue
+        code[label] = _source_hash(f)
+        for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
+            value = f.__globals__[name]
+            if isinstance(value, types.ModuleType) or (
+                (inspect.isfunction(value) or inspect.isclass(value))
+                and value.__module__ != f.__module__
+            ):
+                continue
+            if inspect.isfunction(value):
+                todo.append(value)
+            elif _plain(value):
+                reads[name] = value
+            else:
+                raise StudyError(
+                    f"trial function {fn.__qualname__} reads {name} (a {type(value).__name__}) "
+                    f"from {f.__module__}: pass it in the trial's config or context instead, or "
+                    "as a plain value (number, string, list, dict) that its trial ids can hold")
+    return code, reads
 
-    def __init__(self, run_dir):
+
+def from_notebook(notebook, name: str, **parameters):
+    """The function `name` as the notebook's cell that defines it (`def name(`) defines it, run
+    after the notebook's parameters cell with these overrides (as papermill runs them), in a
+    namespace of its own, its source kept where inspect finds it (as IPython keeps a cell's):
+    for tests and benchmarks to run a notebook's trial function."""
+    import linecache
+
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    params = [c.source for c in cells if "parameters" in c.metadata.get("tags", [])]
+    defining = [c.source for c in cells if c.cell_type == "code" and f"def {name}(" in c.source]
+    if len(defining) != 1:
+        raise StudyError(f"{notebook}: {len(defining)} cells define {name}, not one")
+    namespace = {"__name__": f"notebook_{Path(notebook).stem}"}
+    exec("\n".join(params), namespace)
+    namespace.update(parameters)
+    filename = f"<{Path(notebook).name}: {name}>"
+    linecache.cache[filename] = (len(defining[0]), None, defining[0].splitlines(True), filename)
+    exec(compile(defining[0], filename, "exec"), namespace)
+    return namespace[name]
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Global names a code object (and the functions, lambdas, comprehensions inside it) reads:
+    LOAD_GLOBAL's, not attributes (`training.setup` reads `training`, not a global `setup`)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _source_hash(f) -> str:
+    """sha256 (16 hex) of f's source (a notebook cell's too: IPython keeps it), else its code."""
+    try:
+        blob = inspect.getsource(f).encode()
+    except (OSError, TypeError):
+        blob = marshal.dumps(f.__code__)
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _reading(trial: Trial, reads: dict) -> Trial:
+    """trial with the values its function reads in its settings, so in its id."""
+    if not reads:
+        return trial
+    settings = {**trial.settings, "reads": reads}
+    return Trial(trial_id(trial.kind, trial.config, settings), trial.kind, trial.config, settings)
+
+
+class TrialStore:
+    """<run>/results/trials/<trial_id>.json: one record per finished trial. code: the trial
+    function's (function_key), which a record must match; without it (reading a grid's records
+    back after run_trials checked them) only the helpers modules' code is compared."""
+
+    def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.code = code
+        current = records.identity()
+        self.identity = {**current, "code": {**current["code"], **(code or {})}}
 
     def path(self, trial: Trial) -> Path:
         return self.folder / f"{trial.id}.json"
@@ -128,7 +238,9 @@ class TrialStore:
         why = records.invalid(rec.get("result"), metric)
         if why:
             return None, "invalid", [f"{path.name}: {why}"]
-        cause, what = records.stale(rec, records.identity())
+        if self.code is None and isinstance(rec.get("code"), dict):
+            rec = {**rec, "code": {k: v for k, v in rec["code"].items() if k.startswith("helpers/")}}
+        cause, what = records.stale(rec, self.identity)
         return (None, cause, what) if cause else (rec, "", [])
 
     def save(self, trial: Trial, result: dict, metric: str = METRIC, **extra) -> dict:
@@ -145,7 +257,7 @@ class TrialStore:
             "settings": trial.settings,
             "result": result,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **records.identity(),
+            **self.identity,
             **extra,
         }
         write_json(self.path(trial), rec)
@@ -173,7 +285,9 @@ def run_trials(
     metric: str = METRIC,
 ) -> pd.DataFrame:
     """Run every trial without a valid result file as trial_fn(config, context), saving each
-    result as it arrives; one row per trial (trial_id, config, scalar results), in order."""
+    result as it arrives; one row per trial (trial_id, config, scalar results), in order. The
+    plain values trial_fn reads from its notebook join each trial's settings and id, its
+    source the records' code (function_key)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -182,7 +296,9 @@ def run_trials(
     from helpers.models import mlflowlog
 
     fn_name = function_name(trial_fn)
-    store = TrialStore(run_dir)
+    code, reads = function_key(trial_fn)
+    trials = [_reading(t, reads) for t in trials]
+    store = TrialStore(run_dir, code)
     found, causes = {}, {c: [] for c in records.WORDS}
     for t in trials:
         found[t.id], cause, what = store.check(t, metric)
@@ -221,15 +337,17 @@ def run_trials(
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    """(trial_fn(config, context), wall seconds); errors name the trial."""
-    from helpers.models import mlflowlog, tblog
+    """(trial_fn(config, context), wall seconds), quietly (training.quiet: a grid's progress is
+    its bar); errors name the trial."""
+    from helpers.models import mlflowlog, tblog, training
 
     t0 = time.perf_counter()
     try:
         # its fits log to <run>/tensorboard/<notebook>/<config>-<id>_s<seed>/ and, where
         # MLFLOW_TRACKING_URI is set, to one MLflow run named by its id
         with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
-              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config))):
+              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config)),
+              training.quiet()):
             result = trial_fn(dict(trial.config), dict(context))
             mlflowlog.finish(result)
     except Exception as err:
