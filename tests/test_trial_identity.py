@@ -181,6 +181,63 @@ def test_a_trial_function_returning_an_impossible_result_fails_naming_it(tmp_pat
     assert not list((tmp_path / "results" / "trials").glob("*.json"))  # nothing saved
 
 
+# --- a trial function defined outside helpers (a notebook's cell) keys itself ------------------
+
+LR = 0.5
+OPTIONS = {"momentum": 0.9, "nesterov": True}
+THING = object()
+
+
+def _helper(config: dict) -> float:
+    return config.get("x", 0) / 10
+
+
+def _reads_plain(config: dict, context: dict) -> dict:
+    return {"best_val_accuracy": LR * OPTIONS["momentum"] * _helper(config)}
+
+
+def _reads_an_object(config: dict, context: dict) -> dict:
+    return {"best_val_accuracy": 0.5, "thing": repr(THING)}
+
+
+def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads():
+    """function_key: the source of the function and of the functions of its module it calls;
+    the plain globals it reads (not modules, not attributes, not helpers' or libraries'
+    functions); an object it reads is refused in one line naming it."""
+    from helpers.base import StudyError
+    from helpers.experiments import hyperparams
+
+    code, reads = trialstore.function_key(_reads_plain)
+    assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
+    assert set(code) == {f"_reads_plain in {__name__}", f"_helper in {__name__}"}
+    assert all(len(v) == 16 for v in code.values())
+    with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
+        trialstore.function_key(_reads_an_object)
+    assert trialstore.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+
+
+def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):
+    """The grid's function is its script's (a notebook's cell alike): an edit to its body
+    redoes the trials, saying so; a plain value it reads gives the trials new ids."""
+    script = package / "grid.py"
+    reading = GRID.replace("def toy_trial", "SCALE = 10\n\n\ndef toy_trial").replace(
+        'config["x"] / 10', 'config["x"] / SCALE')
+    script.write_text(reading)
+    _, ran = _grid(package)
+    out, ran_again = _grid(package)
+    assert ran == 3 and ran_again == 0 and "redone" not in out
+    script.write_text(reading.replace('f.write(json.dumps(config) + "\\n")',
+                                      'f.write(json.dumps(config) + "\\n")  # edited'))
+    out, ran = _grid(package)
+    assert ran == 3 and "grid: 3 trial(s) computed by other code (toy_trial in the notebook " \
+        "changed) are redone" in out, out
+    script.write_text(reading.replace("SCALE = 10", "SCALE = 20"))
+    out, ran = _grid(package)
+    assert ran == 3 and "3 to run" in out  # new ids: other trials, not stale ones
+    rec = json.loads(next((package / "run" / "results" / "trials").glob("*.json")).read_text())
+    assert rec["settings"]["reads"] in ({"SCALE": 10}, {"SCALE": 20})
+
+
 # --- 03's trial cell is part of its trials' key (issue 27, done-when (c)) ----------------------
 
 
