@@ -275,7 +275,7 @@ def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
 
 def test_augmentation_trial_refuses_a_flat_context(tiny_dataset):
     """augmentation_trial reads the grid's settings from context['settings']
-    (helpers/experiments/trial.py); the old flat context is refused, naming what is missing."""
+    (trialstore.needed_settings); the old flat context is refused, naming what is missing."""
     from helpers.experiments import augmentation
 
     _, context = tiny_trials(tiny_dataset)

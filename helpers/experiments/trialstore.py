@@ -96,6 +96,30 @@ def make_trials(
     return out
 
 
+def needed_settings(context: dict, needed: set[str], who: str) -> dict:
+    """context["settings"] (a trial function's grid settings), after a ValueError naming who
+    and any needed key that is missing."""
+    given = context.get("settings")
+    if not isinstance(given, dict):
+        raise ValueError(f"{who}: context['settings'] must be the grid's settings (a mapping)")
+    missing = needed - set(given)
+    if missing:
+        raise ValueError(f"{who}: settings lack {sorted(missing)}")
+    return given
+
+
+def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
+    """(dataset, *the stratified subsets of splits) that context["settings"] names
+    (<split>_per_class, subset_seed), from context["dataset"], loaded once per process (a Ray
+    worker's too) and checked against the settings' fingerprint. (n, 32, 32, 3) uint8 images."""
+    from helpers import data  # deferred: the runner imports this module, not the data layer
+
+    given = context["settings"]
+    ds = data.shared_dataset(context["dataset"], given["fingerprint"], say=lambda *_: None)
+    return (ds, *(data.stratified_subset(ds[s], given[f"{s}_per_class"], given["subset_seed"])
+                  for s in splits))
+
+
 def function_name(fn: TrialFn) -> str:
     """'module:qualname' of a trial function; refuses lambdas and nested functions (Ray and the
     trial records need a plain top-level function)."""
