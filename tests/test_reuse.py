@@ -266,6 +266,9 @@ with training.quiet():
     fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
     reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
 t._assert_same(fresh, reused)
+with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
+    t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
+                   [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
 for stages in (False, True):  # 02's seeds, 05's two stages
     twins = {}
     for mode in ("1", "0"):
