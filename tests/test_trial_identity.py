@@ -192,8 +192,16 @@ def _helper(config: dict) -> float:
     return config.get("x", 0) / 10
 
 
+class _Scaled:  # a class of the trial's own module (a notebook's custom layer, say)
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, value: float) -> float:
+        return value * self.factor * LR
+
+
 def _reads_plain(config: dict, context: dict) -> dict:
-    return {"best_val_accuracy": LR * OPTIONS["momentum"] * _helper(config)}
+    return {"best_val_accuracy": _Scaled(OPTIONS["momentum"])(_helper(config))}
 
 
 def _reads_an_object(config: dict, context: dict) -> dict:
@@ -209,7 +217,8 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
 
     code, reads = trialstore.function_key(_reads_plain)
     assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
-    assert set(code) == {f"_reads_plain in {__name__}", f"_helper in {__name__}"}
+    assert set(code) == {f"{name} in {__name__}" for name in (
+        "_reads_plain", "_helper", "_Scaled", "_Scaled.__init__", "_Scaled.__call__")}
     assert all(len(v) == 16 for v in code.values())
     with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
         trialstore.function_key(_reads_an_object)

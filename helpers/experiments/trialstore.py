@@ -131,9 +131,9 @@ def function_name(fn: TrialFn) -> str:
 
 def function_key(fn: TrialFn) -> tuple[dict[str, str], dict]:
     """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
-    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each function of
-    its own module it calls; reads {name: value}: the plain values (numbers, strings, lists,
-    dicts) those read from their module's globals. Modules, and functions or classes from
+    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each
+    function and class (its methods) of its own module it uses; reads {name: value}: the plain
+    values (numbers, strings, lists, dicts) those read from their module's globals. Modules, and functions or classes from
     elsewhere (helpers, keyed as a whole; libraries, by version), are not read. A helpers
     function: ({}, {}). Any other value it reads is refused: no id could cover it."""
     if fn.__module__.split(".")[0] == "helpers":
@@ -155,6 +155,11 @@ def function_key(fn: TrialFn) -> tuple[dict[str, str], dict]:
                 continue
             if inspect.isfunction(value):
                 todo.append(value)
+            elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
+                methods = [v for v in vars(value).values() if inspect.isfunction(v)]
+                todo += methods
+                shape = [b.__qualname__ for b in value.__bases__] + sorted(vars(value))
+                code[f"{value.__qualname__} in {where}"] = _digest(json.dumps(shape).encode())
             elif _plain(value):
                 reads[name] = value
             else:
@@ -201,9 +206,12 @@ def _global_names(code: types.CodeType) -> set[str]:
 def _source_hash(f) -> str:
     """sha256 (16 hex) of f's source (a notebook cell's too: IPython keeps it), else its code."""
     try:
-        blob = inspect.getsource(f).encode()
+        return _digest(inspect.getsource(f).encode())
     except (OSError, TypeError):
-        blob = marshal.dumps(f.__code__)
+        return _digest(marshal.dumps(f.__code__))
+
+
+def _digest(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
