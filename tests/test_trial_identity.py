@@ -259,7 +259,7 @@ def copy_project(dest: Path) -> Path:
 
 
 def _rerun_03(project: Path, run: Path, data: Path) -> tuple[dict, str]:
-    """`run --only 03` (smoke, synthetic) from project into run; ({trial id: record}, the
+    """`run --only 03` (smoke, synthetic) from project into run; ({03's trial id: record}, the
     executed notebook's printed output)."""
     import os
 
@@ -275,8 +275,8 @@ def _rerun_03(project: Path, run: Path, data: Path) -> tuple[dict, str]:
     executed = nbformat.read(run / "executed" / "03_hyperparams.ipynb", 4)
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
-    records = {p.stem: json.loads(p.read_text())
-               for p in (run / "results" / "trials").glob("*.json")}
+    records = {p.stem: json.loads(p.read_text())  # 03's (04's are there too)
+               for p in (run / "results" / "trials").glob("resnet-*.json")}
     return records, printed
 
 
