@@ -213,16 +213,16 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     the plain globals it reads (not modules, not attributes, not helpers' or libraries'
     functions); an object it reads is refused in one line naming it."""
     from helpers.base import StudyError
-    from helpers.experiments import hyperparams
+    from helpers.experiments import hyperparams, records
 
-    code, reads = trialstore.function_key(_reads_plain)
+    code, reads = records.function_key(_reads_plain)
     assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
     assert set(code) == {f"{name} in {__name__}" for name in (
         "_reads_plain", "_helper", "_Scaled", "_Scaled.__init__", "_Scaled.__call__")}
     assert all(len(v) == 16 for v in code.values())
     with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
-        trialstore.function_key(_reads_an_object)
-    assert trialstore.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+        records.function_key(_reads_an_object)
+    assert records.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
 
 
 def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):

@@ -9,20 +9,16 @@ current, and redoes the rest, saying why. Trials run one after another in this p
 A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
 it is: its source (and that of every function of its notebook it calls) joins the records' code,
 so an edited cell redoes its trials, and the plain values it reads from the notebook (a
-parameter, an optimiser's argument) join every trial id, as Ray ships them (function_key)."""
+parameter, an optimiser's argument) join every trial id, as Ray ships them (records.function_key)."""
 
 from __future__ import annotations
 
-import dis
 import hashlib
-import inspect
 import itertools
 import json
-import marshal
 import os
 import sys
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,47 +125,6 @@ def function_name(fn: TrialFn) -> str:
     return name
 
 
-def function_key(fn: TrialFn) -> tuple[dict[str, str], dict]:
-    """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
-    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each
-    function and class (its methods) of its own module it uses; reads {name: value}: the plain
-    values (numbers, strings, lists, dicts) those read from their module's globals. Modules, and functions or classes from
-    elsewhere (helpers, keyed as a whole; libraries, by version), are not read. A helpers
-    function: ({}, {}). Any other value it reads is refused: no id could cover it."""
-    if fn.__module__.split(".")[0] == "helpers":
-        return {}, {}
-    code, reads, todo = {}, {}, [fn]
-    while todo:
-        f = todo.pop()
-        where = "the notebook" if f.__module__ == "__main__" else f.__module__
-        label = f"{f.__qualname__} in {where}"
-        if label in code:
-            continue
-        code[label] = _source_hash(f)
-        for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
-            value = f.__globals__[name]
-            if isinstance(value, types.ModuleType) or (
-                (inspect.isfunction(value) or inspect.isclass(value))
-                and value.__module__ != f.__module__
-            ):
-                continue
-            if inspect.isfunction(value):
-                todo.append(value)
-            elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
-                methods = [v for v in vars(value).values() if inspect.isfunction(v)]
-                todo += methods
-                shape = [b.__qualname__ for b in value.__bases__] + sorted(vars(value))
-                code[f"{value.__qualname__} in {where}"] = _digest(json.dumps(shape).encode())
-            elif _plain(value):
-                reads[name] = value
-            else:
-                raise StudyError(
-                    f"trial function {fn.__qualname__} reads {name} (a {type(value).__name__}) "
-                    f"from {f.__module__}: pass it in the trial's config or context instead, or "
-                    "as a plain value (number, string, list, dict) that its trial ids can hold")
-    return code, reads
-
-
 def from_notebook(notebook, name: str, **parameters):
     """The function `name` as the notebook's cell that defines it (`def name(`) defines it, run
     after the notebook's parameters cell with these overrides (as papermill runs them), in a
@@ -193,38 +148,6 @@ def from_notebook(notebook, name: str, **parameters):
     return namespace[name]
 
 
-def _global_names(code: types.CodeType) -> set[str]:
-    """Global names a code object (and the functions, lambdas, comprehensions inside it) reads:
-    LOAD_GLOBAL's, not attributes (`training.setup` reads `training`, not a global `setup`)."""
-    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
-
-
-def _source_hash(f) -> str:
-    """sha256 (16 hex) of f's source (a notebook cell's too: IPython keeps it), else its code."""
-    try:
-        return _digest(inspect.getsource(f).encode())
-    except (OSError, TypeError):
-        return _digest(marshal.dumps(f.__code__))
-
-
-def _digest(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _plain(value) -> bool:
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
-
-
 def _reading(trial: Trial, reads: dict) -> Trial:
     """trial with the values its function reads in its settings, so in its id."""
     if not reads:
@@ -235,7 +158,7 @@ def _reading(trial: Trial, reads: dict) -> Trial:
 
 class TrialStore:
     """<run>/results/trials/<trial_id>.json: one record per finished trial. code: the trial
-    function's (function_key), which a record must match; without it (reading a grid's records
+    function's (records.function_key), which a record must match; without it (reading a grid's records
     back after run_trials checked them) only the helpers modules' code is compared."""
 
     def __init__(self, run_dir, code: dict[str, str] | None = None):
@@ -319,7 +242,7 @@ def run_trials(
     """Run every trial without a valid result file as trial_fn(config, context), saving each
     result as it arrives; one row per trial (trial_id, config, scalar results), in order. The
     plain values trial_fn reads from its notebook join each trial's settings and id, its
-    source the records' code (function_key)."""
+    source the records' code (records.function_key)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -328,7 +251,7 @@ def run_trials(
     from helpers.models import mlflowlog
 
     fn_name = function_name(trial_fn)
-    code, reads = function_key(trial_fn)
+    code, reads = records.function_key(trial_fn)
     trials = [_reading(t, reads) for t in trials]
     store = TrialStore(run_dir, code)
     found, causes = {}, {c: [] for c in records.WORDS}
