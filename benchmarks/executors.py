@@ -38,20 +38,23 @@ SIZES = {"train_per_class": 60, "valid_per_class": 30, "epochs": 3, "batch_size"
 def one(mode: str, trials: int, dataset: str) -> dict:
     """One measurement (in this process): run `trials` of 03's regularisation trials."""
     from helpers import data
-    from helpers.experiments import hyperparams, trialstore
+    from helpers.experiments import trialstore
     from helpers.models import training
 
     executor = MODES[mode][0]
     setup = training.setup(0)
     ds = data.shared_dataset(dataset, say=lambda *_: None)
-    settings = trialstore.settings(ds, 0, **SIZES, learning_rate=1e-3, lr_scaling="none",
-                                   patience=4, mixed_precision=False, bn_momentum=0.9)
+    settings = trialstore.settings(ds, 0, train_per_class=SIZES["train_per_class"],
+                                   valid_per_class=SIZES["valid_per_class"])
+    trial_fn = trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb",
+                                        "resnet_trial", epochs=SIZES["epochs"],
+                                        batch_size=SIZES["batch_size"])  # else 03's defaults
     grid = trialstore.expand_grid(n_blocks=[3], kernel_size=[3], **GRID)
     chosen = trialstore.make_trials("resnet", grid, settings, repeats=2)[:trials]
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
         with training.quiet():
-            table = trialstore.run_trials(chosen, hyperparams.resnet_trial,
+            table = trialstore.run_trials(chosen, trial_fn,
                                           {"settings": settings, "dataset": dataset}, run_dir=run_dir,
                                           executor=executor)
         wall = time.perf_counter() - t0

@@ -14,18 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.base import StudyError
+from helpers.base import ROOT, StudyError
 from helpers.experiments import hyperparams, trialstore
 
-TINY_SETTINGS = {  # 50 training images, 1 epoch: every code path, no learning
+TINY_SETTINGS = {  # 50 training images: every code path, no learning
     "train_per_class": 5,
     "valid_per_class": 3,
-    "epochs": 1,
-    "batch_size": 16,
-    "learning_rate": 1e-3,
-    "patience": 1,
     "subset_seed": 0,
 }
+TINY_TRAINING = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "patience": 1}
 TINY_GRID = {"n_blocks": [1], "kernel_size": [2, 3], "dropout": [0.1], "base_filters": [4]}
 
 
@@ -239,46 +236,50 @@ def tiny_trials(spec: str):
                                                                "dataset": spec}
 
 
+def notebook_trial(**parameters):
+    """03's resnet_trial as its notebook's trial cell defines it, with TINY_TRAINING."""
+    return trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb", "resnet_trial",
+                                    **{**TINY_TRAINING, **parameters})
+
+
 def test_resnet_trial_locally(tiny_dataset, tmp_path):
     trials, context = tiny_trials(tiny_dataset)
-    table = trialstore.run_trials(trials, hyperparams.resnet_trial, context, run_dir=tmp_path)
+    table = trialstore.run_trials(trials, notebook_trial(), context, run_dir=tmp_path)
     assert table.best_val_accuracy.between(0, 1).all() and (table.epochs_run == 1).all()
     assert (table.n_train == 50).all() and (table.images_per_second > 0).all()
-    rec = json.loads((tmp_path / "results" / "trials" / f"{trials[1].id}.json").read_text())
-    assert rec["function"] == "helpers.experiments.hyperparams:resnet_trial" and rec["config"]["lam"] == 0.01
+    rec = json.loads((tmp_path / "results" / "trials" / f"{table.trial_id[1]}.json").read_text())
+    assert rec["function"] == "notebook_03_hyperparams:resnet_trial" and rec["config"]["lam"] == 0.01
     assert len(rec["result"]["val_accuracy"]) == 1
+    # the parameters the notebook's function reads are in its settings, so in its id
+    assert rec["settings"]["reads"]["epochs"] == 1 and rec["settings"]["reads"]["batch_size"] == 16
+    assert "resnet_trial in notebook_03_hyperparams" in rec["code"]
 
 
 @pytest.mark.ray
 def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
     pytest.importorskip("ray")
     trials, context = tiny_trials(tiny_dataset)
-    run = dict(trial_fn=hyperparams.resnet_trial, context=context)
+    run = dict(trial_fn=notebook_trial(), context=context)
     local = trialstore.run_trials(trials, **run, run_dir=tmp_path / "local")
     remote = trialstore.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
     files = {
         name: sorted(p.name for p in (tmp_path / name / "results" / "trials").glob("*.json"))
         for name in ("local", "ray")
     }
-    assert files["local"] == files["ray"] == sorted(f"{t.id}.json" for t in trials)
+    assert files["local"] == files["ray"] == sorted(f"{t}.json" for t in local.trial_id)
     assert list(remote.trial_id) == list(local.trial_id)
     assert set(remote.executor) == {"ray"} and remote.best_val_accuracy.between(0, 1).all()
     again = trialstore.run_trials(trials, **run, run_dir=tmp_path / "ray", executor="ray")
     assert set(again.executor) == {"ray"}  # nothing redone (and Ray not even needed)
 
 
-def test_trial_functions_share_one_contract_and_refuse_a_flat_context(tiny_dataset):
-    """resnet_trial and augmentation_trial read the grid's settings from context['settings']
-    (helpers/experiments/trial.py); the old flat context is refused, naming what is missing."""
+def test_augmentation_trial_refuses_a_flat_context(tiny_dataset):
+    """augmentation_trial reads the grid's settings from context['settings']
+    (trialstore.needed_settings); the old flat context is refused, naming what is missing."""
     from helpers.experiments import augmentation
 
-    trials, context = tiny_trials(tiny_dataset)
-    flat = {**context["settings"], "dataset": context["dataset"]}
-    with pytest.raises(ValueError, match=r"resnet_trial: context\['settings'\] must be"):
-        hyperparams.resnet_trial(dict(trials[0].config), flat)
+    _, context = tiny_trials(tiny_dataset)
     partial = {"settings": {"fingerprint": "x"}, "dataset": context["dataset"]}
-    with pytest.raises(ValueError, match=r"resnet_trial: settings lack \['batch_size'"):
-        hyperparams.resnet_trial(dict(trials[0].config), partial)
     with pytest.raises(ValueError, match=r"augmentation_trial: settings lack \['batch_size'"):
         augmentation.augmentation_trial({"name": "baseline", "seed": 0}, partial)
 

@@ -60,3 +60,13 @@ def test_grid_figures_treat_levels_and_titles_as_text(figure):
     }[figure]()
     texts = _drawn(fig)
     assert BAD in texts
+
+
+def test_the_compare_figure_gives_every_run_its_own_marker_past_eight():
+    from helpers.plots.compare import across
+
+    row = {"id": "C1", "claim": "a claim", "role": "claim", "direction": "abs",
+           "estimate": 0.3, "ci_low": 0.2, "ci_high": 0.4, "verdict": "reproduced"}
+    fig = across([(f"run{k}", [row]) for k in range(12)])
+    shown = [h.get_marker() for h in fig.legends[0].legend_handles if h.get_marker() != "None"]
+    assert len(shown) == 12 and len(set(shown)) == 12

@@ -29,9 +29,10 @@ _one_line_error = one_line_error
         ("epochs=0", "epochs=0, expected a whole number >= 1"),
         ("epochs=-1", "epochs=-1, expected a whole number >= 1"),
         ("batch_size=0", "batch_size=0, expected a whole number >= 1"),
-        ("seed=-1", "seed=-1, expected a whole number >= 0"),
-        ("01_data.valid_fraction=2.0", "valid_fraction=2.0, expected a number between 0 and 1"),
-        ("01_data.valid_fraction=.nan", "valid_fraction=nan, expected a number between 0 and 1"),
+        ("seed=-1", "seed=-1, expected a whole number between 0 and 4294967295"),
+        ("seed=4294967296", "seed=4294967296, expected a whole number between 0 and 4294967295"),
+        ("seed=4294967295", "reaches seed 4294967296, above the largest seed"),  # + repeats
+        ("01_data.valid_fraction=0.5", "every notebook loads the one carve"),  # 02-05's
     ],
 )
 def test_out_of_range_parameters_are_refused_before_the_run(
@@ -66,6 +67,16 @@ def test_a_float_in_exponent_form_is_accepted(text, tmp_path):
     assert type(value) is float and value == float(text)
 
 
+@pytest.mark.parametrize("where", ["-p", "profile"])
+def test_floats_in_exponent_form_inside_a_grid_are_floats(where, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: smoke\nnotebooks:\n  03_hyperparams:\n    lam_grid: [1e-3, 1E-2]\n")
+    profile, overrides = (("smoke", ["03_hyperparams.lam_grid=[1e-3,1E-2]"]) if where == "-p"
+                          else (str(path), []))
+    _, steps = plan(profile, dataset=None, out=str(tmp_path), only=["03"], overrides=overrides)
+    assert steps[0][1]["lam_grid"] == [1e-3, 1e-2]
+
+
 def test_a_float_in_exponent_form_is_accepted_in_a_profile_too(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("notebooks:\n  02_resnet:\n    learning_rate: 5e-4\n")
@@ -89,6 +100,8 @@ def _bad_profile(tmp_path, case: str) -> str:
         path.write_text(yaml.safe_dump({"notebooks": {"02_resnet": ["epochs", 3]}}))
     elif case == "profile_seed":
         path.write_text(yaml.safe_dump({"seed": -3}))
+    elif case == "maybe_fallback":
+        path.write_text("extends: smoke\nsynthetic_fallback: maybe\n")
     return str(path)
 
 
@@ -101,7 +114,8 @@ def _bad_profile(tmp_path, case: str) -> str:
         ("all_notebooks_list", "all_notebooks is a list; it must be a mapping"),
         ("notebooks_list", "notebooks is a list; it must be a mapping"),
         ("notebook_params_list", "notebooks: 02_resnet is a list; it must be a mapping"),
-        ("profile_seed", "seed=-3, expected a whole number >= 0"),
+        ("profile_seed", "seed=-3, expected a whole number between 0"),
+        ("maybe_fallback", "synthetic_fallback is 'maybe'; it must be true or false"),
     ],
 )
 def test_bad_profile_files_are_one_line(case, expected, tmp_path, capsys, nothing_starts):
@@ -222,3 +236,21 @@ def test_out_that_is_a_dangling_symlink_is_one_line(tmp_path, capsys, nothing_st
     (tmp_path / "out").symlink_to(tmp_path / "gone")
     err = _one_line_error(capsys, ["run", "--profile", "smoke", "--out", str(tmp_path / "out")])
     assert "--out" in err and "dangling symlink" in err
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("gpus_per_trial=1", "gpus_per_trial=1 with executor=ray, but this machine's Ray has 0 GPU(s)"),
+    ("cpus_per_trial=4096", "cpus_per_trial=4096 with executor=ray, but this machine's Ray has"),
+])
+def test_ray_trials_that_could_never_start_are_refused_before_the_run(
+    param, expected, tmp_path, capsys, monkeypatch, nothing_starts
+):
+    from pathlib import Path
+
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    err = _one_line_error(capsys, ["run", "--profile", "smoke", "--only", "03", "--out",
+                                   str(tmp_path / "o"), "-p", "executor=ray", "-p", param])
+    assert expected in err and "no trial could ever start" in err and "03_hyperparams" in err

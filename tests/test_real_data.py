@@ -8,6 +8,7 @@ import pytest
 from conftest import CIFAR10_JPEG, needs_shared
 
 from helpers import data
+from helpers.base import ROOT
 from helpers.models import evaluation, nets, training
 
 pytestmark = [pytest.mark.slow, needs_shared, pytest.mark.xdist_group("cifar")]
@@ -58,15 +59,17 @@ def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
     +- 0.033, at about half the time per trial. Here (16 filters, 200 per class, 100 validation
     images per class, five seeds) the interval was [0.102, 0.190], and its lower bound stays >=
     0.076 for every five of the eight seeds measured."""
-    from helpers.experiments import findings, hyperparams, trialstore
+    from helpers.experiments import findings, trialstore
 
     settings = {"fingerprint": cifar.fingerprint, "train_per_class": 200, "valid_per_class": 100,
-                "epochs": 2, "batch_size": 32, "learning_rate": 1e-3, "lr_scaling": "none",
-                "patience": 4, "subset_seed": 0, "mixed_precision": False, "bn_momentum": 0.9}
+                "subset_seed": 0}
+    resnet_trial = trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb",
+                                            "resnet_trial", epochs=2, batch_size=32,
+                                            learning_rate=1e-3, patience=4, bn_momentum=0.9)
     grid = trialstore.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2],
                                   base_filters=[16])
     trials = trialstore.make_trials("resnet", grid, settings, repeats=5, seed=0)
-    table = trialstore.run_trials(trials, hyperparams.resnet_trial,
+    table = trialstore.run_trials(trials, resnet_trial,
                                    {"settings": settings, "dataset": str(CIFAR10_JPEG)}, run_dir=tmp_path)
     wide = table.pivot(index="seed", columns="n_blocks", values="best_val_accuracy")
     row = findings.finding("C2", findings.paired(wide[1], wide[5]), findings.UNNAMED)

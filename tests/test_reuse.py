@@ -144,17 +144,19 @@ TIMES = ("timing", "train_seconds", "images_per_second")  # the only fields reus
 
 
 def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypatch):
-    """03's trial function through run_trials, as the notebook runs it: every result field but
-    the timings identical with reuse and with a fresh build per trial."""
+    """03's trial function as its notebook's trial cell defines it, through run_trials as the
+    notebook runs it: every result field but the timings identical through traced_once and with
+    a fresh build per trial; two trials at other α and λ share one kept model."""
     from helpers import data
     from helpers.data.sources import make_synthetic
-    from helpers.experiments import hyperparams, trialstore
+    from helpers.experiments import trialstore
 
     monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "data"))
     spec = str(make_synthetic(per_class=6).location)
     settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
-                "train_per_class": 5, "valid_per_class": 3, "epochs": 2, "batch_size": 16,
-                "learning_rate": 1e-3, "patience": 1, "subset_seed": 0}
+                "train_per_class": 5, "valid_per_class": 3, "subset_seed": 0}
+    trial_fn = trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb", "resnet_trial",
+                                        epochs=2, batch_size=16, patience=1)
     grid = [{"n_blocks": 1, "kernel_size": 2, "dropout": 0.1, "base_filters": 4}]
     grid += [{**grid[0], "alpha": a, "lam": lam} for a, lam in ((0.5, 0.01), (0.2, 0.1))]
     trials = trialstore.make_trials("resnet", grid, settings)  # B1, B2: one kept model
@@ -163,13 +165,67 @@ def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypat
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         reuse.clear()
         run_dir = tmp_path / f"fresh{mode}"
-        trialstore.run_trials(trials, hyperparams.resnet_trial, {"settings": settings, "dataset": spec},
-                              run_dir=run_dir)
-        store = trialstore.TrialStore(run_dir)
-        records[mode] = [store.load(t)["result"] for t in trials]
+        table = trialstore.run_trials(trials, trial_fn, {"settings": settings, "dataset": spec},
+                                      run_dir=run_dir)
+        folder = trialstore.TrialStore(run_dir).folder
+        records[mode] = [json.loads((folder / f"{i}.json").read_text())["result"]
+                         for i in table.trial_id]
+    assert len(reuse._KEPT) == 2  # no regulariser; α and λ (one model for both)
     for fresh, reused in zip(records["1"], records["0"]):
         assert {k: v for k, v in fresh.items() if k not in TIMES} == \
             {k: v for k, v in reused.items() if k not in TIMES}
+
+
+def _compiled_trial(config: dict, seed: int, reused: bool, optimizer=None):
+    """One trial as 03's notebook cell runs it (build, compile, reuse.traced_once, fit) or, not
+    reused, as it would without the device (clear_session, constant α and λ); the model, its
+    weights after training (without the tunable α, λ) and the TrainResult."""
+    if not reused:
+        keras.backend.clear_session()
+    training.setup(seed)
+    reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
+    model = nets.create_resnet_model(config["n_blocks"], config["kernel_size"], config["dropout"],
+                                     base_filters=4, output_regularizer=reg, tunable=reused)
+    model.compile(optimizer=optimizer() if optimizer else keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if reused:
+        model = reuse.traced_once(model)
+    result = training.fit(model, TRAIN, VALID, epochs=SETTINGS["epochs"],
+                          batch_size=SETTINGS["batch_size"], seed=seed,
+                          patience=SETTINGS["patience"])
+    weights = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights
+               if w.path.rsplit("/", 1)[-1] not in HELD}
+    return model, weights, result
+
+
+def test_traced_once_trains_bit_for_bit_like_a_fresh_compile_and_fit():
+    """The sequence of trials (an architecture again after another one, other seeds, other α
+    and λ on one kept model), compiled in the trial and fitted: weights after training, the
+    histories and best epochs identical to a fresh build, compile and fit per trial."""
+    with training.quiet():
+        fresh = [_compiled_trial(c, s, reused=False) for c, s in SEQUENCE]
+        reused = [_compiled_trial(c, s, reused=True) for c, s in SEQUENCE]
+    _assert_same(fresh, reused)
+    models = [m for m, _, _ in reused]
+    assert models[0] is models[1] is models[3] and models[2] is models[4]
+    assert models[0] is not models[2]
+
+
+def test_traced_once_is_keyed_on_the_optimisers_whole_config():
+    """Another optimiser, or the same one with another argument, is another kept model: each
+    trial trains as a fresh compile with its own optimiser would, whatever ran before it."""
+    optimizers = [lambda: keras.optimizers.Adam(1e-3),
+                  lambda: keras.optimizers.SGD(1e-2, momentum=0.9),
+                  lambda: keras.optimizers.Adam(1e-3, beta_1=0.5),
+                  lambda: keras.optimizers.Adam(1e-3)]
+    with training.quiet():
+        fresh = [_compiled_trial(A, 0, False, opt) for opt in optimizers]
+        reused = [_compiled_trial(A, 0, True, opt) for opt in optimizers]
+    _assert_same(fresh, reused)
+    models = [m for m, _, _ in reused]
+    assert len({id(m) for m in models[:3]}) == 3 and models[3] is models[0]
+    assert type(models[1].optimizer).__name__ == "SGD"
+    assert not np.array_equal(fresh[0][1]["classifier/kernel"], fresh[2][1]["classifier/kernel"])
 
 
 def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypatch):
@@ -210,6 +266,9 @@ with training.quiet():
     fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
     reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
 t._assert_same(fresh, reused)
+with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
+    t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
+                   [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
 for stages in (False, True):  # 02's seeds, 05's two stages
     twins = {}
     for mode in ("1", "0"):

@@ -191,3 +191,26 @@ def test_kernel_connection_files_live_in_the_run_folder_and_leftovers_go(tmp_pat
     folder = kernel_dir(tmp_path)
     (folder / "kernel-dead.json").write_text("{}")  # what a run killed with -9 leaves
     assert kernel_dir(tmp_path) == tmp_path / ".kernels" and not list(folder.iterdir())
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d.update(notebooks=[]), "notebooks is list"),
+    (lambda d: d["notebooks"].update({"01_data": "done"}), "notebooks.01_data is str"),
+    (lambda d: d.update(dataset="synthetic"), "dataset is str"),
+    (lambda d: d.update(commands={"seconds": 1}), "commands is dict"),
+])
+def test_run_into_a_hand_edited_run_json_is_the_line_report_gives(change, expected, tmp_path,
+                                                                  capsys):
+    from conftest import executed_notebook, one_line_error
+
+    run = tmp_path / "run"
+    executed_notebook(run / "executed" / "01_data.ipynb")
+    record = {"profile": "smoke", "commands": [{"seconds": 1.0}],
+              "dataset": {"dataset": "synthetic", "kind": "synthetic", "fingerprint": "fp"},
+              "notebooks": {"01_data": {"executed": "executed/01_data.ipynb",
+                                        "status": "completed", "profile": "smoke"}}}
+    change(record)
+    (run / "run.json").write_text(json.dumps(record))
+    reported = one_line_error(capsys, ["report", str(run)])
+    ran = one_line_error(capsys, ["run", "--profile", "smoke", "--only", "02", "--out", str(run)])
+    assert expected in ran and ran == reported

@@ -72,10 +72,45 @@ def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
     assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
 
 
+@pytest.mark.parametrize("rel", ["models/tblog.py", "models/mlflowlog.py", "timing.py",
+                                 "experiments/trialstore.py", "experiments/findings/stats.py"])
+def test_an_edit_to_any_module_a_trial_imports_redoes_its_trials(package, rel):
+    path = package / "helpers" / rel
+    if not path.exists():
+        pytest.skip(f"helpers/{rel} is gone")
+    _grid(package)  # e.g. a TensorBoard callback that sets the learning rate to 0 changes numbers
+    path.write_text(path.read_text() + "\n# an edit: keyed, so the trials are redone\n")
+    out, ran = _grid(package)
+    assert ran == 3 and f"(helpers/{rel} changed) are redone" in out, out
+
+
+def test_the_modules_left_out_of_the_key_are_never_imported_by_keyed_ones():
+    """plots/ and run/ may stay out of the trial code key only if no keyed module imports
+    them: every import statement, at the top or inside a function, of every keyed module."""
+    import ast
+
+    from helpers.experiments.records import HELPERS, NOT_COMPUTING, keyed_modules
+
+    out_of_key = tuple(f"helpers.{rel.removesuffix('.py')}" for rel in NOT_COMPUTING)
+    found = []
+    for path in keyed_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # `from .x import y` read as absolute
+                package = path.relative_to(HELPERS.parent).parent.parts
+                base = ".".join(package[:len(package) - node.level + 1] + (node.module or "",))
+                module = base.rstrip(".") if node.level else node.module
+                names = [module] + [f"{module}.{a.name}" for a in node.names]
+            found += [f"{path.relative_to(HELPERS)} imports {n}" for n in names
+                      if any(n == m or n.startswith(m + ".") for m in out_of_key)]
+    assert keyed_modules() and not found, found
+
+
 def test_plotting_and_report_code_do_not_make_trials_stale(package):
     _grid(package)
-    for rel in ("plots/grids.py", "run/report.py", "experiments/findings/stats.py",
-                "experiments/protocol.py"):
+    for rel in ("plots/grids.py", "run/report.py"):
         path = package / "helpers" / rel
         path.write_text(path.read_text() + "\n# an edit that computes nothing\n")
     out, ran = _grid(package)
@@ -144,3 +179,136 @@ def test_a_trial_function_returning_an_impossible_result_fails_naming_it(tmp_pat
     with pytest.raises(trialstore.TrialFailed, match=r"x=1.*cannot be true: best_val_accuracy 7.5"):
         _run(tmp_path, capsys, extra={"best_val_accuracy": 7.5})
     assert not list((tmp_path / "results" / "trials").glob("*.json"))  # nothing saved
+
+
+# --- a trial function defined outside helpers (a notebook's cell) keys itself ------------------
+
+LR = 0.5
+OPTIONS = {"momentum": 0.9, "nesterov": True}
+THING = object()
+
+
+def _helper(config: dict) -> float:
+    return config.get("x", 0) / 10
+
+
+class _Scaled:  # a class of the trial's own module (a notebook's custom layer, say)
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, value: float) -> float:
+        return value * self.factor * LR
+
+
+def _reads_plain(config: dict, context: dict) -> dict:
+    return {"best_val_accuracy": _Scaled(OPTIONS["momentum"])(_helper(config))}
+
+
+def _reads_an_object(config: dict, context: dict) -> dict:
+    return {"best_val_accuracy": 0.5, "thing": repr(THING)}
+
+
+def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads():
+    """function_key: the source of the function and of the functions of its module it calls;
+    the plain globals it reads (not modules, not attributes, not helpers' or libraries'
+    functions); an object it reads is refused in one line naming it."""
+    from helpers.base import StudyError
+    from helpers.experiments import hyperparams, records
+
+    code, reads = records.function_key(_reads_plain)
+    assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
+    assert set(code) == {f"{name} in {__name__}" for name in (
+        "_reads_plain", "_helper", "_Scaled", "_Scaled.__init__", "_Scaled.__call__")}
+    assert all(len(v) == 16 for v in code.values())
+    with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
+        records.function_key(_reads_an_object)
+    assert records.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+
+
+def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):
+    """The grid's function is its script's (a notebook's cell alike): an edit to its body
+    redoes the trials, saying so; a plain value it reads gives the trials new ids."""
+    script = package / "grid.py"
+    reading = GRID.replace("def toy_trial", "SCALE = 10\n\n\ndef toy_trial").replace(
+        'config["x"] / 10', 'config["x"] / SCALE')
+    script.write_text(reading)
+    _, ran = _grid(package)
+    out, ran_again = _grid(package)
+    assert ran == 3 and ran_again == 0 and "redone" not in out
+    script.write_text(reading.replace('f.write(json.dumps(config) + "\\n")',
+                                      'f.write(json.dumps(config) + "\\n")  # edited'))
+    out, ran = _grid(package)
+    assert ran == 3 and "grid: 3 trial(s) computed by other code (toy_trial in the notebook " \
+        "changed) are redone" in out, out
+    script.write_text(reading.replace("SCALE = 10", "SCALE = 20"))
+    out, ran = _grid(package)
+    assert ran == 3 and "3 to run" in out  # new ids: other trials, not stale ones
+    rec = json.loads(next((package / "run" / "results" / "trials").glob("*.json")).read_text())
+    assert rec["settings"]["reads"] in ({"SCALE": 10}, {"SCALE": 20})
+
+
+# --- 03's trial cell is part of its trials' key (issue 27, done-when (c)) ----------------------
+
+
+def copy_project(dest: Path) -> Path:
+    """The project's code, notebooks and profiles copied to dest, to edit a notebook there and
+    run it through the runner as a student would, leaving the checkout as it was."""
+    for part in ("helpers", "notebooks", "configs"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _rerun_03(project: Path, run: Path, data: Path) -> tuple[dict, str]:
+    """`run --only 03` (smoke, synthetic) from project into run; ({03's trial id: record}, the
+    executed notebook's printed output)."""
+    import os
+
+    import nbformat
+
+    env = {**os.environ, "PYTHONPATH": str(project), "CINIC10_DATA": str(data)}
+    env.pop("CINIC10_FRESH_BUILDS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--only", "03", "--out", str(run), "--no-report"],
+        cwd=project, env=env, text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    executed = nbformat.read(run / "executed" / "03_hyperparams.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    records = {p.stem: json.loads(p.read_text())  # 03's (04's are there too)
+               for p in (run / "results" / "trials").glob("resnet-*.json")}
+    return records, printed
+
+
+@pytest.mark.slow
+def test_03_rerun_with_its_trial_cell_edited_redoes_its_trials(smoke_run, tmp_path):
+    """A copy of 03 rerun into a copy of the smoke run's folder reuses every trial while its
+    trial cell is unchanged; with the cell's optimiser edited (Adam -> SGD with momentum) every
+    trial is redone, the run saying why, and the new records carry the edited cell's code."""
+    import nbformat
+    from conftest import copy_run
+
+    project = copy_project(tmp_path / "project")
+    run = copy_run(smoke_run[0], tmp_path / "run")
+    before, printed = _rerun_03(project, run, tmp_path / "data")
+    assert before and "to run" in printed and "redone" not in printed
+    for grid in ("training grid", "regularisation grid"):
+        assert f"{grid}: " in printed and ", 0 to run (local)" in printed.split(f"{grid}: ")[1]
+
+    path = project / "notebooks" / "03_hyperparams.ipynb"
+    nb = nbformat.read(path, 4)
+    cells = [c for c in nb.cells if "def resnet_trial(" in c.source]
+    assert len(cells) == 1 and "keras.optimizers.Adam(lr)" in cells[0].source
+    cells[0].source = cells[0].source.replace("keras.optimizers.Adam(lr)",
+                                              "keras.optimizers.SGD(lr, momentum=0.9)")
+    nbformat.write(nb, path)
+    after, printed = _rerun_03(project, run, tmp_path / "data")
+    assert set(after) == set(before)  # the same trials (ids), every one computed again
+    key = "resnet_trial in the notebook"
+    for trial_id, rec in after.items():
+        assert rec["code"][key] != before[trial_id]["code"][key]
+        assert rec["finished"] != before[trial_id]["finished"]
+    n = len(after)
+    assert f"trial(s) computed by other code ({key} changed) are redone" in printed, printed
+    assert sum(int(line.split(" trial(s) computed by other code")[0].rsplit(": ", 1)[1])
+               for line in printed.splitlines() if f"({key} changed)" in line) == n

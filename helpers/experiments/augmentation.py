@@ -66,22 +66,22 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     one augmented copy unless the baseline), test it, save it deployable. Loads the cached
     dataset itself (once per process), so it runs in this kernel or in a Ray worker alike.
     context: settings (SETTINGS), dataset (spec), run_dir, initial_weights ({seed: path} or
-    one path) [, threads]: the contract in helpers/experiments/trial.py. Returns history rows
+    one path) [, threads]: the contract in docs/trials.md. Returns history rows
     (epoch, split, metric, value) and, all from the weights after `epochs` epochs: test, train
     (on the set trained on) and valid accuracy and the gap. The baseline trains on to twice the
     epochs, the augmented arms' number of steps, and adds the same read then as `step_matched`
     (a sensitivity check); its saved model is the one after `epochs`."""
     from helpers import artifacts
-    from helpers.experiments import trial
+    from helpers.experiments.trialstore import needed_settings, subsets
     from helpers.models import evaluation, nets, training
 
-    settings = trial.settings(context, SETTINGS, "augmentation_trial")
+    settings = needed_settings(context, SETTINGS, "augmentation_trial")
     if settings["doubled_set"] not in DOUBLED_SETS:
         raise ValueError(f"doubled_set {settings['doubled_set']!r}: one of {', '.join(DOUBLED_SETS)}")
     seed = config["seed"]
     # the same dropout/shuffle streams in every arm of a seed; threads: a Ray worker's share
     training.setup(seed, settings["mixed_precision"], context.get("threads"))
-    ds, train, valid, test = trial.subsets(context, ("train", "valid", "test"))
+    ds, train, valid, test = subsets(context, ("train", "valid", "test"))
     model = _initial_model(context["initial_weights"], seed)
     baseline = config["name"] == "baseline"
     fn = None if baseline else make_augment(config["name"], config["strength"])

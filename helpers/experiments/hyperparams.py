@@ -1,6 +1,6 @@
-"""03_hyperparams' trial (one ResNet training run, optionally with Elastic Net on the output
-layer) and the summaries its notebook draws conclusions from. Trials run through
-helpers.experiments.trialstore, so they resume after a kill and can fan out on Ray."""
+"""03_hyperparams' summaries, claims (C2-C6) and conclusion, from its grids' trial tables. The
+trial itself (one ResNet training run) is the notebook's resnet_trial, run through
+helpers.experiments.trialstore, so the trials resume after a kill and can fan out on Ray."""
 
 from __future__ import annotations
 
@@ -11,58 +11,6 @@ import pandas as pd
 
 from helpers.experiments.protocol import NOT_CINIC10
 from helpers.experiments.trialstore import METRIC
-
-RESNET_KEYS = {"n_blocks", "kernel_size", "dropout", "seed", "alpha", "lam", "base_filters"}
-RESNET_SETTINGS = set("fingerprint train_per_class valid_per_class subset_seed epochs batch_size "
-                      "learning_rate patience".split())
-
-
-def resnet_trial(config: dict, context: dict) -> dict:
-    """Train create_resnet_model(n_blocks, kernel_size, dropout), with Elastic Net (alpha, lam)
-    on the output layer when given, on the settings' subsets; best validation accuracy etc.
-    context: settings (RESNET_SETTINGS, optionally lr_scaling, mixed_precision, bn_momentum),
-    dataset (spec) [, threads]: the contract in helpers/experiments/trial.py."""
-    from helpers.experiments import trial
-    from helpers.models import nets, reuse, training
-    from helpers.models.nets import ElasticNetRegularization
-
-    unknown = set(config) - RESNET_KEYS
-    if unknown:
-        raise ValueError(f"resnet_trial: unknown config key(s) {sorted(unknown)}")
-    settings = trial.settings(context, RESNET_SETTINGS, "resnet_trial")
-    # threads: a Ray worker's share of the cores
-    training.setup(config["seed"], settings.get("mixed_precision", False), context.get("threads"))
-    _, train, valid = trial.subsets(context, ("train", "valid"))
-    reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
-    # what shapes the traced model: all but the seed, and α and λ where the graph reads them
-    tunable = reuse.enabled()
-    shape = {k: v for k, v in config.items() if k not in ("seed", "alpha", "lam") or not tunable}
-    bn_momentum = settings.get("bn_momentum", 0.9)  # in the settings, so in the trial id
-    model = reuse.model(("resnet", *sorted(shape.items()), reg is not None, bn_momentum),
-                        lambda: nets.create_resnet_model(
-                            config["n_blocks"],
-                            config["kernel_size"],
-                            config["dropout"],
-                            base_filters=config.get("base_filters", 32),
-                            output_regularizer=reg,
-                            bn_momentum=bn_momentum,
-                            tunable=tunable,
-                        ))
-    result = training.fit_trial(model, train, valid, settings, config["seed"])
-    history = result.history
-    valid = history[(history.split == "valid") & (history.metric == "accuracy")]
-    val = valid.sort_values("epoch")["value"]
-    return {
-        "best_val_accuracy": float(val.max()),
-        "final_val_accuracy": float(val.iloc[-1]),
-        "epochs_run": result.epochs_run,
-        "train_seconds": round(result.seconds, 2),
-        "images_per_second": round(result.images_per_second, 1),
-        "params": nets.count_params(model),
-        "n_train": len(train),
-        "val_accuracy": [round(float(v), 5) for v in val],
-        "timing": result.timing,
-    }
 
 
 def summarise(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> pd.DataFrame:
@@ -186,12 +134,12 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
     return text
 
 
-def describe(ds, settings: dict, repeats: int, executor: str, setup: dict) -> str:
+def describe(ds, settings: dict, epochs: int, repeats: int, executor: str, setup: dict) -> str:
     """03's opening lines: data, subsets, epochs, seeds per configuration, executor, setup."""
     text = (
         f"{ds.name} ({ds.fingerprint}): {settings['train_per_class'] or 'all'} training and "
         f"{settings['valid_per_class'] or 'all'} validation images per class, up to "
-        f"{settings['epochs']} epochs per trial, {repeats} seed(s) per configuration; "
+        f"{epochs} epochs per trial, {repeats} seed(s) per configuration; "
         f"executor {executor}; {setup}"
     )
     return text + (f"\n{ds.note}" if ds.note else "")

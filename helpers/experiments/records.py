@@ -5,43 +5,123 @@ computes results) and `versions` (Keras and the backend's packages). A record fr
 other versions, or with impossible values is stale: its trial is redone, and the run says why
 in one line per cause.
 
-Which modules count (COMPUTING): base, backend, atomic, artifacts, data/, models/ and
-experiments/, except experiments/findings/ (statistics and words over finished results),
-experiments/protocol.py (the study's settings, for regimes and origins) and
-experiments/trialstore.py (which trials run where, and how records are stored) and
-models/tblog.py and models/mlflowlog.py (TensorBoard's and MLflow's logs: they read each
-epoch's logs, change nothing). plots/ and run/
-draw and report results; they compute none, so editing them reuses every trial."""
+Which modules count (the key): every helpers module except plots/ and run/, which draw and
+report finished results. A module a trial's process imports can change a number (a callback
+that logs a fit holds the model and its optimiser; an import can patch a library), so all of
+those are keyed; plots/ and run/ are left out only because no keyed module imports them
+(tests/test_trial_identity.py reads every import, top-level or inside a function): editing a
+figure or the report reuses every trial.
+
+A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
+it is (function_key): its source joins the records' code, the plain values it reads from its
+notebook join every trial id."""
 
 from __future__ import annotations
 
+import dis
 import hashlib
 import importlib.metadata as md
+import inspect
+import json
+import marshal
 import math
+import types
 from functools import lru_cache
 from pathlib import Path
 
+from helpers.base import StudyError
+
 HELPERS = Path(__file__).resolve().parent.parent
-COMPUTING = ("base.py", "backend.py", "atomic.py", "artifacts.py", "data", "models", "experiments")
-NOT_COMPUTING = ("experiments/findings", "experiments/protocol.py", "experiments/trialstore.py",
-                 "models/tblog.py", "models/mlflowlog.py")
+NOT_COMPUTING = ("plots", "run", "__main__.py")  # folders or files under helpers/
+
+
+def keyed_modules() -> list[Path]:
+    """Every helpers/**/*.py but plots/, run/ and __main__.py, sorted."""
+    skip = [HELPERS / rel for rel in NOT_COMPUTING]
+    return [f for f in sorted(HELPERS.rglob("*.py"))
+            if not any(f == s or s in f.parents for s in skip)]
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
-    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every module that
-    computes results, read once per process (the runner starts a fresh kernel per notebook;
-    restart a kernel of your own after editing helpers)."""
-    files = []
-    for entry in COMPUTING:
-        path = HELPERS / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    skip = [HELPERS / rel for rel in NOT_COMPUTING]  # files, or folders of them
-    return {
-        f"helpers/{f.relative_to(HELPERS).as_posix()}": hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-        for f in files
-        if not any(f == s or s in f.parents for s in skip)
-    }
+    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every keyed module,
+    read once per process (the runner starts a fresh kernel per notebook; restart a kernel of
+    your own after editing helpers)."""
+    return {f"helpers/{f.relative_to(HELPERS).as_posix()}":
+            hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in keyed_modules()}
+
+
+def function_key(fn) -> tuple[dict[str, str], dict]:
+    """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
+    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each
+    function and class (its methods) of its own module it uses; reads {name: value}: the plain
+    values (numbers, strings, lists, dicts) those read from their module's globals. Modules, and functions or classes from
+    elsewhere (helpers, keyed as a whole; libraries, by version), are not read. A helpers
+    function: ({}, {}). Any other value it reads is refused: no id could cover it."""
+    if fn.__module__.split(".")[0] == "helpers":
+        return {}, {}
+    code, reads, todo = {}, {}, [fn]
+    while todo:
+        f = todo.pop()
+        where = "the notebook" if f.__module__ == "__main__" else f.__module__
+        label = f"{f.__qualname__} in {where}"
+        if label in code:
+            continue
+        code[label] = _source_hash(f)
+        for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
+            value = f.__globals__[name]
+            if isinstance(value, types.ModuleType) or (
+                (inspect.isfunction(value) or inspect.isclass(value))
+                and value.__module__ != f.__module__
+            ):
+                continue
+            if inspect.isfunction(value):
+                todo.append(value)
+            elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
+                methods = [v for v in vars(value).values() if inspect.isfunction(v)]
+                todo += methods
+                shape = [b.__qualname__ for b in value.__bases__] + sorted(vars(value))
+                code[f"{value.__qualname__} in {where}"] = _digest(json.dumps(shape).encode())
+            elif _plain(value):
+                reads[name] = value
+            else:
+                raise StudyError(
+                    f"trial function {fn.__qualname__} reads {name} (a {type(value).__name__}) "
+                    f"from {f.__module__}: pass it in the trial's config or context instead, or "
+                    "as a plain value (number, string, list, dict) that its trial ids can hold")
+    return code, reads
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Global names a code object (and the functions, lambdas, comprehensions inside it) reads:
+    LOAD_GLOBAL's, not attributes (`training.setup` reads `training`, not a global `setup`)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _source_hash(f) -> str:
+    """sha256 (16 hex) of f's source (a notebook cell's too: IPython keeps it), else its code."""
+    try:
+        return _digest(inspect.getsource(f).encode())
+    except (OSError, TypeError):
+        return _digest(marshal.dumps(f.__code__))
+
+
+def _digest(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def library_versions() -> dict[str, str]:

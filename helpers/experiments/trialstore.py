@@ -4,7 +4,12 @@ dataset fingerprint, epochs, subset sizes, batch size …). Each result is one J
 <run>/results/trials/<trial_id>.json, written atomically, with the code and library versions
 that computed it (records.py); a rerun skips every trial whose record is whole, possible and
 current, and redoes the rest, saying why. Trials run one after another in this process
-(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files."""
+(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files.
+
+A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
+it is: its source (and that of every function of its notebook it calls) joins the records' code,
+so an edited cell redoes its trials, and the plain values it reads from the notebook (a
+parameter, an optimiser's argument) join every trial id, as Ray ships them (records.function_key)."""
 
 from __future__ import annotations
 
@@ -87,6 +92,30 @@ def make_trials(
     return out
 
 
+def needed_settings(context: dict, needed: set[str], who: str) -> dict:
+    """context["settings"] (a trial function's grid settings), after a ValueError naming who
+    and any needed key that is missing."""
+    given = context.get("settings")
+    if not isinstance(given, dict):
+        raise ValueError(f"{who}: context['settings'] must be the grid's settings (a mapping)")
+    missing = needed - set(given)
+    if missing:
+        raise ValueError(f"{who}: settings lack {sorted(missing)}")
+    return given
+
+
+def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
+    """(dataset, *the stratified subsets of splits) that context["settings"] names
+    (<split>_per_class, subset_seed), from context["dataset"], loaded once per process (a Ray
+    worker's too) and checked against the settings' fingerprint. (n, 32, 32, 3) uint8 images."""
+    from helpers import data  # deferred: the runner imports this module, not the data layer
+
+    given = context["settings"]
+    ds = data.shared_dataset(context["dataset"], given["fingerprint"], say=lambda *_: None)
+    return (ds, *(data.stratified_subset(ds[s], given[f"{s}_per_class"], given["subset_seed"])
+                  for s in splits))
+
+
 def function_name(fn: TrialFn) -> str:
     """'module:qualname' of a trial function; refuses lambdas and nested functions (Ray and the
     trial records need a plain top-level function)."""
@@ -96,12 +125,48 @@ def function_name(fn: TrialFn) -> str:
     return name
 
 
-class TrialStore:
-    """<run>/results/trials/<trial_id>.json: one record per finished trial."""
+def from_notebook(notebook, name: str, **parameters):
+    """The function `name` as the notebook's cell that defines it (`def name(`) defines it, run
+    after the notebook's parameters cell with these overrides (as papermill runs them), in a
+    namespace of its own, its source kept where inspect finds it (as IPython keeps a cell's):
+    for tests and benchmarks to run a notebook's trial function."""
+    import linecache
 
-    def __init__(self, run_dir):
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    params = [c.source for c in cells if "parameters" in c.metadata.get("tags", [])]
+    defining = [c.source for c in cells if c.cell_type == "code" and f"def {name}(" in c.source]
+    if len(defining) != 1:
+        raise StudyError(f"{notebook}: {len(defining)} cells define {name}, not one")
+    namespace = {"__name__": f"notebook_{Path(notebook).stem}"}
+    exec("\n".join(params), namespace)
+    namespace.update(parameters)
+    filename = f"<{Path(notebook).name}: {name}>"
+    linecache.cache[filename] = (len(defining[0]), None, defining[0].splitlines(True), filename)
+    exec(compile(defining[0], filename, "exec"), namespace)
+    return namespace[name]
+
+
+def _reading(trial: Trial, reads: dict) -> Trial:
+    """trial with the values its function reads in its settings, so in its id."""
+    if not reads:
+        return trial
+    settings = {**trial.settings, "reads": reads}
+    return Trial(trial_id(trial.kind, trial.config, settings), trial.kind, trial.config, settings)
+
+
+class TrialStore:
+    """<run>/results/trials/<trial_id>.json: one record per finished trial. code: the trial
+    function's (records.function_key), which a record must match; without it (reading a grid's records
+    back after run_trials checked them) only the helpers modules' code is compared."""
+
+    def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.code = code
+        current = records.identity()
+        self.identity = {**current, "code": {**current["code"], **(code or {})}}
 
     def path(self, trial: Trial) -> Path:
         return self.folder / f"{trial.id}.json"
@@ -128,7 +193,9 @@ class TrialStore:
         why = records.invalid(rec.get("result"), metric)
         if why:
             return None, "invalid", [f"{path.name}: {why}"]
-        cause, what = records.stale(rec, records.identity())
+        if self.code is None and isinstance(rec.get("code"), dict):
+            rec = {**rec, "code": {k: v for k, v in rec["code"].items() if k.startswith("helpers/")}}
+        cause, what = records.stale(rec, self.identity)
         return (None, cause, what) if cause else (rec, "", [])
 
     def save(self, trial: Trial, result: dict, metric: str = METRIC, **extra) -> dict:
@@ -145,7 +212,7 @@ class TrialStore:
             "settings": trial.settings,
             "result": result,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **records.identity(),
+            **self.identity,
             **extra,
         }
         write_json(self.path(trial), rec)
@@ -173,7 +240,9 @@ def run_trials(
     metric: str = METRIC,
 ) -> pd.DataFrame:
     """Run every trial without a valid result file as trial_fn(config, context), saving each
-    result as it arrives; one row per trial (trial_id, config, scalar results), in order."""
+    result as it arrives; one row per trial (trial_id, config, scalar results), in order. The
+    plain values trial_fn reads from its notebook join each trial's settings and id, its
+    source the records' code (records.function_key)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -182,7 +251,9 @@ def run_trials(
     from helpers.models import mlflowlog
 
     fn_name = function_name(trial_fn)
-    store = TrialStore(run_dir)
+    code, reads = records.function_key(trial_fn)
+    trials = [_reading(t, reads) for t in trials]
+    store = TrialStore(run_dir, code)
     found, causes = {}, {c: [] for c in records.WORDS}
     for t in trials:
         found[t.id], cause, what = store.check(t, metric)
@@ -221,15 +292,17 @@ def run_trials(
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    """(trial_fn(config, context), wall seconds); errors name the trial."""
-    from helpers.models import mlflowlog, tblog
+    """(trial_fn(config, context), wall seconds), quietly (training.quiet: a grid's progress is
+    its bar); errors name the trial."""
+    from helpers.models import mlflowlog, tblog, training
 
     t0 = time.perf_counter()
     try:
         # its fits log to <run>/tensorboard/<notebook>/<config>-<id>_s<seed>/ and, where
         # MLFLOW_TRACKING_URI is set, to one MLflow run named by its id
         with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
-              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config))):
+              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config)),
+              training.quiet()):
             result = trial_fn(dict(trial.config), dict(context))
             mlflowlog.finish(result)
     except Exception as err:
@@ -302,11 +375,36 @@ def _start_ray(ray) -> None:
     for key in ("CINIC10_TENSORBOARD", "MLFLOW_TRACKING_URI"):  # workers log as the driver
         if os.environ.get(key):
             env[key] = os.environ[key]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ray.init(  # "local": a Ray of its own, even where `ray start` left a cluster running
-        address="local", num_cpus=cores, runtime_env={"env_vars": env}, include_dashboard=False,
+        address="local", num_cpus=int(local_resources()["CPU"]), runtime_env={"env_vars": env}, include_dashboard=False,
         log_to_driver=False,
     )
+
+
+def local_resources() -> dict[str, float]:
+    """{"CPU": cores, "GPU": NVIDIA GPUs} a local Ray on this machine gets, counted as Ray
+    counts them: the cores this process may use; CUDA_VISIBLE_DEVICES where it is set, else the
+    /dev/nvidiaN device files."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "NoDevFiles"])
+    else:
+        gpus = len([p for p in Path("/dev").glob("nvidia*") if p.name[6:].isdigit()])
+    return {"CPU": float(cores or 1), "GPU": float(gpus)}
+
+
+def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]) -> None:
+    """Refuse trials that each ask for more cores or GPUs than the Ray they run on has: Ray
+    would queue them forever, waiting for a node that never comes."""
+    for kind, need, param in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
+        got = have.get(kind, 0.0)
+        if need > got:
+            raise StudyError(
+                f"{where}: {param}={need:g} with executor=ray, but this machine's Ray has {got:g} "
+                f"{'core' if kind == 'CPU' else 'GPU'}(s): no trial could ever start; set "
+                f"-p {param}={got:g}, or RAY_ADDRESS to a cluster that has them"
+            )
 
 
 def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
@@ -317,6 +415,8 @@ def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> 
     ray = _import_ray()
     if not ray.is_initialized():
         _start_ray(ray)
+    if not os.environ.get("RAY_ADDRESS"):  # its own Ray: what it has now is all it will have
+        check_resources("trials", cpus, gpus, ray.cluster_resources())
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_task)
     context = {**context, "threads": max(1, int(cpus))}
     refs = {task.remote(trial_fn, t, context): t for t in pending}

@@ -82,6 +82,9 @@ class _ElasticNetOf(keras.regularizers.Regularizer):
         l2 = ops.sum(ops.square(w))
         return self.layer.lam * (self.layer.alpha * l1 + self.layer.beta * l2)
 
+    def get_config(self) -> dict:  # the layer's config holds α and λ (reuse's key drops them)
+        return {}
+
 
 def residual_block(
     x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9

@@ -81,6 +81,66 @@ def compile(model: keras.Model, learning_rate: float) -> keras.Model:
     return model
 
 
+def traced_once(model: keras.Model) -> keras.Model:
+    """model (built and compiled where the caller seeds a fresh one), or the kept compiled model
+    of the same architecture, compile settings and trainable flags, reset to model's state: its
+    variables copied in, its optimiser's put back to their values when new. The key is
+    everything that shapes training: model.get_config() (without its name, and the α and λ
+    that TunableElasticNetDense holds as weights, which are copied), the whole get_compile_config()
+    (the optimiser's class and get_config() but its name, the loss, the metrics), backend and
+    precision."""
+    if not enabled():
+        return model
+    with timing.phase("build"):
+        key = ("compiled", backend.name(), keras.mixed_precision.global_policy().name,
+               _canonical(_architecture({**model.get_config(), "name": None})),  # (a label)
+               _canonical(_unnamed_optimizer(model.get_compile_config())),
+               tuple(v.trainable for v in model.weights))
+        kept = _KEPT.get(key)
+        if kept is None:
+            model.optimizer.build(model.trainable_variables)  # as fit would, before its 1st step
+            _INITIAL[id(model)] = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+            _keep(key, model)
+            return model
+        _KEPT.move_to_end(key)
+        copy_state(model, kept)
+        for variable, value in zip(kept.optimizer.variables, _INITIAL[id(kept)]):
+            variable.assign(value)  # step, moments and the learning rate as new
+        return kept
+
+
+def _architecture(config):
+    """A model's config without the values TunableElasticNetDense holds as weights (α, λ)."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "TunableElasticNetDense":
+            inner = {k: v for k, v in config["config"].items() if k not in ("alpha", "lam")}
+            return {**config, "config": inner}
+        return {k: _architecture(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_architecture(v) for v in config]
+    return config
+
+
+def _unnamed_optimizer(config: dict) -> dict:
+    """A compile config without its optimiser's names (a label, "adam_1" for a second Adam)."""
+    def unnamed(value):
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        return value
+
+    return {**config, "optimizer": unnamed(config.get("optimizer"))}
+
+
+def _canonical(config) -> str:
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
+def _keep(key: tuple, model: keras.Model) -> None:
+    _KEPT[key] = model
+    while len(_KEPT) > KEEP:
+        _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
+
+
 def train_twin(model: keras.Model, learning_rate: float, fit: Callable, tag: str = ""):
     """fit(m) -> result, where m is model's kept compiled twin (its architecture, its trainable
     flags and tag: e.g. a stage), traced once per process: model's state copied into it, its

@@ -13,6 +13,11 @@ from helpers.plots.findings import _label, _turned
 MARKERS = "os^DvP*X"
 
 
+def marker(k: int) -> str:
+    """Run k's marker: a shape for the first eight, then its number (never one twice)."""
+    return MARKERS[k] if k < len(MARKERS) else f"${k + 1}$"
+
+
 def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
     """runs: (label, findings rows) each. None when no run has a row with an estimate."""
     def shown(rows):
@@ -42,7 +47,7 @@ def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
                 est, lo, hi = (_turned(r, key) for key in ("estimate", "ci_low", "ci_high"))
                 if lo is not None:
                     ax.plot(sorted([lo, hi]), [y, y], color=colour, lw=3, solid_capstyle="butt")
-                ax.plot([est], [y], marker=MARKERS[k % len(MARKERS)], color=colour, ms=6, ls="")
+                ax.plot([est], [y], marker=marker(k), color=colour, ms=6, ls="")
         ax.set_yticks(range(len(claims)), [_label(first[c]) for c in reversed(claims)],
                       fontsize=8)
         ax.set_ylim(-0.6, len(claims) - 0.4)
@@ -55,7 +60,7 @@ def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
     used = sorted({r["verdict"] for _, rows in per_run for r in rows.values()},
                   key=list(COLOURS).index)
     handles = [Line2D([], [], color=COLOURS[v], lw=3, label=v) for v in used]
-    handles += [Line2D([], [], color="black", marker=MARKERS[k % len(MARKERS)], ls="",
+    handles += [Line2D([], [], color="black", marker=marker(k), ls="",
                        label=label) for k, (label, _) in enumerate(runs)]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
                fontsize=8, frameon=False)

@@ -6,7 +6,6 @@ is one line naming the parameter and where it was set."""
 from __future__ import annotations
 
 import math
-import re
 
 from helpers.base import StudyError
 from helpers.data import AUGMENTATIONS, DOUBLED_SETS
@@ -32,13 +31,13 @@ def _range(low=None, high=None, *, low_open=False, high_open=False, whole=False)
                 and (high is None or (v < high if high_open else v <= high)))
 
     kind = "a whole number" if whole else "a number"
+    lo, hi = (f"{b:g}" if isinstance(b, float) else b for b in (low, high))
     if high is None:
-        words = f"{kind} {'>' if low_open else '>='} {low:g}"
+        words = f"{kind} {'>' if low_open else '>='} {lo}"
     elif low_open == high_open:
-        words = f"{kind} between {low:g} and {high:g}" + (" (exclusive)" if low_open else "")
+        words = f"{kind} between {lo} and {hi}" + (" (exclusive)" if low_open else "")
     else:
-        words = (f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}"
-                 f"{')' if high_open else ']'}")
+        words = f"{kind} in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
     return test, words
 
 
@@ -49,12 +48,12 @@ SHARE = _range(0, 1, high_open=True)  # dropout, batch-norm momentum
 BOUNDS = {
     **dict.fromkeys(["epochs", "batch_size", "repeats", "head_epochs", "finetune_epochs",
                      "units", "n_examples"], WHOLE_1),
-    **dict.fromkeys(["seed", "patience", "train_per_class", "valid_per_class",
+    "seed": _range(0, 2**32 - 1, whole=True),  # NumPy's and TensorFlow's: unsigned 32-bit
+    **dict.fromkeys(["patience", "train_per_class", "valid_per_class",
                      "test_per_class"], WHOLE_0),  # per class: 0 = all
     **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",
                      "cpus_per_trial"], POSITIVE),
     **dict.fromkeys(["dropout", "bn_momentum"], SHARE),
-    "valid_fraction": _range(0, 1, low_open=True, high_open=True),
     "n_blocks": _range(1, 5, whole=True),  # 32x32 pooled once per block
     "reg_n_blocks": _range(1, 5, whole=True),
     "kernel_size": WHOLE_1,
@@ -74,15 +73,11 @@ GRIDS = {
     "alpha_grid": _range(0, 1),  # Elastic Net's l1 share
     "lam_grid": _range(0),
 }
-# YAML 1.1 (PyYAML) reads 1e-3 as a string: a float needs a dot there (1.0e-3)
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def check_value(where: str, name: str, value, default):
     """value for parameter name (whose parameters-cell default is default), checked and with
     ints widened where the default is a float; else StudyError naming where, name and why."""
-    if isinstance(default, float) and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
-        value = float(value)
     if value is None and default is not None:
         raise StudyError(f"{where}: parameter {name} is empty; give a value like the default "
                          f"{default!r}")

@@ -2,12 +2,13 @@
 timeout, and leaving nothing behind. Chromium dies with the process that started it (even one
 killed with -9); its profile and temporary files (its socket) live in one folder of the
 system's temporary directory, cinic10-pdf-<uid>-XXXXXXXX, locked while it prints, and the
-next print removes every such folder whose lock is free; the next report build of a run
-folder removes the .part files a killed one left there (remove_leftovers). (Not in the run
+next print removes every such folder whose lock is free. Chromium prints there, and the PDF is
+copied into place atomically; a previous PDF is removed before anything is tried. (Not in the run
 folder: Chromium's socket path must stay short.)"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from helpers.atomic import write_atomic
@@ -67,7 +69,16 @@ def _sweep_scratch() -> None:
 
 
 def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
-    """Print html_path to pdf_path with headless Chromium; False (with a hint) without it."""
+    """Print html_path to pdf_path with headless Chromium; False (with a hint) without it.
+    The previous pdf_path is removed first: without Chromium, or when it fails or is killed,
+    no PDF of an earlier run stands beside the new HTML. Chromium prints into the scratch
+    folder (swept by the next print when a kill leaves it); only the copy into place is
+    beside pdf_path, for milliseconds."""
+    pdf_path.unlink(missing_ok=True)
+    for part in pdf_path.parent.glob(f".{pdf_path.name}.*.part"):  # a copy killed (or older code)
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > 60:  # a live copy takes milliseconds
+                part.unlink()
     browser = find_chromium()
     if browser is None:
         print(
@@ -86,8 +97,9 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
         # --disable-javascript is ignored.
         page.write_text(no_scripts(html_path.read_text()))
+        printed = scratch / "print.pdf"
         try:
-            write_atomic(pdf_path, lambda tmp: _print(browser, page, tmp, profile, timeout))
+            _print(browser, page, printed, profile, timeout)
         except subprocess.TimeoutExpired:
             raise StudyError(
                 f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
@@ -97,6 +109,7 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         except _PrintFailed as err:
             print(f"report.pdf failed: {browser} {err}")
             return False
+        write_atomic(pdf_path, lambda tmp: shutil.copyfile(printed, tmp))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         os.close(lock)
@@ -131,7 +144,7 @@ def _die_with_parent() -> None:
 
 
 def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> None:
-    """Chromium prints page to tmp (an empty file), or raises (it is stopped on a timeout, an
+    """Chromium prints page to tmp, or raises (it is stopped on a timeout, an
     interrupt or any error)."""
     cmd = [
         browser,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,19 @@ TOP_KEYS = {
     "all_notebooks",
     "notebooks",
 }
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's YAML 1.1, except that 1e-3 is a float (as in YAML 1.2 and Python), also inside
+    a list: YAML 1.1 wants a dot (1.0e-3) and would read 1e-3 as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
 def notebooks(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, or those whose number/name prefix is in only."""
     found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -97,6 +111,11 @@ def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
         raise StudyError(
             f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed {sorted(TOP_KEYS)}"
         )
+    if not isinstance(data.get("synthetic_fallback", True), bool):
+        raise StudyError(
+            f"{path}: synthetic_fallback is {data['synthetic_fallback']!r}; it must be true or "
+            "false (whether dataset auto may fall back to generated data)"
+        )
     if "extends" in data:
         if path in _seen:
             raise StudyError(f"{path}: extends itself (through {', '.join(map(str, _seen))})")
@@ -110,7 +129,7 @@ def _read_yaml(path: Path):
     if path.is_dir():
         raise StudyError(f"{path}: is a folder; a profile is a .yaml file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.load(path.read_text(encoding="utf-8"), _Loader) or {}
     except UnicodeDecodeError as err:
         raise StudyError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except yaml.YAMLError as err:
@@ -163,7 +182,7 @@ def parse_override(text: str):
         raise StudyError(f"-p {text}: expected name=value")
     key, raw = text.split("=", 1)
     target, _, name = key.rpartition(".")
-    return target or None, name.strip(), yaml.safe_load(raw)
+    return target or None, name.strip(), yaml.load(raw, _Loader)
 
 
 def plan_sources(
@@ -200,6 +219,12 @@ def plan_sources(
         hits = [
             p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
         ]
+        if not hits and key == "valid_fraction":
+            raise StudyError(
+                f"-p {text}: where a dataset has no valid/, every notebook loads the one carve "
+                "(10% of train/ per class, carve seed 0); give the dataset a valid/ folder to "
+                "choose another"
+            )
         if not hits:
             raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
     result, sources = [], {}
@@ -227,6 +252,12 @@ def plan_sources(
         if missing:
             raise StudyError(f"{p}: parameters cell lacks {missing}")
         params = {**defaults[p], **params}  # the cell's own values where nothing overrides them
+        last = params["seed"] + params.get("repeats", 1) - 1  # seeds seed .. seed+repeats-1
+        if last > MAX_SEED:
+            raise StudyError(
+                f"{p.stem}: seed {params['seed']} with repeats {params.get('repeats', 1)} reaches "
+                f"seed {last}, above the largest seed NumPy and TensorFlow take ({MAX_SEED})"
+            )
         result.append((p, params))
     return name, result, sources
 

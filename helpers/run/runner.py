@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import zmq
+from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
 from helpers import backend
@@ -22,7 +23,7 @@ from helpers.models.mlflowlog import check_store
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
-from helpers.run.runrecord import check_compatible, read_record, update_record
+from helpers.run.runrecord import check_compatible, one_at_a_time, read_checked, update_record
 from helpers.run.study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
@@ -65,14 +66,19 @@ def run(
     """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
     it starts and ends), then build the report, also when a notebook failed: the report shows
     the failure in its place, and NotebookFailed is raised afterwards."""
-    import papermill as pm
-
     keras_backend = backend.check()  # one line before anything runs (e.g. KERAS_BACKEND=torch)
     out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
     )
-    if os.environ.get("RAY_ADDRESS") and any(p.get("executor") == "ray" for _, p in steps):
+    on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
+    if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine
+        from helpers.experiments.trialstore import check_resources, local_resources
+
+        for stem, p in on_ray:  # before any kernel: Ray would queue its trials forever
+            check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
+                            local_resources())
+    if os.environ.get("RAY_ADDRESS") and on_ray:
         from helpers.run.cluster import (
             check_cluster,  # before any kernel starts: one line, in seconds
         )
@@ -80,8 +86,18 @@ def run(
         print(f"ray cluster: {check_cluster()}", flush=True)
     check_store()  # MLflow's, when MLFLOW_TRACKING_URI is set: one line before any kernel starts
     run_dir = Path(steps[0][1]["run_dir"])
+    with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
+        return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
+                           report=report, log_output=log_output)
+
+
+def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Path,
+                keras_backend: str, overrides, *, report: bool, log_output: bool) -> Path:
+    """run() once the folder is this command's alone."""
+    import papermill as pm
+
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_record(run_dir), stems, name, backend=keras_backend)  # before data
+    check_compatible(read_checked(run_dir), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
@@ -141,10 +157,14 @@ def run(
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                         **streams,
                     )
-            except (pm.PapermillExecutionError, OSError) as err:
-                # OSError: papermill could not save the executed copy (a full disk ...)
+            except (pm.PapermillExecutionError, DeadKernelError, OSError) as err:
+                # OSError: papermill could not save the executed copy (a full disk ...);
+                # DeadKernelError: the kernel was killed from outside (the out-of-memory killer)
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
+                         else "its kernel, which died: killed from outside (the out-of-memory "
+                         "killer, kill -9, or a SIGTERM to this run)"
+                         if isinstance(err, DeadKernelError)
                          else f"saving {target.name}: {err.strerror or err}")
                 entry.update(
                     status="failed",

@@ -1,20 +1,23 @@
 """<run>/run.json: what each notebook of a run folder is (profile, dataset fingerprint,
 parameters with their origins, status running | completed | failed, seconds) and every command
-that wrote into the folder. Read-modify-write under a file lock, so two runs into one folder
-(`--only 01` and `--only 02` at once) keep each other's entries; written atomically."""
+that wrote into the folder. One `run` command at a time holds the folder (one_at_a_time);
+run.json itself is read-modify-written under a file lock of its own and written atomically."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock, Timeout
 
 from helpers.artifacts import completed  # noqa: F401  (whether an entry is a result: artifacts)
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
+from helpers.run.readback import check_record
 
 
 @contextlib.contextmanager
@@ -29,6 +32,32 @@ def locked(run_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def one_at_a_time(run_dir: Path):
+    """<run>/.runner.lock held for a whole `run` command (released when the process dies, even
+    by kill -9): two runs into one folder would each write run.json, the results and the
+    executed notebooks, and the record would then describe one run beside the other's numbers.
+    A second run is refused at once, in one line naming the folder and the holder's pid."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock, pid_file = FileLock(run_dir / ".runner.lock", timeout=0), run_dir / ".runner.pid"
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = f"pid {int(pid_file.read_text())}"
+        except (OSError, ValueError):  # (between its lock and its pid file)
+            holder = "a process that is starting"
+        raise StudyError(
+            f"{run_dir}: another run ({holder}) is writing into this folder; wait for it to end "
+            "or stop it, or give this run another --out"
+        ) from None
+    try:
+        pid_file.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        lock.release()
+
+
 def read_record(run_dir: Path) -> dict:
     """run.json as a dict ({} when there is none); a garbled one is a one-line error."""
     path = run_dir / "run.json"
@@ -41,6 +70,16 @@ def read_record(run_dir: Path) -> dict:
     if not isinstance(record, dict):
         raise StudyError(f"{path}: not a run record (expected a JSON object)")
     record.setdefault("notebooks", {})
+    return record
+
+
+def read_checked(run_dir: Path) -> dict:
+    """read_record, its shape checked as `report` checks it (readback.check_record) where
+    run.json exists: a hand-edited file is the line `report` gives for it, before a run
+    writes into the folder, never an AttributeError from halfway through."""
+    record = read_record(run_dir)
+    if (run_dir / "run.json").exists():
+        check_record(read_json(run_dir / "run.json"), run_dir / "run.json")
     return record
 
 
