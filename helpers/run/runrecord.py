@@ -6,11 +6,11 @@ that wrote into the folder. Read-modify-write under a file lock, so two runs int
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock
 
 from helpers.artifacts import completed  # noqa: F401  (whether an entry is a result: artifacts)
 from helpers.atomic import read_json, write_json
@@ -21,12 +21,8 @@ from helpers.base import StudyError
 def locked(run_dir: Path):
     """An exclusive lock on <run>/.run.lock for the block (released when the process dies)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".run.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(run_dir / ".run.lock"):
+        yield
 
 
 def read_record(run_dir: Path) -> dict:
