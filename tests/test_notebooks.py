@@ -124,3 +124,46 @@ def test_a_killed_rerun_takes_its_findings_out_of_the_report(smoke_run, tmp_path
     assert "03_hyperparams: no result, it did not complete" in html
     ids = _finding_ids(html)
     assert "C1" in ids and "C3" not in ids and "C6" not in ids
+
+
+def copy_project(dest):
+    """The project's code, notebooks and profiles copied to dest, to edit a notebook there and
+    run it through the runner as a student would, leaving the checkout as it was."""
+    from helpers.base import ROOT
+
+    for part in ("helpers", "notebooks", "configs"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.mark.slow
+def test_02_with_sgd_in_its_compile_cell_trains_every_seed_with_sgd(smoke_run, tmp_path):
+    """What 02's training cell says is what runs for every seed: a copy of 02 with SGD in
+    place of Adam, run through the runner (smoke, synthetic), records SGD for every seed, and
+    every seed's test accuracy differs from the shared smoke run's (Adam)."""
+    import os
+    import sys
+
+    import nbformat
+
+    project = copy_project(tmp_path / "project")
+    path = project / "notebooks" / "02_resnet.ipynb"
+    nb = nbformat.read(path, 4)
+    cells = [c for c in nb.cells if "keras.optimizers.Adam(" in c.source]
+    assert len(cells) == 1, "02 should compile with Adam in exactly one cell"
+    cells[0].source = cells[0].source.replace("keras.optimizers.Adam(", "keras.optimizers.SGD(")
+    nbformat.write(nb, path)
+    env = {**os.environ, "PYTHONPATH": str(project), "CINIC10_DATA": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--only", "02", "--out", str(tmp_path / "run"), "--no-report"],
+        cwd=project, env=env, text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    adam = json.loads((smoke_run[0] / "results" / "02_resnet.json").read_text())["seeds"]
+    sgd = json.loads((tmp_path / "run" / "results" / "02_resnet.json").read_text())["seeds"]
+    assert [s["seed"] for s in sgd] == [s["seed"] for s in adam] and len(sgd) >= 2
+    for a, s in zip(adam, sgd):
+        assert a["optimizer"]["class_name"] == "Adam" and s["optimizer"]["class_name"] == "SGD"
+        assert s["optimizer"]["config"]["learning_rate"] == a["optimizer"]["config"]["learning_rate"]
+        assert "momentum" in s["optimizer"]["config"]  # SGD's whole config, not Adam's
+        assert s["test_accuracy"] != a["test_accuracy"], f"seed {s['seed']} as with Adam"
