@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import ROOT, fit_rate, header
 
-TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds|model\.fit)\(")  # 02 fits seed 0 inline
+TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds|train_one_seed)\(")
 IMPORT_CELL = re.compile(r"^\s*(from|import) ", re.M)
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
 COLUMNS = ("start-up", "build+other", "trace", "steps", "validation", "evaluation",
@@ -115,7 +115,7 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
         arch = ("resnet", cfg["n_blocks"], cfg["kernel_size"], cfg["batch_size"])
         images = sum(r["n_train"] * s["epochs_run"] for s in r["seeds"])
         out.append({"kind": "02 seeds", "runs": len(r["seeds"]), "images": {arch: images},
-                    "wall": cell_seconds("02_resnet", r"train_seeds|model\.fit"),  # seed 0 inline
+                    "wall": cell_seconds("02_resnet", r"train_one_seed\("),
                     "steps": r["provenance"].get("seconds_by_phase", {}).get("steps")})
     if "03_hyperparams" in nbs:
         params = nbs["03_hyperparams"]["parameters"]

@@ -3,7 +3,6 @@ every file and folder the project writes for later use goes through here."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -12,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -72,24 +73,21 @@ def read_json(path: str | os.PathLike) -> Any:
 
 @contextmanager
 def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
-    """An exclusive flock on path for the block, waiting (and saying so) while another process
-    holds it ("another process is building <what>"); released when the block ends or the
-    process dies. Builders of one folder (a cache, the synthetic set) take turns under it.
-    Another user's lock file is opened read-only (enough for flock)."""
+    """An exclusive file lock on path for the block (filelock: flock on Unix), waiting (and
+    saying so) while another process holds it ("another process is building <what>");
+    released when the block ends or the process dies. Builders of one folder (a cache, the
+    synthetic set) take turns under it."""
     path = Path(path)
+    lock = FileLock(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:
-        fd = os.open(path, os.O_RDONLY)
+        lock.acquire(timeout=0)
+    except Timeout:
+        say(f"{path.parent}: another process is building {what}; waiting for it")
+        lock.acquire()
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"{path.parent}: another process is building {what}; waiting for it")
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # (releases the flock)
+        lock.release()
 
 
 def remove_partials(dest: str | os.PathLike) -> int:

@@ -155,3 +155,25 @@ def test_fit_splits_its_seconds_and_every_result_file_carries_the_ledger(tmp_pat
         timing.add("thinking", 1.0)
     path = artifacts.save_metrics(tmp_path, "00_test", {"x": 1})
     assert json.loads(path.read_text())["provenance"]["seconds_by_phase"] == timing.spent()
+
+
+def test_a_fit_records_the_optimiser_it_was_compiled_with():
+    """Each fit's result names its optimiser, class and whole config as compile set them (02
+    saves it per seed), before ReduceLROnPlateau changes the learning rate."""
+    import json
+
+    from helpers.models import training
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), np.arange(32) % 10,
+                  np.array([f"i{i}" for i in range(32)]), np.full(32, "s"))
+    model = nets.create_resnet_model(1, 2, base_filters=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with training.quiet():
+        result = training.fit(model, split, split, epochs=1, batch_size=16)
+    assert result.optimizer["class_name"] == "SGD"
+    config = result.optimizer["config"]
+    assert config["momentum"] == 0.9 and config["nesterov"] is True
+    assert config["learning_rate"] == pytest.approx(0.05)
+    assert json.loads(json.dumps(result.optimizer)) == result.optimizer  # a results file's

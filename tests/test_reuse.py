@@ -269,7 +269,7 @@ t._assert_same(fresh, reused)
 with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
     t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
                    [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
-for stages in (False, True):  # 02's seeds, 05's two stages
+for stages in (False, True):  # one fit per seed, 05's two stages
     twins = {}
     for mode in ("1", "0"):
         os.environ["CINIC10_FRESH_BUILDS"] = mode
@@ -308,7 +308,7 @@ def _small_bn_base() -> keras.Model:
 
 
 def _seeds_through_twins(reused: bool, stages: bool) -> list:
-    """02's loop (stages False: one ResNet fit per seed) or 05's (stages True: a transfer model
+    """A seed loop of one ResNet fit per seed (stages False) or 05's (stages True: a transfer model
     on a small batch-normalised base, head on the frozen base, then unfrozen), fresh or through
     kept twins; per seed the weights after training and the results."""
     from helpers.models import pretrained
@@ -337,11 +337,12 @@ def _seeds_through_twins(reused: bool, stages: bool) -> list:
 
 
 @pytest.mark.parametrize("stages", [False, pytest.param(True, marks=pytest.mark.slow)],
-                         ids=["02 seeds", "05 stages"])
+                         ids=["one fit", "05 stages"])
 def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stages):
-    """02's and 05's loops keep each seed's model (the first one is saved), so they train it
-    through a kept compiled twin (one per architecture and stage): every variable of the
-    caller's model after training, and the histories, the same as compiling and fitting it."""
+    """05's loop keeps each seed's model (the first one is saved), so it trains it through a
+    kept compiled twin (one per architecture and stage; a single fit per seed too): every
+    variable of the caller's model after training, and the histories, the same as compiling
+    and fitting it."""
     runs = {}
     for mode in ("1", "0"):  # fresh compiles, then twins
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
@@ -355,36 +356,3 @@ def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stag
         for f, r in zip(f_steps, r_steps):
             assert f.history.equals(r.history)
 
-
-def test_notebook_02s_inline_first_seed_trains_as_train_seeds_does():
-    """02 compiles and fits its first seed in the notebook (the cell tagged first-seed) and
-    hands the other seeds to resnet.train_seeds, through a kept twin: for the same seed the
-    inline cell, run as written, gives the helper's history, best epoch and test metrics."""
-    import nbformat
-
-    from helpers.experiments import resnet
-
-    nb = nbformat.read(ROOT / "notebooks" / "02_resnet.ipynb", 4)
-    cell = next(c for c in nb.cells if "first-seed" in c.metadata.get("tags", []))
-    classes = [f"c{i}" for i in range(10)]
-    settings = {"learning_rate": 1e-3, "batch_size": 16, "lr_scaling": "none", "epochs": 2,
-                "patience": 1}
-    model_args = {"n_blocks": 1, "kernel_size": 3, "dropout": 0.3, "base_filters": 4}
-    namespace = {**settings, "seeds": [3], "model_args": model_args, "mixed_precision": False,
-                 "train": TRAIN, "valid": VALID, "test": VALID,
-                 "ds": type("Dataset", (), {"classes": classes})}
-    exec(compile("import time\nimport keras\nfrom helpers.data.pipeline import make_input\n"
-                 "from helpers.experiments import resnet\n"
-                 "from helpers.models import evaluation, nets, training\n", "imports", "exec"),
-         namespace)
-    with training.quiet():
-        exec(compile(cell.source, "02_resnet first-seed", "exec"), namespace)
-        helper = resnet.train_seeds(TRAIN, VALID, VALID, classes, [3], model_args=model_args,
-                                    **settings)
-    inline = namespace["runs"]
-    assert len(reuse._KEPT) == 1  # the helper trained through its twin
-    assert inline[0].result.history.equals(helper[0].result.history)
-    assert inline[0].result.best_epoch == helper[0].result.best_epoch
-    assert inline[0].metrics["test_accuracy"] == helper[0].metrics["test_accuracy"]
-    for a, b in zip(inline[0].model.variables, helper[0].model.variables):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

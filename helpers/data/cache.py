@@ -3,7 +3,6 @@ source, loaded later without pickle and without touching an image file again."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -12,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
 from helpers.base import StudyError, data_dir, progress_bar, writing
@@ -139,18 +139,17 @@ def _clean_stale_partials(cache_dir: Path, held: Path) -> None:
     remove_partials(held)
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
-        lock = cache_dir / f".{key}.lock"
+        lock = FileLock(cache_dir / f".{key}.lock")
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue  # a live builder is writing it
         except OSError:
             continue  # not ours to judge (another user's, read-only)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(part, ignore_errors=True)
-        except BlockingIOError:
-            pass  # a live builder is writing it
         finally:
-            os.close(fd)
+            lock.release()
 
 
 def build_cache(

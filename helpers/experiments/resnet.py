@@ -1,5 +1,5 @@
-"""02_resnet's experiment: the study's ResNet trained once per seed on the same subsets, each
-run evaluated on the test split; claim C1 and the conclusion from the seeds' results."""
+"""02_resnet's results: each seed's run (the notebook's train_one_seed trains every seed), their
+tables, claim C1 and the conclusion from the seeds' results."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import keras
 import pandas as pd
 
-from helpers.base import escape, progress_bar
+from helpers.base import escape
 from helpers.experiments import findings
 from helpers.experiments.protocol import NOT_CINIC10
-from helpers.models import evaluation, nets, reuse, training
+from helpers.models import training
 
 
 @dataclass
@@ -22,28 +22,6 @@ class SeedRun:
     model: keras.Model
     result: training.TrainResult
     metrics: dict
-
-
-def train_seeds(
-    train, valid, test, classes: list[str], seeds: list[int], *, model_args: dict,
-    learning_rate: float, batch_size: int, lr_scaling: str, epochs: int, patience: int,
-    mixed_precision: bool = False,
-) -> list[SeedRun]:
-    """create_resnet_model(**model_args) trained from a fresh initialisation per seed (the
-    seed sets the weights, dropout and the data order; the subsets stay fixed), through a kept
-    twin traced once (reuse.train_twin: the same numbers as compiling and fitting each, the
-    way notebook 02 trains its first seed inline; tests/test_reuse.py checks both)."""
-    runs = []
-    lr = training.scaled_learning_rate(learning_rate, batch_size, lr_scaling)
-    for seed in progress_bar(iterable=seeds, desc="02 seeds"):
-        keras.backend.clear_session()
-        training.setup(seed, mixed_precision)
-        model = nets.create_resnet_model(**model_args)
-        result = reuse.train_twin(model, lr, lambda m, seed=seed: training.fit(
-            m, train, valid, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience))
-        runs.append(SeedRun(seed, model, result, evaluation.evaluate(model, test, classes)))
-        print(seed_line(runs[-1]), flush=True)
-    return runs
 
 
 def seed_line(run: SeedRun) -> str:
@@ -60,12 +38,20 @@ def history(runs: list[SeedRun]) -> pd.DataFrame:
 
 
 def seed_table(runs: list[SeedRun]) -> pd.DataFrame:
-    """One row per seed: test accuracy and loss, epochs, best epoch, images/s."""
+    """One row per seed: test accuracy and loss, epochs, best epoch, images/s, optimiser."""
     return pd.DataFrame(
         [{"seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
           "test_loss": r.metrics["test_loss"],
-          **{k: v for k, v in r.result.summary().items() if k != "timing"}} for r in runs]
+          **{k: v for k, v in r.result.summary().items() if k != "timing"},
+          "optimizer": r.result.optimizer.get("class_name")} for r in runs]
     ).set_index("seed")
+
+
+def seed_records(runs: list[SeedRun]) -> list[dict]:
+    """seed_table's rows for the results file, each with the optimiser its fit started with
+    (class_name and its whole get_config())."""
+    rows = seed_table(runs).reset_index().to_dict(orient="records")
+    return [{**row, "optimizer": r.result.optimizer} for row, r in zip(rows, runs)]
 
 
 def claim(runs: list[SeedRun], regime=None) -> dict:

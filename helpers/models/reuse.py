@@ -10,7 +10,7 @@ fresh build would have, its traced functions kept:
   it was new, and the learning rate is set to the trial's.
 
 A trial then computes what a fresh build computes (tests/test_reuse.py compares the weights
-after training, bitwise). Where the caller keeps its models (02's and 05's seeds), train_twin
+after training, bitwise). Where the caller keeps its models (05's seeds), train_twin
 trains a model through a kept compiled twin instead: state copied in, fitted, copied back.
 Public Keras APIs only: Model.variables, Variable.assign, Optimizer.build/variables/
 learning_rate, clone_model. Set CINIC10_FRESH_BUILDS=1 to build and compile every model anew

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import statistics
 import time
@@ -113,7 +114,8 @@ def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fi
 
 class Throughput(keras.callbacks.Callback):
     """Training images/s per epoch (validation time excluded), where a fit's seconds go
-    (timing()), and a compact log line. Only batch *begin* hooks: Keras keeps dispatching
+    (timing()), a compact log line, and the optimiser the fit started with (its class and
+    whole config: what a result records). Only batch *begin* hooks: Keras keeps dispatching
     batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
@@ -125,6 +127,12 @@ class Throughput(keras.callbacks.Callback):
         self.valid: list[float] = []  # per epoch: validation seconds
         self.steps: list[int] = []  # per epoch: training batches
         self._first_step = None
+        self.optimizer: dict = {}  # the optimiser as fit started: class_name, get_config()
+
+    def on_train_begin(self, logs=None):
+        opt = self.model.optimizer
+        self.optimizer = {"class_name": type(opt).__name__,
+                          "config": json.loads(json.dumps(opt.get_config(), default=_plain))}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -187,6 +195,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int
     timing: dict = field(default_factory=dict)  # Throughput.timing(): trace, steps, validation
+    optimizer: dict = field(default_factory=dict)  # as fit started: class_name, config
 
     def summary(self) -> dict:
         return {
@@ -288,7 +297,13 @@ def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: floa
         len(meter.rates),
         int(pd.Series(hist.history["val_loss"]).idxmin()) + 1,
         spent,
+        meter.optimizer,
     )
+
+
+def _plain(value):
+    """A value of an optimiser's config as JSON: a NumPy scalar as its number, else its repr."""
+    return value.item() if hasattr(value, "item") else repr(value)
 
 
 def tidy_history(history: dict) -> pd.DataFrame:

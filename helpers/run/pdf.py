@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import os
 import shutil
 import signal
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from helpers.atomic import write_atomic
 from helpers.base import StudyError
@@ -55,17 +56,17 @@ def _sweep_scratch() -> None:
     """Remove the scratch folders of prints whose process is gone (their lock is free)."""
     temp = Path(tempfile.gettempdir())
     for folder in [*temp.glob(f"{SCRATCH_PREFIX}*"), *temp.glob(f".{SCRATCH_PREFIX}*")]:
-        try:
-            fd = os.open(folder / ".lock", os.O_RDONLY)
-        except OSError:
+        if not (folder / ".lock").is_file():
             continue  # not one of ours, or being made (not yet renamed into view)
+        lock = FileLock(folder / ".lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue  # a print in progress (or gone meanwhile)
+        try:
             shutil.rmtree(folder, ignore_errors=True)
-        except BlockingIOError:
-            pass  # a print in progress
         finally:
-            os.close(fd)
+            lock.release()
 
 
 def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
@@ -112,20 +113,20 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         write_atomic(pdf_path, lambda tmp: shutil.copyfile(printed, tmp))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        os.close(lock)
+        lock.release()
     return True
 
 
-def _locked_scratch() -> tuple[Path, int]:
-    """(a new scratch folder cinic10-pdf-<uid>-XXXXXXXX, the fd of its lock, held): made hidden,
-    locked, then renamed into view, so a sweeper never sees it unlocked. The lock is released
-    when the fd is closed or the process dies."""
+def _locked_scratch() -> tuple[Path, FileLock]:
+    """(a new scratch folder cinic10-pdf-<uid>-XXXXXXXX, its lock, held): made hidden, locked,
+    then renamed into view, so a sweeper never sees it unlocked. The lock is released by
+    release() or when the process dies."""
     hidden = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_PREFIX}"))
-    fd = os.open(hidden / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    lock = FileLock(hidden / ".lock")
+    lock.acquire()
     scratch = hidden.with_name(hidden.name[1:])
     os.rename(hidden, scratch)
-    return scratch, fd
+    return scratch, lock
 
 
 class _PrintFailed(RuntimeError):

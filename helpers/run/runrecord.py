@@ -6,7 +6,6 @@ run.json itself is read-modify-written under a file lock of its own and written 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +23,8 @@ from helpers.run.readback import check_record
 def locked(run_dir: Path):
     """An exclusive lock on <run>/.run.lock for the block (released when the process dies)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".run.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(run_dir / ".run.lock"):
+        yield
 
 
 @contextlib.contextmanager
