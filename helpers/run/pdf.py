@@ -1,10 +1,11 @@
 """report.pdf: headless Chromium prints report.html, with scripts forbidden, stopped after a
-timeout, and leaving nothing behind. Chromium dies with the process that started it (even one
-killed with -9); its profile and temporary files (its socket) live in one folder of the
-system's temporary directory, cinic10-pdf-<uid>-XXXXXXXX, locked while it prints, and the
-next print removes every such folder whose lock is free. Chromium prints there, and the PDF is
-copied into place atomically; a previous PDF is removed before anything is tried. (Not in the run
-folder: Chromium's socket path must stay short.)"""
+timeout, and leaving nothing behind. Its profile and temporary files (its socket) live in one
+scratch folder of the system's temporary directory (not the run folder: the socket's path must
+stay short). Chromium runs under a small shell that the kernel signals when the process that
+started it dies (even by kill -9): the shell then kills Chromium and removes the scratch
+folder, so a killed build leaves neither a process nor a file. Chromium prints into the scratch
+folder and the PDF is copied into place atomically; a previous PDF is removed before anything is
+tried."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from helpers.atomic import write_atomic
 from helpers.base import StudyError
@@ -52,29 +51,11 @@ def remove_leftovers(folder: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def _sweep_scratch() -> None:
-    """Remove the scratch folders of prints whose process is gone (their lock is free)."""
-    temp = Path(tempfile.gettempdir())
-    for folder in [*temp.glob(f"{SCRATCH_PREFIX}*"), *temp.glob(f".{SCRATCH_PREFIX}*")]:
-        if not (folder / ".lock").is_file():
-            continue  # not one of ours, or being made (not yet renamed into view)
-        lock = FileLock(folder / ".lock")
-        try:
-            lock.acquire(timeout=0)
-        except (Timeout, OSError):
-            continue  # a print in progress (or gone meanwhile)
-        try:
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            lock.release()
-
-
 def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
     """Print html_path to pdf_path with headless Chromium; False (with a hint) without it.
     The previous pdf_path is removed first: without Chromium, or when it fails or is killed,
     no PDF of an earlier run stands beside the new HTML. Chromium prints into the scratch
-    folder (swept by the next print when a kill leaves it); only the copy into place is
-    beside pdf_path, for milliseconds."""
+    folder; only the copy into place is beside pdf_path, for milliseconds."""
     pdf_path.unlink(missing_ok=True)
     for part in pdf_path.parent.glob(f".{pdf_path.name}.*.part"):  # a copy killed (or older code)
         with contextlib.suppress(OSError):
@@ -88,8 +69,7 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             f"{html_path.parent}`."
         )
         return False
-    _sweep_scratch()
-    scratch, lock = _locked_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     profile = scratch / "profile"
     try:
         page = scratch / "print.html"
@@ -113,20 +93,7 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
         write_atomic(pdf_path, lambda tmp: shutil.copyfile(printed, tmp))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        lock.release()
     return True
-
-
-def _locked_scratch() -> tuple[Path, FileLock]:
-    """(a new scratch folder cinic10-pdf-<uid>-XXXXXXXX, its lock, held): made hidden, locked,
-    then renamed into view, so a sweeper never sees it unlocked. The lock is released by
-    release() or when the process dies."""
-    hidden = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_PREFIX}"))
-    lock = FileLock(hidden / ".lock")
-    lock.acquire()
-    scratch = hidden.with_name(hidden.name[1:])
-    os.rename(hidden, scratch)
-    return scratch, lock
 
 
 class _PrintFailed(RuntimeError):
@@ -138,16 +105,25 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 
 
 def _die_with_parent() -> None:
-    """In the child, before Chromium starts: the kernel kills it when its parent dies (a
-    report build killed with -9 cannot stop it otherwise; it would print on, an orphan)."""
+    """In the child, before its shell starts: the kernel sends it SIGTERM when its parent dies
+    (a report build killed with -9 cannot stop Chromium otherwise; it would print on, an
+    orphan, and its scratch folder would stay)."""
     if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# the guardian: runs Chromium ("$@") in the background; on SIGTERM (its parent died) it kills
+# Chromium, waits for its helper processes to let go, and removes the scratch folder ($0)
+GUARD = ('trap \'kill -9 $c 2>/dev/null; sleep 1; rm -rf "$0"; exit 143\' TERM; '
+         '"$@" & c=$!; wait $c')
 
 
 def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> None:
     """Chromium prints page to tmp, or raises (it is stopped on a timeout, an
     interrupt or any error)."""
+    scratch = profile.parent  # its temporary files (a socket: the path must stay short) too
     cmd = [
+        "/bin/sh", "-c", GUARD, str(scratch),
         browser,
         "--headless",
         # Chromium refuses to start as root with its sandbox on; anyone else keeps it
@@ -162,14 +138,13 @@ def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> 
         f"--print-to-pdf={tmp.resolve()}",
         page.resolve().as_uri(),
     ]
-    scratch = profile.parent  # its temporary files (a socket: the path must stay short) too
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
-        start_new_session=True,  # its own group: a timeout ends its helper processes too
+        start_new_session=True,  # its own group: a timeout ends the shell, Chromium and its helpers
         preexec_fn=_die_with_parent,
     )
     try:
