@@ -21,6 +21,7 @@ NOISE = re.compile(
     r"|^[IWE]\d{4} [\d:.]+\s+\d+ (cuda_platform|cuda_executor|cudart_stub|port|cuda_diagnostics)"
     r"\.cc:\d+\]"
     r"|\[IPKernelApp\] ERROR \| KeyboardInterrupt caught in kernel"
+    r"|^Kernel died while waiting for execute reply\.$"  # nbclient's; the runner's error says it
 )
 
 
