@@ -258,32 +258,3 @@ def test_run_into_a_hand_edited_run_json_is_the_line_report_gives(change, expect
     reported = one_line_error(capsys, ["report", str(run)])
     ran = one_line_error(capsys, ["run", "--profile", "smoke", "--only", "02", "--out", str(run)])
     assert expected in ran and ran == reported
-
-
-def test_the_commands_sigterm_handler_survives_a_notebook(tmp_path):
-    """nbclient leaves SIGTERM at the default after a notebook; the runner puts its own back,
-    so a SIGTERM between notebooks or during the report still unwinds the command."""
-    import signal
-
-    import papermill as pm
-
-    from helpers.run.runner import sigterm_kept
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    nbformat.write(nb, tmp_path / "in.ipynb")
-
-    def ours(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, ours)
-    try:
-        pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
-                            kernel_name="python3", progress_bar=False)
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # nbclient's doing
-        signal.signal(signal.SIGTERM, ours)
-        with sigterm_kept():
-            pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
-                                kernel_name="python3", progress_bar=False)
-        assert signal.getsignal(signal.SIGTERM) is ours
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -6,9 +6,7 @@ import contextlib
 import os
 import re
 import shlex
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -142,7 +140,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
             try:
                 # without -v: the kernel's output is read for a status line, not shown
                 watch = contextlib.nullcontext() if log_output else Progress(nb.stem)
-                with quiet_kernel_noise(), watch as seen, sigterm_kept():
+                with quiet_kernel_noise(), watch as seen:
                     streams = {} if seen is None else {"stdout_file": seen.stdout,
                                                        "stderr_file": seen.stderr}
                     pm.execute_notebook(
@@ -218,20 +216,6 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     if failure is not None:
         raise failure
     return run_dir
-
-
-@contextlib.contextmanager
-def sigterm_kept():
-    """SIGTERM's handler as it was before the block. nbclient takes SIGTERM while a notebook
-    runs and leaves it at the default afterwards (asyncio's remove_signal_handler), so a
-    SIGTERM after the first notebook would end the command outright, with nothing cleaned up:
-    the command's own (cli: it unwinds as Ctrl-C does) is put back."""
-    saved = signal.getsignal(signal.SIGTERM)
-    try:
-        yield
-    finally:
-        if saved is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, saved)
 
 
 def _refresh_findings(run_dir: Path) -> None:
