@@ -29,8 +29,8 @@ class Checker:
 
     def fail(self, where: str, what: str):
         raise StudyError(
-            f"{self.path}: {where} {what}; this file is damaged or from another version: rerun "
-            "the notebooks (`python -m helpers run ... --out` this folder) to rewrite it"
+            f"{self.path}: {where} {what}; this file is damaged or from another version: delete "
+            "it and rerun the notebooks (`python -m helpers run ... --out` this folder)"
         )
 
     def need(self, value, types: tuple, where: str):

@@ -150,6 +150,50 @@ def test_kernel_noise_is_filtered_and_real_lines_pass(tmp_path):
         assert noise not in text
 
 
+RAY_DRIVER = r"""
+import sys, time
+import ray
+ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+nap = ray.remote(lambda: time.sleep(120))
+print("a real line before", file=sys.stderr, flush=True)
+print("ready", flush=True)
+ray.get(nap.remote())
+"""
+FILTERED = r"""
+import subprocess, sys
+from helpers.run.noise import quiet_kernel_noise
+with quiet_kernel_noise():
+    driver = subprocess.Popen([sys.executable, "-c", sys.argv[1]])  # inherits fd 2, filtered
+    print(driver.pid, flush=True)
+    driver.wait()
+"""
+
+
+@pytest.mark.ray
+def test_a_ray_driver_stopped_with_sigterm_dumps_no_stack_through_the_runner():
+    """A kernel running a grid on Ray, stopped by the runner: Ray's absl handler would print a
+    stack dump for the SIGTERM (about 170 lines from a real kernel); the runner drops it."""
+    import signal
+    import time
+
+    pytest.importorskip("ray")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", FILTERED, RAY_DRIVER], cwd=ROOT, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        driver = int(proc.stdout.readline())
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(2)  # waiting in ray.get
+        os.kill(driver, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "a real line before" in err
+    assert "SIGTERM received" not in err and "@     0x" not in err, err[-3000:]
+
+
 # --- through the CLI (slow) ---------------------------------------------------------------------
 
 

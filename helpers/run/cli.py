@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: what was half-built is removed
         print("terminated" if isinstance(err, Terminated) else "interrupted", file=sys.stderr)
+        # papermill's tasks cut short hold the kernel's last reply (a Ray driver's SIGTERM is
+        # a SystemExit traceback in the cell): asyncio would log each, ~270 lines, at exit
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
         return 143 if isinstance(err, Terminated) else 130
     except OSError as err:  # the machine's, not the code's: a full disk, a read-only folder
         where = f"{err.filename}: " if err.filename else ""

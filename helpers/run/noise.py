@@ -5,7 +5,8 @@ in kernel` (logged while the runner shuts a finished kernel down) as failures; n
 At the source: helpers/__init__.py sets TF_CPP_MIN_LOG_LEVEL=2 (unless set), which drops
 TensorFlow's C++ INFO and WARNING lines in this process and, inherited, in every kernel it starts. What has no switch short of hiding real errors (the cuInit
 ERROR line and absl's pre-init banner, one per process; ipykernel's log line; the ZMQError
-traceback a kernel logs when Ctrl-C shuts it down mid-cell) is filtered from stderr, line by
+traceback a kernel logs when Ctrl-C shuts it down mid-cell, the stack dump Ray's absl handler
+prints when a kernel running a Ray grid is stopped with SIGTERM) is filtered from stderr, line by
 line, while the runner works: every other line passes through unchanged."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ NOISE = re.compile(
     r"|^[IWE]\d{4} [\d:.]+\s+\d+ (cuda_platform|cuda_executor|cudart_stub|port|cuda_diagnostics)"
     r"\.cc:\d+\]"
     r"|\[IPKernelApp\] ERROR \| KeyboardInterrupt caught in kernel"
+    r"|^Kernel died while waiting for execute reply\.$"  # nbclient's; the runner's error says it
 )
 
 
@@ -28,6 +30,15 @@ NOISE = re.compile(
 # its reply meets the socket the shutdown closed. Only that traceback is dropped, whole.
 SHUTDOWN_START = "[IPKernelApp] ERROR | Exception in message handler:"
 SHUTDOWN_END = re.compile(r"^zmq\.error\.ZMQError\b")
+
+
+# A Ray driver (a kernel running a grid on Ray) that the runner stops gets SIGTERM, and Ray's
+# absl handler dumps its stack for it: the header, then "PC: @ 0x..." and "    @ 0x..." frames,
+# each line twice (raw, then through Ray's logging.cc). A stop we asked for, not a crash: the
+# dump is dropped; a dump for any other signal (a real crash) passes.
+_LOGGED = r"^(\[[^\]]*\] logging\.cc:\d+: )?"
+TERM_DUMP_START = re.compile(_LOGGED + r"\*\*\* SIGTERM received at time=\d+")
+TERM_DUMP_LINE = re.compile(_LOGGED + r"(PC: )?\s*@\s+0x[0-9a-fA-F]+")
 
 
 def is_noise(line: str) -> bool:
@@ -41,9 +52,16 @@ class _Filter:
 
     def __init__(self):
         self.held: list[bytes] | None = None
+        self.in_dump = False  # inside a SIGTERM stack dump (TERM_DUMP_START)
 
     def line(self, raw: bytes) -> bytes:
         text = raw.decode("utf-8", "replace")
+        if TERM_DUMP_START.match(text):
+            self.in_dump = True
+            return b""
+        if self.in_dump and TERM_DUMP_LINE.match(text):
+            return b""
+        self.in_dump = False
         if self.held is None:
             if SHUTDOWN_START in text:
                 self.held = [raw]

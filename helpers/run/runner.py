@@ -163,7 +163,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
                          else "its kernel, which died: killed from outside (the out-of-memory "
-                         "killer, kill -9, or a SIGTERM to this run)"
+                         "killer, or kill -9)"
                          if isinstance(err, DeadKernelError)
                          else f"saving {target.name}: {err.strerror or err}")
                 entry.update(
