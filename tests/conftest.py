@@ -190,3 +190,17 @@ def executed_notebook(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def pids_naming(marker: str) -> list[int]:
+    """Processes whose command line names marker (a kernel's connection file, a print's
+    temporary folder)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import write_layout
+from conftest import pids_naming, write_layout
 from test_cache_safety import _slow_cli, _wait_for
 
 from helpers.base import ROOT
@@ -72,19 +72,6 @@ def test_a_parent_killed_with_sigkill_leaves_quiet_workers_and_a_partial_the_nex
     assert len(list(data_home.glob("cache/*/meta.json"))) == 1
 
 
-def _chromium_pids(marker: str) -> list[int]:
-    """Processes whose command line names marker (the print's private temporary folder)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
-
-
 def _run_folder(run: Path) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Data\n\n" + "x " * 5000)])
     (run / "executed").mkdir(parents=True)
@@ -111,13 +98,13 @@ def test_a_report_killed_while_chromium_prints_leaves_nothing(
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: _chromium_pids(f"--user-data-dir={temp}"), 60)  # it prints now
+        _wait_for(lambda: pids_naming(f"--user-data-dir={temp}"), 60)  # it prints now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
-    _wait_for(lambda: not _chromium_pids(f"--user-data-dir={temp}"), 15)  # died with it
+    _wait_for(lambda: not pids_naming(f"--user-data-dir={temp}"), 15)  # died with it
     _wait_for(lambda: not list(temp.iterdir()), 15)  # and its scratch, with no later build
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

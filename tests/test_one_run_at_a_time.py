@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import pids_naming
 
 from helpers.base import ROOT
 
@@ -81,19 +82,6 @@ def test_01_loads_the_carve_every_notebook_loads_whatever_the_seed(tmp_path):
     assert result["provenance"]["fingerprint"] == recorded  # 02-05 load this one (the default carve)
 
 
-def _kernel_pids(marker: str) -> list[int]:
-    """Processes whose command line names marker (a kernel's connection file)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
-
-
 KILLED = "its kernel, which died: killed from outside (the out-of-memory killer, or kill -9)"
 
 
@@ -102,9 +90,9 @@ def test_a_kernel_killed_on_its_own_is_a_failure_on_record_and_the_report_is_bui
     proc = _run(out, "--only", "02")
     try:
         marker = f"kernel-02_resnet-{proc.pid}.json"
-        _wait(lambda: _status(out, "02_resnet") == "running" and _kernel_pids(marker), 240)
+        _wait(lambda: _status(out, "02_resnet") == "running" and pids_naming(marker), 240)
         time.sleep(3)  # (it runs cells now)
-        for pid in _kernel_pids(marker):
+        for pid in pids_naming(marker):
             os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
         _, err = proc.communicate(timeout=300)
     finally:
