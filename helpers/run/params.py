@@ -45,10 +45,11 @@ WHOLE_1, WHOLE_0 = _range(1, whole=True), _range(0, whole=True)
 POSITIVE = _range(0, low_open=True)
 SHARE = _range(0, 1, high_open=True)  # dropout, batch-norm momentum
 # parameters with bounds (nan and infinities are refused for every number)
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 BOUNDS = {
     **dict.fromkeys(["epochs", "batch_size", "repeats", "head_epochs", "finetune_epochs",
                      "units", "n_examples"], WHOLE_1),
-    "seed": _range(0, 2**32 - 1, whole=True),  # NumPy's and TensorFlow's: unsigned 32-bit
+    "seed": _range(0, MAX_SEED, whole=True),
     **dict.fromkeys(["patience", "train_per_class", "valid_per_class",
                      "test_per_class"], WHOLE_0),  # per class: 0 = all
     **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",

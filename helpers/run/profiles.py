@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
-from helpers.run.params import check_value
+from helpers.run.params import MAX_SEED, check_value
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
 # the runner's own parameters: set by its options, which check them, never by -p or a profile
@@ -29,7 +29,6 @@ TOP_KEYS = {
     "all_notebooks",
     "notebooks",
 }
-MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 
 
 class _Loader(yaml.SafeLoader):
