@@ -47,8 +47,8 @@ def code_fingerprint() -> dict[str, str]:
     """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every keyed module,
     read once per process (the runner starts a fresh kernel per notebook; restart a kernel of
     your own after editing helpers)."""
-    return {f"helpers/{f.relative_to(HELPERS).as_posix()}":
-            hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in keyed_modules()}
+    return {f"helpers/{f.relative_to(HELPERS).as_posix()}": _digest(f.read_bytes())
+            for f in keyed_modules()}
 
 
 def function_key(fn) -> tuple[dict[str, str], dict]:
