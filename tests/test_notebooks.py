@@ -89,6 +89,28 @@ def test_report_pdf_is_real(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("chromium") or not shutil.which("pdfimages"),
+                    reason="no Chromium or poppler-utils to print and read the PDF")
+def test_report_pdf_page_one_holds_figure_f_and_every_claims_verdict(smoke_run):
+    """The reader's page 1, as printed: Figure F (the page's one picture) and, for every claim
+    of findings.json, its id and its verdict."""
+    out, _ = smoke_run
+    pdf = str(out / "report.pdf")
+    page1 = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", pdf, "-"],
+                           capture_output=True, text=True, check=True).stdout
+    images = subprocess.run(["pdfimages", "-list", "-f", "1", "-l", "1", pdf],
+                            capture_output=True, text=True, check=True).stdout
+    assert len(images.strip().splitlines()) == 3, images  # the header's two lines and Figure F
+    assert "Figure F" in page1
+    claims = [r for r in json.loads((out / "results" / "findings.json").read_text())["claims"]
+              if r["role"] == "claim"]
+    lines = {line.split()[0]: line for line in page1.splitlines() if line.strip()}
+    for row in claims:
+        assert row["id"] in lines, f"{row['id']} is not on page 1"
+        assert row["verdict"] in lines[row["id"]], lines[row["id"]]
+
+
+@pytest.mark.slow
 def test_report_rebuilds_without_rerunning(smoke_run, tmp_path):
     out = copy_run(smoke_run[0], tmp_path / "run")
     (out / "report.html").unlink()

@@ -19,7 +19,7 @@ def _turned(row: dict, key: str) -> float | None:
 
 def _label(row: dict) -> str:
     text = f"{row['id']} {row['claim']}"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 52 else text[:49] + "..."
 
 
 def forest(rows: list[dict]) -> Figure | None:
@@ -32,7 +32,8 @@ def forest(rows: list[dict]) -> Figure | None:
     if not shown:
         return None
     heights = [max(len(relative), 1), max(len(absolute), 1)] if absolute else [len(relative)]
-    fig = Figure(figsize=(9, 0.45 * sum(heights) + 1.8), layout="constrained")
+    # sized to share page 1 with the compact table: a fifth of an inch per row
+    fig = Figure(figsize=(8, 0.2 * sum(heights) + 1.2), layout="constrained")
     axes = fig.subplots(len(heights), 1, squeeze=False,
                         gridspec_kw={"height_ratios": heights})[:, 0]
     if relative:
@@ -43,8 +44,8 @@ def forest(rows: list[dict]) -> Figure | None:
     handles = [Line2D([], [], color=COLOURS[v], lw=3, label=v) for v in used]
     handles.append(Line2D([], [], color="black", marker="|", ls="", ms=12,
                           label="the study's number"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
-               fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
+               fontsize=7, frameon=False)
     return fig
 
 
@@ -58,7 +59,7 @@ def _panel(ax, rows: list[dict], absolute: bool) -> None:
             ax.fill_betweenx([yi - 0.4, yi + 0.4], centre - r["delta"], centre + r["delta"],
                              color="0.88", lw=0)
         if claim.target is not None:
-            ax.plot([claim.target], [yi], marker="|", ms=14, color="black", ls="")
+            ax.plot([claim.target], [yi], marker="|", ms=10, color="black", ls="")
         est, lo, hi = (_turned(r, k) for k in ("estimate", "ci_low", "ci_high"))
         pi_lo, pi_hi = _turned(r, "pi_low"), _turned(r, "pi_high")
         if r["direction"] == "-":  # turned: the bounds swap
@@ -66,15 +67,17 @@ def _panel(ax, rows: list[dict], absolute: bool) -> None:
         if pi_lo is not None and (absolute or claim.target is not None):
             ax.plot([pi_lo, pi_hi], [yi, yi], color=colour, lw=1, alpha=0.7)
         if lo is not None:
-            ax.plot([lo, hi], [yi, yi], color=colour, lw=4, solid_capstyle="butt")
-        ax.plot([est], [yi], marker="o", color=colour, ms=6,
+            ax.plot([lo, hi], [yi, yi], color=colour, lw=3.5, solid_capstyle="butt")
+        ax.plot([est], [yi], marker="o", color=colour, ms=5,
                 mfc="white" if r["role"] == "sensitivity" else colour)
-    ax.set_yticks(y, [_label(r) for r in rows], fontsize=8)
+    ax.set_yticks(y, [_label(r) for r in rows], fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     if absolute:
-        ax.set_xlabel("test accuracy (thick: 95% interval of the mean; thin: one new run)")
+        ax.set_xlabel("test accuracy (thick: 95% interval of the mean; thin: one new run)",
+                      fontsize=8)
     else:
         ax.axvline(0, color="0.4", lw=1)
         ax.set_xlabel("effect in accuracy, turned so that right of 0 is the study's way "
-                      "(grey: ±Δ; open dot: sensitivity row)")
+                      "(grey: ±Δ; open dot: sensitivity row)", fontsize=8)
     ax.grid(axis="y", visible=False)

@@ -23,6 +23,19 @@ from helpers.run.study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
+# On paper: a smaller title and the findings set tight, so that page 1 holds the banner,
+# Figure F and the compact table (nbconvert gives each cell its tags as celltag_ classes)
+PRINT_STYLE = f"""<style>
+@media print {{
+  .jp-RenderedHTMLCommon h1 {{ font-size: 20px !important; margin: 0 0 6px !important; }}
+  .jp-RenderedHTMLCommon h2 {{ font-size: 17px !important; margin: 6px 0 4px !important; }}
+  .jp-RenderedHTMLCommon p {{ margin-bottom: 6px !important; }}
+  .jp-Cell {{ padding-top: 0 !important; padding-bottom: 0 !important; }}
+  .celltag_{FIGURE_TAG} img {{ max-height: 3.4in; width: auto; }}
+  table.findings-compact {{ font-size: 8pt !important; }}
+  table.findings-compact td:nth-child(3) {{ white-space: nowrap; }}
+}}
+</style>"""
 
 
 def _anchor(title: str) -> str:
@@ -182,9 +195,9 @@ def _findings_cells(found: dict, run_dir: Path) -> tuple[list, list]:
             nbformat.v4.new_output("display_data", data={"image/png": png,
                                                          "text/plain": "the findings figure"})]))
         cells.append(nbformat.v4.new_markdown_cell(
-            "*Figure F: estimate and 95% interval (thick), turned so that right of zero is the "
-            "study's way; grey: ±Δ around no effect or the study's number (black tick); thin: "
-            "one new run; colour: the verdict.*"))
+            "<p style='font-size:11px'><i>Figure F: estimate and 95% interval (thick), turned "
+            "so that right of zero is the study's way; grey: ±Δ around no effect or the study's "
+            "number (black tick); thin: one new run; colour: the verdict.</i></p>"))
     cells.append(nbformat.v4.new_markdown_cell(
         findings.compact_html([r for r in top if r["role"] == "claim"])))
     appendix = [nbformat.v4.new_markdown_cell(
@@ -317,6 +330,7 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     html, _ = exporter.from_notebook_node(nb)
     # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
     html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
+    html = html.replace("</head>", f"{PRINT_STYLE}\n</head>", 1)
     return no_scripts(html)
 
 
