@@ -312,3 +312,21 @@ def test_a_direction_decided_by_a_hair_is_marked_fragile():
     assert [r["verdict"] for r in rows] == ["reproduced", "reproduced"]
     assert rows[0]["evidence"]["fragile"] and not rows[1]["evidence"]["fragile"]
     assert "fragile" in findings.table_html(rows[:1]) and "fragile" not in findings.table_html(rows[1:])
+
+
+def test_a_grid_trial_at_chance_is_named_on_the_grids_rows():
+    """Rule 8 for 03's grids: a trial whose accuracy sits at chance is named (configuration and
+    seed) on every row its grid gives; a grid without one says nothing of it."""
+    rng = np.random.default_rng(0)
+    cells = list(itertools.product([1, 3, 5], [2, 3, 4, 5], [0, 1]))
+    table = pd.DataFrame(cells, columns=["n_blocks", "kernel_size", "seed"])
+    table["best_val_accuracy"] = 0.5 + rng.normal(0, 0.02, len(table))
+    clean = hyperparams.training_claims(table, findings.UNNAMED)
+    assert clean and not any("chance" in r["replication"] for r in clean)
+    table.loc[(table.n_blocks == 5) & (table.kernel_size == 2) & (table.seed == 1),
+              "best_val_accuracy"] = 0.1
+    rows = hyperparams.training_claims(table, findings.UNNAMED)
+    assert [r["id"] for r in rows] == [r["id"] for r in clean]
+    for r in rows:
+        assert "1 trial at chance accuracy, kept in: n_blocks 5, kernel_size 2, seed 1" in r[
+            "replication"], r["replication"]

@@ -41,6 +41,22 @@ TRAINING_FACTORS = ["n_blocks", "kernel_size"]
 REGULARISERS = ["alpha", "lam", "dropout"]
 
 
+def _named(rows: list[dict], table: pd.DataFrame, metric: str) -> list[dict]:
+    """rows, each naming the grid's trials that sit at chance accuracy (or none). In a grid such
+    a trial stays in: a configuration that fails to learn (too much regularisation) is that
+    configuration's effect, which the contrasts measure; the reader is told it is there."""
+    from helpers.experiments import findings as f
+
+    bad = table[f.diverged(table[metric].to_numpy())]
+    if bad.empty:
+        return rows
+    cols = [c for c in (*TRAINING_FACTORS, *REGULARISERS, "seed") if c in bad]
+    which = "; ".join(", ".join(f"{c} {r[c]:g}" for c in cols) for _, r in bad.iterrows())
+    note = (f" ({len(bad)} trial{'s' if len(bad) > 1 else ''} at chance accuracy, kept in: "
+            f"{which})")
+    return [{**r, "replication": r["replication"] + note} for r in rows]
+
+
 def training_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
     """C2-C4 from the training grid (blocks x kernel size, every configuration once per seed)."""
     from helpers.experiments import findings as f
@@ -67,7 +83,7 @@ def training_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[d
         rows.append(f.finding("C4", est, regime, testable=grid.r >= 2, why=(
             "one seed per configuration: which cell is best cannot be told from noise "
             "(no pure error); run at least 2 seeds per configuration")))
-    return rows
+    return _named(rows, table, metric)
 
 
 def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
@@ -87,7 +103,7 @@ def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> 
         lams = grid.levels[varied.index("lam")]
         rows.append(f.finding("C6", grid.trend("lam", np.log10(lams), method=(
             "linear trend contrast over log10 λ, Welch t")), regime))
-    return rows
+    return _named(rows, table, metric)
 
 
 def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, regime=None,

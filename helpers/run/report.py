@@ -29,11 +29,11 @@ PRINT_STYLE = f"""<style>
 @media print {{
   .jp-RenderedHTMLCommon h1 {{ font-size: 20px !important; margin: 0 0 6px !important; }}
   .jp-RenderedHTMLCommon h2 {{ font-size: 17px !important; margin: 6px 0 4px !important; }}
-  .jp-RenderedHTMLCommon p {{ margin-bottom: 6px !important; }}
+  .jp-RenderedHTMLCommon p {{ margin-bottom: 6px !important; font-size: 12px; }}
   .jp-Cell {{ padding-top: 0 !important; padding-bottom: 0 !important; }}
-  .celltag_{FIGURE_TAG} img {{ max-height: 3.4in; width: auto; }}
+  .celltag_{FIGURE_TAG} img {{ max-height: 3.2in; width: auto; }}
   table.findings-compact {{ font-size: 8pt !important; }}
-  table.findings-compact td:nth-child(3) {{ white-space: nowrap; }}
+  table.findings-compact td:nth-child(3) b {{ white-space: nowrap; }}
 }}
 </style>"""
 
