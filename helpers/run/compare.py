@@ -20,6 +20,7 @@ from helpers.artifacts import completed_notebooks
 from helpers.atomic import read_json, write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
+from helpers.experiments.findings import words
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.run import readback
 
@@ -187,28 +188,17 @@ def text_table(runs: list[Run]) -> str:
 
 
 def matrix_html(runs: list[Run]) -> str:
-    """claim | one column per run (estimate [interval], n, verdict in its colour): one HTML
-    block (every text from a file escaped)."""
-    head = ["claim", *[r.label for r in runs]]
-    out = ["<table class='findings'>", "<thead><tr>" + "".join(
-        f"<th style='text-align:left'>{html.escape(h)}</th>" for h in head) + "</tr></thead>",
-        "<tbody>"]
+    """claim | one column per run (estimate [interval], n, verdict in its colour)."""
+    cells = []
     for cid in claim_ids(runs):
         first = next(r.rows()[cid] for r in runs if cid in r.rows())
-        role = "" if first["role"] == "claim" else f" <i>({html.escape(first['role'])})</i>"
-        cells = [f"<b>{html.escape(cid)}</b> {html.escape(first['claim'])}{role}"]
-        for run in runs:
-            row = run.rows().get(cid)
-            if row is None:
-                cells.append(MISSING)
-                continue
-            colour = findings.COLOURS[row["verdict"]]
-            cells.append(f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
-                         f"{html.escape(row['replication'])}</small><br>"
-                         f"<b style='color:{colour}'>{html.escape(row['verdict'])}</b>")
-        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{c}</td>"
-                                    for c in cells) + "</tr>")
-    return "\n".join([*out, "</tbody>", "</table>"])
+        line = [words.claim_html(first)]
+        for row in (run.rows().get(cid) for run in runs):
+            line.append(MISSING if row is None else
+                        f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
+                        f"{html.escape(row['replication'])}</small><br>{words.verdict_html(row)}")
+        cells.append(line)
+    return words.html_table([html.escape(h) for h in ["claim", *[r.label for r in runs]]], cells)
 
 
 def _table_md(head: list[str], rows: list[list[str]]) -> str:
