@@ -1,17 +1,13 @@
-"""TensorBoard logs of every fit: epoch metrics and the learning rate as scalars in
-TensorBoard's event files (<logdir>/train/ and <logdir>/validation/, the layout and tags
-keras.callbacks.TensorBoard writes: epoch_loss, epoch_accuracy, epoch_learning_rate), written by
-tensorboardX on every backend. Not Keras' own callback: it needs TensorFlow (which the JAX
-backend keeps out), writes tensor summaries rather than scalars (so the two backends' files
-would differ) and traces the graph; tensorboardX writes the same plain scalars from both
-without TensorFlow. No histograms (they cost time).
+"""TensorBoard logs of every fit: epoch metrics and the learning rate as scalars, in the layout
+and tags keras.callbacks.TensorBoard writes (<logdir>/train/, <logdir>/validation/;
+epoch_loss, epoch_accuracy, epoch_learning_rate), by tensorboardX on every backend. Not Keras'
+callback: it needs TensorFlow (kept out of the JAX backend), writes tensor summaries rather
+than scalars (the two backends' files would differ) and traces the graph.
 
-Where: CINIC10_TENSORBOARD names a notebook's folder (the runner sets it to
-<run>/tensorboard/<notebook>); each fit logs to <that>/<arm>_s<seed>/, the arm being the
-trial's id inside run_trials (arm()) and the notebook's short name otherwise; a second fit of
-the same arm and seed in one process (05's two stages) gets _2. Without the variable nothing
-is written. Logging only: it reads the logs Keras hands every callback and changes no number
-(records.py leaves this module out of the code fingerprint)."""
+CINIC10_TENSORBOARD names a notebook's folder (the runner sets <run>/tensorboard/<notebook>);
+each fit logs to <that>/<arm>_s<seed>/, the arm being a trial's folder name inside run_trials
+and the notebook's short name otherwise; a second fit of the same arm and seed gets _2.
+Without the variable nothing is written."""
 
 from __future__ import annotations
 
