@@ -230,13 +230,18 @@ def callbacks(seed: int) -> list:
 
     if mlflow.active_run() is not None:
         return [MlflowCallback()]
-    name = base = f"{notebook()}_s{seed}"
-    k = 1
-    while name in _USED:  # a second fit of this seed in the process (05's stages): _2
+    return [_fit_run(fresh(f"{notebook()}_s{seed}", _USED), seed), MlflowCallback()]
+
+
+def fresh(base: str, used: set[str]) -> str:
+    """base, else base_2, base_3 ...: the first name not in used (a second fit of a seed in one
+    process, 05's stages), now added to it."""
+    name, k = base, 1
+    while name in used:
         k += 1
         name = f"{base}_{k}"
-    _USED.add(name)
-    return [_fit_run(name, seed), MlflowCallback()]
+    used.add(name)
+    return name
 
 
 def _fit_run(name: str, seed: int):

@@ -20,9 +20,11 @@ from pathlib import Path
 import keras
 from tensorboardX import SummaryWriter
 
+from helpers.models.mlflowlog import fresh
+
 ENV = "CINIC10_TENSORBOARD"
 _ARM: list[str] = []
-_USED: set[Path] = set()  # the folders this process has logged to
+_USED: set[str] = set()  # the folders this process has logged to
 
 
 @contextlib.contextmanager
@@ -51,12 +53,7 @@ def folder(seed: int) -> Path | None:
         return None
     root = Path(root)
     name = _ARM[-1] if _ARM else root.name.split("_", 1)[-1]
-    base = root / f"{name}_s{seed}"
-    path, k = base, 1
-    while path in _USED:
-        k += 1
-        path = base.with_name(f"{base.name}_{k}")
-    _USED.add(path)
+    path = Path(fresh(str(root / f"{name}_s{seed}"), _USED))
     shutil.rmtree(path, ignore_errors=True)  # a rerun's logs replace the last run's
     return path
 

@@ -163,16 +163,11 @@ def check_out(out: str | os.PathLike) -> Path:
 
 
 def _merge(base: dict, over: dict) -> dict:
-    out = {**base, **over}
-    out["all_notebooks"] = {
-        **(base.get("all_notebooks") or {}),
-        **(over.get("all_notebooks") or {}),
-    }
     books = dict(base.get("notebooks") or {})
     for stem, params in (over.get("notebooks") or {}).items():
         books[stem] = {**(books.get(stem) or {}), **(params or {})}
-    out["notebooks"] = books
-    return out
+    every = {**(base.get("all_notebooks") or {}), **(over.get("all_notebooks") or {})}
+    return {**base, **over, "notebooks": books, "all_notebooks": every}
 
 
 def parse_override(text: str):
@@ -187,8 +182,8 @@ def parse_override(text: str):
 def plan_sources(
     profile: str, *, dataset: str | None, out: str, only=None, overrides=()
 ) -> tuple[str, list, dict]:
-    """(profile name, [(notebook, parameters)], {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
-    each value (helpers.run.study turns that into the study/project/profile/-p origin)."""
+    """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
+    that set each value, which helpers.run.study turns into its origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}
