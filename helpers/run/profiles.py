@@ -225,23 +225,19 @@ def plan_sources(
     for p in books:
         params = dict(base)
         src = sources[p.stem] = {}
-        for key, value in every.items():
-            if key in defaults[p]:
-                src[key] = "profile"
-                where = f"profile {name}, all_notebooks, {p.stem}"
+        layers = [  # (where, origin, values), later layers over earlier ones
+            (f"profile {name}, all_notebooks, {p.stem}", "profile",
+             {k: v for k, v in every.items() if k in defaults[p]}),
+            (f"profile {name}, {p.stem}", "profile", given.get(p.stem) or {}),
+            *((f"-p {key}", "-p", {key: value}) for target, key, value in parsed
+              if key in defaults[p] and (target is None or p.stem.startswith(target)))]
+        for where, origin, values in layers:
+            for key, value in values.items():
+                if key not in defaults[p]:  # (only a profile's notebook section can get here)
+                    raise StudyError(f"{where}: unknown parameter {key!r} "
+                                     f"(known: {', '.join(sorted(defaults[p]))})")
                 params[key] = check_value(where, key, value, defaults[p][key])
-        for key, value in (given.get(p.stem) or {}).items():
-            if key not in defaults[p]:
-                raise StudyError(
-                    f"profile {name}, {p.stem}: unknown parameter {key!r} "
-                    f"(known: {', '.join(sorted(defaults[p]))})"
-                )
-            params[key] = check_value(f"profile {name}, {p.stem}", key, value, defaults[p][key])
-            src[key] = "profile"
-        for target, key, value in parsed:
-            if key in defaults[p] and (target is None or p.stem.startswith(target)):
-                params[key] = check_value(f"-p {key}", key, value, defaults[p][key])
-                src[key] = "-p"
+                src[key] = origin
         missing = [c for c in COMMON if c not in defaults[p]]
         if missing:
             raise StudyError(f"{p}: parameters cell lacks {missing}")

@@ -53,19 +53,13 @@ def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A quantity measured by a run. value and its 95% interval [low, high] (None: no interval:
-    fewer than two replicates or no scatter); n: the runs behind it; replication: what was
-    replicated, in words; se, df: what the interval rests on; p: two-sided p-value for no
-    effect (None where the method gives none); pi_low, pi_high: a 95% prediction interval for
-    one new run of the design the study reports once (None where not made); units: replicates
-    per cell (seeds), which a bigger run would raise; cells: the design's cells; tail: the
-    one-sided level of each bound (smaller than 2.5% where a bound is adjusted for several
-    comparisons). For the runs that would decide it: spread, one replicate's standard
-    deviation (se * sqrt(units) where every part shrinks with more seeds); fixed_var, the
-    variance that more seeds do not shrink (the shared test subset's sampling error); study_var,
-    the study's single run's own variance beyond one seed's (its test set's); design, the test
-    ('t', 'best cell 4 8': the best of 4 cells against 8, 'spread 3 3 3': a spread lead).
-    diverged: runs left out because they diverged."""
+    """A quantity measured by a run: value, its 95% interval [low, high] (None: under two
+    replicates or no scatter), n runs, replication in words, se and df behind it, two-sided p
+    for no effect, a 95% prediction interval for one new run [pi_low, pi_high], units
+    (replicates per cell), cells, tail (each bound's one-sided level, below 2.5% where
+    adjusted). For the runs that would decide it: spread (one replicate's s.d.), fixed_var (what
+    more seeds do not shrink: the shared test subset's error), study_var (the study's run's
+    test set's), design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
 
     value: float
     low: float | None

@@ -50,9 +50,8 @@ FRAGILE = 0.25  # a direction whose bound clears zero by under a quarter of the 
 
 @dataclass(frozen=True)
 class Regime:
-    """On what data and at what budget a notebook ran, against the study's. study_budget: None
-    where the notebook sets none of the study's settings (01: it reads every image anyway).
-    departures: the study-stated settings this run changes ("epochs 4 (the study: 20)")."""
+    """On what data and at what budget a notebook ran. study_budget: None where the notebook
+    sets none of the study's settings (01); departures: "epochs 4 (the study: 20)", ..."""
 
     data: str
     cinic10: bool
@@ -101,11 +100,9 @@ def _adjusted(claim: Claim, e: Estimate):
 
 def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
              compare_size: bool = True) -> dict:
-    """The three kinds of evidence: direction (holds | opposite | undetermined), size (shown |
-    excluded | undetermined | not compared | None where the study states none) and negligible.
-    With p_adjusted (a multiplicity-corrected p-value), the direction is decided by it instead
-    of by the interval. compare_size: False outside the study's regime, where its number is
-    not compared."""
+    """direction (holds | opposite | undetermined; by p_adjusted where given, else the
+    interval), size (shown | excluded | undetermined | not compared | None: the study states
+    none; not compared outside the study's regime: compare_size False), negligible, margin."""
     value, lo, hi, pi_lo, pi_hi = _adjusted(claim, e)
     if claim.direction == "abs":  # an accuracy is above zero: only its size says anything
         direction = None
@@ -157,12 +154,10 @@ def verdict_of(claim: Claim, ev: dict) -> str:
 
 def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
            compare_size: bool = True) -> np.ndarray:
-    """Power of the verdict's own test at k replicates per cell for the design effect: for a
-    number the study states, its being shown within ±Δ when this design's mean equals the
-    study's process (the gap interval's half-width at k; the parts more seeds cannot shrink,
-    the test subset's and the study's run's, stay); else the direction of an effect of Δ, by
-    the method's own test (t with its df at k and its one-sided level; the best cell and the
-    spread lead by simulation)."""
+    """Power of the verdict's own test at ks replicates per cell: for a number the study states,
+    its being shown within ±Δ when this design's mean equals the study's process (the test
+    subset's and the study's run's variance stay); else the direction of an effect of Δ (t at
+    its df and one-sided level; the best cell and the spread lead by simulation)."""
     df = e.df_at(ks)
     if claim.target is not None and compare_size:
         z = stats.norm.ppf(1 - TAIL)
@@ -179,13 +174,10 @@ def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
 
 
 def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None:
-    """Replicates (seeds, or seeds per configuration) at which a run of this design reaches
-    the verdict's decision 4 times in 5 for the design effect Δ (not for this run's noisy
-    estimate): the study's direction for an effect of Δ; for a number the study states, its
-    being shown within ±Δ. From this run's scatter (one replicate's s.d.), always more than
-    this run's replicates; None when it has no scatter, N_MAX + 1 when even N_MAX would not
-    do (e.g. when the study's single run scatters more than Δ allows). compare_size: False
-    outside the study's regime (C9 is then decided by its direction alone)."""
+    """Replicates (seeds, or seeds per configuration) at which this design reaches the
+    verdict's decision 4 times in 5 for an effect of Δ (not this run's noisy estimate), at this
+    run's scatter: more than this run's; None without scatter, N_MAX + 1 when even N_MAX would
+    not do (the study's single run scattering more than Δ allows)."""
     sd = e.unit_sd
     if sd is None or not sd > 0 or e.df is None:
         return None

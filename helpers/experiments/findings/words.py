@@ -89,8 +89,8 @@ def _evidence_words(row: dict) -> str:
 
 
 def sentence(row: dict) -> str:
-    """One Markdown sentence for a claim, worded from its verdict and never stronger. Every
-    text from the row is escaped (a row may come from a file)."""
+    """One Markdown sentence for a claim, worded from its verdict and never stronger; every text
+    from the row escaped (a row may come from a file)."""
     e = {k: escape(row[k]) if isinstance(row.get(k), str) else row.get(k)
          for k in ("id", "claim", "quantity", "replication", "size", "study", "why", "regime")}
     v, ci = row["verdict"], escape(interval_text(row))
@@ -197,9 +197,8 @@ FAMILY_WISE = {"unadjusted": 0.18, "holm": 0.02}
 
 
 def family_wise(rows: list[dict]) -> str:
-    """One sentence: the measured chance that at least one of the judged claims comes out the
-    study's way if none of its effects were real, which did, and which stay so after Holm's
-    correction across them."""
+    """The measured chance that a judged claim comes out the study's way with no effect real,
+    which did, and which stay so after Holm's correction."""
     tested = judged(rows)
     if not tested:
         return ""
@@ -230,9 +229,8 @@ def compact_html(rows: list[dict], colours: bool = True) -> str:
 
 
 def summary(rows: list[dict], regimes: dict | None = None) -> str:
-    """The whole report's conclusion: which claims this run reproduces, finds otherwise or
-    cannot decide, claim by claim (no tally: claims weigh differently), in what regime, and
-    the family-wise error."""
+    """The report's conclusion: each claim under its verdict (no tally: claims weigh
+    differently), the regime, and the family-wise error."""
     top = [r for r in rows if r["role"] == "claim"]
     labels = sorted({r["regime"] for r in top})
     where = "; ".join(labels) if labels else ""
