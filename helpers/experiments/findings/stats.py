@@ -242,10 +242,7 @@ class Grid:
         fitted = np.full(m.shape, m.mean())
         for axis in range(m.ndim):
             other = tuple(i for i in range(m.ndim) if i != axis)
-            dev = m.mean(axis=other) - m.mean()
-            shape = [1] * m.ndim
-            shape[axis] = -1
-            fitted = fitted + dev.reshape(shape)
+            fitted = fitted + (m.mean(axis=other, keepdims=True) - m.mean())
         return fitted
 
     def noise(self) -> tuple[float, int, str]:
