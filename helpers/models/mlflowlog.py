@@ -21,6 +21,9 @@ from urllib.parse import urlparse
 from helpers.base import StudyError, resolve
 
 ENV = "MLFLOW_TRACKING_URI"
+# the runner's <run>/tensorboard/<notebook> (tblog logs there): it names the notebook and the
+# run folder for MLflow too
+TENSORBOARD = "CINIC10_TENSORBOARD"
 # MLflow's own defaults wait up to 120 s per HTTP request and retry 7 times with backoff (about
 # 4 minutes on a closed port, more on a server that never answers): these bound every request,
 # the check's and the kernels', to about half a minute; a value the user set is kept.
@@ -72,8 +75,8 @@ def check_store(say=print) -> str:
         return ""
     mlflow = _mlflow()
     uri = os.environ[ENV]
-    if uri.startswith("sqlite:///"):
-        _check_sqlite(Path(uri.removeprefix("sqlite:///").partition("?")[0]))
+    if _sqlite(uri):
+        _check_sqlite(_sqlite(uri))
     try:  # (a SQLite store is created here, with its tables, before any kernel starts)
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - whatever the store raised, it cannot be used
@@ -99,6 +102,12 @@ def _reason(err: BaseException, uri: str) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
+def _sqlite(uri: str) -> Path | None:
+    """A SQLite store's database file, else None."""
+    return Path(uri.removeprefix("sqlite:///").partition("?")[0]) if uri.startswith(
+        "sqlite:///") else None
+
+
 def _check_sqlite(db: Path) -> None:
     """A SQLite store's folder and file writable (else MLflow retries for minutes): a
     temporary file beside db, then a write lock on db itself (made empty if absent)."""
@@ -117,27 +126,25 @@ def _check_sqlite(db: Path) -> None:
 
 def notebook() -> str:
     """The notebook running (the runner's TensorBoard folder names it), else 'interactive'."""
-    from helpers.models.tblog import ENV as TB
-
-    return Path(os.environ[TB]).name if os.environ.get(TB) else "interactive"
+    tb = os.environ.get(TENSORBOARD)
+    return Path(tb).name if tb else "interactive"
 
 
 def _experiment(mlflow) -> None:
     """The notebook's experiment, made on first use; with a SQLite store its artifacts go
     next to the database (MLflow's default, ./mlruns, would be the kernel's cwd: notebooks/)."""
     name = f"cinic10 {notebook()}"
-    uri = os.environ[ENV]
-    if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
-        where = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
-        mlflow.create_experiment(name, artifact_location=where.resolve().as_uri())
+    db = _sqlite(os.environ[ENV])
+    if mlflow.get_experiment_by_name(name) is None and db:
+        mlflow.create_experiment(name, artifact_location=(db.parent / "mlartifacts").resolve()
+                                 .as_uri())
     mlflow.set_experiment(name)
 
 
 def folder() -> str:
     """The run folder (<run> of the runner's <run>/tensorboard/<notebook>), else ''."""
-    from helpers.models.tblog import ENV as TB
-
-    return str(Path(os.environ[TB]).parent.parent) if os.environ.get(TB) else ""
+    tb = os.environ.get(TENSORBOARD)
+    return str(Path(tb).parent.parent) if tb else ""
 
 
 def _runs(mlflow, **tags) -> list:

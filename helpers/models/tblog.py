@@ -20,9 +20,9 @@ from pathlib import Path
 import keras
 from tensorboardX import SummaryWriter
 
+from helpers.models.mlflowlog import TENSORBOARD as ENV
 from helpers.models.mlflowlog import fresh
 
-ENV = "CINIC10_TENSORBOARD"
 _ARM: list[str] = []
 _USED: set[str] = set()  # the folders this process has logged to
 

@@ -124,8 +124,7 @@ def sentence(row: dict) -> str:
                 f"{e['study']}.")
     if row["direction"] != "fact" and row["ci_low"] is None:
         return f"{head} — {what}: without scatter between runs there is no interval."
-    if row["size"] and (row.get("evidence") or {}).get("size") not in (None, "not compared") \
-            and row["direction"] == "abs":
+    if row["size"] and size_ev not in (None, "not compared") and row["direction"] == "abs":
         return (f"{head} — {what}: the gap to the study's {e['size']} ({pi}) is neither "
                 f"shown within {delta} nor beyond it; {needed_text(row)}.")
     return (f"{head} — {what}: the interval holds both no effect and an effect of {delta}; "
