@@ -76,13 +76,11 @@ class EpochLog(keras.callbacks.Callback):
         if "learning_rate" not in logs:
             lr = self.model.optimizer.learning_rate  # a Keras variable (.numpy(): no warning)
             logs["learning_rate"] = lr.numpy() if hasattr(lr, "numpy") else lr
-        train = {f"epoch_{k}": float(v) for k, v in logs.items() if not k.startswith("val_")}
-        valid = {f"epoch_{k[4:]}": float(v) for k, v in logs.items() if k.startswith("val_")}
-        for split, scalars in (("train", train), ("validation", valid)):
-            for tag, value in scalars.items():
-                self._writer(split).add_scalar(tag, value, epoch)
-            if scalars:
-                self._writer(split).flush()  # each epoch on disk as it ends (a killed run's too)
+        for key, value in logs.items():
+            split, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._writer(split).add_scalar(f"epoch_{tag}", float(value), epoch)
+        for writer in self._writers.values():
+            writer.flush()  # each epoch on disk as it ends (a killed run's too)
 
     def on_train_end(self, logs=None):
         for w in self._writers.values():

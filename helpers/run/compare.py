@@ -15,12 +15,12 @@ from pathlib import Path
 import nbformat
 
 from helpers.artifacts import completed_notebooks
-from helpers.atomic import read_json, write_atomic, write_json
+from helpers.atomic import write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
 from helpers.experiments.findings import words
 from helpers.experiments.findings.files import study_order
-from helpers.run import readback
+from helpers.run import runrecord
 
 MISSING = "–"
 
@@ -44,14 +44,7 @@ def load_run(path, label: str | None = None) -> Run:
     folder = resolve(path)
     if not folder.is_dir():
         raise StudyError(f"{folder}: not a run folder (no such directory)")
-    record = {}
-    if (folder / "run.json").exists():
-        try:
-            raw = read_json(folder / "run.json")
-        except (OSError, ValueError) as err:
-            raise StudyError(f"{folder / 'run.json'}: unreadable ({type(err).__name__}); "
-                             "rerun its notebooks") from None
-        record = readback.check_record(raw, folder / "run.json")
+    record = runrecord.read_checked(folder)
     found = findings.load(folder, completed_notebooks(folder))
     if not found or not found["claims"]:
         raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "
