@@ -1,20 +1,12 @@
-"""What makes a trial record current: the code and the library versions that computed it, and
-a result whose values can be true. A trial's id covers its kind, config and settings
-(trialstore.trial_id); every record also carries `code` (sha256 of each helpers module that
-computes results) and `versions` (Keras and the backend's packages). A record from other code,
-other versions, or with impossible values is stale: its trial is redone, and the run says why
-in one line per cause.
+"""What makes a trial record current: the code and library versions that computed it, and a
+result whose values can be true. Every record carries `code` (sha256 of each keyed helpers
+module, and of a notebook-defined trial function: function_key) and `versions` (Keras and the
+backend's packages); a record from other code or versions, or with impossible values, is
+redone, and the run says why in one line per cause.
 
-Which modules count (the key): every helpers module except plots/ and run/, which draw and
-report finished results. A module a trial's process imports can change a number (a callback
-that logs a fit holds the model and its optimiser; an import can patch a library), so all of
-those are keyed; plots/ and run/ are left out only because no keyed module imports them
-(tests/test_trial_identity.py reads every import, top-level or inside a function): editing a
-figure or the report reuses every trial.
-
-A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
-it is (function_key): its source joins the records' code, the plain values it reads from its
-notebook join every trial id."""
+Keyed: every helpers module but plots/ and run/, which only draw and report finished results.
+Any module a trial's process imports can change a number (a callback holds the optimiser), so
+plots/ and run/ stay out only because no keyed module imports them (test_trial_identity.py)."""
 
 from __future__ import annotations
 
@@ -44,20 +36,19 @@ def keyed_modules() -> list[Path]:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
-    """{'helpers/models/nets.py': sha256 of its bytes (16 hex), ...} for every keyed module,
-    read once per process (the runner starts a fresh kernel per notebook; restart a kernel of
-    your own after editing helpers)."""
+    """{'helpers/models/nets.py': 16-hex sha256, ...}, read once per process (the runner starts
+    a fresh kernel per notebook; restart your own after editing helpers)."""
     return {f"helpers/{f.relative_to(HELPERS).as_posix()}": _digest(f.read_bytes())
             for f in keyed_modules()}
 
 
 def function_key(fn) -> tuple[dict[str, str], dict]:
     """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
-    code {"resnet_trial in the notebook": sha256 of its source, 16 hex} for it and each
-    function and class (its methods) of its own module it uses; reads {name: value}: the plain
-    values (numbers, strings, lists, dicts) those read from their module's globals. Modules, and functions or classes from
-    elsewhere (helpers, keyed as a whole; libraries, by version), are not read. A helpers
-    function: ({}, {}). Any other value it reads is refused: no id could cover it."""
+    code {"resnet_trial in the notebook": 16-hex sha256 of its source} for it and each function
+    and class of its own module it uses; reads {name: value}: the plain values those read from
+    their module's globals. Modules and other modules' functions and classes (helpers: keyed as
+    a whole; libraries: by version) are not read; any other value is refused (no id could hold
+    it). A helpers function: ({}, {})."""
     if fn.__module__.split(".")[0] == "helpers":
         return {}, {}
     code, reads, todo = {}, {}, [fn]
@@ -124,22 +115,17 @@ def _plain(value) -> bool:
     return False
 
 
-def library_versions() -> dict[str, str]:
-    """Keras' version and the backend's packages' (tensorflow | jax and jaxlib)."""
+def identity() -> dict:
+    """What a record must match to be current: {"code": {...}, "versions": {keras, backend's}}."""
     from helpers import backend
 
-    return {"keras": md.version("keras"), **backend.versions()}
-
-
-def identity() -> dict:
-    """What a record must match to be current: {"code": {...}, "versions": {...}}."""
-    return {"code": code_fingerprint(), "versions": library_versions()}
+    return {"code": code_fingerprint(), "versions": {"keras": md.version("keras"),
+                                                     **backend.versions()}}
 
 
 def invalid(result, metric: str) -> str:
     """Why a trial's result cannot be true ('' when it can): not a mapping, empty, without its
-    metric, or an accuracy (any key ending in 'accuracy', lists included) that is not a finite
-    number in [0, 1]."""
+    metric, or an accuracy (a key ending in 'accuracy', lists too) not a finite number in [0, 1]."""
     if not isinstance(result, dict):
         return f"the result is a {type(result).__name__}, not a mapping"
     if not result:
@@ -157,9 +143,8 @@ def invalid(result, metric: str) -> str:
 
 
 def stale(record: dict, current: dict) -> tuple[str, list[str]]:
-    """(cause, what differs) when record was computed by other code or versions than current
-    (identity()); ('', []) when it is current. cause: 'code' (the modules changed) or
-    'versions' ('keras 3.10.0 -> 3.11.0')."""
+    """('code', modules changed) or ('versions', ['keras 3.10.0 -> 3.11.0']) when record was
+    computed otherwise than current (identity()); ('', []) when it is current."""
     theirs = record.get("code")
     if not isinstance(theirs, dict):
         return "code", ["no record of its code (written before trials recorded it)"]
@@ -186,8 +171,8 @@ WORDS = {
 
 
 def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
-    """One line per cause of redone trials: {cause: [what differs, per trial]} -> lines such as
-    '03 grid: 12 trial(s) computed by other code (helpers/models/nets.py changed) are redone'."""
+    """One line per cause of redone trials ({cause: [what differs, per trial]}), e.g. '03 grid:
+    12 trial(s) computed by other code (helpers/models/nets.py changed) are redone'."""
     lines = []
     for cause, per_trial in causes.items():
         if per_trial:

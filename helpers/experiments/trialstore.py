@@ -1,15 +1,10 @@
 """Grids of training runs ("trials") that survive anything. A trial is one configuration with one
-seed; its id is a hash of what changes its result (its kind, its config, and the settings:
-dataset fingerprint, epochs, subset sizes, batch size …). Each result is one JSON file,
-<run>/results/trials/<trial_id>.json, written atomically, with the code and library versions
-that computed it (records.py); a rerun skips every trial whose record is whole, possible and
-current, and redoes the rest, saying why. Trials run one after another in this process
-(executor "local") or fan out as Ray tasks (executor "ray"): same ids, same files.
-
-A trial function defined outside helpers (03's, in its notebook's trial cell) is keyed by what
-it is: its source (and that of every function of its notebook it calls) joins the records' code,
-so an edited cell redoes its trials, and the plain values it reads from the notebook (a
-parameter, an optimiser's argument) join every trial id, as Ray ships them (records.function_key)."""
+seed; its id hashes what changes its result (kind, config, settings: dataset fingerprint, epochs,
+subset sizes ...). Each result is <run>/results/trials/<trial_id>.json, written atomically with
+the code and library versions that computed it (records.py); a rerun redoes only the trials
+whose record is missing, broken, impossible or stale, saying why. Trials run in this process
+(executor "local") or as Ray tasks ("ray"): same ids, same files. A trial function defined in
+a notebook is keyed by its source and the plain values it reads (records.function_key)."""
 
 from __future__ import annotations
 
@@ -58,26 +53,21 @@ def expand_grid(**axes: list) -> list[dict]:
 
 def trial_id(kind: str, config: dict, settings: dict) -> str:
     """'<kind>-<16 hex>': sha256 of the canonical JSON of kind, config and settings."""
-    blob = json.dumps(
-        {"kind": kind, "config": config, "settings": settings},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    blob = json.dumps({"kind": kind, "config": config, "settings": settings}, sort_keys=True,
+                      separators=(",", ":"))
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
 def settings(ds, subset_seed: int, **training) -> dict:
-    """A grid's shared settings, which every trial id hashes: the dataset's fingerprint, the
-    subsets' seed and the training settings given (subset sizes, epochs, batch size ...)."""
+    """A grid's settings, which every trial id hashes: the dataset's fingerprint, the subsets'
+    seed and the training settings given (subset sizes, epochs, batch size ...)."""
     return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
 
 
-def make_trials(
-    kind: str, configs: list[dict], settings: dict, *, repeats: int = 1, seed: int = 0
-) -> list[Trial]:
-    """repeats trials per config (seeds seed, seed+1, …), each with its stable id. Off
-    TensorFlow the backend joins the settings (so the id): its results are never reused for
-    another backend's, while TensorFlow's ids stay those of earlier runs."""
+def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int = 1,
+                seed: int = 0) -> list[Trial]:
+    """repeats trials per config (seeds seed, seed+1, …). Off TensorFlow the backend joins the
+    settings (so the id): never reused across backends, while TensorFlow's ids stay as they were."""
     if repeats < 1:
         raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
     from helpers import backend
@@ -93,8 +83,7 @@ def make_trials(
 
 
 def needed_settings(context: dict, needed: set[str], who: str) -> dict:
-    """context["settings"] (a trial function's grid settings), after a ValueError naming who
-    and any needed key that is missing."""
+    """context["settings"], refused (ValueError naming who) without a needed key."""
     given = context.get("settings")
     if not isinstance(given, dict):
         raise ValueError(f"{who}: context['settings'] must be the grid's settings (a mapping)")
@@ -105,9 +94,8 @@ def needed_settings(context: dict, needed: set[str], who: str) -> dict:
 
 
 def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
-    """(dataset, *the stratified subsets of splits) that context["settings"] names
-    (<split>_per_class, subset_seed), from context["dataset"], loaded once per process (a Ray
-    worker's too) and checked against the settings' fingerprint. (n, 32, 32, 3) uint8 images."""
+    """(dataset, *the stratified subsets of splits) that context["settings"] names, loaded once
+    per process (a Ray worker's too), checked against its fingerprint. (n, 32, 32, 3) uint8."""
     from helpers import data  # deferred: the runner imports this module, not the data layer
 
     given = context["settings"]
@@ -126,10 +114,9 @@ def function_name(fn: TrialFn) -> str:
 
 
 def from_notebook(notebook, name: str, **parameters):
-    """The function `name` as the notebook's cell that defines it (`def name(`) defines it, run
-    after the notebook's parameters cell with these overrides (as papermill runs them), in a
-    namespace of its own, its source kept where inspect finds it (as IPython keeps a cell's):
-    for tests and benchmarks to run a notebook's trial function."""
+    """The function `name` as the notebook's cell defines it, after its parameters cell with
+    these overrides (as papermill runs them), its source kept where inspect finds it (as
+    IPython keeps a cell's): for tests and benchmarks to run a notebook's trial function."""
     import linecache
 
     import nbformat
@@ -157,9 +144,9 @@ def _reading(trial: Trial, reads: dict) -> Trial:
 
 
 class TrialStore:
-    """<run>/results/trials/<trial_id>.json: one record per finished trial. code: the trial
-    function's (records.function_key), which a record must match; without it (reading a grid's records
-    back after run_trials checked them) only the helpers modules' code is compared."""
+    """<run>/results/trials/<trial_id>.json, one record per finished trial. code: the trial
+    function's (records.function_key); without it (reading back after run_trials checked the
+    records) only the helpers modules' code is compared."""
 
     def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
@@ -176,10 +163,8 @@ class TrialStore:
         return self.check(trial, metric)[0]
 
     def check(self, trial: Trial, metric: str = METRIC) -> tuple[dict | None, str, list[str]]:
-        """(record, '', []) for a record to trust; else (None, cause, what): cause 'missing',
-        'unreadable' (half-written, garbled, another trial's), 'invalid' (impossible values:
-        an accuracy outside [0, 1], an empty result), 'code' or 'versions' (computed by other
-        code or library versions: records.stale)."""
+        """(record, '', []) for a record to trust; else (None, cause, what), cause one of
+        'missing', 'unreadable', 'invalid' (records.invalid), 'code', 'versions' (records.stale)."""
         path = self.path(trial)
         if not path.exists():
             return None, "missing", []
@@ -199,8 +184,7 @@ class TrialStore:
         return (None, cause, what) if cause else (rec, "", [])
 
     def save(self, trial: Trial, result: dict, metric: str = METRIC, **extra) -> dict:
-        """Write the trial's record (config, settings, result, the code and versions that
-        computed it, extra) atomically; return it. An impossible result is refused."""
+        """Write the trial's record atomically and return it; an impossible result is refused."""
         why = records.invalid(result, metric)
         if why:
             raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) returned a result that "
@@ -219,10 +203,6 @@ class TrialStore:
         return rec
 
 
-def _progress(total: int, done: int, desc: str):
-    return progress_bar(total=total, initial=done, desc=desc, unit="trial", mininterval=0.5)
-
-
 def _label(config: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items())
 
@@ -239,10 +219,8 @@ def run_trials(
     desc: str = "trials",
     metric: str = METRIC,
 ) -> pd.DataFrame:
-    """Run every trial without a valid result file as trial_fn(config, context), saving each
-    result as it arrives; one row per trial (trial_id, config, scalar results), in order. The
-    plain values trial_fn reads from its notebook join each trial's settings and id, its
-    source the records' code (records.function_key)."""
+    """Run every trial without a valid record as trial_fn(config, context), saving each result
+    as it arrives; one row per trial (trial_id, config, scalar results), in order."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -266,7 +244,8 @@ def run_trials(
         *records.explain(desc, causes), sep="\n", flush=True,
     )
     scores = [r["result"][metric] for r in found.values() if r and metric in r["result"]]
-    bar = _progress(len(trials), len(trials) - len(pending), desc)
+    bar = progress_bar(total=len(trials), initial=len(trials) - len(pending), desc=desc,
+                       unit="trial", mininterval=0.5)
 
     def finished(trial: Trial, result: dict, seconds: float) -> None:
         found[trial.id] = store.save(
@@ -313,18 +292,7 @@ def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]
 
 
 def _ray_task(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    return _timed(trial_fn, trial, context)
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError as err:
-        raise StudyError(
-            "executor='ray' needs Ray, an optional extra: pip install -e '.[ray]' "
-            "(or set executor='local')"
-        ) from err
-    return ray
+    return _timed(trial_fn, trial, context)  # its name names Ray's worker process (ray::_ray_task)
 
 
 # what Ray's proxy on the head answers when the per-client server it starts dies or does not
@@ -358,8 +326,8 @@ def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: flo
 
 
 def _start_ray(ray) -> None:
-    """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose
-    workers see the same data dir and import this checkout's helpers."""
+    """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose workers
+    see the same data dir and import this checkout's helpers."""
     from helpers import backend
 
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend.name()}  # workers train alike
@@ -376,15 +344,12 @@ def _start_ray(ray) -> None:
         if os.environ.get(key):
             env[key] = os.environ[key]
     ray.init(  # "local": a Ray of its own, even where `ray start` left a cluster running
-        address="local", num_cpus=int(local_resources()["CPU"]), runtime_env={"env_vars": env}, include_dashboard=False,
-        log_to_driver=False,
-    )
+        address="local", num_cpus=int(local_resources()["CPU"]), runtime_env={"env_vars": env},
+        include_dashboard=False, log_to_driver=False)
 
 
 def local_resources() -> dict[str, float]:
-    """{"CPU": cores, "GPU": NVIDIA GPUs} a local Ray on this machine gets, counted as Ray
-    counts them: the cores this process may use; CUDA_VISIBLE_DEVICES where it is set, else the
-    /dev/nvidiaN device files."""
+    """{"CPU": cores, "GPU": NVIDIA GPUs} a local Ray here gets, counted as Ray counts them."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -408,11 +373,14 @@ def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]
 
 
 def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
-    """Fan pending trials out as Ray tasks: to the cluster at RAY_ADDRESS if set, else to a
-    local Ray started here on this machine's cores. Ray stays up for the process's lifetime, so
-    a second grid reuses its workers (and the dataset they loaded). The driver writes every
-    result file."""
-    ray = _import_ray()
+    """Pending trials as Ray tasks, on RAY_ADDRESS's cluster or a local Ray started here; Ray
+    stays up, so a second grid reuses its workers (and their dataset). The driver writes every
+    record."""
+    try:
+        import ray
+    except ImportError as err:
+        raise StudyError("executor='ray' needs Ray, an optional extra: pip install -e '.[ray]' "
+                         "(or set executor='local')") from err
     if not ray.is_initialized():
         _start_ray(ray)
     if not os.environ.get("RAY_ADDRESS"):  # its own Ray: what it has now is all it will have
@@ -439,9 +407,6 @@ def trials_table(records: list[dict]) -> pd.DataFrame:
     rows = []
     for rec in records:
         scalars = {k: v for k, v in rec["result"].items() if not isinstance(v, list | dict)}
-        rows.append({"trial_id": rec["trial_id"], **rec["config"], **scalars, **_wall(rec)})
+        rows.append({"trial_id": rec["trial_id"], **rec["config"], **scalars,
+                     "wall_seconds": rec.get("seconds"), "executor": rec.get("executor")})
     return pd.DataFrame(rows)
-
-
-def _wall(rec: dict) -> dict:
-    return {"wall_seconds": rec.get("seconds"), "executor": rec.get("executor")}

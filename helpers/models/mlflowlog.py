@@ -1,18 +1,13 @@
 """MLflow tracking, optional (pip install -e '.[mlflow]'): on when MLFLOW_TRACKING_URI is set
-(e.g. sqlite:///mlruns.db, or http://host:5000), off and never imported otherwise. The runner
-checks the store once before any notebook runs (check_store): a relative path in the URI is
-taken from the project root, as --out is, and every HTTP request's wait is bounded.
+(sqlite:///mlruns.db, http://host:5000 ...), off and never imported otherwise; the runner
+checks the store once before any notebook runs (check_store).
 
-One MLflow run per trial (run_trials) or, for a fit outside a trial (02's seeds, 05's stages),
-per notebook and seed, named by the trial's id (<notebook>_s<seed>[_2] outside trials) and tagged
-with it: its parameters are the config, seed, backend and code revision; per-epoch metrics come
-from mlflow.keras.MlflowCallback (autolog stays off: it would log everything twice); a trial's
-final metrics are its scalar results and its record (results/trials/<id>.json) is an artifact;
-once the notebook completes, its executed copy and CSV tables (the history among them) are
-attached to each of its runs.
-A trial done before is not rerun, so it logs nothing; one that is redone replaces the run with
-its id instead of adding another. Logging only (records.py leaves it out of the code
-fingerprint)."""
+One MLflow run per trial (named and tagged by its id) or, for a fit outside a trial (02's
+seeds, 05's stages), per notebook and seed (<notebook>_s<seed>[_2]): params are the config,
+seed, backend and code revision; per-epoch metrics come from mlflow.keras.MlflowCallback
+(autolog would log everything twice); a trial's scalar results are its final metrics and its
+record an artifact; the executed notebook and its CSV tables are attached to each of its runs.
+A trial redone replaces the run with its id instead of adding another."""
 
 from __future__ import annotations
 
@@ -26,6 +21,9 @@ from urllib.parse import urlparse
 from helpers.base import StudyError, resolve
 
 ENV = "MLFLOW_TRACKING_URI"
+# the runner's <run>/tensorboard/<notebook> (tblog logs there): it names the notebook and the
+# run folder for MLflow too
+TENSORBOARD = "CINIC10_TENSORBOARD"
 # MLflow's own defaults wait up to 120 s per HTTP request and retry 7 times with backoff (about
 # 4 minutes on a closed port, more on a server that never answers): these bound every request,
 # the check's and the kernels', to about half a minute; a value the user set is kept.
@@ -42,9 +40,8 @@ def on() -> bool:
 
 
 def _mlflow():
-    """mlflow, with MLFLOW_TRACKING_URI made absolute (see absolute) and the HTTP bounds set:
-    the runner does it before the kernels start, which inherit both; a notebook run by hand
-    gets the same here."""
+    """mlflow, with MLFLOW_TRACKING_URI made absolute and the HTTP bounds set (as the runner
+    sets both for its kernels; here for a notebook run by hand)."""
     os.environ[ENV] = absolute(os.environ[ENV])
     for key, value in HTTP_BOUNDS.items():
         os.environ.setdefault(key, value)
@@ -72,16 +69,14 @@ def absolute(uri: str) -> str:
 
 
 def check_store(say=print) -> str:
-    """Before any notebook runs: MLFLOW_TRACKING_URI made absolute (see absolute), the HTTP
-    bounds set (the kernels inherit both), and the store tried once; a store that cannot be
-    used (unknown scheme, nothing listening, no answer, a read-only SQLite folder) is one line.
-    Returns the URI ('' with MLflow off)."""
+    """The store tried once before any notebook runs: one that cannot be used (unknown scheme,
+    nothing listening, no answer, a read-only SQLite folder) is one line. The URI ('' if off)."""
     if not on():
         return ""
     mlflow = _mlflow()
     uri = os.environ[ENV]
-    if uri.startswith("sqlite:///"):
-        _check_sqlite(Path(uri.removeprefix("sqlite:///").partition("?")[0]))
+    if _sqlite(uri):
+        _check_sqlite(_sqlite(uri))
     try:  # (a SQLite store is created here, with its tables, before any kernel starts)
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - whatever the store raised, it cannot be used
@@ -107,6 +102,12 @@ def _reason(err: BaseException, uri: str) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
+def _sqlite(uri: str) -> Path | None:
+    """A SQLite store's database file, else None."""
+    return Path(uri.removeprefix("sqlite:///").partition("?")[0]) if uri.startswith(
+        "sqlite:///") else None
+
+
 def _check_sqlite(db: Path) -> None:
     """A SQLite store's folder and file writable (else MLflow retries for minutes): a
     temporary file beside db, then a write lock on db itself (made empty if absent)."""
@@ -125,33 +126,30 @@ def _check_sqlite(db: Path) -> None:
 
 def notebook() -> str:
     """The notebook running (the runner's TensorBoard folder names it), else 'interactive'."""
-    from helpers.models.tblog import ENV as TB
-
-    return Path(os.environ[TB]).name if os.environ.get(TB) else "interactive"
+    tb = os.environ.get(TENSORBOARD)
+    return Path(tb).name if tb else "interactive"
 
 
 def _experiment(mlflow) -> None:
     """The notebook's experiment, made on first use; with a SQLite store its artifacts go
     next to the database (MLflow's default, ./mlruns, would be the kernel's cwd: notebooks/)."""
     name = f"cinic10 {notebook()}"
-    uri = os.environ[ENV]
-    if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
-        where = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
-        mlflow.create_experiment(name, artifact_location=where.resolve().as_uri())
+    db = _sqlite(os.environ[ENV])
+    if mlflow.get_experiment_by_name(name) is None and db:
+        mlflow.create_experiment(name, artifact_location=(db.parent / "mlartifacts").resolve()
+                                 .as_uri())
     mlflow.set_experiment(name)
 
 
 def folder() -> str:
     """The run folder (<run> of the runner's <run>/tensorboard/<notebook>), else ''."""
-    from helpers.models.tblog import ENV as TB
-
-    return str(Path(os.environ[TB]).parent.parent) if os.environ.get(TB) else ""
+    tb = os.environ.get(TENSORBOARD)
+    return str(Path(tb).parent.parent) if tb else ""
 
 
 def _runs(mlflow, **tags) -> list:
-    """This experiment's runs with the given tags (trial ids and notebook names: letters,
-    digits, - and _) in this run folder. The folder is compared here, not in the filter: a
-    folder's name may hold ' and ", and MLflow's filter strings have no escape for a quote."""
+    """This experiment's runs with the given tags (letters, digits, - and _) in this run folder,
+    compared here: a folder's name may hold quotes, which MLflow's filter cannot escape."""
     where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
     return [r for r in mlflow.search_runs(filter_string=where, output_format="list")
             if r.data.tags.get(FOLDER) == folder()]
@@ -164,9 +162,8 @@ def _existing(mlflow, name: str) -> str | None:
 
 @contextlib.contextmanager
 def run(name: str, params: dict):
-    """An MLflow run named name for the block, its params logged; one from an earlier attempt
-    (a trial redone: its record was stale or missing) is deleted first, so each name has one
-    run and its metrics once. Nothing when MLflow is off."""
+    """An MLflow run named name for the block, its params logged; an earlier one of that name
+    (a trial redone) is deleted first. Nothing when MLflow is off."""
     if not on():
         yield None
         return
@@ -213,9 +210,8 @@ def attach(name: str, path: Path) -> None:
 
 
 def attach_notebook(paths: list[Path], say=print) -> None:
-    """A finished notebook's executed copy and tables (its history CSV among them) as
-    artifacts of each of its runs in this run folder (the runner calls it). A store that
-    fails now (it passed check_store) is said in one line: the results are on disk, the run
+    """A finished notebook's executed copy and tables as artifacts of each of its runs in this
+    run folder; a store failing now is said in one line (the results are on disk) and the run
     goes on."""
     if not on():
         return
@@ -241,33 +237,32 @@ def callbacks(seed: int) -> list:
 
     if mlflow.active_run() is not None:
         return [MlflowCallback()]
-    name = base = f"{notebook()}_s{seed}"
-    k = 1
-    while name in _USED:  # a second fit of this seed in the process (05's stages): _2
+    return [_fit_run(fresh(f"{notebook()}_s{seed}", _USED), seed), MlflowCallback()]
+
+
+def fresh(base: str, used: set[str]) -> str:
+    """base, else base_2, base_3 ...: the first name not in used (a second fit of a seed in one
+    process, 05's stages), now added to it."""
+    name, k = base, 1
+    while name in used:
         k += 1
         name = f"{base}_{k}"
-    _USED.add(name)
-    return [_fit_run(name, seed), MlflowCallback()]
+    used.add(name)
+    return name
 
 
 def _fit_run(name: str, seed: int):
-    """A callback that opens the fit's own MLflow run at its start and closes it at its end.
-    (Keras is imported here, not at the top: the runner imports this module to check the store
-    and must not load TensorFlow before it decodes the data.)"""
+    """A callback holding the fit's own MLflow run open from its start to its end. (Keras is
+    imported here: the runner imports this module and must not load TensorFlow so early.)"""
     import keras
 
     class FitRun(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self._block = None
+        block = contextlib.ExitStack()
 
         def on_train_begin(self, logs=None):
-            self._block = run(name, trial_params({"seed": seed}))
-            self._block.__enter__()
+            self.block.enter_context(run(name, trial_params({"seed": seed})))
 
         def on_train_end(self, logs=None):
-            if self._block is not None:
-                self._block.__exit__(None, None, None)
-                self._block = None
+            self.block.close()
 
     return FitRun()

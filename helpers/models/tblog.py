@@ -1,17 +1,13 @@
-"""TensorBoard logs of every fit: epoch metrics and the learning rate as scalars in
-TensorBoard's event files (<logdir>/train/ and <logdir>/validation/, the layout and tags
-keras.callbacks.TensorBoard writes: epoch_loss, epoch_accuracy, epoch_learning_rate), written by
-tensorboardX on every backend. Not Keras' own callback: it needs TensorFlow (which the JAX
-backend keeps out), writes tensor summaries rather than scalars (so the two backends' files
-would differ) and traces the graph; tensorboardX writes the same plain scalars from both
-without TensorFlow. No histograms (they cost time).
+"""TensorBoard logs of every fit: epoch metrics and the learning rate as scalars, in the layout
+and tags keras.callbacks.TensorBoard writes (<logdir>/train/, <logdir>/validation/;
+epoch_loss, epoch_accuracy, epoch_learning_rate), by tensorboardX on every backend. Not Keras'
+callback: it needs TensorFlow (kept out of the JAX backend), writes tensor summaries rather
+than scalars (the two backends' files would differ) and traces the graph.
 
-Where: CINIC10_TENSORBOARD names a notebook's folder (the runner sets it to
-<run>/tensorboard/<notebook>); each fit logs to <that>/<arm>_s<seed>/, the arm being the
-trial's id inside run_trials (arm()) and the notebook's short name otherwise; a second fit of
-the same arm and seed in one process (05's two stages) gets _2. Without the variable nothing
-is written. Logging only: it reads the logs Keras hands every callback and changes no number
-(records.py leaves this module out of the code fingerprint)."""
+CINIC10_TENSORBOARD names a notebook's folder (the runner sets <run>/tensorboard/<notebook>);
+each fit logs to <that>/<arm>_s<seed>/, the arm being a trial's folder name inside run_trials
+and the notebook's short name otherwise; a second fit of the same arm and seed gets _2.
+Without the variable nothing is written."""
 
 from __future__ import annotations
 
@@ -24,9 +20,11 @@ from pathlib import Path
 import keras
 from tensorboardX import SummaryWriter
 
-ENV = "CINIC10_TENSORBOARD"
+from helpers.models.mlflowlog import TENSORBOARD as ENV
+from helpers.models.mlflowlog import fresh
+
 _ARM: list[str] = []
-_USED: set[Path] = set()  # the folders this process has logged to
+_USED: set[str] = set()  # the folders this process has logged to
 
 
 @contextlib.contextmanager
@@ -55,12 +53,7 @@ def folder(seed: int) -> Path | None:
         return None
     root = Path(root)
     name = _ARM[-1] if _ARM else root.name.split("_", 1)[-1]
-    base = root / f"{name}_s{seed}"
-    path, k = base, 1
-    while path in _USED:
-        k += 1
-        path = base.with_name(f"{base.name}_{k}")
-    _USED.add(path)
+    path = Path(fresh(str(root / f"{name}_s{seed}"), _USED))
     shutil.rmtree(path, ignore_errors=True)  # a rerun's logs replace the last run's
     return path
 
@@ -83,13 +76,11 @@ class EpochLog(keras.callbacks.Callback):
         if "learning_rate" not in logs:
             lr = self.model.optimizer.learning_rate  # a Keras variable (.numpy(): no warning)
             logs["learning_rate"] = lr.numpy() if hasattr(lr, "numpy") else lr
-        train = {f"epoch_{k}": float(v) for k, v in logs.items() if not k.startswith("val_")}
-        valid = {f"epoch_{k[4:]}": float(v) for k, v in logs.items() if k.startswith("val_")}
-        for split, scalars in (("train", train), ("validation", valid)):
-            for tag, value in scalars.items():
-                self._writer(split).add_scalar(tag, value, epoch)
-            if scalars:
-                self._writer(split).flush()  # each epoch on disk as it ends (a killed run's too)
+        for key, value in logs.items():
+            split, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._writer(split).add_scalar(f"epoch_{tag}", float(value), epoch)
+        for writer in self._writers.values():
+            writer.flush()  # each epoch on disk as it ends (a killed run's too)
 
     def on_train_end(self, logs=None):
         for w in self._writers.values():

@@ -16,16 +16,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from helpers.artifacts import run_paths  # noqa: E402
 from helpers.atomic import write_atomic  # noqa: E402
 
-
-def theme() -> None:
-    """One look for every figure (seaborn's, a light grid); set when helpers.plots is imported.
-    Every text is plain text: names from the data (a class folder `$x$`) are never read as
-    matplotlib mathtext, which would typeset them, or raise on a bad formula."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="deep",
-                  rc={"text.parse_math": False})
-
-
-theme()
+# one look for every figure (seaborn's, a light grid), set on import; every text plain: names
+# from the data (a class folder `$x$`) are never typeset as mathtext, or raise as a bad formula
+sns.set_theme(context="notebook", style="whitegrid", palette="deep", rc={"text.parse_math": False})
 
 
 def show(fig: Figure, run_dir, number: int | str, slug: str, caption: str) -> None:

@@ -1,10 +1,8 @@
 """`python -m helpers compare RUN_A RUN_B [...]`: does a finding survive a change of profile,
-dataset, backend, seeds or any parameter? Reads each run folder's results/findings.json (only
-the notebooks that stand in it: artifacts.completed_notebooks) and run.json, and writes
-<out>/compare.html (+ compare.pdf where Chromium exists, + compare.png): the findings matrix
-(claim x run: estimate, 95% interval, verdict), the same as a figure, what differs between
-the runs, and one line per claim whose verdict changed. The first run is the baseline the
-others are set against. Prints the matrix, the differences and the changes as text."""
+dataset, backend, seeds or any parameter? From each folder's results/findings.json (its
+notebooks that stand) and run.json: <out>/compare.html (+ .pdf where Chromium exists, .png,
+.json) with the findings matrix (claim x run), its figure, what differs between the runs, and
+one line per claim whose verdict changed against the first run; the same printed as text."""
 
 from __future__ import annotations
 
@@ -17,11 +15,12 @@ from pathlib import Path
 import nbformat
 
 from helpers.artifacts import completed_notebooks
-from helpers.atomic import read_json, write_atomic, write_json
+from helpers.atomic import write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
-from helpers.experiments.findings.claims import CLAIMS
-from helpers.run import readback
+from helpers.experiments.findings import words
+from helpers.experiments.findings.files import study_order
+from helpers.run import runrecord
 
 MISSING = "–"
 
@@ -45,14 +44,7 @@ def load_run(path, label: str | None = None) -> Run:
     folder = resolve(path)
     if not folder.is_dir():
         raise StudyError(f"{folder}: not a run folder (no such directory)")
-    record = {}
-    if (folder / "run.json").exists():
-        try:
-            raw = read_json(folder / "run.json")
-        except (OSError, ValueError) as err:
-            raise StudyError(f"{folder / 'run.json'}: unreadable ({type(err).__name__}); "
-                             "rerun its notebooks") from None
-        record = readback.check_record(raw, folder / "run.json")
+    record = runrecord.read_checked(folder)
     found = findings.load(folder, completed_notebooks(folder))
     if not found or not found["claims"]:
         raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "
@@ -72,9 +64,7 @@ def labels(paths: list[Path]) -> list[str]:
 
 def claim_ids(runs: list[Run]) -> list[str]:
     """Every claim of any run, in the study's order."""
-    order = list(CLAIMS)
-    ids = {i for run in runs for i in run.rows()}
-    return sorted(ids, key=lambda i: (order.index(i.split(".")[0]), i))
+    return sorted({i for run in runs for i in run.rows()}, key=study_order)
 
 
 def cell_text(row: dict | None) -> str:
@@ -87,9 +77,8 @@ def cell_text(row: dict | None) -> str:
 # --- what differs -------------------------------------------------------------------------------
 
 def facets(run: Run) -> dict[str, str]:
-    """The run's settings as flat text, {facet: value}: profile, dataset, fingerprint,
-    backend, code revision, hardware, versions, the notebooks that stand, and every notebook's
-    parameters with their origins."""
+    """The run's settings as flat text {facet: value}: profile, dataset, backend, revision,
+    hardware, versions, the notebooks that stand, every parameter with its origin."""
     rec = run.record
     ds = rec.get("dataset", {})
     hw = rec.get("hardware", {})
@@ -123,22 +112,15 @@ def differences(runs: list[Run]) -> list[tuple[str, list[str]]]:
 
 # --- what changed -------------------------------------------------------------------------------
 
-def _half_width(row: dict) -> float | None:
-    if row.get("ci_low") is None or row.get("ci_high") is None:
-        return None
-    return (row["ci_high"] - row["ci_low"]) / 2
-
-
 def moved(a: dict, b: dict) -> str:
     """How far b's estimate lies from a's, against their intervals."""
     if a.get("estimate") is None or b.get("estimate") is None:
         return "no estimate to compare"
     shift = b["estimate"] - a["estimate"]
     text = f"the estimate moved {shift:+.3f}"
-    ha, hb = _half_width(a), _half_width(b)
-    if ha is None or hb is None:
+    if any(r.get(k) is None for r in (a, b) for k in ("ci_low", "ci_high")):
         return text + " (a run without an interval: no scale to judge it by)"
-    scale = math.hypot(ha, hb)
+    scale = math.hypot(*((r["ci_high"] - r["ci_low"]) / 2 for r in (a, b)))
     times = abs(shift) / scale if scale > 0 else math.inf
     inside = a["ci_low"] <= b["estimate"] <= a["ci_high"]
     return (f"{text}, {times:.1f}x the intervals' combined half-width "
@@ -147,8 +129,7 @@ def moved(a: dict, b: dict) -> str:
 
 
 def changes(runs: list[Run]) -> list[str]:
-    """One line per claim whose verdict differs from the baseline's (the first run), and per
-    claim that some runs have and others not."""
+    """One line per claim whose verdict differs from the first run's, or that not all runs have."""
     base, lines = runs[0], []
     for cid in claim_ids(runs):
         a = base.rows().get(cid)
@@ -187,28 +168,17 @@ def text_table(runs: list[Run]) -> str:
 
 
 def matrix_html(runs: list[Run]) -> str:
-    """claim | one column per run (estimate [interval], n, verdict in its colour): one HTML
-    block (every text from a file escaped)."""
-    head = ["claim", *[r.label for r in runs]]
-    out = ["<table class='findings'>", "<thead><tr>" + "".join(
-        f"<th style='text-align:left'>{html.escape(h)}</th>" for h in head) + "</tr></thead>",
-        "<tbody>"]
+    """claim | one column per run (estimate [interval], n, verdict in its colour)."""
+    cells = []
     for cid in claim_ids(runs):
         first = next(r.rows()[cid] for r in runs if cid in r.rows())
-        role = "" if first["role"] == "claim" else f" <i>({html.escape(first['role'])})</i>"
-        cells = [f"<b>{html.escape(cid)}</b> {html.escape(first['claim'])}{role}"]
-        for run in runs:
-            row = run.rows().get(cid)
-            if row is None:
-                cells.append(MISSING)
-                continue
-            colour = findings.COLOURS[row["verdict"]]
-            cells.append(f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
-                         f"{html.escape(row['replication'])}</small><br>"
-                         f"<b style='color:{colour}'>{html.escape(row['verdict'])}</b>")
-        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{c}</td>"
-                                    for c in cells) + "</tr>")
-    return "\n".join([*out, "</tbody>", "</table>"])
+        line = [words.claim_html(first)]
+        for row in (run.rows().get(cid) for run in runs):
+            line.append(MISSING if row is None else
+                        f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
+                        f"{html.escape(row['replication'])}</small><br>{words.verdict_html(row)}")
+        cells.append(line)
+    return words.html_table([html.escape(h) for h in ["claim", *[r.label for r in runs]]], cells)
 
 
 def _table_md(head: list[str], rows: list[list[str]]) -> str:
@@ -253,9 +223,7 @@ def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
 
 
 def compare(paths: list, out=None) -> Path:
-    """Compare run folders (at least two): print the text table, write <out>/compare.html
-    (+ .pdf where Chromium exists, + compare.png, + compare.json). out defaults to
-    reports/compare."""
+    """Compare run folders (at least two) into out (default reports/compare); see the module."""
     from helpers.run.report import to_html, to_pdf
 
     if len(paths) < 2:

@@ -163,16 +163,11 @@ def check_out(out: str | os.PathLike) -> Path:
 
 
 def _merge(base: dict, over: dict) -> dict:
-    out = {**base, **over}
-    out["all_notebooks"] = {
-        **(base.get("all_notebooks") or {}),
-        **(over.get("all_notebooks") or {}),
-    }
     books = dict(base.get("notebooks") or {})
     for stem, params in (over.get("notebooks") or {}).items():
         books[stem] = {**(books.get(stem) or {}), **(params or {})}
-    out["notebooks"] = books
-    return out
+    every = {**(base.get("all_notebooks") or {}), **(over.get("all_notebooks") or {})}
+    return {**base, **over, "notebooks": books, "all_notebooks": every}
 
 
 def parse_override(text: str):
@@ -187,8 +182,8 @@ def parse_override(text: str):
 def plan_sources(
     profile: str, *, dataset: str | None, out: str, only=None, overrides=()
 ) -> tuple[str, list, dict]:
-    """(profile name, [(notebook, parameters)], {notebook stem: {parameter: 'default' | 'profile' | '-p'}}: which layer set
-    each value (helpers.run.study turns that into the study/project/profile/-p origin)."""
+    """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
+    that set each value, which helpers.run.study turns into its origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}
@@ -230,23 +225,19 @@ def plan_sources(
     for p in books:
         params = dict(base)
         src = sources[p.stem] = {}
-        for key, value in every.items():
-            if key in defaults[p]:
-                src[key] = "profile"
-                where = f"profile {name}, all_notebooks, {p.stem}"
+        layers = [  # (where, origin, values), later layers over earlier ones
+            (f"profile {name}, all_notebooks, {p.stem}", "profile",
+             {k: v for k, v in every.items() if k in defaults[p]}),
+            (f"profile {name}, {p.stem}", "profile", given.get(p.stem) or {}),
+            *((f"-p {key}", "-p", {key: value}) for target, key, value in parsed
+              if key in defaults[p] and (target is None or p.stem.startswith(target)))]
+        for where, origin, values in layers:
+            for key, value in values.items():
+                if key not in defaults[p]:  # (only a profile's notebook section can get here)
+                    raise StudyError(f"{where}: unknown parameter {key!r} "
+                                     f"(known: {', '.join(sorted(defaults[p]))})")
                 params[key] = check_value(where, key, value, defaults[p][key])
-        for key, value in (given.get(p.stem) or {}).items():
-            if key not in defaults[p]:
-                raise StudyError(
-                    f"profile {name}, {p.stem}: unknown parameter {key!r} "
-                    f"(known: {', '.join(sorted(defaults[p]))})"
-                )
-            params[key] = check_value(f"profile {name}, {p.stem}", key, value, defaults[p][key])
-            src[key] = "profile"
-        for target, key, value in parsed:
-            if key in defaults[p] and (target is None or p.stem.startswith(target)):
-                params[key] = check_value(f"-p {key}", key, value, defaults[p][key])
-                src[key] = "-p"
+                src[key] = origin
         missing = [c for c in COMMON if c not in defaults[p]]
         if missing:
             raise StudyError(f"{p}: parameters cell lacks {missing}")

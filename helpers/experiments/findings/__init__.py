@@ -1,6 +1,6 @@
 """The study's claims tested in every run: claims (the study's words, the quantity, Δ, the
 size it states), stats (intervals from seeds and factorial grids, prediction intervals),
-verdicts (direction, size, no effect, and the runs that would decide), rows (findings.json's
+verdicts (direction, size, no effect, the runs that would decide, and findings.json's
 rows), files (each notebook's part, merged into results/findings.json) and words (sentences,
 the report's tables, the summary with its family-wise error). See docs/findings.md."""
 
@@ -14,14 +14,6 @@ from helpers.experiments.findings.claims import (  # noqa: F401
     sub_claim,
 )
 from helpers.experiments.findings.files import check, collect, load, merge, save  # noqa: F401
-from helpers.experiments.findings.rows import (  # noqa: F401
-    fact,
-    family,
-    finding,
-    holm,
-    judged,
-    the_studys_way,
-)
 from helpers.experiments.findings.stats import (  # noqa: F401
     LEVEL,
     Estimate,
@@ -42,7 +34,13 @@ from helpers.experiments.findings.verdicts import (  # noqa: F401
     VERDICTS,
     Regime,
     evidence,
+    fact,
+    family,
+    finding,
+    holm,
+    judged,
     n_needed,
+    the_studys_way,
     verdict_of,
 )
 from helpers.experiments.findings.words import (  # noqa: F401

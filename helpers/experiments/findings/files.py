@@ -22,11 +22,15 @@ ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT
 DIRECTIONS = ("+", "-", "abs", "fact")
 
 
+def study_order(claim_id: str) -> tuple[int, str]:
+    """A sort key: the study's claims in its order, sub-claims after their claim."""
+    return list(CLAIMS).index(claim_id.split(".")[0]), claim_id
+
+
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str,
          regime: Regime) -> Path:
-    """results/findings/<notebook>.json (this notebook's claims and regime), then the merged
-    results/findings.json of the notebooks that stand (completed in the folder's current
-    state, per artifacts.completed_notebooks), this one counting itself."""
+    """results/findings/<notebook>.json, then the merged results/findings.json of the notebooks
+    that stand (artifacts.completed_notebooks), this one counting itself."""
     from helpers.artifacts import completed_notebooks, run_paths
     from helpers.backend import name as backend_name
 
@@ -40,18 +44,15 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
 
 def merge(run_dir, notebooks: Iterable[str] | None = None) -> dict:
     """{"dataset", "profile", "backend", "regimes": {notebook: regime}, "claims": [...]} from
-    the notebooks' parts (results/findings/*.json), claims in the study's order; with
-    notebooks, only their parts (those that completed in the folder's current state). Reads
-    only."""
+    the notebooks' parts (only notebooks' where given), claims in the study's order."""
     folder = Path(run_dir) / "results" / "findings"
     keep = None if notebooks is None else set(notebooks)
     parts = {}
     for path in sorted(folder.glob("*.json")):
         if keep is None or path.stem in keep:
             parts[path.stem] = check(read(path), path)
-    claims = [row for part in parts.values() for row in part["claims"]]
-    order = list(CLAIMS)
-    claims.sort(key=lambda r: (order.index(r["id"].split(".")[0]), r["id"]))
+    claims = sorted((row for part in parts.values() for row in part["claims"]),
+                    key=lambda r: study_order(r["id"]))
     last = list(parts.values())[-1] if parts else {}
     return {
         "dataset": last.get("dataset"),
@@ -80,9 +81,8 @@ def read(path: Path):
 
 
 def check(data, path: Path) -> dict:
-    """data if it has the findings shape (a claims list of rows with the documented keys and
-    types, verdicts among VERDICTS, ids the study's claims); else a one-line StudyError naming
-    path, the field and what was expected."""
+    """data if it has the findings shape (ROW's keys and types, known verdicts, directions and
+    claims); else a one-line StudyError naming path, the field and what was expected."""
     c = Checker(path)
     c.need(data, (dict,), "the file")
     c.fields(data, "", {"claims": (list,)},
@@ -103,8 +103,8 @@ def check(data, path: Path) -> dict:
 
 
 def load(run_dir, notebooks: Iterable[str] | None = None) -> dict | None:
-    """results/findings.json, checked (None where no notebook wrote findings); with notebooks
-    (those that completed in the folder's current state), only their claims and regimes."""
+    """results/findings.json, checked (None where no notebook wrote findings); with notebooks,
+    only their claims and regimes."""
     path = Path(run_dir) / "results" / "findings.json"
     if not path.exists():
         return None

@@ -1,13 +1,9 @@
 """Intervals from real replication: seeds (a mean, a paired or a two-sample difference) and
 balanced factorial grids (contrasts of marginal means with per-level variances, the better of
-two contrasts, the best cell of a region, the lead of one factor's spread). Every method
-returns an Estimate: the value, its 95% interval, the standard error and degrees of freedom it
-rests on, a two-sided p-value for "no effect", and (for designs whose runs the study reports
-one of) a 95% prediction interval for one new run, which is also the interval for the gap
-between this design's mean and the study's single run. Runs that diverged (a NaN loss, an
-accuracy at chance) are left out and counted, never averaged in. tests/test_calibration.py
-checks each method's coverage and false-verdict rate by simulation on designs of the study's
-shape, with unequal variances, ties, heavy tails and diverged runs."""
+two contrasts, the best cell of a region, the lead of one factor's spread), each an Estimate.
+Runs that diverged (a NaN loss, an accuracy at chance) are left out and counted, never
+averaged in. tests/test_calibration.py checks each method's coverage and false-verdict rate by
+simulation on designs of the study's shape (unequal variances, ties, heavy tails, divergence)."""
 
 from __future__ import annotations
 
@@ -37,9 +33,8 @@ def t_crit(df: float, tail: float = TAIL) -> float:
 
 
 def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
-    """Per run: True where it diverged: its loss is not finite, or its accuracy is missing or
-    within CHANCE_MARGIN of chance (1 / classes). Such a run is named and left out of the
-    estimates, not averaged in (its accuracy is the optimiser's failure, not the method's)."""
+    """Per run: True where it diverged (loss not finite, accuracy missing or within
+    CHANCE_MARGIN of chance): the optimiser's failure, not the method's, so left out."""
     acc = np.asarray(accuracy, float)
     out = ~np.isfinite(acc) | (acc <= 1 / classes + CHANCE_MARGIN)
     if loss is not None:
@@ -48,8 +43,7 @@ def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
 
 
 def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
-    """(how many runs are left out, the arrays without them): mask's True entries and any
-    non-finite value (a pair is left out whole)."""
+    """(runs left out, the arrays without them): mask's and non-finite ones (a pair whole)."""
     arrays = [np.asarray(a, float) for a in arrays]
     bad = np.zeros(len(arrays[0]), bool) if mask is None else np.asarray(mask, bool).copy()
     for a in arrays:
@@ -59,19 +53,13 @@ def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A quantity measured by a run. value and its 95% interval [low, high] (None: no interval:
-    fewer than two replicates or no scatter); n: the runs behind it; replication: what was
-    replicated, in words; se, df: what the interval rests on; p: two-sided p-value for no
-    effect (None where the method gives none); pi_low, pi_high: a 95% prediction interval for
-    one new run of the design the study reports once (None where not made); units: replicates
-    per cell (seeds), which a bigger run would raise; cells: the design's cells; tail: the
-    one-sided level of each bound (smaller than 2.5% where a bound is adjusted for several
-    comparisons). For the runs that would decide it: spread, one replicate's standard
-    deviation (se * sqrt(units) where every part shrinks with more seeds); fixed_var, the
-    variance that more seeds do not shrink (the shared test subset's sampling error); study_var,
-    the study's single run's own variance beyond one seed's (its test set's); design, the test
-    ('t', 'best cell 4 8': the best of 4 cells against 8, 'spread 3 3 3': a spread lead).
-    diverged: runs left out because they diverged."""
+    """A quantity measured by a run: value, its 95% interval [low, high] (None: under two
+    replicates or no scatter), n runs, replication in words, se and df behind it, two-sided p
+    for no effect, a 95% prediction interval for one new run [pi_low, pi_high], units
+    (replicates per cell), cells, tail (each bound's one-sided level, below 2.5% where
+    adjusted). For the runs that would decide it: spread (one replicate's s.d.), fixed_var (what
+    more seeds do not shrink: the shared test subset's error), study_var (the study's run's
+    test set's), design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
 
     value: float
     low: float | None
@@ -128,14 +116,11 @@ def _no_scatter(v: np.ndarray) -> bool:
 
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
-    """The mean of independent runs (one per seed) of an accuracy, its t interval and a
-    prediction interval for one new run. With test_images (this run's test set size), the
-    test set's own sampling error p(1-p)/N joins both: the seeds share one test subset, so
-    their scatter does not hold it. study_images: the study's test set, whose run the
-    prediction is compared with (its sampling error joins the prediction interval only).
-    The prediction interval minus the study's number is the interval for the gap between
-    this design's mean and the process behind the study's single run. diverged: a mask of
-    runs to leave out (non-finite values are left out anyway)."""
+    """The mean of runs (one per seed) of an accuracy, its t interval and a prediction interval
+    for one new run. test_images: the test set's own sampling error p(1-p)/N joins both (the
+    seeds share one test subset, so their scatter does not hold it); study_images: the study's
+    test set's joins the prediction interval, which minus the study's number is the interval
+    for the gap to the process behind the study's single run. diverged: runs to leave out."""
     left_out, (v,) = _kept(diverged, values)
     n = len(v)
     mean = float(v.mean()) if n else math.nan
@@ -159,10 +144,9 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
-    """Mean paired difference treated - control over seeds (both arms of a seed share its
-    initial weights and data order), scipy's paired t interval and two-sided p-value, and a
-    prediction interval for one new seed's difference. diverged: a mask of seeds to leave
-    out (a seed where either arm diverged; non-finite values are left out anyway)."""
+    """Mean paired difference treated - control over seeds (a seed's arms share initial weights
+    and data order): scipy's paired t interval and p, and a prediction interval for one new
+    seed's difference. diverged: seeds to leave out (where either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
     d = a - b
     n = len(d)
@@ -181,8 +165,8 @@ def paired(treated, control, method: str | None = None, diverged=None) -> Estima
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
-    """mean(a) - mean(b) for two independent samples of runs, scipy's Welch t interval; n
-    counts both samples and the replication says "3 vs 3 seeds". diverged: a mask for each."""
+    """mean(a) - mean(b) of two independent samples of runs, scipy's Welch t interval ("3 vs 3
+    seeds"). diverged: a mask for each."""
     out_a, (a,) = _kept(diverged[0], a)
     out_b, (b,) = _kept(diverged[1], b)
     est = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
@@ -258,10 +242,7 @@ class Grid:
         fitted = np.full(m.shape, m.mean())
         for axis in range(m.ndim):
             other = tuple(i for i in range(m.ndim) if i != axis)
-            dev = m.mean(axis=other) - m.mean()
-            shape = [1] * m.ndim
-            shape[axis] = -1
-            fitted = fitted + dev.reshape(shape)
+            fitted = fitted + (m.mean(axis=other, keepdims=True) - m.mean())
         return fitted
 
     def noise(self) -> tuple[float, int, str]:

@@ -1,37 +1,25 @@
-"""What a claim's estimate says, by three kinds of evidence, and the verdict they add up to.
+"""What a claim's estimate says, and findings.json's row for it. Three kinds of evidence:
 
 1. Direction: the 95% interval lies on the study's side of zero, on the other side, or across it.
 2. Size, where the study gives one. A number (C1, C9, C11, each one run of the study): the gap
    between this design's mean and the process behind the study's run, whose interval is the
-   prediction interval for one new run minus the study's number (the study's run scatters as
-   one of ours does, plus its own test set's sampling error). Shown: that interval lies within
-   ±Δ (equivalence); excluded: it lies wholly beyond ±Δ. Compared only in the study's regime.
-   A size in words (C6, C8: "slightly", "a little", at most 0.03): shown when the whole
-   interval lies between zero and 0.03, excluded when it lies wholly above 0.03.
+   prediction interval for one new run minus the study's number. Shown: it lies within ±Δ;
+   excluded: wholly beyond ±Δ. Compared only in the study's regime. A size in words (C6, C8:
+   at most 0.03): shown when the interval lies between zero and 0.03, excluded when wholly above.
 3. No effect: an interval wholly within ±Δ of zero says the effect is negligible.
 
-VERDICTS (one table, also in the report and docs/findings.md):
-- reproduced: the direction holds and, where the study states a size, the size is shown too.
-- direction only: the direction holds; the study's size is not shown (excluded, undecided, or
-  not comparable in this regime).
-- contradicted: the opposite direction is established; or, for the study's number in its
-  regime, a gap beyond ±Δ is established.
-- negligible: the whole interval lies within ±Δ of no effect.
-- inconclusive: none of these; the row says how many runs would decide it.
-- not testable: this budget cannot estimate the quantity honestly (e.g. one seed per
-  configuration for a claim about interactions).
-- not comparable: the run's data or budget is not the study's, for a claim whose number
-  depends on them."""
+The verdicts they add up to are DEFINITIONS (also in the report and docs/findings.md)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
-from helpers.experiments.findings.claims import Claim
+from helpers.experiments.findings.claims import CLAIMS, Claim, sub_claim
 from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
 
 VERDICTS = ("reproduced", "direction only", "contradicted", "negligible", "inconclusive",
@@ -62,9 +50,8 @@ FRAGILE = 0.25  # a direction whose bound clears zero by under a quarter of the 
 
 @dataclass(frozen=True)
 class Regime:
-    """On what data and at what budget a notebook ran, against the study's. study_budget: None
-    where the notebook sets none of the study's settings (01: it reads every image anyway).
-    departures: the study-stated settings this run changes ("epochs 4 (the study: 20)")."""
+    """On what data and at what budget a notebook ran. study_budget: None where the notebook
+    sets none of the study's settings (01); departures: "epochs 4 (the study: 20)", ..."""
 
     data: str
     cinic10: bool
@@ -113,11 +100,9 @@ def _adjusted(claim: Claim, e: Estimate):
 
 def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
              compare_size: bool = True) -> dict:
-    """The three kinds of evidence: direction (holds | opposite | undetermined), size (shown |
-    excluded | undetermined | not compared | None where the study states none) and negligible.
-    With p_adjusted (a multiplicity-corrected p-value), the direction is decided by it instead
-    of by the interval. compare_size: False outside the study's regime, where its number is
-    not compared."""
+    """direction (holds | opposite | undetermined; by p_adjusted where given, else the
+    interval), size (shown | excluded | undetermined | not compared | None: the study states
+    none; not compared outside the study's regime: compare_size False), negligible, margin."""
     value, lo, hi, pi_lo, pi_hi = _adjusted(claim, e)
     if claim.direction == "abs":  # an accuracy is above zero: only its size says anything
         direction = None
@@ -169,12 +154,10 @@ def verdict_of(claim: Claim, ev: dict) -> str:
 
 def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
            compare_size: bool = True) -> np.ndarray:
-    """Power of the verdict's own test at k replicates per cell for the design effect: for a
-    number the study states, its being shown within ±Δ when this design's mean equals the
-    study's process (the gap interval's half-width at k; the parts more seeds cannot shrink,
-    the test subset's and the study's run's, stay); else the direction of an effect of Δ, by
-    the method's own test (t with its df at k and its one-sided level; the best cell and the
-    spread lead by simulation)."""
+    """Power of the verdict's own test at ks replicates per cell: for a number the study states,
+    its being shown within ±Δ when this design's mean equals the study's process (the test
+    subset's and the study's run's variance stay); else the direction of an effect of Δ (t at
+    its df and one-sided level; the best cell and the spread lead by simulation)."""
     df = e.df_at(ks)
     if claim.target is not None and compare_size:
         z = stats.norm.ppf(1 - TAIL)
@@ -191,13 +174,10 @@ def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
 
 
 def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None:
-    """Replicates (seeds, or seeds per configuration) at which a run of this design reaches
-    the verdict's decision 4 times in 5 for the design effect Δ (not for this run's noisy
-    estimate): the study's direction for an effect of Δ; for a number the study states, its
-    being shown within ±Δ. From this run's scatter (one replicate's s.d.), always more than
-    this run's replicates; None when it has no scatter, N_MAX + 1 when even N_MAX would not
-    do (e.g. when the study's single run scatters more than Δ allows). compare_size: False
-    outside the study's regime (C9 is then decided by its direction alone)."""
+    """Replicates (seeds, or seeds per configuration) at which this design reaches the
+    verdict's decision 4 times in 5 for an effect of Δ (not this run's noisy estimate), at this
+    run's scatter: more than this run's; None without scatter, N_MAX + 1 when even N_MAX would
+    not do (the study's single run scattering more than Δ allows)."""
     sd = e.unit_sd
     if sd is None or not sd > 0 or e.df is None:
         return None
@@ -212,3 +192,104 @@ def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None
         mid = (low + high) // 2
         low, high = (low, mid) if enough(mid) else (mid, high)
     return high
+
+
+# --- findings.json's rows ------------------------------------------------------------------------
+
+ROLES = ("claim", "sub-claim", "sensitivity")
+
+
+def _base(claim: Claim, regime: Regime, role: str) -> dict:
+    return {
+        "id": claim.id, "notebook": claim.notebook, "claim": claim.claim, "quote": claim.quote,
+        "where": claim.where, "study": claim.study, "quantity": claim.quantity,
+        "direction": claim.direction, "delta": claim.delta,
+        "size": claim.size.words if claim.size else None, "regime": regime.label,
+        "regime_short": regime.short, "role": role,
+    }
+
+
+def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparable: bool = True,
+            why: str = "", testable: bool = True, role: str = "claim",
+            p_adjusted: float | None = None) -> dict:
+    """The row for claim from this run's estimate. comparable=False (with why): a number or a
+    comparison this run's data, budget or model cannot speak to; absolute claims are
+    comparable only in the study's regime (CINIC-10 at its budget). testable=False (with why):
+    the budget cannot estimate it honestly. p_adjusted: a multiplicity-corrected p-value that
+    decides the direction (sub-claims, Holm within their family)."""
+    claim = CLAIMS[claim] if isinstance(claim, str) else claim
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: one of {ROLES}")
+    e = estimate.cleaned()
+    compare_size = regime.is_studys  # the study's numbers are compared in its regime only
+    if claim.direction == "abs" and not regime.is_studys and comparable:
+        comparable, why = False, f"{regime.short}, not CINIC-10 at the study's budget"
+    row = _base(claim, regime, role) | {
+        "estimate": e.value, "ci_low": e.low, "ci_high": e.high, "pi_low": e.pi_low,
+        "pi_high": e.pi_high, "p": None if e.p is None else round(e.p, 6),
+        "p_adjusted": None if p_adjusted is None else round(p_adjusted, 6), "n": int(e.n),
+        "replication": e.replication, "method": e.method, "comparable": comparable,
+        "why": why, "evidence": None, "n_needed": None, "diverged": int(e.diverged),
+    }
+    if not testable:
+        return row | {"verdict": "not testable"}
+    if not e.has_interval:
+        return row | {"verdict": "not comparable" if not comparable else "inconclusive"}
+    row["evidence"] = evidence(claim, e, p_adjusted, compare_size)
+    verdict = verdict_of(claim, row["evidence"]) if comparable else "not comparable"
+    if verdict == "inconclusive":
+        row["n_needed"] = n_needed(claim, e, compare_size)
+    return row | {"verdict": verdict}
+
+
+def fact(claim: Claim | str, observed: str, holds: bool, regime: Regime) -> dict:
+    """A claim that is a fact about the data (C0): it holds exactly or not, on CINIC-10 only."""
+    claim = CLAIMS[claim] if isinstance(claim, str) else claim
+    row = _base(claim, regime, "claim") | {
+        "estimate": None, "ci_low": None, "ci_high": None, "pi_low": None, "pi_high": None,
+        "p": None, "p_adjusted": None, "n": 1, "replication": "the whole dataset, counted",
+        "method": "counted", "comparable": regime.cinic10, "observed": observed,
+        "why": "" if regime.cinic10 else regime.data, "evidence": None, "n_needed": None,
+    }
+    verdict = ("reproduced" if holds else "contradicted") if regime.cinic10 else "not comparable"
+    return row | {"verdict": verdict}
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family's p-values (statsmodels; None stays None)."""
+    known = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    if known:
+        adjusted = multipletests([p_values[i] for i in known], method="holm")[1]
+        for i, a in zip(known, adjusted):
+            out[i] = float(a)
+    return out
+
+
+def judged(rows: list[dict]) -> list[dict]:
+    """The family the multiplicity statement is about: the study's claims (not sub-claims or
+    sensitivity rows) with a direction and a p-value, that this run could judge."""
+    return [r for r in rows if r["role"] == "claim" and r["direction"] in ("+", "-")
+            and r.get("p") is not None
+            and r["verdict"] not in ("not comparable", "not testable")]
+
+
+def the_studys_way(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """(ids decided the study's way, ids that stay so after Holm's correction across the
+    judged claims)."""
+    tested = judged(rows)
+    way = [r for r in tested if r["verdict"] in ("reproduced", "direction only")]
+    adjusted = holm([r["p"] for r in tested])
+    kept = [r["id"] for r, p in zip(tested, adjusted) if r in way and p < 1 - 0.95]
+    return [r["id"] for r in way], kept
+
+
+def family(claim_id: str, parts: dict[str, Estimate], regime: Regime, **kwargs) -> list[dict]:
+    """Sub-claims of one claim (e.g. C7 per augmentation), their directions decided after
+    Holm's correction within the family; their intervals are the unadjusted ones."""
+    names = list(parts)
+    adjusted = holm([parts[n].p for n in names])
+    # n needed for a member: its bounds at the family's Bonferroni level (Holm's first step)
+    return [finding(sub_claim(claim_id, n), replace(parts[n], tail=parts[n].tail / len(names)),
+                    regime, role="sub-claim", p_adjusted=1.0 if a is None else a, **kwargs)
+            for n, a in zip(names, adjusted)]

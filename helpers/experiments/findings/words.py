@@ -7,8 +7,7 @@ from __future__ import annotations
 import html
 
 from helpers.base import escape
-from helpers.experiments.findings.rows import judged, the_studys_way
-from helpers.experiments.findings.verdicts import DEFINITIONS, VERDICTS
+from helpers.experiments.findings.verdicts import DEFINITIONS, VERDICTS, judged, the_studys_way
 
 COLOURS = {
     "reproduced": "#1a7f37",
@@ -90,8 +89,8 @@ def _evidence_words(row: dict) -> str:
 
 
 def sentence(row: dict) -> str:
-    """One Markdown sentence for a claim, worded from its verdict and never stronger. Every
-    text from the row is escaped (a row may come from a file)."""
+    """One Markdown sentence for a claim, worded from its verdict and never stronger; every text
+    from the row escaped (a row may come from a file)."""
     e = {k: escape(row[k]) if isinstance(row.get(k), str) else row.get(k)
          for k in ("id", "claim", "quantity", "replication", "size", "study", "why", "regime")}
     v, ci = row["verdict"], escape(interval_text(row))
@@ -125,8 +124,7 @@ def sentence(row: dict) -> str:
                 f"{e['study']}.")
     if row["direction"] != "fact" and row["ci_low"] is None:
         return f"{head} — {what}: without scatter between runs there is no interval."
-    if row["size"] and (row.get("evidence") or {}).get("size") not in (None, "not compared") \
-            and row["direction"] == "abs":
+    if row["size"] and size_ev not in (None, "not compared") and row["direction"] == "abs":
         return (f"{head} — {what}: the gap to the study's {e['size']} ({pi}) is neither "
                 f"shown within {delta} nor beyond it; {needed_text(row)}.")
     return (f"{head} — {what}: the interval holds both no effect and an effect of {delta}; "
@@ -145,20 +143,36 @@ def definitions_markdown() -> str:
     return "\n".join(lines)
 
 
+def html_table(head: list[str], rows: list[list[str]], cls: str = "findings",
+               td: str = "") -> str:
+    """One HTML table, a block (Markdown renderers pass it through whole); cells are HTML."""
+    th = "".join(f"<th style='text-align:left'>{h}</th>" for h in head)
+    body = ["<tr>" + "".join(f"<td style='text-align:left;vertical-align:top{td}'>{c}</td>"
+                             for c in cells) + "</tr>" for cells in rows]
+    return "\n".join([f"<table class='{cls}'>", f"<thead><tr>{th}</tr></thead>", "<tbody>",
+                      *body, "</tbody>", "</table>"])
+
+
+def claim_html(r: dict) -> str:
+    """'<b>C1</b> the claim' with its role where it is not a claim."""
+    role = "" if r["role"] == "claim" else f" <i>({html.escape(r['role'])})</i>"
+    return f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}{role}"
+
+
+def verdict_html(r: dict, colours: bool = True) -> str:
+    colour = COLOURS[r["verdict"]] if colours else "#24292f"
+    return f"<b style='color:{colour}'>{html.escape(r['verdict'])}</b>"
+
+
 def table_html(rows: list[dict], colours: bool = True) -> str:
     """claim (and the study's words) | Δ | this run: estimate [95% interval], prediction, n |
-    verdict (coloured unless colours=False), its evidence, the runs needed | method; one HTML
-    table, a block (Markdown renderers pass it through whole)."""
-    head = ("claim (the study's words)", "Δ", "this run: estimate [95% interval], n",
-            "verdict", "method")
-    out = ["<table class='findings'>", "<thead><tr>"
-           + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr></thead>",
-           "<tbody>"]
+    verdict (coloured unless colours=False), its evidence, the runs needed | method."""
+    head = ["claim (the study's words)", "Δ", "this run: estimate [95% interval], n",
+            "verdict", "method"]
+    cells = []
     for r in rows:
-        role = "" if r["role"] == "claim" else f" <i>({html.escape(r['role'])})</i>"
-        claim = (f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}{role}<br>"
-                 f"<small><i>“{html.escape(r['quote'])}”</i> ({html.escape(r['where'])}); "
-                 f"the study: {html.escape(r['study'])}</small>")
+        claim = (f"{claim_html(r)}<br><small><i>“{html.escape(r['quote'])}”</i> "
+                 f"({html.escape(r['where'])}); the study: {html.escape(r['study'])}</small>")
         measured = f"{html.escape(r['quantity'])}: <b>{html.escape(interval_text(r))}</b>"
         pi = prediction_text(r)
         if pi:
@@ -166,16 +180,13 @@ def table_html(rows: list[dict], colours: bool = True) -> str:
         regime = "" if r["regime"] == r.get("regime_short") else f"; {r.get('regime_short', '')}"
         measured += (f"<br><small>n = {r['n']}: {html.escape(r['replication'])}"
                      f"{html.escape(regime)}</small>")
-        colour = COLOURS[r["verdict"]] if colours else "#24292f"
         notes = [x for x in (_evidence_words(r), needed_text(r), r.get("why") or "") if x]
-        verdict = f"<b style='color:{colour}'>{html.escape(r['verdict'])}</b>"
+        verdict = verdict_html(r, colours)
         if notes:
             verdict += "<br><small>" + html.escape("; ".join(notes)) + "</small>"
-        cells = (claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact", measured,
-                 verdict, f"<small>{html.escape(r['method'])}</small>")
-        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>{c}</td>"
-                                    for c in cells) + "</tr>")
-    return "\n".join([*out, "</tbody>", "</table>"])
+        cells.append([claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact",
+                      measured, verdict, f"<small>{html.escape(r['method'])}</small>"])
+    return html_table(head, cells)
 
 
 # Measured by tests/test_calibration.py (test_the_family_wise_rate_is_what_the_report_states): with no
@@ -185,9 +196,8 @@ FAMILY_WISE = {"unadjusted": 0.18, "holm": 0.02}
 
 
 def family_wise(rows: list[dict]) -> str:
-    """One sentence: the measured chance that at least one of the judged claims comes out the
-    study's way if none of its effects were real, which did, and which stay so after Holm's
-    correction across them."""
+    """The measured chance that a judged claim comes out the study's way with no effect real,
+    which did, and which stay so after Holm's correction."""
     tested = judged(rows)
     if not tested:
         return ""
@@ -206,29 +216,20 @@ def family_wise(rows: list[dict]) -> str:
 
 def compact_html(rows: list[dict], colours: bool = True) -> str:
     """The report's first-page table: claim in a few words | estimate [95% interval] |
-    verdict | n (one HTML block); the full rows are in table_html."""
-    out = ["<table class='findings-compact'>", "<thead><tr>"
-           + "".join(f"<th style='text-align:left'>{h}</th>" for h in
-                     ("claim", "estimate [95% interval]", "verdict", "n")) + "</tr></thead>",
-           "<tbody>"]
+    verdict | n; the full rows are in table_html."""
+    cells = []
     for r in rows:
-        role = "" if r["role"] == "claim" else f" <i>({html.escape(r['role'])})</i>"
-        colour = COLOURS[r["verdict"]] if colours else "#24292f"
         flag = (f" <small style='color:#c00'>({html.escape(diverged_text(r))})</small>"
                 if r.get("diverged") else "")
-        cells = (f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}{role}",
-                 html.escape(interval_text(r)),
-                 f"<b style='color:{colour}'>{html.escape(r['verdict'])}</b>{flag}",
-                 html.escape(str(r["n"])))
-        out.append("<tr>" + "".join(f"<td style='text-align:left;vertical-align:top;"
-                                    f"padding:1px 6px'>{c}</td>" for c in cells) + "</tr>")
-    return "\n".join([*out, "</tbody>", "</table>"])
+        cells.append([claim_html(r), html.escape(interval_text(r)),
+                      verdict_html(r, colours) + flag, html.escape(str(r["n"]))])
+    return html_table(["claim", "estimate [95% interval]", "verdict", "n"], cells,
+                      "findings-compact", ";padding:1px 6px")
 
 
 def summary(rows: list[dict], regimes: dict | None = None) -> str:
-    """The whole report's conclusion: which claims this run reproduces, finds otherwise or
-    cannot decide, claim by claim (no tally: claims weigh differently), in what regime, and
-    the family-wise error."""
+    """The report's conclusion: each claim under its verdict (no tally: claims weigh
+    differently), the regime, and the family-wise error."""
     top = [r for r in rows if r["role"] == "claim"]
     labels = sorted({r["regime"] for r in top})
     where = "; ".join(labels) if labels else ""
