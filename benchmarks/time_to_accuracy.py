@@ -9,7 +9,7 @@ machine, same run, several seeds.
 
 Sides: study (JPEG files through tf.data, TensorFlow only), project (the cache through
 make_input: tf.data on TensorFlow, the PyDataset elsewhere), arrays (the cache through
-arrays.ArrayBatches, the no-tf.data input, on any backend).
+pipeline.ArrayBatches, the no-tf.data input, on any backend).
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ def main() -> None:
     import keras
 
     from helpers import data
-    from helpers.data.arrays import ArrayBatches
-    from helpers.data.pipeline import make_input
+    from helpers.data.pipeline import ArrayBatches, make_input
     from helpers.data.sources import extract_archive
     from helpers.models import nets, training
 
