@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CIFAR10_JPEG, add_backend_argument, backend_option, header, median
+from common import CIFAR10_JPEG, add_backend_argument, backend_option, extracted, header, median
 
 BACKEND = backend_option()  # --backend, before Keras is imported
 
@@ -84,7 +84,6 @@ def main() -> None:
 
     from helpers import data
     from helpers.data.pipeline import ArrayBatches, make_input
-    from helpers.data.sources import extract_archive
     from helpers.models import nets, training
 
     header(
@@ -94,7 +93,7 @@ def main() -> None:
     ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
     train = data.stratified_subset(ds["train"], args.per_class, seed=0)
     valid = data.stratified_subset(ds["valid"], args.per_class // 5, seed=0)
-    src = extract_archive(CIFAR10_JPEG) / "cifar10-jpeg" / "train"  # carved valid lives in train/
+    src = extracted(CIFAR10_JPEG) / "cifar10-jpeg" / "train"  # carved valid lives in train/
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tr_dir = _subset_folder(train, ds.classes, src, Path(tmp) / "train")

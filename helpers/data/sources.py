@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
 import urllib.error
@@ -17,14 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from helpers.atomic import (
-    atomic_dir,
-    hold_lock,
-    read_json,
-    remove_partials,
-    write_atomic,
-    write_json,
-)
+from helpers.atomic import atomic_dir, hold_lock, remove_partials, write_atomic
 from helpers.base import StudyError, data_dir, resolve, writing
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
@@ -73,15 +65,10 @@ class Source:
         Hidden files and folders (a name starting with '.': .thumbs/, .DS_Store, macOS's ._x.png)
         are not the dataset's and are skipped, as `ls` skips them."""
         if self.is_archive:
-            cut = len(self.prefix)
-            digests = archive_digests(self.location)
-            return sorted(
-                (member_name(m)[cut:], digests[member_name(m)])
-                for m in check_archive(self.location)
-                if m.isfile()
-                and member_name(m).startswith(self.prefix)
-                and is_image(member_name(m)[cut:])
-            )
+            members, digests = _read_archive(self.location)
+            names = (member_name(m) for m in members if m.isfile())
+            return sorted((n[len(self.prefix):], digests[n]) for n in names
+                          if n.startswith(self.prefix) and is_image(n[len(self.prefix):]))
         if self.listing is not None:
             return list(self.listing)
         return _walk_images(self.location / self.prefix)
@@ -341,16 +328,11 @@ def check_archive(archive: Path) -> list[tarfile.TarInfo]:
     """Every member header, read once per archive version (for gzip this checks the whole stream),
     refusing members that could land outside a target folder: links, absolute or `..` paths,
     devices. Truncated or corrupt archives are refused too."""
-    return _scan(archive)[0]
+    return _read_archive(archive)[0]
 
 
-def archive_digests(archive: Path) -> dict[str, str]:
-    """{member name: sha256 of its bytes} for every file member, from the same single pass
-    over the archive as check_archive."""
-    return _scan(archive)[1]
-
-
-def _scan(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
+def _read_archive(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
+    """(members, {member name: sha256 of its bytes}), cached per archive path, size and mtime."""
     st = archive.stat()
     return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
 
@@ -406,38 +388,6 @@ def _why(err: Exception, size: int) -> str:
             return "a compressed stream with nothing in it"
         return "neither a tar archive nor a gzip, bzip2 or xz-compressed one"
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def extract_archive(archive: Path, dest: Path | None = None) -> Path:
-    """Safely extract a .tar/.tar.gz once into data/raw/<name>/ (or dest); reused afterwards.
-    Extraction goes to a temporary folder that is renamed into place when complete. The study
-    never extracts (it reads archives in place); this is for a benchmark that needs image files
-    on disk (input_pipeline.py) and keeps here because it refuses the same members (links,
-    absolute or '..' paths) as the reader, with the same checks."""
-    archive = Path(archive)
-    name = archive.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
-    dest = dest or data_dir() / "raw" / name
-    marker = dest / ".extracted.json"
-    stamp = {"archive": str(archive), "size": archive.stat().st_size}
-    if marker.exists() and read_json(marker) == stamp:
-        return dest
-    members = check_archive(archive)
-    need = sum(-(-max(m.size, 1) // 4096) * 4096 for m in members if m.isfile())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest.parent).free
-    if need > free:
-        raise StudyError(
-            f"{archive}: extracting needs {need / 2**20:.0f} MiB but "
-            f"{dest.parent} has only {free / 2**20:.0f} MiB free"
-        )
-    try:
-        with atomic_dir(dest) as tmp:
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
-            write_json(tmp / ".extracted.json", stamp)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise StudyError(f"{archive}: extraction failed ({err})") from err
-    return dest
 
 
 # --- synthetic ----------------------------------------------------------------------------------
