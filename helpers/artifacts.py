@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import timing
+from helpers import backend, timing
 from helpers.atomic import write_atomic, write_json
 from helpers.base import ROOT, resolve
 
@@ -143,25 +143,13 @@ def cpu_name() -> str:
 
 def versions() -> dict:
     """Python and the libraries whose versions change numbers (the backend's own: tensorflow,
-    or jax and jaxlib; TensorFlow is not imported when it is not the backend)."""
-    from helpers import backend
-
-    out = {"python": platform.python_version(), **backend.versions()}
-    for mod in ("keras", "numpy", "papermill", "nbconvert"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:
-                continue
-        out[mod] = getattr(m, "__version__", "?")
-    return out
+    or jax and jaxlib)."""
+    return {"python": platform.python_version(),
+            **backend.versions("keras", "numpy", "papermill", "nbconvert")}
 
 
 def hardware() -> dict:
     """CPU, cores, and the GPUs the backend sees (if its library is imported already)."""
-    from helpers import backend
-
     out = {"cpu": cpu_name(), "cores": os.cpu_count(), "machine": platform.machine()}
     if {"tensorflow": "tensorflow", "jax": "jax"}.get(backend.name()) in sys.modules:
         out["gpus"] = backend.gpus()
@@ -170,8 +158,6 @@ def hardware() -> dict:
 
 def provenance(**extra) -> dict:
     """The record attached to every result file, with the Keras backend that produced it."""
-    from helpers import backend
-
     return {
         "git": git_revision(),
         "backend": backend.name(),

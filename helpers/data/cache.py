@@ -15,8 +15,6 @@ from filelock import FileLock, Timeout
 
 from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
 from helpers.base import StudyError, data_dir, progress_bar, writing
-from helpers.data import dataset as _dataset
-from helpers.data import sources as _sources
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import DecodePool, chunks, decode_indexed
 from helpers.data.sources import (
@@ -28,7 +26,6 @@ from helpers.data.sources import (
 )
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
-_this = __import__(__name__, fromlist=["_"])  # this module, for the archive memo's code hash
 
 
 def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
@@ -254,7 +251,8 @@ def _archive_key(path: Path, valid_fraction: float, seed: int) -> str | None:
     if not path.is_file():
         return None
     st = path.stat()
-    code = b"".join(Path(m.__file__).read_bytes() for m in (_sources, _dataset, _this))
+    code = b"".join(Path(__file__).with_name(m).read_bytes()
+                    for m in ("sources.py", "dataset.py", "cache.py"))
     blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
     return hashlib.sha256(blob.encode() + hashlib.sha256(code).digest()).hexdigest()[:24]
 

@@ -200,8 +200,10 @@ def from_path(path: Path, kind: str | None = None) -> Source:
     source = Source(kind or "folder", name, path, prefix)
     if not source.is_archive:  # (archive listings are cached per process already)
         source = replace(source, listing=tuple(source.files()))
-    skipped = outside_layout(source)
-    if skipped:  # never dropped without a word: the note travels with the dataset
+    # images not at <split>/<class>/<file> (a nested folder, a stray file in a split, a folder
+    # that is no split) are left out, never without a word: the note travels with the dataset
+    skipped = [rel for rel, _ in source.files() if not _in_layout(rel)]
+    if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         source = replace(source, note=f"{len(skipped)} image(s) outside <split>/<class>/ "
                          f"(splits {', '.join(SPLITS)}) left out: {shown}")
@@ -224,12 +226,6 @@ def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, str]]]]:
             split, cls, _ = rel.split("/")
             tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
     return tree
-
-
-def outside_layout(source: Source) -> list[str]:
-    """Images below the layout root that are not at <split>/<class>/<file> (a nested folder, a
-    stray file in a split, a folder that is no split): left out, and said so."""
-    return [rel for rel, _ in source.files() if not _in_layout(rel)]
 
 
 def cinic10_shortfalls(tree: dict) -> list[str]:
@@ -288,11 +284,11 @@ def _cinic10(*, download: bool, say) -> Source:
     return source
 
 
-def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
+def download_cinic10(target: Path, say=print) -> Path:
     """Download the official archive (~690 MB) with a progress bar to target. The bytes go to
     a temporary .part file first and only a complete, readable gzip+tar is renamed into place, so a killed
     download is never mistaken for a whole one. CINIC10_URL overrides the address (mirrors, tests)."""
-    url = url or os.environ.get("CINIC10_URL", CINIC10_URL)
+    url = os.environ.get("CINIC10_URL", CINIC10_URL)
     if os.environ.get("CINIC10_OFFLINE"):
         raise StudyError("CINIC10_OFFLINE is set, not downloading")
     try:  # a quick probe, so an offline machine fails in seconds rather than hanging
