@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from filelock import FileLock, Timeout
 from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
 from helpers.base import StudyError, data_dir, progress_bar, writing
 from helpers.data.dataset import Split, carve_valid
-from helpers.data.decode import DecodePool, chunks, decode_indexed
+from helpers.data.decode import chunks, decode_chunk, imap_unordered
 from helpers.data.sources import (
     CINIC10_PER_SPLIT_CLASS,
     SPLITS,
@@ -89,8 +90,8 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
     written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
     grey = 0
-    with DecodePool(workers) as pool:
-        for idx, arr, g in pool.imap_unordered(decode_indexed, chunks(source, rels)):
+    with closing(imap_unordered(decode_chunk, chunks(source, rels), workers)) as decoded:
+        for idx, arr, g in decoded:
             out[idx] = arr
             written[idx] = True
             grey += g
