@@ -14,6 +14,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from helpers.base import writing
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -88,6 +90,21 @@ def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=print) -> Path:
+    """dest, built by build() (which fills it through atomic_dir) unless dest/done exists.
+    Builders of one dest take turns under a file lock beside it (.NAME.lock): the second finds
+    the first's; the .partial folders a killed builder left are removed first. A full disk, a
+    read-only or foreign folder is one StudyError naming the folder and `the <what>`."""
+    if not (dest / done).exists():
+        with writing(dest.parent, f"the {what}"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
+                if not (dest / done).exists():  # else built while we waited
+                    remove_partials(dest)  # a killed builder's (we hold the lock)
+                    build()
+    return dest
 
 
 def remove_partials(dest: str | os.PathLike) -> int:

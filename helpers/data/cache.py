@@ -9,13 +9,14 @@ import shutil
 import time
 import zipfile
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
-from helpers.base import StudyError, data_dir, progress_bar, writing
+from helpers.atomic import atomic_dir, build_once, read_json, write_json
+from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import chunks, decode_chunk, imap_unordered
 from helpers.data.sources import (
@@ -130,11 +131,9 @@ def _check_carvable(source: Source, classes, train: list, fraction: float) -> No
         )
 
 
-def _clean_stale_partials(cache_dir: Path, held: Path) -> None:
-    """Remove the .NAME-FP.XXXXXXXX.partial folders whose builder is gone: those of the cache
-    whose lock this process holds (held), and others' whose lock is free. (A second flock on
-    the lock this process holds would fail, as if a live builder had it.)"""
-    remove_partials(held)
+def _clean_stale_partials(cache_dir: Path) -> None:
+    """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
+    is free); build_once removed this cache's own."""
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
         lock = FileLock(cache_dir / f".{key}.lock")
@@ -168,20 +167,13 @@ def build_cache(
         _check_carvable(source, classes, files["train"], valid_fraction)
     fp = fingerprint(source, files, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
-    if (dest / "meta.json").exists():
-        return dest
-    with writing(dest.parent, "the cache"):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with hold_lock(dest.parent / f".{dest.name}.lock", "this cache", say):
-            if (dest / "meta.json").exists():  # another builder finished while we waited
-                return dest
-            _clean_stale_partials(dest.parent, dest)
-            _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
-    return dest
+    build = partial(_build, source, classes, files, fp, dest, valid_fraction, seed, workers, say)
+    return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
 
 
 def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say) -> None:
     """Decode and write the cache into a temporary folder, renamed to dest when whole."""
+    _clean_stale_partials(dest.parent)
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
     total = sum(len(v) for v in files.values())

@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from helpers.atomic import atomic_dir, hold_lock, remove_partials, write_atomic
-from helpers.base import StudyError, data_dir, resolve, writing
+from helpers.atomic import atomic_dir, build_once, write_atomic
+from helpers.base import StudyError, data_dir, resolve
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
 CINIC10_CLASSES = (
@@ -420,13 +420,7 @@ def make_synthetic(
     sizes = per_class if isinstance(per_class, dict) else dict.fromkeys(SPLITS, per_class)
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
-    if not (dest / ".complete").exists():
-        with writing(dest.parent, "the synthetic dataset"):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with hold_lock(dest.parent / f".{dest.name}.lock", "this dataset", say):
-                if not (dest / ".complete").exists():  # else made while we waited
-                    remove_partials(dest)  # a killed generator's (we hold the lock)
-                    _generate(dest, sizes, seed)
+    build_once(dest, ".complete", lambda: _generate(dest, sizes, seed), "dataset", say)
     return Source("synthetic", dest.name, dest)
 
 
