@@ -68,17 +68,12 @@ def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
     path = run_dir / entry.get("executed", "")
     if not path.is_file():
         return False, f"its executed notebook {path} is missing"
-    try:
-        nb = json.loads(path.read_text())
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
-            raise ValueError("not a notebook")
-    except (OSError, ValueError):
+    try:  # (AttributeError, TypeError: JSON that is no notebook)
+        states = [((c.get("metadata") or {}).get("papermill") or {}).get("status")
+                  for c in json.loads(path.read_text()).get("cells", [])
+                  if c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError, TypeError):
         return False, f"its executed notebook {path} is unreadable"
-    states = [
-        ((c.get("metadata") or {}).get("papermill") or {}).get("status")
-        for c in nb.get("cells", [])
-        if isinstance(c, dict) and c.get("cell_type") == "code"
-    ]
     unfinished = [s for s in states if s is not None and s != "completed"]
     if unfinished:
         return False, f"{len(unfinished)} of its cells did not run to the end"
