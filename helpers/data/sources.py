@@ -157,7 +157,7 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
         return make_synthetic(say=say)
     if spec in ("cinic10", "auto"):
         try:
-            return _cinic10(download=download, say=say)
+            source = _cinic10(download=download, say=say)
         except StudyError as err:
             if spec == "cinic10":
                 raise
@@ -167,13 +167,14 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
             )
             say(f"dataset auto: {note}")
             return replace(make_synthetic(say=say), note=note)
-    source = from_path(resolve(spec))
+    else:
+        source = from_path(resolve(spec))
     if source.note:
         say(f"{source.location}: {source.note}")
     return source
 
 
-def from_path(path: Path, kind: str | None = None) -> Source:
+def from_path(path: Path) -> Source:
     """A folder or archive in CINIC-10's layout (train/ one or two levels down is found)."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
@@ -197,7 +198,7 @@ def from_path(path: Path, kind: str | None = None) -> Source:
         prefix = find_layout_root(path).relative_to(path).as_posix() + "/"
         prefix = "" if prefix == "./" else prefix
     name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
-    source = Source(kind or "folder", name, path, prefix)
+    source = Source("folder", name, path, prefix)
     if not source.is_archive:  # (archive listings are cached per process already)
         source = replace(source, listing=tuple(source.files()))
     # images not at <split>/<class>/<file> (a nested folder, a stray file in a split, a folder
@@ -207,7 +208,7 @@ def from_path(path: Path, kind: str | None = None) -> Source:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         source = replace(source, note=f"{len(skipped)} image(s) outside <split>/<class>/ "
                          f"(splits {', '.join(SPLITS)}) left out: {shown}")
-    if kind is None and is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
+    if is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
         return replace(source, kind="cinic10", name="cinic10")
     return source
 
@@ -278,10 +279,7 @@ def _cinic10(*, download: bool, say) -> Source:
             if not download:
                 raise StudyError(f"{path}: not downloaded yet")
             download_cinic10(path, say=say)
-    source = replace(from_path(path, kind="cinic10"), name="cinic10")
-    if source.note:
-        say(f"{path}: {source.note}")
-    return source
+    return replace(from_path(path), kind="cinic10", name="cinic10")
 
 
 def download_cinic10(target: Path, say=print) -> Path:
