@@ -102,17 +102,9 @@ def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=p
             dest.parent.mkdir(parents=True, exist_ok=True)
             with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
                 if not (dest / done).exists():  # else built while we waited
-                    remove_partials(dest)  # a killed builder's (we hold the lock)
+                    # a killed builder's .NAME.XXXXXXXX.partial (we hold the lock: none is live)
+                    for part in dest.parent.glob(f".{dest.name}.*.partial"):
+                        shutil.rmtree(part, ignore_errors=True)
                     build()
     return dest
 
-
-def remove_partials(dest: str | os.PathLike) -> int:
-    """Remove the .NAME.XXXXXXXX.partial folders atomic_dir left beside dest when a builder was
-    killed. Call it only while holding dest's lock (hold_lock): then no live builder owns one.
-    Returns how many were removed."""
-    dest = Path(dest)
-    stale = list(dest.parent.glob(f".{dest.name}.*.partial"))
-    for part in stale:
-        shutil.rmtree(part, ignore_errors=True)
-    return len(stale)

@@ -181,13 +181,10 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
         rows = [r for split in files for r in files[split]]  # one pass over an archive
         with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
-        arrays, start = {}, 0
-        for split, split_rows in files.items():
-            end = start + len(split_rows)
-            names = np.array([Path(r[0]).name for r in split_rows])
-            y = np.array([r[1] for r in split_rows], np.int64)
-            arrays[split] = (x_all[start:end], y, names)
-            start = end
+        cuts = np.cumsum([len(v) for v in files.values()])[:-1]  # rows split by split
+        arrays = {split: (x, np.array([r[1] for r in rs], np.int64),
+                          np.array([Path(r[0]).name for r in rs]))
+                  for (split, rs), x in zip(files.items(), np.split(x_all, cuts))}
         if "valid" not in arrays:
             x, y, n = arrays["train"]
             tr, va = carve_valid(y, valid_fraction, seed)
