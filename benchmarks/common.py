@@ -47,6 +47,22 @@ def fit_rate(model, batch: int, steps: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def extracted(archive: Path) -> Path:
+    """The archive's files under data/raw/<name>/, extracted once (the study reads archives in
+    place; two benchmarks compare it with image files on disk). tarfile's "data" filter refuses
+    links, absolute or '..' paths and devices."""
+    import tarfile
+
+    from helpers.atomic import atomic_dir
+    from helpers.base import data_dir
+
+    dest = data_dir() / "raw" / archive.name.removesuffix(".gz").removesuffix(".tar")
+    if not dest.is_dir():
+        with atomic_dir(dest) as tmp, tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+    return dest
+
+
 def median(xs) -> float:
     """The median of a list of numbers."""
     return statistics.median(xs)

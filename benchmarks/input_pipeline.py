@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import CIFAR10_JPEG, header, median
+from common import CIFAR10_JPEG, extracted, header, median
 
 
 def epoch_rate(ds) -> tuple[float, int]:
@@ -30,13 +30,12 @@ def main() -> None:
 
     from helpers import data
     from helpers.data.pipeline import make_input, set_threads
-    from helpers.data.sources import extract_archive
     from helpers.models import nets, training
 
     set_threads()
     header(f"input pipeline: images/s, median of {args.repeats} epochs")
     ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
-    folder = extract_archive(CIFAR10_JPEG) / "cifar10-jpeg" / "train"
+    folder = extracted(CIFAR10_JPEG) / "cifar10-jpeg" / "train"
     train = ds["train"]
     ours = make_input(train, 32, seed=0)
     study = keras.utils.image_dataset_from_directory(

@@ -9,7 +9,7 @@ machine, same run, several seeds.
 
 Sides: study (JPEG files through tf.data, TensorFlow only), project (the cache through
 make_input: tf.data on TensorFlow, the PyDataset elsewhere), arrays (the cache through
-arrays.ArrayBatches, the no-tf.data input, on any backend).
+pipeline.ArrayBatches, the no-tf.data input, on any backend).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CIFAR10_JPEG, add_backend_argument, backend_option, header, median
+from common import CIFAR10_JPEG, add_backend_argument, backend_option, extracted, header, median
 
 BACKEND = backend_option()  # --backend, before Keras is imported
 
@@ -83,9 +83,7 @@ def main() -> None:
     import keras
 
     from helpers import data
-    from helpers.data.arrays import ArrayBatches
-    from helpers.data.pipeline import make_input
-    from helpers.data.sources import extract_archive
+    from helpers.data.pipeline import ArrayBatches, make_input
     from helpers.models import nets, training
 
     header(
@@ -95,7 +93,7 @@ def main() -> None:
     ds = data.load_dataset(str(CIFAR10_JPEG), say=lambda *_: None)
     train = data.stratified_subset(ds["train"], args.per_class, seed=0)
     valid = data.stratified_subset(ds["valid"], args.per_class // 5, seed=0)
-    src = extract_archive(CIFAR10_JPEG) / "cifar10-jpeg" / "train"  # carved valid lives in train/
+    src = extracted(CIFAR10_JPEG) / "cifar10-jpeg" / "train"  # carved valid lives in train/
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tr_dir = _subset_folder(train, ds.classes, src, Path(tmp) / "train")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import timing
+from helpers import backend, timing
 from helpers.atomic import write_atomic, write_json
 from helpers.base import ROOT, resolve
 
@@ -68,17 +68,12 @@ def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
     path = run_dir / entry.get("executed", "")
     if not path.is_file():
         return False, f"its executed notebook {path} is missing"
-    try:
-        nb = json.loads(path.read_text())
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
-            raise ValueError("not a notebook")
-    except (OSError, ValueError):
+    try:  # (AttributeError, TypeError: JSON that is no notebook)
+        states = [((c.get("metadata") or {}).get("papermill") or {}).get("status")
+                  for c in json.loads(path.read_text()).get("cells", [])
+                  if c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError, TypeError):
         return False, f"its executed notebook {path} is unreadable"
-    states = [
-        ((c.get("metadata") or {}).get("papermill") or {}).get("status")
-        for c in nb.get("cells", [])
-        if isinstance(c, dict) and c.get("cell_type") == "code"
-    ]
     unfinished = [s for s in states if s is not None and s != "completed"]
     if unfinished:
         return False, f"{len(unfinished)} of its cells did not run to the end"
@@ -143,25 +138,13 @@ def cpu_name() -> str:
 
 def versions() -> dict:
     """Python and the libraries whose versions change numbers (the backend's own: tensorflow,
-    or jax and jaxlib; TensorFlow is not imported when it is not the backend)."""
-    from helpers import backend
-
-    out = {"python": platform.python_version(), **backend.versions()}
-    for mod in ("keras", "numpy", "papermill", "nbconvert"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:
-                continue
-        out[mod] = getattr(m, "__version__", "?")
-    return out
+    or jax and jaxlib)."""
+    return {"python": platform.python_version(),
+            **backend.versions("keras", "numpy", "papermill", "nbconvert")}
 
 
 def hardware() -> dict:
     """CPU, cores, and the GPUs the backend sees (if its library is imported already)."""
-    from helpers import backend
-
     out = {"cpu": cpu_name(), "cores": os.cpu_count(), "machine": platform.machine()}
     if {"tensorflow": "tensorflow", "jax": "jax"}.get(backend.name()) in sys.modules:
         out["gpus"] = backend.gpus()
@@ -170,8 +153,6 @@ def hardware() -> dict:
 
 def provenance(**extra) -> dict:
     """The record attached to every result file, with the Keras backend that produced it."""
-    from helpers import backend
-
     return {
         "git": git_revision(),
         "backend": backend.name(),

@@ -14,6 +14,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from helpers.base import writing
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -90,12 +92,19 @@ def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
         lock.release()
 
 
-def remove_partials(dest: str | os.PathLike) -> int:
-    """Remove the .NAME.XXXXXXXX.partial folders atomic_dir left beside dest when a builder was
-    killed. Call it only while holding dest's lock (hold_lock): then no live builder owns one.
-    Returns how many were removed."""
-    dest = Path(dest)
-    stale = list(dest.parent.glob(f".{dest.name}.*.partial"))
-    for part in stale:
-        shutil.rmtree(part, ignore_errors=True)
-    return len(stale)
+def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=print) -> Path:
+    """dest, built by build() (which fills it through atomic_dir) unless dest/done exists.
+    Builders of one dest take turns under a file lock beside it (.NAME.lock): the second finds
+    the first's; the .partial folders a killed builder left are removed first. A full disk, a
+    read-only or foreign folder is one StudyError naming the folder and `the <what>`."""
+    if not (dest / done).exists():
+        with writing(dest.parent, f"the {what}"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
+                if not (dest / done).exists():  # else built while we waited
+                    # a killed builder's .NAME.XXXXXXXX.partial (we hold the lock: none is live)
+                    for part in dest.parent.glob(f".{dest.name}.*.partial"):
+                        shutil.rmtree(part, ignore_errors=True)
+                    build()
+    return dest
+

@@ -4,12 +4,16 @@ Nothing here imports TensorFlow unless TensorFlow is the backend."""
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import json
 import os
+import random
 import sys
 from pathlib import Path
 
-from helpers.base import StudyError
+import numpy as np
+
+from helpers.base import StudyError, data_dir
 
 SUPPORTED = ("tensorflow", "jax")
 # Keras' private API, used only in this module (no public one does the job); keras is capped at
@@ -77,13 +81,12 @@ def gpus() -> list[str]:
     return []
 
 
-def versions() -> dict:
-    """The backend's own packages and their versions (tensorflow | jax and jaxlib)."""
-    import importlib.metadata as md
-
+def versions(*others: str) -> dict:
+    """{package: version} of the backend's own packages (tensorflow | jax and jaxlib), then of
+    others; those not installed left out."""
     packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}.get(name(), [name()])
     out = {}
-    for package in packages:
+    for package in [*packages, *others]:
         try:
             out[package] = md.version(package)
         except md.PackageNotFoundError:
@@ -125,9 +128,6 @@ def set_random_seed(seed: int) -> None:
     if is_tensorflow():
         keras.utils.set_random_seed(seed)
         return
-    import random
-
-    import numpy as np
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
     from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
@@ -156,8 +156,6 @@ def compilation_cache() -> str | None:
     if name() != "jax":
         return None
     import jax
-
-    from helpers.base import data_dir
 
     folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
         data_dir() / "cache" / "jax-compilation"

@@ -1,4 +1,4 @@
-"""The study on another Keras backend: the input without tf.data (arrays.ArrayBatches) and the
+"""The study on another Keras backend: the input without tf.data (pipeline.ArrayBatches) and the
 augmentations on NumPy batches, seeded and reproducible; the backend in provenance, trial ids
 and run folders; KERAS_BACKEND=torch refused in one line; and (slow) the smoke profile through
 the runner on JAX, with TensorFlow never imported in the kernels."""
@@ -17,7 +17,7 @@ from conftest import STRENGTHS, cli
 
 from helpers import backend
 from helpers.base import ROOT, StudyError
-from helpers.data import arrays, augment
+from helpers.data import augment, pipeline
 from helpers.data.dataset import Split
 from helpers.experiments import trialstore
 from helpers.run.runrecord import check_compatible
@@ -30,14 +30,14 @@ def _split(n: int = 50, seed: int = 0) -> Split:
     return Split(x, y, np.array([f"i{i}" for i in range(n)]), np.array(["cifar10"] * n))
 
 
-def _epoch(batches: arrays.ArrayBatches) -> tuple[np.ndarray, np.ndarray]:
+def _epoch(batches: pipeline.ArrayBatches) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = zip(*(batches[i] for i in range(len(batches))))
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def test_array_batches_cover_every_image_once_per_epoch_scaled():
     split = _split()
-    batches = arrays.ArrayBatches(split, 16, seed=3)
+    batches = pipeline.ArrayBatches(split, 16, seed=3)
     assert len(batches) == 4  # 50 images: three batches of 16 and one of 2
     x, y = _epoch(batches)
     assert x.shape == (50, 32, 32, 3) and x.dtype == np.float32 and y.dtype == np.int32
@@ -51,29 +51,29 @@ def test_array_batches_cover_every_image_once_per_epoch_scaled():
 
 def test_array_batches_are_reproducible_and_reshuffled_each_epoch():
     split = _split()
-    a, b = arrays.ArrayBatches(split, 16, seed=1), arrays.ArrayBatches(split, 16, seed=1)
+    a, b = pipeline.ArrayBatches(split, 16, seed=1), pipeline.ArrayBatches(split, 16, seed=1)
     first_a, first_b = _epoch(a), _epoch(b)
     assert all((u == v).all() for u, v in zip(first_a, first_b))
     a.on_epoch_end()
     second = _epoch(a)
     assert not (second[1] == first_a[1]).all()  # a new order in epoch 2
-    other = _epoch(arrays.ArrayBatches(split, 16, seed=2))
+    other = _epoch(pipeline.ArrayBatches(split, 16, seed=2))
     assert not (other[1] == first_a[1]).all()
-    unshuffled = _epoch(arrays.ArrayBatches(split, 16, shuffle=False))
+    unshuffled = _epoch(pipeline.ArrayBatches(split, 16, shuffle=False))
     assert (unshuffled[1] == split.y).all()
 
 
 def test_doubled_set_every_epoch_augments_only_the_copy():
     split = _split(20)
     flip = augment.from_layers(augment.study_layer("flip", "horizontal_and_vertical"), portable=True)
-    batches = arrays.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True)
+    batches = pipeline.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True)
     x, y = _epoch(batches)
     assert len(x) == 40 and np.bincount(y).tolist() == (np.bincount(split.y) * 2).tolist()
     originals = split.x / 255.0
     exact = [bool((np.abs(originals - xi) < 1e-6).all(axis=(1, 2, 3)).any()) for xi in x]
     assert sum(exact) >= 20  # the 20 originals, plus copies whose draw left them unflipped
     assert sum(exact) < 40  # some copies flipped
-    again = _epoch(arrays.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True))
+    again = _epoch(pipeline.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True))
     assert np.array_equal(x, again[0])
 
 

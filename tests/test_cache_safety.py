@@ -26,15 +26,16 @@ from helpers.data import load_dataset
 SLOW_CLI = """
 import os, sys, time
 from pathlib import Path
+import helpers.data.cache as c
 import helpers.data.decode as d
 marks = Path(sys.argv[1])
 d.CHUNK = 2
-real = d.decode_chunk
+real = c.decode_chunk
 def slow(chunk):
     (marks / f"{os.getpid()}-{time.monotonic_ns()}").touch()
     time.sleep(float(os.environ.get("SLOW_S", "0.2")))
     return real(chunk)
-d.decode_chunk = slow
+c.decode_chunk = slow
 from helpers.run.cli import main
 sys.exit(main(["data", "--dataset", sys.argv[2]]))
 """

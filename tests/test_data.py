@@ -163,26 +163,7 @@ def test_unsafe_archive_members_are_refused(tiny, tmp_path, kind):
             tar.addfile(info, io.BytesIO(payload))
     with pytest.raises(StudyError, match="refused"):
         load_dataset(str(archive), say=lambda *_: None)
-    with pytest.raises(StudyError, match="refused"):
-        sources.extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "escape.png").exists()
-
-
-def test_extract_checks_disk_space(tiny, tmp_path, monkeypatch):
-    archive = make_tar(tiny, tmp_path / "t.tar.gz")
-    monkeypatch.setattr(sources.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
-    with pytest.raises(StudyError, match="MiB free"):
-        sources.extract_archive(archive, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
-def test_extract_is_safe_and_reused(tiny, tmp_path):
-    archive = make_tar(tiny, tmp_path / "t.tar.gz")
-    out = sources.extract_archive(archive, tmp_path / "out")
-    assert len(list(out.rglob("*.png"))) == 36
-    stamp = (out / ".extracted.json").stat().st_mtime_ns
-    assert sources.extract_archive(archive, tmp_path / "out") == out
-    assert (out / ".extracted.json").stat().st_mtime_ns == stamp
 
 
 def _fake_cinic(root: Path, per_class: int) -> Path:

@@ -8,17 +8,17 @@ import os
 import shutil
 import time
 import zipfile
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from helpers.atomic import atomic_dir, hold_lock, read_json, remove_partials, write_json
-from helpers.base import StudyError, data_dir, progress_bar, writing
-from helpers.data import dataset as _dataset
-from helpers.data import sources as _sources
+from helpers.atomic import atomic_dir, build_once, read_json, write_json
+from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
-from helpers.data.decode import DecodePool, chunks, decode_indexed
+from helpers.data.decode import chunks, decode_chunk, imap_unordered
 from helpers.data.sources import (
     CINIC10_PER_SPLIT_CLASS,
     SPLITS,
@@ -28,7 +28,6 @@ from helpers.data.sources import (
 )
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
-_this = __import__(__name__, fromlist=["_"])  # this module, for the archive memo's code hash
 
 
 def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
@@ -92,8 +91,8 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
     written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
     grey = 0
-    with DecodePool(workers) as pool:
-        for idx, arr, g in pool.imap_unordered(decode_indexed, chunks(source, rels)):
+    with closing(imap_unordered(decode_chunk, chunks(source, rels), workers)) as decoded:
+        for idx, arr, g in decoded:
             out[idx] = arr
             written[idx] = True
             grey += g
@@ -132,11 +131,9 @@ def _check_carvable(source: Source, classes, train: list, fraction: float) -> No
         )
 
 
-def _clean_stale_partials(cache_dir: Path, held: Path) -> None:
-    """Remove the .NAME-FP.XXXXXXXX.partial folders whose builder is gone: those of the cache
-    whose lock this process holds (held), and others' whose lock is free. (A second flock on
-    the lock this process holds would fail, as if a live builder had it.)"""
-    remove_partials(held)
+def _clean_stale_partials(cache_dir: Path) -> None:
+    """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
+    is free); build_once removed this cache's own."""
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
         lock = FileLock(cache_dir / f".{key}.lock")
@@ -170,20 +167,13 @@ def build_cache(
         _check_carvable(source, classes, files["train"], valid_fraction)
     fp = fingerprint(source, files, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
-    if (dest / "meta.json").exists():
-        return dest
-    with writing(dest.parent, "the cache"):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with hold_lock(dest.parent / f".{dest.name}.lock", "this cache", say):
-            if (dest / "meta.json").exists():  # another builder finished while we waited
-                return dest
-            _clean_stale_partials(dest.parent, dest)
-            _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
-    return dest
+    build = partial(_build, source, classes, files, fp, dest, valid_fraction, seed, workers, say)
+    return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
 
 
 def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say) -> None:
     """Decode and write the cache into a temporary folder, renamed to dest when whole."""
+    _clean_stale_partials(dest.parent)
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
     total = sum(len(v) for v in files.values())
@@ -191,13 +181,10 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
         rows = [r for split in files for r in files[split]]  # one pass over an archive
         with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
-        arrays, start = {}, 0
-        for split, split_rows in files.items():
-            end = start + len(split_rows)
-            names = np.array([Path(r[0]).name for r in split_rows])
-            y = np.array([r[1] for r in split_rows], np.int64)
-            arrays[split] = (x_all[start:end], y, names)
-            start = end
+        cuts = np.cumsum([len(v) for v in files.values()])[:-1]  # rows split by split
+        arrays = {split: (x, np.array([r[1] for r in rs], np.int64),
+                          np.array([Path(r[0]).name for r in rs]))
+                  for (split, rs), x in zip(files.items(), np.split(x_all, cuts))}
         if "valid" not in arrays:
             x, y, n = arrays["train"]
             tr, va = carve_valid(y, valid_fraction, seed)
@@ -254,7 +241,8 @@ def _archive_key(path: Path, valid_fraction: float, seed: int) -> str | None:
     if not path.is_file():
         return None
     st = path.stat()
-    code = b"".join(Path(m.__file__).read_bytes() for m in (_sources, _dataset, _this))
+    code = b"".join(Path(__file__).with_name(m).read_bytes()
+                    for m in ("sources.py", "dataset.py", "cache.py"))
     blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
     return hashlib.sha256(blob.encode() + hashlib.sha256(code).digest()).hexdigest()[:24]
 

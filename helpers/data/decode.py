@@ -1,6 +1,6 @@
 """Decode images in parallel for the cache: chunks of (name, bytes-or-path) read once from a
-folder or an archive, decoded by worker processes (threads once TensorFlow is loaded), and a
-pool that Ctrl-C or any error stops within seconds."""
+folder or an archive, decoded by worker processes (threads once TensorFlow is loaded) that
+Ctrl-C or any error stops within seconds."""
 
 from __future__ import annotations
 
@@ -22,13 +22,15 @@ from helpers.data.sources import Source, member_name
 CHUNK = 1000
 
 
-def decode_chunk(chunk: list[tuple[str, bytes | str]]) -> tuple[np.ndarray, int]:
-    """Decode (name, bytes-or-path) pairs to (n, 32, 32, 3) uint8; greyscale is widened to RGB."""
+def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
+    """(indices, [(name, bytes-or-path)]) -> (indices, (n, 32, 32, 3) uint8, greyscale count);
+    greyscale is widened to RGB."""
     from PIL import Image
 
-    out = np.empty((len(chunk), 32, 32, 3), np.uint8)
+    idx, items = chunk
+    out = np.empty((len(items), 32, 32, 3), np.uint8)
     grey = 0
-    for i, (name, data) in enumerate(chunk):
+    for i, (name, data) in enumerate(items):
         try:
             with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
                 im.load()
@@ -44,14 +46,7 @@ def decode_chunk(chunk: list[tuple[str, bytes | str]]) -> tuple[np.ndarray, int]
             raise
         except Exception as err:  # PIL raises many types for corrupt or truncated files
             raise StudyError(f"{name}: corrupt or truncated image ({err})") from None
-    return out, grey
-
-
-def decode_indexed(chunk):
-    """(indices, items) -> (indices, (n, 32, 32, 3) uint8, greyscale count)."""
-    idx, items = chunk
-    arr, grey = decode_chunk(items)
-    return idx, arr, grey
+    return idx, out, grey
 
 
 def chunks(source: Source, rels: list[str]):
@@ -105,71 +100,41 @@ def _worker(func: Callable, conn, inherited: list) -> None:
             return
 
 
-class DecodePool:
-    """`workers` forked processes (threads when TensorFlow is loaded: forking its threads can
-    deadlock, and spawn would re-run an unguarded __main__). Use as a context manager: leaving
-    it, normally or by Ctrl-C, kills the processes at once, so nothing waits on a dead worker."""
+def imap_unordered(func: Callable, tasks: Iterable, workers: int) -> Iterator:
+    """func(task) for every task, in completion order, at most `workers` in flight, in forked
+    processes (threads when TensorFlow is loaded: forking its threads can deadlock, and spawn
+    would re-run an unguarded __main__). Tasks are read here, in the calling thread. Closing
+    the iterator (contextlib.closing: on Ctrl-C too) kills the processes at once, so nothing
+    waits on a dead worker; threads finish their chunk (under a second)."""
+    tasks = iter(tasks)
+    if workers <= 1:
+        yield from map(func, tasks)
+    elif "tensorflow" in sys.modules:
+        threads = ThreadPoolExecutor(workers)
+        try:
+            pending = set()
+            for task in tasks:
+                pending.add(threads.submit(func, task))
+                while len(pending) >= workers:
+                    done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            yield from (f.result() for f in pending)
+        finally:
+            threads.shutdown(wait=False, cancel_futures=True)
+    else:
+        yield from _forked(func, tasks, workers)
 
-    def __init__(self, workers: int):
-        self.workers = max(1, workers)
-        self.threaded = "tensorflow" in sys.modules
-        self._procs: list = []
-        self._conns: list = []
-        self._threads: ThreadPoolExecutor | None = None
 
-    def __enter__(self) -> DecodePool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Kill every worker process now; threads finish their chunk (under a second)."""
-        for p in self._procs:
-            if p.is_alive():
-                p.kill()
-        for p in self._procs:
-            p.join(timeout=5)
-        for c in self._conns:
-            c.close()
-        self._procs, self._conns = [], []
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
-            self._threads = None
-
-    def imap_unordered(self, func: Callable, tasks: Iterable) -> Iterator:
-        """func(task) for every task, in completion order, at most `workers` in flight (tasks
-        are read from the iterable here, in the calling thread, so nothing else blocks on it)."""
-        if self.workers == 1:
-            yield from map(func, tasks)
-        elif self.threaded:
-            yield from self._threaded(func, iter(tasks))
-        else:
-            yield from self._forked(func, iter(tasks))
-
-    def _threaded(self, func, tasks) -> Iterator:
-        self._threads = ThreadPoolExecutor(self.workers)
-        pending = set()
-        for task in tasks:
-            pending.add(self._threads.submit(func, task))
-            while len(pending) >= self.workers:
-                done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield f.result()
-        for f in pending:
-            yield f.result()
-
-    def _forked(self, func, tasks) -> Iterator:
-        ctx = mp.get_context("fork")
-        ends = []
-        for _ in range(self.workers):
+def _forked(func: Callable, tasks: Iterator, workers: int) -> Iterator:
+    ctx = mp.get_context("fork")
+    ends, procs = [], []
+    try:
+        for _ in range(workers):
             mine, theirs = ctx.Pipe()
             ends.append(mine)
-            p = ctx.Process(target=_worker, args=(func, theirs, list(ends)), daemon=True)
-            p.start()
+            procs.append(ctx.Process(target=_worker, args=(func, theirs, list(ends)), daemon=True))
+            procs[-1].start()
             theirs.close()
-            self._procs.append(p)
-        self._conns = ends
         idle, busy, more = list(ends), set(), True
         while True:
             while idle and more:
@@ -194,3 +159,11 @@ class DecodePool:
                 if status == "error":
                     raise RuntimeError(f"decoding worker: {payload}")
                 yield payload
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join(timeout=5)
+        for c in ends:
+            c.close()

@@ -1,11 +1,12 @@
-"""tf.data input fed from the decoded cache: images are never decoded again per epoch. On a
-backend other than TensorFlow, the same batches come from arrays.ArrayBatches (no tf.data)."""
+"""Batches for fit from the decoded uint8 cache (images are never decoded again per epoch):
+tf.data on TensorFlow; on another backend ArrayBatches, a keras.utils.PyDataset."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 
+import keras
 import numpy as np
 
 from helpers import backend
@@ -34,7 +35,6 @@ def make_input(
     shuffle: bool = True,
     seed: int = 0,
     augment: Callable | None = None,
-    scale: bool = True,
     repeat_augmented: bool = False,
 ):
     """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32).
@@ -44,12 +44,10 @@ def make_input(
     augment(images, seed_pair) -> images runs batched inside tf.data; with repeat_augmented the
     epoch holds the originals plus one augmented copy of each, drawn anew every epoch (04's
     every_epoch; the study's doubled set, drawn once, is augment.doubled_split).
-    -> tf.data.Dataset on TensorFlow; on another backend an arrays.ArrayBatches (a PyDataset)."""
+    -> tf.data.Dataset on TensorFlow; on another backend an ArrayBatches."""
     if not backend.is_tensorflow():
-        from .arrays import ArrayBatches
-
         return ArrayBatches(split, batch_size, shuffle=shuffle, seed=seed, augment=augment,
-                            scale=scale, repeat_augmented=repeat_augmented)
+                            repeat_augmented=repeat_augmented)
     import tensorflow as tf
 
     x = tf.constant(split.x)  # (n, 32, 32, 3) uint8
@@ -64,9 +62,7 @@ def make_input(
 
     def gather(i):
         real = i % n
-        images = tf.cast(tf.gather(x, real), tf.float32)
-        if scale:
-            images = images / 255.0
+        images = tf.cast(tf.gather(x, real), tf.float32) / 255.0
         if augment is not None:
             flags = i >= n if repeat_augmented else tf.ones_like(i, tf.bool)
             # A seed per batch derived from its first index keeps runs reproducible.
@@ -88,3 +84,52 @@ def autotune() -> bool:
     for them (benchmarks/executors.py, docs/speed.md). The batches are the same either way:
     the map keeps its order and the shuffle its seed."""
     return os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """make_input without tf.data, for every Keras backend: (images (b, 32, 32, 3) float32 in
+    [0, 1], labels (b,) int32) gathered from a Split's uint8 arrays.
+
+    Each epoch shuffles indices with a generator seeded by (seed, epoch); with repeat_augmented
+    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), drawn
+    anew each epoch; otherwise augment (augment.from_layers(..., portable=True): NumPy (b, 32,
+    32, 3), seed (int, int) -> same) applies to every image. Batch i of epoch e is a pure
+    function of (seed, e, i): reproducible on its backend. (e counts Keras' calls of
+    on_epoch_end: fit makes one more than the epochs it runs, the same in every run.)"""
+
+    with_labels = True  # evaluation.predict sets False: (images,) only
+
+    def __init__(self, split: Split, batch_size: int = 32, *, shuffle: bool = True,
+                 seed: int = 0, augment: Callable | None = None, repeat_augmented: bool = False):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y = split.x, split.y.astype(np.int32)  # (n, 32, 32, 3) uint8, (n,)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.augment, self.repeat_augmented = augment, repeat_augmented
+        self.size = len(split) * (2 if repeat_augmented else 1)
+        self.epoch = 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.size)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+
+    def __len__(self) -> int:
+        return -(-self.size // self.batch_size)
+
+    def __getitem__(self, i: int):
+        idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
+        n = len(self.x)
+        real = idx % n
+        images = self.x[real].astype(np.float32) / 255.0
+        if self.augment is not None:
+            flags = idx >= n if self.repeat_augmented else np.ones(len(idx), bool)
+            if flags.any():
+                # the batch's seed: the run's, the epoch and the batch's first index
+                pair = (self.seed, self.epoch * 2 * self.size + int(idx.min()))
+                images[flags] = self.augment(images[flags], pair)
+        return (images, self.y[real]) if self.with_labels else (images,)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order = self._make_order()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
 import urllib.error
@@ -17,15 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from helpers.atomic import (
-    atomic_dir,
-    hold_lock,
-    read_json,
-    remove_partials,
-    write_atomic,
-    write_json,
-)
-from helpers.base import StudyError, data_dir, resolve, writing
+from helpers.atomic import atomic_dir, build_once, write_atomic
+from helpers.base import StudyError, data_dir, resolve
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
 CINIC10_CLASSES = (
@@ -73,15 +65,10 @@ class Source:
         Hidden files and folders (a name starting with '.': .thumbs/, .DS_Store, macOS's ._x.png)
         are not the dataset's and are skipped, as `ls` skips them."""
         if self.is_archive:
-            cut = len(self.prefix)
-            digests = archive_digests(self.location)
-            return sorted(
-                (member_name(m)[cut:], digests[member_name(m)])
-                for m in check_archive(self.location)
-                if m.isfile()
-                and member_name(m).startswith(self.prefix)
-                and is_image(member_name(m)[cut:])
-            )
+            members, digests = _read_archive(self.location)
+            names = (member_name(m) for m in members if m.isfile())
+            return sorted((n[len(self.prefix):], digests[n]) for n in names
+                          if n.startswith(self.prefix) and is_image(n[len(self.prefix):]))
         if self.listing is not None:
             return list(self.listing)
         return _walk_images(self.location / self.prefix)
@@ -170,7 +157,7 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
         return make_synthetic(say=say)
     if spec in ("cinic10", "auto"):
         try:
-            return _cinic10(download=download, say=say)
+            source = _cinic10(download=download, say=say)
         except StudyError as err:
             if spec == "cinic10":
                 raise
@@ -180,13 +167,14 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
             )
             say(f"dataset auto: {note}")
             return replace(make_synthetic(say=say), note=note)
-    source = from_path(resolve(spec))
+    else:
+        source = from_path(resolve(spec))
     if source.note:
         say(f"{source.location}: {source.note}")
     return source
 
 
-def from_path(path: Path, kind: str | None = None) -> Source:
+def from_path(path: Path) -> Source:
     """A folder or archive in CINIC-10's layout (train/ one or two levels down is found)."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
@@ -210,15 +198,17 @@ def from_path(path: Path, kind: str | None = None) -> Source:
         prefix = find_layout_root(path).relative_to(path).as_posix() + "/"
         prefix = "" if prefix == "./" else prefix
     name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
-    source = Source(kind or "folder", name, path, prefix)
+    source = Source("folder", name, path, prefix)
     if not source.is_archive:  # (archive listings are cached per process already)
         source = replace(source, listing=tuple(source.files()))
-    skipped = outside_layout(source)
-    if skipped:  # never dropped without a word: the note travels with the dataset
+    # images not at <split>/<class>/<file> (a nested folder, a stray file in a split, a folder
+    # that is no split) are left out, never without a word: the note travels with the dataset
+    skipped = [rel for rel, _ in source.files() if not _in_layout(rel)]
+    if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         source = replace(source, note=f"{len(skipped)} image(s) outside <split>/<class>/ "
                          f"(splits {', '.join(SPLITS)}) left out: {shown}")
-    if kind is None and is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
+    if is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
         return replace(source, kind="cinic10", name="cinic10")
     return source
 
@@ -237,12 +227,6 @@ def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, str]]]]:
             split, cls, _ = rel.split("/")
             tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
     return tree
-
-
-def outside_layout(source: Source) -> list[str]:
-    """Images below the layout root that are not at <split>/<class>/<file> (a nested folder, a
-    stray file in a split, a folder that is no split): left out, and said so."""
-    return [rel for rel, _ in source.files() if not _in_layout(rel)]
 
 
 def cinic10_shortfalls(tree: dict) -> list[str]:
@@ -295,17 +279,14 @@ def _cinic10(*, download: bool, say) -> Source:
             if not download:
                 raise StudyError(f"{path}: not downloaded yet")
             download_cinic10(path, say=say)
-    source = replace(from_path(path, kind="cinic10"), name="cinic10")
-    if source.note:
-        say(f"{path}: {source.note}")
-    return source
+    return replace(from_path(path), kind="cinic10", name="cinic10")
 
 
-def download_cinic10(target: Path, url: str | None = None, say=print) -> Path:
+def download_cinic10(target: Path, say=print) -> Path:
     """Download the official archive (~690 MB) with a progress bar to target. The bytes go to
     a temporary .part file first and only a complete, readable gzip+tar is renamed into place, so a killed
     download is never mistaken for a whole one. CINIC10_URL overrides the address (mirrors, tests)."""
-    url = url or os.environ.get("CINIC10_URL", CINIC10_URL)
+    url = os.environ.get("CINIC10_URL", CINIC10_URL)
     if os.environ.get("CINIC10_OFFLINE"):
         raise StudyError("CINIC10_OFFLINE is set, not downloading")
     try:  # a quick probe, so an offline machine fails in seconds rather than hanging
@@ -341,16 +322,11 @@ def check_archive(archive: Path) -> list[tarfile.TarInfo]:
     """Every member header, read once per archive version (for gzip this checks the whole stream),
     refusing members that could land outside a target folder: links, absolute or `..` paths,
     devices. Truncated or corrupt archives are refused too."""
-    return _scan(archive)[0]
+    return _read_archive(archive)[0]
 
 
-def archive_digests(archive: Path) -> dict[str, str]:
-    """{member name: sha256 of its bytes} for every file member, from the same single pass
-    over the archive as check_archive."""
-    return _scan(archive)[1]
-
-
-def _scan(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
+def _read_archive(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
+    """(members, {member name: sha256 of its bytes}), cached per archive path, size and mtime."""
     st = archive.stat()
     return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
 
@@ -408,38 +384,6 @@ def _why(err: Exception, size: int) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def extract_archive(archive: Path, dest: Path | None = None) -> Path:
-    """Safely extract a .tar/.tar.gz once into data/raw/<name>/ (or dest); reused afterwards.
-    Extraction goes to a temporary folder that is renamed into place when complete. The study
-    never extracts (it reads archives in place); this is for a benchmark that needs image files
-    on disk (input_pipeline.py) and keeps here because it refuses the same members (links,
-    absolute or '..' paths) as the reader, with the same checks."""
-    archive = Path(archive)
-    name = archive.name.removesuffix(".gz").removesuffix(".tgz").removesuffix(".tar")
-    dest = dest or data_dir() / "raw" / name
-    marker = dest / ".extracted.json"
-    stamp = {"archive": str(archive), "size": archive.stat().st_size}
-    if marker.exists() and read_json(marker) == stamp:
-        return dest
-    members = check_archive(archive)
-    need = sum(-(-max(m.size, 1) // 4096) * 4096 for m in members if m.isfile())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest.parent).free
-    if need > free:
-        raise StudyError(
-            f"{archive}: extracting needs {need / 2**20:.0f} MiB but "
-            f"{dest.parent} has only {free / 2**20:.0f} MiB free"
-        )
-    try:
-        with atomic_dir(dest) as tmp:
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
-            write_json(tmp / ".extracted.json", stamp)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise StudyError(f"{archive}: extraction failed ({err})") from err
-    return dest
-
-
 # --- synthetic ----------------------------------------------------------------------------------
 
 SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are not reused
@@ -474,13 +418,7 @@ def make_synthetic(
     sizes = per_class if isinstance(per_class, dict) else dict.fromkeys(SPLITS, per_class)
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
-    if not (dest / ".complete").exists():
-        with writing(dest.parent, "the synthetic dataset"):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with hold_lock(dest.parent / f".{dest.name}.lock", "this dataset", say):
-                if not (dest / ".complete").exists():  # else made while we waited
-                    remove_partials(dest)  # a killed generator's (we hold the lock)
-                    _generate(dest, sizes, seed)
+    build_once(dest, ".complete", lambda: _generate(dest, sizes, seed), "dataset", say)
     return Source("synthetic", dest.name, dest)
 
 
