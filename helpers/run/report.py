@@ -15,11 +15,11 @@ import nbformat
 from helpers.atomic import hold_lock, read_json, write_atomic
 from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
+from helpers.experiments.protocol import origins
 from helpers.plots import findings as plots_findings
 from helpers.run import readback
 from helpers.run.pdf import NO_SCRIPTS, find_chromium, no_scripts, remove_leftovers, to_pdf  # noqa: F401
 from helpers.run.runrecord import completed
-from helpers.run.study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
@@ -92,7 +92,7 @@ def _ok(entry: dict) -> bool:
 
 
 def _parameters_md(books: dict) -> str:
-    """Every notebook's parameters with their origin (helpers.run.study): one row per parameter and
+    """Every notebook's parameters with their origin (helpers.experiments.protocol): one row per parameter and
     value, naming the notebooks that used it."""
     rows: dict[tuple, list[str]] = {}
     for stem, entry in books.items():

@@ -19,12 +19,12 @@ from helpers.artifacts import provenance
 from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
+from helpers.experiments.protocol import origins
 from helpers.models.mlflowlog import check_store
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
 from helpers.run.runrecord import check_compatible, one_at_a_time, read_checked, update_record
-from helpers.run.study import origins
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
