@@ -21,7 +21,7 @@ from helpers.atomic import read_json, write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
 from helpers.experiments.findings.claims import CLAIMS
-from helpers.run import readback
+from helpers.record import check_record
 
 MISSING = "–"
 
@@ -52,7 +52,7 @@ def load_run(path, label: str | None = None) -> Run:
         except (OSError, ValueError) as err:
             raise StudyError(f"{folder / 'run.json'}: unreadable ({type(err).__name__}); "
                              "rerun its notebooks") from None
-        record = readback.check_record(raw, folder / "run.json")
+        record = check_record(raw, folder / "run.json")
     found = findings.load(folder, completed_notebooks(folder))
     if not found or not found["claims"]:
         raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "

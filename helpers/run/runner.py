@@ -21,10 +21,10 @@ from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.experiments.protocol import origins
 from helpers.models.mlflowlog import check_store
+from helpers.record import check_compatible, one_at_a_time, read_record, update_record
 from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.progress import Progress
-from helpers.run.runrecord import check_compatible, one_at_a_time, read_checked, update_record
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
@@ -97,7 +97,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     import papermill as pm
 
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_checked(run_dir), stems, name, backend=keras_backend)  # before data
+    check_compatible(read_record(run_dir, checked=True), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
