@@ -133,7 +133,7 @@ print("progress 50%\r", end="", file=sys.stderr)
 
 
 def test_kernel_noise_is_filtered_and_real_lines_pass(tmp_path):
-    from helpers.run.noise import quiet_kernel_noise
+    from helpers.run.terminal import quiet_kernel_noise
 
     sink = open(tmp_path / "stderr.txt", "wb")
     saved = os.dup(2)
@@ -162,7 +162,7 @@ ray.get(nap.remote())
 """
 FILTERED = r"""
 import subprocess, sys
-from helpers.run.noise import quiet_kernel_noise
+from helpers.run.terminal import quiet_kernel_noise
 with quiet_kernel_noise():
     driver = subprocess.Popen([sys.executable, "-c", sys.argv[1]])  # inherits fd 2, filtered
     print(driver.pid, flush=True)

@@ -42,8 +42,8 @@ def _run(args) -> None:
     if args.dry_run:
         _dry_run(args, only)
         return
-    from helpers.run.noise import quiet_kernel_noise  # kernels inherit its filtered stderr
     from helpers.run.runner import run
+    from helpers.run.terminal import quiet_kernel_noise  # kernels inherit its filtered stderr
 
     with quiet_kernel_noise():
         run(

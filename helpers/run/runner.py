@@ -24,9 +24,8 @@ from helpers.experiments.trialstore import check_resources, local_resources
 from helpers.models import mlflowlog
 from helpers.record import check_compatible, one_at_a_time, read_record, update_record
 from helpers.run.cluster import check_cluster
-from helpers.run.noise import quiet_kernel_noise
 from helpers.run.profiles import load_profile, parse_override, plan_sources
-from helpers.run.progress import Progress
+from helpers.run.terminal import Progress, quiet_kernel_noise
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
