@@ -92,7 +92,7 @@ def regime(stem: str, ds, params: dict):
     """The notebook's regime: its data against CINIC-10, its budget against the study's (every
     study-stated setting at the study's value, the optimisation settings aside), and its
     departures in words. params: the notebook's parameters (its globals() will do)."""
-    from helpers.experiments.findings import Regime
+    from helpers.experiments.findings import Regime  # deferred: scipy, for the dry run too
 
     found = departures(stem, params)
     words = tuple(f"{k} {_short(v)} (the study: {_short(s)})" for k, (v, s) in found.items())
