@@ -23,12 +23,15 @@ from helpers.base import StudyError
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
 SCRATCH_PREFIX = f"cinic10-pdf-{os.getuid()}-"  # one print's profile and temporary files
-# the guard: runs Chromium ("$@") in the background and, while it runs, checks every second that
-# its own parent (this process) lives; when it does not, kills Chromium, waits for its helper
-# processes to let go, and removes the scratch folder ($0). Chromium's exit status is the shell's
-# (sleep and kill found also where PATH names only Chromium's folder).
-GUARD = ('PATH="$PATH:/usr/bin:/bin"; "$@" & c=$!; while kill -0 $c 2>/dev/null; do kill -0 $PPID 2>/dev/null || '
-         '{ kill -9 $c; sleep 1; rm -rf "$0"; exit 143; }; sleep 1; done; wait $c')
+# the guard: runs Chromium ("$@") in the background and checks every second that it and the
+# shell's parent (this process) live. When the parent has died (even by kill -9; Chromium may die
+# first, of its closed pipes) it kills Chromium, waits for its helpers to let go and removes the
+# scratch folder ($0); else its exit status is Chromium's. (PATH: sleep, where PATH names only
+# Chromium's folder.)
+GUARD = ('PATH="$PATH:/usr/bin:/bin"; "$@" & c=$!; '
+         'while kill -0 $c 2>/dev/null && kill -0 $PPID 2>/dev/null; do sleep 1; done; '
+         'kill -0 $PPID 2>/dev/null && { wait $c; exit $?; }; '
+         'kill -9 $c 2>/dev/null; sleep 1; rm -rf "$0"; exit 143')
 
 
 def no_scripts(html: str) -> str:
