@@ -20,7 +20,7 @@ from helpers.base import ROOT, StudyError
 from helpers.data import augment, pipeline
 from helpers.data.dataset import Split
 from helpers.experiments import trialstore
-from helpers.run.runrecord import check_compatible
+from helpers.record import check_compatible
 
 
 def _split(n: int = 50, seed: int = 0) -> Split:

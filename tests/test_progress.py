@@ -1,4 +1,4 @@
-"""The runner's status line without -v (helpers.run.progress): read from what the kernel
+"""The runner's status line without -v (helpers.run.terminal): read from what the kernel
 prints, naming the loop with its estimate of the time left and the epoch; never silent."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import time
 
-from helpers.run.progress import Progress
+from helpers.run.terminal import Progress
 
 
 def test_the_line_names_the_loop_its_time_left_and_the_epoch():

@@ -14,7 +14,7 @@ import pytest
 from conftest import cli, write_layout
 
 from helpers.base import CONFIGS, StudyError
-from helpers.run import study
+from helpers.experiments import protocol as study
 from helpers.run.profiles import explain, notebook_parameters, notebooks
 
 # --- the dry run --------------------------------------------------------------------------------

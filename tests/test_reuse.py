@@ -65,7 +65,7 @@ def _trial(config: dict, seed: int, reused: bool, lr: float = 1e-3):
                                         output_regularizer=reg, tunable=tunable)
 
     model = reuse.model(key, build) if reused else build()
-    result = training.fit_trial(model, TRAIN, VALID, {**SETTINGS, "learning_rate": lr}, seed)
+    result = reuse.fit_trial(model, TRAIN, VALID, {**SETTINGS, "learning_rate": lr}, seed)
     weights = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights
                if w.path.rsplit("/", 1)[-1] not in HELD}
     return model, weights, result

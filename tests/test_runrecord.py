@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from conftest import cli, kill_once_running
 
+from helpers.artifacts import completed
 from helpers.base import ROOT, StudyError
-from helpers.run.runrecord import check_compatible, completed, read_record, update_record
+from helpers.record import check_compatible, read_record, update_record
 
 
 def _executed(path, status="completed"):
@@ -95,7 +96,7 @@ def test_a_garbled_run_json_is_a_one_line_error(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from helpers.run.runrecord import update_record
+from helpers.record import update_record
 run, me = Path(sys.argv[1]), sys.argv[2]
 for i in range(25):
     update_record(run, lambda r, i=i: r["notebooks"].update({f"{me}-{i}": {"n": i}}))
@@ -132,7 +133,7 @@ print("progress 50%\r", end="", file=sys.stderr)
 
 
 def test_kernel_noise_is_filtered_and_real_lines_pass(tmp_path):
-    from helpers.run.noise import quiet_kernel_noise
+    from helpers.run.terminal import quiet_kernel_noise
 
     sink = open(tmp_path / "stderr.txt", "wb")
     saved = os.dup(2)
@@ -161,7 +162,7 @@ ray.get(nap.remote())
 """
 FILTERED = r"""
 import subprocess, sys
-from helpers.run.noise import quiet_kernel_noise
+from helpers.run.terminal import quiet_kernel_noise
 with quiet_kernel_noise():
     driver = subprocess.Popen([sys.executable, "-c", sys.argv[1]])  # inherits fd 2, filtered
     print(driver.pid, flush=True)

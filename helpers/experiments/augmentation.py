@@ -73,7 +73,7 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     (a sensitivity check); its saved model is the one after `epochs`."""
     from helpers import artifacts
     from helpers.experiments.trialstore import needed_settings, subsets
-    from helpers.models import evaluation, nets, training
+    from helpers.models import evaluation, nets, reuse, training
 
     settings = needed_settings(context, SETTINGS, "augmentation_trial")
     if settings["doubled_set"] not in DOUBLED_SETS:
@@ -92,12 +92,12 @@ def augmentation_trial(config: dict, context: dict) -> dict:
     splits = {"test": test, "train": trained_on, "valid": valid}
     # the baseline's read at `epochs` (every arm's), while it trains on to twice the epochs
     snapshot = evaluation.Snapshot(epochs, splits, ds.classes) if baseline else None
-    result = training.fit_trial(model, trained_on if once else train, valid,
-                                {**settings, "epochs": epochs * (2 if baseline else 1)}, seed,
-                                augment=None if (baseline or once) else fn,
-                                repeat_augmented=not (baseline or once),
-                                restore_best=False,  # the last epoch's: same epochs in every arm
-                                callbacks=[snapshot] if baseline else None)
+    result = reuse.fit_trial(model, trained_on if once else train, valid,
+                             {**settings, "epochs": epochs * (2 if baseline else 1)}, seed,
+                             augment=None if (baseline or once) else fn,
+                             repeat_augmented=not (baseline or once),
+                             restore_best=False,  # the last epoch's: same epochs in every arm
+                             callbacks=[snapshot] if baseline else None)
     # every accuracy below comes from one set of weights (GAP_NOTE)
     with training.quiet():
         last = {name: evaluation.evaluate(model, split, ds.classes, name=name)

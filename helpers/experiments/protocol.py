@@ -1,6 +1,7 @@
 """The study's protocol: the settings *DL Project 1 report* states (with its values), and the
-regime a notebook ran in against them (CINIC-10 or not, the study's budget or a reduced one).
-The configuration layer (run/study.py) reads the same table for every parameter's origin."""
+regime a notebook ran in against them (CINIC-10 or not, the study's budget or a reduced one),
+and where each effective value of a run comes from (study, project, profile, -p or run): the
+dry run (`python -m helpers run --dry-run`), run.json and the report's run table read it here."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def regime(stem: str, ds, params: dict):
     """The notebook's regime: its data against CINIC-10, its budget against the study's (every
     study-stated setting at the study's value, the optimisation settings aside), and its
     departures in words. params: the notebook's parameters (its globals() will do)."""
-    from helpers.experiments.findings import Regime
+    from helpers.experiments.findings import Regime  # deferred: scipy, for the dry run too
 
     found = departures(stem, params)
     words = tuple(f"{k} {_short(v)} (the study: {_short(s)})" for k, (v, s) in found.items())
@@ -104,3 +105,27 @@ def _short(value) -> str:
     if isinstance(value, list) and len(value) > 4:
         return f"[{', '.join(map(str, value[:3]))}, ...]"
     return str(value)
+
+
+# Where and on what a run goes (--out, --profile, --dataset): not a setting of the science.
+RUN_KEYS = ("run_dir", "profile", "dataset")
+
+
+def origin(stem: str, name: str, value, source: str = "profile") -> str:
+    """Where a value comes from: '-p' (source '-p'), 'run' (RUN_KEYS), 'study' (the study's own
+    value), 'profile' (a setting the study states, changed here: quick's subsets, gpu's batch)
+    or 'project' (a setting the study does not state)."""
+    if source == "-p":
+        return "-p"
+    if name in RUN_KEYS:
+        return "run"
+    study = study_settings(stem)
+    if name not in study:
+        return "project"
+    return "study" if same(value, study[name]) else "profile"
+
+
+def origins(stem: str, params: dict, sources: dict | None = None) -> dict[str, str]:
+    """{name: origin} for one notebook's effective parameters (sources: name -> '-p' etc.)."""
+    sources = sources or {}
+    return {k: origin(stem, k, v, sources.get(k, "profile")) for k, v in params.items()}

@@ -29,6 +29,8 @@ import keras
 import numpy as np
 
 from helpers import backend, timing
+from helpers.data.dataset import Split
+from helpers.models import training
 
 KEEP = 4  # architectures kept per process: 03's and 04's trials come architecture by architecture
 _KEPT: OrderedDict = OrderedDict()  # full key -> compiled model
@@ -65,11 +67,9 @@ def compile(model: keras.Model, learning_rate: float) -> keras.Model:
     """training.compile_model(model, learning_rate) for a new model; a kept model that was
     compiled before keeps its compiled (traced) functions, its optimiser put back to its
     initial state at learning_rate."""
-    from helpers.models.training import compile_model
-
     initial = _INITIAL.get(id(model))
     if initial is None or not any(model is m for m in _KEPT.values()):
-        compile_model(model, learning_rate)
+        training.compile_model(model, learning_rate)
         if any(model is m for m in _KEPT.values()):
             model.optimizer.build(model.trainable_variables)  # as fit would, before its 1st step
             _INITIAL[id(model)] = [keras.ops.convert_to_numpy(v) for v in
@@ -79,6 +79,21 @@ def compile(model: keras.Model, learning_rate: float) -> keras.Model:
         variable.assign(value)
     model.optimizer.learning_rate = learning_rate
     return model
+
+
+def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
+    """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
+    scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
+    A model from model() keeps its compiled functions (compile()). Returns fit's
+    TrainResult (best epoch's weights restored unless restore_best=False)."""
+    lr = training.scaled_learning_rate(
+        settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
+    )
+    compile(model, lr)
+    with training.quiet():
+        return training.fit(model, train, valid, epochs=settings["epochs"],
+                            batch_size=settings["batch_size"], seed=seed,
+                            patience=settings["patience"], **fit_kwargs)
 
 
 def traced_once(model: keras.Model) -> keras.Model:
@@ -145,13 +160,11 @@ def train_twin(model: keras.Model, learning_rate: float, fit: Callable, tag: str
     """fit(m) -> result, where m is model's kept compiled twin (its architecture, its trainable
     flags and tag: e.g. a stage), traced once per process: model's state copied into it, its
     optimiser new at learning_rate, fitted, the state copied back into model. The same result
-    as compile_model(model, learning_rate) then fit(model), but model is left uncompiled.
+    as training.compile_model(model, learning_rate) then fit(model), but model is left uncompiled.
     The first time, the twin is a clone of model, made without touching the random streams a
     fresh run draws from (so the run goes on as it would have)."""
-    from helpers.models.training import compile_model
-
     if not enabled():
-        return fit(compile_model(model, learning_rate))
+        return fit(training.compile_model(model, learning_rate))
     with timing.phase("build"):
         key = ("twin", tag, backend.name(), keras.mixed_precision.global_policy().name,
                json.dumps(model.get_config(), sort_keys=True, default=str),

@@ -19,7 +19,7 @@ from helpers import backend, timing
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
-from helpers.models import LR_SCALING
+from helpers.models import LR_SCALING, mlflowlog, tblog
 
 BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 
@@ -93,23 +93,6 @@ def quiet():
             yield
     finally:
         tf_logger.setLevel(level)
-
-
-def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
-    """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
-    scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
-    A model from reuse.model keeps its compiled functions (reuse.compile). Returns fit's
-    TrainResult (best epoch's weights restored unless restore_best=False)."""
-    from helpers.models import reuse
-
-    lr = scaled_learning_rate(
-        settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
-    )
-    reuse.compile(model, lr)
-    with quiet():
-        return fit(model, train, valid, epochs=settings["epochs"],
-                   batch_size=settings["batch_size"], seed=seed, patience=settings["patience"],
-                   **fit_kwargs)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -225,8 +208,6 @@ def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
     <run>/tensorboard/<notebook>/<arm>_s<seed>/ (tblog; seed: the fit's, else setup()'s) and,
     with MLFLOW_TRACKING_URI set, MLflow's (mlflowlog). A
     notebook's own model.fit passes the same list."""
-    from helpers.models import mlflowlog, tblog
-
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best

@@ -1,4 +1,6 @@
-"""Command line: `python -m helpers {data,run,report,compare}` (also installed as `cinic10`)."""
+"""Command line: `python -m helpers {data,run,report,compare}` (also installed as `cinic10`).
+Each command imports what it runs when it runs (papermill, the data layer, matplotlib and scipy
+take seconds): --help, --dry-run and a refused command answer at once."""
 
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ def _run(args) -> None:
     if args.dry_run:
         _dry_run(args, only)
         return
-    from helpers.run.noise import quiet_kernel_noise  # kernels inherit its filtered stderr
     from helpers.run.runner import run
+    from helpers.run.terminal import quiet_kernel_noise  # kernels inherit its filtered stderr
 
     with quiet_kernel_noise():
         run(

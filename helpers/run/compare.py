@@ -20,7 +20,7 @@ from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
 from helpers.experiments.findings import words
 from helpers.experiments.findings.files import study_order
-from helpers.run import runrecord
+from helpers.record import read_record
 
 MISSING = "–"
 
@@ -44,7 +44,7 @@ def load_run(path, label: str | None = None) -> Run:
     folder = resolve(path)
     if not folder.is_dir():
         raise StudyError(f"{folder}: not a run folder (no such directory)")
-    record = runrecord.read_checked(folder)
+    record = read_record(folder, checked=True)
     found = findings.load(folder, completed_notebooks(folder))
     if not found or not found["claims"]:
         raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "

@@ -1,21 +1,18 @@
 """report.pdf: headless Chromium prints report.html, with scripts forbidden, stopped after a
 timeout, and leaving nothing behind. Its profile and temporary files (its socket) live in one
 scratch folder of the system's temporary directory (not the run folder: the socket's path must
-stay short). Chromium runs under a small shell that the kernel signals when the process that
-started it dies (even by kill -9): the shell then kills Chromium and removes the scratch
-folder, so a killed build leaves neither a process nor a file. Chromium prints into the scratch
-folder and the PDF is copied into place atomically; a previous PDF is removed before anything is
-tried."""
+stay short). Chromium runs under a small shell that watches the process that started it: when
+that dies (even by kill -9), the shell kills Chromium and removes the scratch folder, so a
+killed build leaves neither a process nor a file. Chromium prints into the scratch folder and
+the PDF is copied into place atomically; a previous PDF is removed before anything is tried."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +23,15 @@ from helpers.base import StudyError
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
 SCRATCH_PREFIX = f"cinic10-pdf-{os.getuid()}-"  # one print's profile and temporary files
+# the guard: runs Chromium ("$@") in the background and checks every second that it and the
+# shell's parent (this process) live. When the parent has died (even by kill -9; Chromium may die
+# first, of its closed pipes) it kills Chromium, waits for its helpers to let go and removes the
+# scratch folder ($0); else its exit status is Chromium's. (PATH: sleep, where PATH names only
+# Chromium's folder.)
+GUARD = ('PATH="$PATH:/usr/bin:/bin"; "$@" & c=$!; '
+         'while kill -0 $c 2>/dev/null && kill -0 $PPID 2>/dev/null; do sleep 1; done; '
+         'kill -0 $PPID 2>/dev/null && { wait $c; exit $?; }; '
+         'kill -9 $c 2>/dev/null; sleep 1; rm -rf "$0"; exit 143')
 
 
 def no_scripts(html: str) -> str:
@@ -69,59 +75,32 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             f"{html_path.parent}`."
         )
         return False
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-    profile = scratch / "profile"
-    try:
-        page = scratch / "print.html"
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, ignore_cleanup_errors=True) as tmp:
+        scratch = Path(tmp)
         # Chromium prints a copy that forbids scripts (see no_scripts): a script that blocks,
         # an alert(), would hold it until the timeout. Its flags cannot do this: with
         # --blink-settings=scriptEnabled=false Chromium 156 prints nothing (and exits 0), and
         # --disable-javascript is ignored.
-        page.write_text(no_scripts(html_path.read_text()))
+        (scratch / "print.html").write_text(no_scripts(html_path.read_text()))
         printed = scratch / "print.pdf"
         try:
-            _print(browser, page, printed, profile, timeout)
+            failed = _print(browser, scratch, timeout)
         except subprocess.TimeoutExpired:
             raise StudyError(
                 f"{pdf_path}: {browser} did not print within {timeout} s and was stopped "
                 f"({html_path} is written; open it in a browser, or retry with "
                 f"`python -m helpers report {html_path.parent}`)"
             ) from None
-        except _PrintFailed as err:
-            print(f"report.pdf failed: {browser} {err}")
+        if failed or not printed.exists() or printed.stat().st_size == 0:
+            print(f"report.pdf failed: {browser} {failed or 'printed nothing'}")
             return False
-        write_atomic(pdf_path, lambda tmp: shutil.copyfile(printed, tmp))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        write_atomic(pdf_path, lambda part: shutil.copyfile(printed, part))
     return True
 
 
-class _PrintFailed(RuntimeError):
-    """Chromium exited with an error or printed nothing."""
-
-
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:
-    """In the child, before its shell starts: the kernel sends it SIGTERM when its parent dies
-    (a report build killed with -9 cannot stop Chromium otherwise; it would print on, an
-    orphan, and its scratch folder would stay)."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-# the guardian: runs Chromium ("$@") in the background; on SIGTERM (its parent died) it kills
-# Chromium, waits for its helper processes to let go, and removes the scratch folder ($0)
-GUARD = ('trap \'kill -9 $c 2>/dev/null; sleep 1; rm -rf "$0"; exit 143\' TERM; '
-         '"$@" & c=$!; wait $c')
-
-
-def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> None:
-    """Chromium prints page to tmp, or raises (it is stopped on a timeout, an
-    interrupt or any error)."""
-    scratch = profile.parent  # its temporary files (a socket: the path must stay short) too
+def _print(browser: str, scratch: Path, timeout: int) -> str:
+    """Chromium prints scratch/print.html to scratch/print.pdf: '' or what went wrong. A
+    timeout, an interrupt or any error stops it and its helpers first (then raises)."""
     cmd = [
         "/bin/sh", "-c", GUARD, str(scratch),
         browser,
@@ -133,19 +112,18 @@ def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> 
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={profile}",
+        f"--user-data-dir={scratch / 'profile'}",
         "--no-pdf-header-footer",
-        f"--print-to-pdf={tmp.resolve()}",
-        page.resolve().as_uri(),
+        f"--print-to-pdf={(scratch / 'print.pdf').resolve()}",
+        (scratch / "print.html").resolve().as_uri(),
     ]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "TMPDIR": str(scratch)},
+        env={**os.environ, "TMPDIR": str(scratch)},  # its socket too: the path must stay short
         start_new_session=True,  # its own group: a timeout ends the shell, Chromium and its helpers
-        preexec_fn=_die_with_parent,
     )
     try:
         _, stderr = proc.communicate(timeout=timeout)
@@ -153,5 +131,4 @@ def _print(browser: str, page: Path, tmp: Path, profile: Path, timeout: int) -> 
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise
-    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-        raise _PrintFailed(f"exited {proc.returncode}: {stderr[-500:]}")
+    return f"exited {proc.returncode}: {stderr[-500:]}" if proc.returncode else ""

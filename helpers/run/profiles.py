@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
+from helpers.experiments.protocol import origins
 from helpers.run.params import MAX_SEED, check_value
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
@@ -183,7 +184,7 @@ def plan_sources(
     profile: str, *, dataset: str | None, out: str, only=None, overrides=()
 ) -> tuple[str, list, dict]:
     """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
-    that set each value, which helpers.run.study turns into its origin)."""
+    that set each value, which helpers.experiments.protocol turns into its origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
     all_defaults = {p: notebook_parameters(p) for p in notebooks()}
@@ -266,8 +267,6 @@ def _not_a_run_option(where: str, key: str) -> None:
 def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
     """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
     for every selected notebook; reads only the profile and the parameters cells."""
-    from helpers.run.study import origins
-
     name, steps, sources = plan_sources(
         profile, dataset=dataset, out=out, only=only, overrides=overrides
     )

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.artifacts import completed
 from helpers.atomic import hold_lock, read_json, write_atomic
 from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
+from helpers.experiments.protocol import origins
 from helpers.plots import findings as plots_findings
-from helpers.run import readback
+from helpers.record import check_record, check_result
 from helpers.run.pdf import NO_SCRIPTS, find_chromium, no_scripts, remove_leftovers, to_pdf  # noqa: F401
-from helpers.run.runrecord import completed
-from helpers.run.study import origins
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
@@ -92,7 +92,7 @@ def _ok(entry: dict) -> bool:
 
 
 def _parameters_md(books: dict) -> str:
-    """Every notebook's parameters with their origin (helpers.run.study): one row per parameter and
+    """Every notebook's parameters with their origin (helpers.experiments.protocol): one row per parameter and
     value, naming the notebooks that used it."""
     rows: dict[tuple, list[str]] = {}
     for stem, entry in books.items():
@@ -239,7 +239,7 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
     """One notebook: title, banner, contents, metadata, then every executed notebook's cells
     (parameters cells and stderr noise left out)."""
     path = run_dir / "run.json"
-    record = readback.check_record(_read(path, read_json), path)
+    record = check_record(_read(path, read_json), path)
     body, toc, standing = [], [], set()
     fingerprint = record["dataset"]["fingerprint"]
     for stem, entry in record["notebooks"].items():
@@ -291,7 +291,7 @@ def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
         if res.stem not in standing:  # a failed or killed notebook's results do not stand
             continue
         # {"title", "text"}: a result's warning, as text
-        banner = readback.check_result(_read(res, read_json), res).get("banner")
+        banner = check_result(_read(res, read_json), res).get("banner")
         if banner:  # e.g. 05 without ImageNet weights
             head.append(
                 f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"

@@ -15,16 +15,17 @@ from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
 from helpers import backend
-from helpers.artifacts import provenance
+from helpers.artifacts import completed_notebooks, provenance
 from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
-from helpers.models.mlflowlog import check_store
-from helpers.run.noise import quiet_kernel_noise
+from helpers.experiments.protocol import origins
+from helpers.experiments.trialstore import check_resources, local_resources
+from helpers.models import mlflowlog
+from helpers.record import check_compatible, one_at_a_time, read_record, update_record
+from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
-from helpers.run.progress import Progress
-from helpers.run.runrecord import check_compatible, one_at_a_time, read_checked, update_record
-from helpers.run.study import origins
+from helpers.run.terminal import Progress, quiet_kernel_noise
 
 # Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
 # warns at every start that plain TCP is readable by other processes on the machine.
@@ -73,18 +74,12 @@ def run(
     )
     on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
     if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine
-        from helpers.experiments.trialstore import check_resources, local_resources
-
         for stem, p in on_ray:  # before any kernel: Ray would queue its trials forever
             check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
                             local_resources())
     if os.environ.get("RAY_ADDRESS") and on_ray:
-        from helpers.run.cluster import (
-            check_cluster,  # before any kernel starts: one line, in seconds
-        )
-
-        print(f"ray cluster: {check_cluster()}", flush=True)
-    check_store()  # MLflow's, when MLFLOW_TRACKING_URI is set: one line before any kernel starts
+        print(f"ray cluster: {check_cluster()}", flush=True)  # before any kernel: seconds
+    mlflowlog.check_store()  # MLflow's, when MLFLOW_TRACKING_URI is set: one line before any kernel starts
     run_dir = Path(steps[0][1]["run_dir"])
     with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
         return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
@@ -97,7 +92,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     import papermill as pm
 
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_checked(run_dir), stems, name, backend=keras_backend)  # before data
+    check_compatible(read_record(run_dir, checked=True), stems, name, backend=keras_backend)  # before data
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
 
@@ -189,8 +184,6 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
             update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
             if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
-                from helpers.models import mlflowlog
-
                 mlflowlog.attach_notebook(
                     [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
@@ -207,7 +200,8 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
         raise StudyError(unrecorded)
     _refresh_findings(run_dir)
     if report:
-        from helpers.run.report import build_report
+        from helpers.run.report import build_report  # deferred: matplotlib and scipy take
+        # seconds, which every refusal above (one line, at once) would wait for
 
         try:
             build_report(run_dir)
@@ -223,8 +217,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
 def _refresh_findings(run_dir: Path) -> None:
     """results/findings.json anew from the notebooks that stand now: a notebook that failed in
     this command takes its claims out of the file too (the report filters them anyway)."""
-    from helpers.artifacts import completed_notebooks
-    from helpers.experiments import findings
+    from helpers.experiments import findings  # (deferred with the report's: scipy, seconds)
 
     if (run_dir / "results" / "findings").is_dir():
         try:

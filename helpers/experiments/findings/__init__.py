@@ -11,6 +11,7 @@ from helpers.experiments.findings.claims import (  # noqa: F401
     Claim,
     Size,
     claim_of,
+    data_facts,
     sub_claim,
 )
 from helpers.experiments.findings.files import check, collect, load, merge, save  # noqa: F401

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from helpers.data.sources import CINIC10_PER_SPLIT_CLASS, SPLITS
+
 STUDY_RESNET, STUDY_TRANSFER = 0.6916222, 0.7248  # the study's two test accuracies (one run each)
 DELTA_DIFFERENCE, DELTA_ABSOLUTE = 0.01, 0.02
 SMALL = 0.03  # the project's reading of "a little" and "slightly": an effect of at most 3 points
@@ -141,3 +143,13 @@ def sub_claim(claim_id: str, part: str, quantity: str | None = None,
 def claim_of(claim_id: str) -> Claim:
     """The registered claim for an id, sub-claims ('C7.flip') by their parent."""
     return CLAIMS[claim_id.split(".")[0]]
+
+
+def data_facts(ds) -> tuple[str, bool]:
+    """C0 on the dataset as loaded (01): what was counted (images per split, classes) and
+    whether it is the study's three splits of 90,000 in 10 classes (only CINIC-10 can be);
+    findings.fact("C0", *data_facts(ds), regime) makes its row."""
+    per_split = {s: len(ds[s]) for s in SPLITS}
+    observed = ", ".join(f"{s} {n:,}" for s, n in per_split.items()) + f"; {len(ds.classes)} classes"
+    expected = 10 * CINIC10_PER_SPLIT_CLASS
+    return observed, len(ds.classes) == 10 and all(n == expected for n in per_split.values())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
-from helpers.checks import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
+from helpers.record import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 
 # every row's keys, with the types a reader may rely on
 ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT,
