@@ -264,6 +264,23 @@ def test_input_size_above_32_upscales_inside_the_model():
     assert model(tf.zeros((1, 32, 32, 3))).shape == (1, 10)
 
 
+@pytest.mark.parametrize("optimizer, text", [
+    (lambda: keras.optimizers.Adam(1e-5), "1e-05"),
+    (lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.001)), "0.001"),
+    (lambda: keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, 100)),
+     "a CosineDecay schedule"),
+], ids=["adam", "mixed precision", "schedule"])
+def test_the_fine_tuning_rate_quoted_is_the_one_its_fit_started_with(optimizer, text):
+    """Figure 12's caption and the conclusion quote the rate recorded when the fit started."""
+    import json
+
+    from helpers.experiments import transfer
+
+    config = json.loads(json.dumps(optimizer().get_config(), default=training._plain))
+    result = training.TrainResult(None, 0.0, 0.0, 0, 0, optimizer={"config": config})
+    assert transfer.learning_rate(result) == text
+
+
 # --- real data ----------------------------------------------------------------------------------
 
 MARGIN = 0.08  # pretrained must beat random by this much (seen: 0.240 vs 0.100, 3 epochs)

@@ -52,11 +52,12 @@ def seed_line(run: TransferRun) -> str:
             f"{run.metrics['test_accuracy']:.4f}")
 
 
-def learning_rate(result: TrainResult) -> float:
+def learning_rate(result: TrainResult) -> str:
     """The learning rate a stage's fit started with, from its recorded optimiser (inside a
-    LossScaleOptimizer under mixed precision)."""
+    LossScaleOptimizer under mixed precision), as text: "1e-05", or "a CosineDecay schedule"."""
     config = result.optimizer["config"]
-    return float(config.get("inner_optimizer", {}).get("config", config)["learning_rate"])
+    rate = config.get("inner_optimizer", {}).get("config", config)["learning_rate"]
+    return f"{rate:.2g}" if isinstance(rate, int | float) else f"a {rate['class_name']} schedule"
 
 
 def history(runs: list[TransferRun]):
@@ -142,9 +143,10 @@ def _not_vgg19(base_model: str) -> str:
     return f"base is {base_model}, not a pretrained VGG19"
 
 
-def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, dataset_name: str,
+def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: str, dataset_name: str,
                is_cinic10: bool) -> str:
-    """05's conclusion, worded from the claims' verdicts; the learning rate is the one used."""
+    """05's conclusion, worded from the claims' verdicts; finetune_lr: learning_rate() of the
+    fine-tuning stage, the one used."""
     from helpers.base import escape
     from helpers.experiments import findings as f
 
@@ -152,7 +154,7 @@ def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, da
     frozen, tuned = table["test, frozen"].mean(), table["test, fine-tuned"].mean()
     text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): mean test accuracy "
             f"{frozen:.4f} with the base frozen, {tuned:.4f} after fine-tuning the whole "
-            f"network at a learning rate of {finetune_lr:.2g} (the study: "
+            f"network at a learning rate of {finetune_lr} (the study: "
             f"{f.STUDY_TRANSFER:.4f} with VGG19 on full CINIC-10).\n\n" + f.conclusion(rows))
     if not all(r.choice.pretrained for r in runs):
         text += ("\n\n**The base started from random weights**, so this is not transfer "
