@@ -72,6 +72,7 @@ def test_05_with_sgd_in_its_fine_tuning_compile_trains_every_seed_with_it(tmp_pa
     optimiser (and Adam still for its head stage); every seed's head stage is the unchanged
     run's and its fine-tuning differs from it."""
     import nbformat
+    import numpy as np
     import pandas as pd
 
     project = copy_project(tmp_path / "project")
@@ -111,9 +112,12 @@ def test_05_with_sgd_in_its_fine_tuning_compile_trains_every_seed_with_it(tmp_pa
                        & (history.metric == "loss")]
         return rows.sort_values(["split", "epoch"]).value.to_numpy()
 
+    # stage 1 reruns bit for bit (the same seed, code and data), so any difference after it is
+    # the edit's; at smoke's size the random VGG19 stays near chance, so it is small but exact
     for seed in (s["seed"] for s in sgd["seeds"]):
         frozen = losses(adam_history, seed, "frozen"), losses(sgd_history, seed, "frozen")
-        assert len(frozen[0]) and frozen[1] == pytest.approx(frozen[0], rel=1e-4), seed
+        assert len(frozen[0]) > 0
+        np.testing.assert_array_equal(frozen[1], frozen[0])
         tuned = losses(adam_history, seed, "unfrozen"), losses(sgd_history, seed, "unfrozen")
-        assert len(tuned[0]) == len(tuned[1]) and len(tuned[0])
-        assert tuned[1] != pytest.approx(tuned[0], rel=1e-3), f"seed {seed} fine-tuned as Adam"
+        assert len(tuned[0]) == len(tuned[1]) > 0
+        assert not np.array_equal(tuned[1], tuned[0]), f"seed {seed} fine-tuned as with Adam"
