@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import ROOT, fit_rate, header
 
-TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_seeds|train_one_seed)\(")
+TRAINING_CELL = re.compile(r"\b(run_trials|run_comparison|train_one_seed)\(")
 IMPORT_CELL = re.compile(r"^\s*(from|import) ", re.M)
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
 COLUMNS = ("start-up", "build+other", "trace", "steps", "validation", "evaluation",
@@ -156,7 +156,7 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
                 cfg.get("units", 512), cfg["batch_size"])
         images = {("transfer", *base, stage): int(n) * r["n_train"] for stage, n in epochs.items()}
         out.append({"kind": "05 stages", "runs": cfg["repeats"], "images": images,
-                    "wall": cell_seconds("05_transfer", "train_seeds"),
+                    "wall": cell_seconds("05_transfer", r"train_one_seed\("),
                     "steps": r["provenance"].get("seconds_by_phase", {}).get("steps")})
     return out
 
@@ -169,6 +169,7 @@ def steps_of(records: list[dict]) -> float | None:
 
 def build(arch: tuple):
     """A model of arch's cost, compiled as the notebooks do (weights random: same arithmetic)."""
+    from helpers.experiments import trialstore
     from helpers.models import nets, pretrained, training
 
     if arch[0] == "resnet":
@@ -177,8 +178,9 @@ def build(arch: tuple):
         return training.compile_model(nets.create_simple_cnn())
     _, base_model, alpha, size, units, _, stage = arch
     choice = pretrained.build_base(base_model, size, "none", alpha)
-    model = pretrained.build_transfer_model(choice.model, base_model, units)
-    pretrained.base_of(model).trainable = stage == "unfrozen"
+    model = trialstore.from_notebook(ROOT / "notebooks" / "05_transfer.ipynb", "build_model",
+                                     base_model=base_model, units=units)(choice.model)
+    choice.model.trainable = stage == "unfrozen"
     return training.compile_model(model)
 
 

@@ -18,7 +18,7 @@ import argparse
 import statistics
 import time
 
-from common import header
+from common import ROOT, header
 
 PER_SPLIT_CLASS = 9000  # CINIC-10: 9,000 images per class and split (0 = all in a profile)
 
@@ -29,6 +29,7 @@ def images(per_class: int) -> int:
 
 def build(arch: tuple):
     """A compiled model of arch: ("resnet", blocks, kernel) | ("cnn",) | (base, "frozen"|...)."""
+    from helpers.experiments import trialstore
     from helpers.models import nets, pretrained, training
 
     if arch[0] == "resnet":
@@ -36,8 +37,9 @@ def build(arch: tuple):
     if arch[0] == "cnn":
         return training.compile_model(nets.create_simple_cnn())
     choice = pretrained.build_base(arch[0], 32, "none")
-    model = pretrained.build_transfer_model(choice.model, arch[0])
-    pretrained.base_of(model).trainable = arch[1] == "unfrozen"
+    model = trialstore.from_notebook(ROOT / "notebooks" / "05_transfer.ipynb", "build_model",
+                                     base_model=arch[0])(choice.model)  # 05's own model
+    choice.model.trainable = arch[1] == "unfrozen"
     return training.compile_model(model)
 
 

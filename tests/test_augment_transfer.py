@@ -11,11 +11,11 @@ import tensorflow as tf
 from conftest import MOBILENET, STRENGTHS, needs_shared
 
 from helpers import artifacts, data
-from helpers.base import StudyError
+from helpers.base import ROOT, StudyError
 from helpers.data import augment
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
-from helpers.experiments import augmentation
+from helpers.experiments import augmentation, trialstore
 from helpers.models import evaluation, nets, pretrained, training
 
 
@@ -156,9 +156,23 @@ def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
 # --- transfer learning --------------------------------------------------------------------------
 
 
+def build_model(base: keras.Model, base_model: str = "MobileNet", units: int = 32):
+    """05's build_model as its notebook's cell defines it: base frozen under the study's head."""
+    return trialstore.from_notebook(ROOT / "notebooks" / "05_transfer.ipynb", "build_model",
+                                    base_model=base_model, units=units)(base)
+
+
+def stage(model: keras.Model, base: keras.Model, trainable: bool, lr: float = 1e-3, **fit_args):
+    """One of 05's stages as its train_one_seed runs it: base (un)frozen, compiled, fitted."""
+    base.trainable = trainable
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return training.fit(model, **fit_args)
+
+
 def _mobilenet(weights="none") -> keras.Model:
     choice = pretrained.build_base("MobileNet", 32, weights, alpha=0.25)
-    return pretrained.build_transfer_model(choice.model, "MobileNet", units=32)
+    return build_model(choice.model)
 
 
 def _small_base() -> keras.Model:
@@ -173,18 +187,18 @@ def _small_base() -> keras.Model:
 
 def test_frozen_stage_changes_no_base_weight_and_unfrozen_stage_does():
     training.setup(0)
-    model = pretrained.build_transfer_model(_small_base(), "VGG19", units=32)
-    base = pretrained.base_of(model)
+    base = _small_base()
+    model = build_model(base, "VGG19")
+    assert not base.trainable  # build_model freezes it
     head = model.get_layer("head_dense1")
-    assert base.name == "small_base"
     before_base = [w.copy() for w in base.get_weights()]
     before_head = head.get_weights()[0].copy()
     fit_args = {"train": _split(32), "valid": _split(10, 1), "batch_size": 16, "epochs": 1}
-    pretrained.train_stage(model, base_trainable=False, learning_rate=1e-3, **fit_args)
+    stage(model, base, False, **fit_args)
     for old, new in zip(before_base, base.get_weights()):
         np.testing.assert_array_equal(old, new)
     assert not np.array_equal(before_head, head.get_weights()[0])
-    pretrained.train_stage(model, base_trainable=True, learning_rate=1e-3, **fit_args)
+    stage(model, base, True, **fit_args)
     changed = [not np.array_equal(o, n) for o, n in zip(before_base, base.get_weights())]
     assert any(changed)
 
@@ -198,10 +212,14 @@ def test_vgg19_from_random_weights_and_from_a_local_weights_file(tmp_path):
     assert loaded.pretrained and loaded.weights == str(path)
     for a, b in zip(random.model.get_weights(), loaded.model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    model = pretrained.build_transfer_model(loaded.model, "VGG19")
+    model = build_model(loaded.model, "VGG19")
     assert model.output_shape == (None, 10)
     with pytest.raises(StudyError, match="no such file"):
         pretrained.build_base("VGG19", 32, str(tmp_path / "missing.weights.h5"))
+    (tmp_path / "garbled.h5").write_bytes(b"not HDF5")  # a bad file: one line naming it
+    for bad in (tmp_path / "garbled.h5", path):  # the second: VGG19's weights for MobileNet
+        with pytest.raises(StudyError, match=r"weights='.*': not MobileNet's weights"):
+            pretrained.build_base("MobileNet", 32, str(bad), alpha=0.25)
 
 
 def test_unreachable_imagenet_weights_fail_clearly_or_fall_back_when_allowed(monkeypatch):
@@ -241,9 +259,26 @@ def test_base_preprocessing_matches_keras_own_and_reloads_in_a_saved_model(tmp_p
 
 def test_input_size_above_32_upscales_inside_the_model():
     choice = pretrained.build_base("MobileNet", 64, "none", alpha=0.25)
-    model = pretrained.build_transfer_model(choice.model, "MobileNet", units=16)
+    model = build_model(choice.model, units=16)
     assert model.get_layer("upscale").output.shape[1:3] == (64, 64)
     assert model(tf.zeros((1, 32, 32, 3))).shape == (1, 10)
+
+
+@pytest.mark.parametrize("optimizer, text", [
+    (lambda: keras.optimizers.Adam(1e-5), "1e-05"),
+    (lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.001)), "0.001"),
+    (lambda: keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, 100)),
+     "a CosineDecay schedule"),
+], ids=["adam", "mixed precision", "schedule"])
+def test_the_fine_tuning_rate_quoted_is_the_one_its_fit_started_with(optimizer, text):
+    """Figure 12's caption and the conclusion quote the rate recorded when the fit started."""
+    import json
+
+    from helpers.experiments import transfer
+
+    config = json.loads(json.dumps(optimizer().get_config(), default=training._plain))
+    result = training.TrainResult(None, 0.0, 0.0, 0, 0, optimizer={"config": config})
+    assert transfer.learning_rate(result) == text
 
 
 # --- real data ----------------------------------------------------------------------------------
@@ -257,10 +292,8 @@ def _frozen_accuracy(ds, weights: str) -> float:
     valid = data.stratified_subset(ds["valid"], 50, seed=0)
     test = data.stratified_subset(ds["test"], 100, seed=0)
     choice = pretrained.build_base("MobileNet", 32, weights, alpha=0.25)
-    model = pretrained.build_transfer_model(choice.model, "MobileNet", units=128)
-    pretrained.train_stage(
-        model, base_trainable=False, learning_rate=1e-3, train=train, valid=valid, epochs=3
-    )
+    model = build_model(choice.model, units=128)
+    stage(model, choice.model, False, train=train, valid=valid, epochs=3)
     return evaluation.evaluate(model, test, ds.classes)["test_accuracy"]
 
 
@@ -286,15 +319,8 @@ def test_mixed_precision_path_trains_and_saves_float32_probabilities(tmp_path):
         assert np.isfinite(result.history.value).all()
         model = _mobilenet()  # the transfer model: base preprocessing and head in float16
         assert model.layers[-1].compute_dtype == "float32"
-        pretrained.train_stage(
-            model,
-            base_trainable=False,
-            learning_rate=1e-3,
-            train=_split(32),
-            valid=_split(16, 1),
-            batch_size=16,
-            epochs=1,
-        )
+        base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        stage(model, base, False, train=_split(32), valid=_split(16, 1), batch_size=16, epochs=1)
         path = artifacts.save_model(tmp_path, "mixed", nets.deployable(model))
     finally:
         keras.mixed_precision.set_global_policy("float32")

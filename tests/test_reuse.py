@@ -269,13 +269,12 @@ t._assert_same(fresh, reused)
 with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
     t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
                    [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
-for stages in (False, True):  # one fit per seed, 05's two stages
-    twins = {}
-    for mode in ("1", "0"):
-        os.environ["CINIC10_FRESH_BUILDS"] = mode
-        twins[mode] = t._seeds_through_twins(reused=mode == "0", stages=stages)
-    for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
-        assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars)), stages
+twins = {}
+for mode in ("1", "0"):  # one fit per seed through twins
+    os.environ["CINIC10_FRESH_BUILDS"] = mode
+    twins[mode] = t._seeds_through_twins(reused=mode == "0")
+for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
+    assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars))
 print(json.dumps({"backend": keras.backend.backend(), "same": True,
                   "kept": reused[0][0] is reused[1][0]}))
 """
@@ -295,39 +294,17 @@ def test_reuse_is_bitwise_on_jax_too(tmp_path):
                                                                 "kept": True}
 
 
-def _small_bn_base() -> keras.Model:
-    """A keras.applications base in small: convolutions with batch normalisation, whose
-    moving statistics are the non-trainable state a twin must carry in and out (MobileNet-0.25
-    itself took a minute more here, twice: TensorFlow and JAX)."""
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(8, 3, use_bias=False, name="conv1")(inputs)
-    x = keras.layers.BatchNormalization(name="conv1_bn")(x)
-    x = keras.layers.ReLU(6.0, name="conv1_relu")(x)
-    x = keras.layers.DepthwiseConv2D(3, name="conv_dw")(x)
-    return keras.Model(inputs, x, name="small_base")
-
-
-def _seeds_through_twins(reused: bool, stages: bool) -> list:
-    """A seed loop of one ResNet fit per seed (stages False) or 05's (stages True: a transfer model
-    on a small batch-normalised base, head on the frozen base, then unfrozen), fresh or through
-    kept twins; per seed the weights after training and the results."""
-    from helpers.models import pretrained
-
+def _seeds_through_twins(reused: bool) -> list:
+    """A seed loop of one ResNet fit per seed, fresh or through kept twins; per seed the weights
+    after training and the results."""
     out = []
     for seed in (0, 1, 0):  # the second and third through the twins the first one compiled
         keras.backend.clear_session()
         training.setup(seed)
-        if stages:
-            model = pretrained.build_transfer_model(_small_bn_base(), "MobileNet", units=16)
-        else:
-            model = nets.create_resnet_model(1, 3, 0.3, base_filters=4)
+        model = nets.create_resnet_model(1, 3, 0.3, base_filters=4)
         fit = {"epochs": 2, "batch_size": 16, "seed": seed, "patience": 1}
         with training.quiet():
-            if stages:
-                steps = [pretrained.train_stage(model, base_trainable=trainable, learning_rate=lr,
-                                                train=TRAIN, valid=VALID, **fit)
-                         for trainable, lr in ((False, 1e-3), (True, 1e-5))]
-            elif reused:
+            if reused:
                 steps = [reuse.train_twin(model, 1e-3, lambda m, fit=fit: training.fit(
                     m, TRAIN, VALID, **fit))]
             else:
@@ -336,19 +313,16 @@ def _seeds_through_twins(reused: bool, stages: bool) -> list:
     return out
 
 
-@pytest.mark.parametrize("stages", [False, pytest.param(True, marks=pytest.mark.slow)],
-                         ids=["one fit", "05 stages"])
-def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch, stages):
-    """05's loop keeps each seed's model (the first one is saved), so it trains it through a
-    kept compiled twin (one per architecture and stage; a single fit per seed too): every
-    variable of the caller's model after training, and the histories, the same as compiling
-    and fitting it."""
+def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch):
+    """A loop that keeps each seed's model trains it through a kept compiled twin (one per
+    architecture): every variable of the caller's model after training, and the histories, the
+    same as compiling and fitting it."""
     runs = {}
     for mode in ("1", "0"):  # fresh compiles, then twins
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         reuse.clear()
-        runs[mode] = _seeds_through_twins(reused=mode == "0", stages=stages)
-    assert len(reuse._KEPT) == (2 if stages else 1)  # one twin per stage
+        runs[mode] = _seeds_through_twins(reused=mode == "0")
+    assert len(reuse._KEPT) == 1  # one twin
     for (f_vars, f_steps), (r_vars, r_steps) in zip(runs["1"], runs["0"]):
         assert len(f_vars) == len(r_vars)
         for a, b in zip(f_vars, r_vars):

@@ -1,5 +1,5 @@
-"""05's experiment: the transfer model's two stages (base frozen, then unfrozen) once per seed,
-its tables, the study's claims C9-C12 and the conclusion written from their verdicts."""
+"""05_transfer's results: each seed's two stages (the notebook's train_one_seed trains every
+seed), their tables, the study's claims C9-C12 and the conclusion written from their verdicts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import keras
 
 from helpers.experiments.protocol import NOT_CINIC10
-from helpers.models.pretrained import BaseChoice, build_base, build_transfer_model, train_stage
+from helpers.models.pretrained import BaseChoice
 from helpers.models.training import TrainResult
 
 
@@ -43,41 +43,21 @@ class TransferRun:
         return float(valid[valid.epoch == 1].value.iloc[0])
 
 
-def train_seeds(
-    train, valid, test, classes: list[str], seeds: list[int], *, base: dict, head: dict,
-    head_learning_rate: float, finetune_learning_rate: float, head_epochs: int,
-    finetune_epochs: int, fit_args: dict, mixed_precision: bool = False,
-) -> list[TransferRun]:
-    """For each seed: a fresh base (build_base(**base); pretrained weights are the same for
-    every seed, the head's initialisation is not) and head (build_transfer_model(**head)),
-    stage 1 on the frozen base (its last epoch kept), stage 2 unfrozen (early stopping keeps its
-    best epoch on the validation split); test accuracy after each."""
-    from helpers.base import progress_bar
-    from helpers.models import evaluation, training
+def seed_line(run: TransferRun) -> str:
+    """One seed's run in a line: each stage's epochs and images/s, test accuracy after each."""
+    frozen, unfrozen = run.frozen, run.unfrozen
+    return (f"seed {run.seed}: frozen {frozen.epochs_run} epochs ({frozen.images_per_second:.0f} "
+            f"images/s), test {run.frozen_test['test_accuracy']:.4f}; unfrozen "
+            f"{unfrozen.epochs_run} epochs ({unfrozen.images_per_second:.0f} images/s), test "
+            f"{run.metrics['test_accuracy']:.4f}")
 
-    runs = []
-    for seed in progress_bar(iterable=seeds, desc="05 seeds"):
-        keras.backend.clear_session()
-        training.setup(seed, mixed_precision)
-        choice = build_base(**base)
-        model = build_transfer_model(choice.model, **head)
-        args = {**fit_args, "train": train, "valid": valid, "seed": seed}
-        # stage 1 keeps its last epoch's weights: stage 2 starts from them, and C9 reads both
-        # stages without choosing an epoch on the validation images it is measured on
-        frozen = train_stage(model, base_trainable=False, learning_rate=head_learning_rate,
-                             epochs=head_epochs, restore_best=False, **args)
-        frozen_valid = evaluation.evaluate(model, valid, classes, name="valid")["valid_accuracy"]
-        frozen_test = evaluation.evaluate(model, test, classes)
-        unfrozen = train_stage(model, base_trainable=True, learning_rate=finetune_learning_rate,
-                               epochs=finetune_epochs, **args)
-        metrics = evaluation.evaluate(model, test, classes)
-        runs.append(TransferRun(seed, choice, model, frozen, unfrozen, frozen_valid, frozen_test,
-                            metrics))
-        print(f"seed {seed}: frozen {frozen.epochs_run} epochs ({frozen.images_per_second:.0f} "
-              f"images/s), test {frozen_test['test_accuracy']:.4f}; unfrozen "
-              f"{unfrozen.epochs_run} epochs ({unfrozen.images_per_second:.0f} images/s), test "
-              f"{metrics['test_accuracy']:.4f}", flush=True)
-    return runs
+
+def learning_rate(result: TrainResult) -> str:
+    """The learning rate a stage's fit started with, from its recorded optimiser (inside a
+    LossScaleOptimizer under mixed precision), as text: "1e-05", or "a CosineDecay schedule"."""
+    config = result.optimizer["config"]
+    rate = config.get("inner_optimizer", {}).get("config", config)["learning_rate"]
+    return f"{rate:.2g}" if isinstance(rate, int | float) else f"a {rate['class_name']} schedule"
 
 
 def history(runs: list[TransferRun]):
@@ -163,9 +143,10 @@ def _not_vgg19(base_model: str) -> str:
     return f"base is {base_model}, not a pretrained VGG19"
 
 
-def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, dataset_name: str,
+def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: str, dataset_name: str,
                is_cinic10: bool) -> str:
-    """05's conclusion, worded from the claims' verdicts; the learning rate is the one used."""
+    """05's conclusion, worded from the claims' verdicts; finetune_lr: learning_rate() of the
+    fine-tuning stage, the one used."""
     from helpers.base import escape
     from helpers.experiments import findings as f
 
@@ -173,7 +154,7 @@ def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, da
     frozen, tuned = table["test, frozen"].mean(), table["test, fine-tuned"].mean()
     text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): mean test accuracy "
             f"{frozen:.4f} with the base frozen, {tuned:.4f} after fine-tuning the whole "
-            f"network at a learning rate of {finetune_lr:.2g} (the study: "
+            f"network at a learning rate of {finetune_lr} (the study: "
             f"{f.STUDY_TRANSFER:.4f} with VGG19 on full CINIC-10).\n\n" + f.conclusion(rows))
     if not all(r.choice.pretrained for r in runs):
         text += ("\n\n**The base started from random weights**, so this is not transfer "
@@ -185,7 +166,8 @@ def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: float, da
 
 def metrics(runs: list[TransferRun], config: dict, n_train: int, n_valid: int) -> dict:
     """results/05_transfer.json's content: the first seed's model (the saved one) after both
-    stages, every seed's accuracies, the config; a banner when the base was not pretrained."""
+    stages, every seed's accuracies and each stage's optimiser as its fit started (class_name
+    and its whole get_config()), the config; a banner when the base was not pretrained."""
     first = runs[0]
     choice = first.choice
     out = {
@@ -196,7 +178,10 @@ def metrics(runs: list[TransferRun], config: dict, n_train: int, n_valid: int) -
         "frozen_test_accuracy": first.frozen_test["test_accuracy"],
         "frozen": first.frozen.summary(),
         "unfrozen": first.unfrozen.summary(),
-        "seeds": seed_table(runs).reset_index().to_dict(orient="records"),
+        "seeds": [{**row, "optimizer": {"frozen": r.frozen.optimizer,
+                                        "fine-tuned": r.unfrozen.optimizer}}
+                  for row, r in zip(seed_table(runs).reset_index().to_dict(orient="records"),
+                                    runs)],
         "params": int(first.model.count_params()),
         "n_train": n_train,
         "n_valid": n_valid,

@@ -1,6 +1,7 @@
-"""Transfer learning: a keras.applications base (VGG19 by default) with its own preprocessing
-inside the model, the study's dense head, and the frozen-then-unfrozen training stages
-(05's experiment, both stages once per seed, is experiments/transfer.py)."""
+"""Transfer learning's plumbing: a keras.applications base (VGG19 by default) with its weights
+(ImageNet's, a local file or none, refused in one line where they cannot be had) and the input
+preprocessing it expects, as a layer inside the model (05's notebook builds the head and trains
+both stages)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ import keras
 from keras import layers
 
 from helpers.base import StudyError, escape, resolve
-from helpers.models import reuse
-from helpers.models.nets import N_CLASSES
-from helpers.models.training import TrainResult, fit
 
 # What each family expects: caffe = BGR 0..255 minus ImageNet means (VGG, ResNet v1);
 # tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
@@ -112,7 +110,13 @@ def build_base(
                 f"weights={weights!r}: no such file ({path}); give a weights file for "
                 f"{base_model} without its top, 'imagenet' or 'none'"
             )
-        model = _build(base_model, input_size, str(path), alpha)
+        try:
+            model = _build(base_model, input_size, str(path), alpha)
+        except StudyError:
+            raise
+        except (OSError, ValueError) as err:  # not HDF5, or another network's weights
+            raise StudyError(f"weights={weights!r}: not {base_model}'s weights without its top "
+                             f"(alpha={alpha}) ({str(err).splitlines()[0][:120]})") from None
         return BaseChoice(model, True, str(path), f"ImageNet weights loaded from {path.name}")
     try:
         model = _build(base_model, input_size, "imagenet", alpha)
@@ -127,56 +131,6 @@ def build_base(
             ) from None
     model = _build(base_model, input_size, None, alpha)
     return BaseChoice(model, False, "none", f"{why}; random initial weights instead")
-
-
-def build_transfer_model(
-    base: keras.Model,
-    base_model: str = "VGG19",
-    units: int = 512,
-    n_dense: int = 3,
-    dropout: float = 0.4,
-) -> keras.Model:
-    """(b, 32, 32, 3) in [0, 1] -> resize to the base's input size -> the base's preprocessing
-    -> base (inference mode) -> global average pooling -> n_dense x Dense(units, relu)
-    -> Dropout -> (b, 10) softmax, the study's head."""
-    inputs = keras.Input((32, 32, 3), name="image")
-    x = inputs
-    size = base.input_shape[1]
-    if size != 32:
-        x = layers.Resizing(size, size, interpolation="bilinear", name="upscale")(x)
-    x = BasePreprocess(preprocessing_mode(base_model), name="base_preprocess")(x)
-    x = base(x, training=False)  # batch norm (if any) stays in inference mode, even unfrozen
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    for i in range(n_dense):
-        x = layers.Dense(units, activation="relu", name=f"head_dense{i + 1}")(x)
-    x = layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="classifier")(x)
-    return keras.Model(inputs, outputs, name=f"transfer_{base.name}")
-
-
-def base_of(model: keras.Model) -> keras.Model:
-    """The pretrained base inside a transfer model (its only nested model)."""
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    if len(nested) != 1:
-        raise ValueError(f"{model.name}: expected one nested base model, found {len(nested)}")
-    return nested[0]
-
-
-def train_stage(
-    model: keras.Model,
-    *,
-    base_trainable: bool,
-    learning_rate: float,
-    train,
-    valid,
-    **fit_kwargs,
-) -> TrainResult:
-    """Set the base (un)frozen, recompile (needed after changing `trainable`), fit: through
-    reuse.train_twin, which computes the same on a kept twin compiled once per stage (so each
-    stage is traced once per process, not once per seed) and leaves model uncompiled."""
-    base_of(model).trainable = base_trainable
-    return reuse.train_twin(model, learning_rate, lambda m: fit(m, train, valid, **fit_kwargs),
-                            tag="transfer stage")
 
 
 def base_note(choice: BaseChoice, base_model: str) -> str:
