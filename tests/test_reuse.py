@@ -259,7 +259,7 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
 
 
 JAX_CHECK = """
-import json, os, numpy as np, keras
+import json, keras
 from tests import test_reuse as t
 from helpers.models import training
 with training.quiet():
@@ -269,12 +269,6 @@ t._assert_same(fresh, reused)
 with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
     t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
                    [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
-twins = {}
-for mode in ("1", "0"):  # one fit per seed through twins
-    os.environ["CINIC10_FRESH_BUILDS"] = mode
-    twins[mode] = t._seeds_through_twins(reused=mode == "0")
-for (f_vars, _), (r_vars, _) in zip(twins["1"], twins["0"]):
-    assert all(np.array_equal(a, b) for a, b in zip(f_vars, r_vars))
 print(json.dumps({"backend": keras.backend.backend(), "same": True,
                   "kept": reused[0][0] is reused[1][0]}))
 """
@@ -292,41 +286,4 @@ def test_reuse_is_bitwise_on_jax_too(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"backend": "jax", "same": True,
                                                                 "kept": True}
-
-
-def _seeds_through_twins(reused: bool) -> list:
-    """A seed loop of one ResNet fit per seed, fresh or through kept twins; per seed the weights
-    after training and the results."""
-    out = []
-    for seed in (0, 1, 0):  # the second and third through the twins the first one compiled
-        keras.backend.clear_session()
-        training.setup(seed)
-        model = nets.create_resnet_model(1, 3, 0.3, base_filters=4)
-        fit = {"epochs": 2, "batch_size": 16, "seed": seed, "patience": 1}
-        with training.quiet():
-            if reused:
-                steps = [reuse.train_twin(model, 1e-3, lambda m, fit=fit: training.fit(
-                    m, TRAIN, VALID, **fit))]
-            else:
-                steps = [training.fit(training.compile_model(model, 1e-3), TRAIN, VALID, **fit)]
-        out.append(([keras.ops.convert_to_numpy(v).copy() for v in model.variables], steps))
-    return out
-
-
-def test_seeds_trained_through_kept_twins_match_fresh_compiles(monkeypatch):
-    """A loop that keeps each seed's model trains it through a kept compiled twin (one per
-    architecture): every variable of the caller's model after training, and the histories, the
-    same as compiling and fitting it."""
-    runs = {}
-    for mode in ("1", "0"):  # fresh compiles, then twins
-        monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
-        reuse.clear()
-        runs[mode] = _seeds_through_twins(reused=mode == "0")
-    assert len(reuse._KEPT) == 1  # one twin
-    for (f_vars, f_steps), (r_vars, r_steps) in zip(runs["1"], runs["0"]):
-        assert len(f_vars) == len(r_vars)
-        for a, b in zip(f_vars, r_vars):
-            np.testing.assert_array_equal(a, b)
-        for f, r in zip(f_steps, r_steps):
-            assert f.history.equals(r.history)
 

@@ -10,23 +10,18 @@ fresh build would have, its traced functions kept:
   it was new, and the learning rate is set to the trial's.
 
 A trial then computes what a fresh build computes (tests/test_reuse.py compares the weights
-after training, bitwise). Where the caller keeps its models (05's seeds), train_twin
-trains a model through a kept compiled twin instead: state copied in, fitted, copied back.
-Public Keras APIs only: Model.variables, Variable.assign, Optimizer.build/variables/
-learning_rate, clone_model. Set CINIC10_FRESH_BUILDS=1 to build and compile every model anew
+after training, bitwise). Public Keras APIs only: Model.variables, Variable.assign,
+Optimizer.build/variables/learning_rate. Set CINIC10_FRESH_BUILDS=1 to build and compile every model anew
 (the benchmarks' A/B switch)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
 from collections import OrderedDict
 from collections.abc import Callable
 
 import keras
-import numpy as np
 
 from helpers import backend, timing
 from helpers.data.dataset import Split
@@ -154,46 +149,6 @@ def _keep(key: tuple, model: keras.Model) -> None:
     _KEPT[key] = model
     while len(_KEPT) > KEEP:
         _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
-
-
-def train_twin(model: keras.Model, learning_rate: float, fit: Callable, tag: str = ""):
-    """fit(m) -> result, where m is model's kept compiled twin (its architecture, its trainable
-    flags and tag: e.g. a stage), traced once per process: model's state copied into it, its
-    optimiser new at learning_rate, fitted, the state copied back into model. The same result
-    as training.compile_model(model, learning_rate) then fit(model), but model is left uncompiled.
-    The first time, the twin is a clone of model, made without touching the random streams a
-    fresh run draws from (so the run goes on as it would have)."""
-    if not enabled():
-        return fit(training.compile_model(model, learning_rate))
-    with timing.phase("build"):
-        key = ("twin", tag, backend.name(), keras.mixed_precision.global_policy().name,
-               json.dumps(model.get_config(), sort_keys=True, default=str),
-               tuple(v.trainable for v in model.weights))
-        twin = _KEPT.get(key)
-        if twin is None:
-            with _random_streams_untouched():
-                twin = keras.models.clone_model(model)
-            _KEPT[key] = twin
-            while len(_KEPT) > KEEP:
-                _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
-        _KEPT.move_to_end(key)
-        copy_state(model, twin)
-        compile(twin, learning_rate)
-    result = fit(twin)
-    copy_state(twin, model)
-    return result
-
-
-@contextlib.contextmanager
-def _random_streams_untouched():
-    """Python's and NumPy's random state (where Keras draws a new layer's default seeds) as
-    they were before the block."""
-    state, np_state = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        random.setstate(state)
-        np.random.set_state(np_state)
 
 
 def copy_state(source: keras.Model, target: keras.Model) -> None:
