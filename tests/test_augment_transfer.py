@@ -60,13 +60,17 @@ def test_a_dict_that_is_not_names_and_layers_is_refused():
 
 
 def test_each_layers_whole_config_keys_its_trials_and_names_do_not():
-    """arms: a layer's every argument is in its trial config (so in its id), its name (a label
-    Keras numbers anew each time a cell runs) is not."""
+    """arms: a layer's every argument is in its trial config (a digest, so in its id), its name
+    (a label Keras numbers anew each time a cell runs) is not; the trials rebuild it."""
     first = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
     again = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
     other = augmentation.arms({"contrast": keras.layers.RandomContrast(0.4)})
-    assert first == again != other and first[0] == {"name": "baseline"}
-    assert json.loads(json.dumps(first)) == first  # as a trial record holds it
+    assert first == again and first[0][0] == {"name": "baseline"}
+    assert first[0][1]["layer"] != other[0][1]["layer"]  # another factor: another trial id
+    assert first[0][1]["layer"].startswith("RandomContrast-")  # a short label
+    layers = first[1]
+    assert json.loads(json.dumps(layers)) == layers  # plain JSON, as a context ships it
+    assert keras.layers.deserialize(layers["contrast"]).factor == (0, 0.3)
 
 
 def test_an_added_augmentation_extends_the_study_and_a_missing_one_departs():
@@ -107,10 +111,10 @@ def _comparison(tmp_path, executor: str = "local"):
                                   patience=10)
     settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
                 "train_per_class": 4, "valid_per_class": 2, "test_per_class": 2, "subset_seed": 0}
-    arms = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
     trials = trialstore.make_trials("04aug", arms, settings, seed=0)
     context = {"settings": settings, "dataset": spec, "run_dir": str(tmp_path),
-               "initial_weights": initial_weights(tmp_path, [0])}
+               "initial_weights": initial_weights(tmp_path, [0]), "layers": layers}
     return trials, {"trial_fn": fn, "context": context, "run_dir": tmp_path,
                     "executor": executor, "metric": "valid_accuracy"}
 

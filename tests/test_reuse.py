@@ -243,14 +243,14 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
                                   patience=10)
     settings = {"fingerprint": ds.fingerprint, "train_per_class": 2, "valid_per_class": 2,
                 "test_per_class": 2, "subset_seed": 0}
-    arms = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
     trials = trialstore.make_trials("04aug", arms, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         run_dir = tmp_path / f"fresh{mode}"
         context = {"settings": settings, "dataset": spec, "run_dir": str(run_dir),
-                   "initial_weights": initial_weights(run_dir, [0, 1])}
+                   "initial_weights": initial_weights(run_dir, [0, 1]), "layers": layers}
         with training.quiet():
             results[mode] = [fn(t.config, context) for t in trials]
     for fresh, reused in zip(results["1"], results["0"]):

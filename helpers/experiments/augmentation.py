@@ -5,6 +5,7 @@ augmentation; the seeds give the scatter. Claims C7 and C8, pooled and per augme
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -29,24 +30,27 @@ GAP_NOTE = (
 )
 
 
-def arms(augmentations: dict) -> list[dict]:
-    """The comparison's trial configs: the baseline, then {"name", "layer": the Keras layer's
-    config} per entry of 04's dict (name -> preprocessing layer), the config plain JSON without
-    the layer's name, so every argument of the layer joins the trial id."""
+def arms(augmentations: dict) -> tuple[list[dict], dict[str, dict]]:
+    """(trial configs, layers) of 04's dict (name -> Keras preprocessing layer): the baseline,
+    then {"name", "layer": its class and a digest of its whole config} per entry, so every
+    argument of the layer joins the trial id while labels stay short; layers: {name: the
+    layer's config, plain JSON, without its name}, which the trials rebuild it from."""
     bad = [n for n in augmentations if not (isinstance(n, str) and re.fullmatch(r"[\w-]+", n))
            or n == "baseline"]
     if bad or not augmentations:
         raise ValueError(f"augmentations {bad or '{}'}: give at least one, each named by a word "
                          "(letters, digits, _ or -) other than 'baseline'")
-    configs = [{"name": "baseline"}]
+    configs, layers = [{"name": "baseline"}], {}
     for name, layer in augmentations.items():
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(f"augmentations[{name!r}] is a {type(layer).__name__}, not a Keras "
                              "layer (e.g. keras.layers.RandomFlip('horizontal'))")
         config = keras.layers.serialize(layer)
         config["config"].pop("name", None)  # a label ("random_flip_1" in a rerun cell)
-        configs.append({"name": name, "layer": json.loads(json.dumps(config))})
-    return configs
+        layers[name] = json.loads(json.dumps(config))
+        digest = hashlib.sha256(json.dumps(layers[name], sort_keys=True).encode()).hexdigest()
+        configs.append({"name": name, "layer": f"{config['class_name']}-{digest[:12]}"})
+    return configs, layers
 
 
 def load_results(run_dir, table: pd.DataFrame) -> list[dict]:
