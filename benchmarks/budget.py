@@ -143,7 +143,7 @@ def kinds(run_dir: Path, record: dict) -> list[dict]:
         if recs:
             out.append({"kind": "04 runs", "runs": len(recs),
                         "images": {("simple_cnn", batch): images},
-                        "wall": cell_seconds("04_augmentation", "run_comparison"),
+                        "wall": cell_seconds("04_augmentation", r"augmentation_trial, context"),
                         "steps": steps_of(recs)})
     if "05_transfer" in nbs and (run_dir / "results/05_transfer_history.csv").exists():
         import pandas as pd

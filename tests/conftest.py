@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tarfile
@@ -20,9 +21,43 @@ needs_shared = pytest.mark.skipif(
 )
 
 
-# 04's augmentation strengths, from its parameters cell (where the study's run sets them)
-STRENGTHS = {k: v for k, v in notebook_parameters(ROOT / "notebooks" / "04_augmentation.ipynb").items()
-             if k in ("brightness", "flip", "rotation", "zoom", "cutout")}
+NOTEBOOK_04 = ROOT / "notebooks" / "04_augmentation.ipynb"
+
+
+def _augmentations_cell() -> str:
+    """The source of 04's cell that builds its augmentations dict (name -> Keras layer)."""
+    import nbformat
+
+    cells = nbformat.read(NOTEBOOK_04, as_version=4).cells
+    return next(c.source for c in cells if "augmentations = {" in c.source)
+
+
+# the names of 04's augmentations, read from its dict's keys (without building a layer)
+AUGMENTATION_NAMES = [k.value for node in ast.walk(ast.parse(_augmentations_cell()))
+                      if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                      for k in node.value.keys]
+
+
+def augmentation_layers(**parameters) -> dict:
+    """04's augmentations dict as its cell builds it from its parameters cell (with overrides)."""
+    namespace = {**notebook_parameters(NOTEBOOK_04), **parameters}
+    exec("import keras\n" + _augmentations_cell(), namespace)
+    return namespace["augmentations"]
+
+
+def initial_weights(run_dir, seeds) -> dict[str, str]:
+    """{str(seed): models/04_initial_s<seed>.weights.h5}: the simple CNN built under each seed,
+    saved as 04's model cell saves it (the start of every run of that seed)."""
+    from helpers import artifacts, backend
+    from helpers.models import nets
+
+    paths = {}
+    for seed in seeds:
+        backend.set_random_seed(seed)
+        path = artifacts.run_paths(run_dir)["models"] / f"04_initial_s{seed}.weights.h5"
+        nets.create_simple_cnn().save_weights(path)
+        paths[str(seed)] = str(path)
+    return paths
 
 
 def plan(profile: str, **kwargs) -> tuple[str, list]:

@@ -4,18 +4,27 @@ data (slow): pretrained MobileNet features beat the same network with random wei
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MOBILENET, STRENGTHS, needs_shared
+from conftest import (
+    AUGMENTATION_NAMES,
+    MOBILENET,
+    NOTEBOOK_04,
+    augmentation_layers,
+    initial_weights,
+    needs_shared,
+)
 
 from helpers import artifacts, data
 from helpers.base import ROOT, StudyError
 from helpers.data import augment
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
-from helpers.experiments import augmentation, trialstore
+from helpers.experiments import augmentation, protocol, trialstore
 from helpers.models import evaluation, nets, pretrained, training
 
 
@@ -29,10 +38,10 @@ def _split(n: int = 40, seed: int = 0) -> Split:
 # --- augmentations ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", augment.NAMES)
+@pytest.mark.parametrize("name", AUGMENTATION_NAMES)
 def test_augmentation_keeps_shape_dtype_range_and_repeats_under_a_seed(name):
     x = _split(16).x
-    fn = augment.study_augmentations([name], STRENGTHS)[name]
+    fn = augment.from_layers(augmentation_layers()[name])  # 04's layer at its strength
     a, b, c = augment.apply(fn, x, 3), augment.apply(fn, x, 3), augment.apply(fn, x, 4)
     assert a.shape == x.shape and a.dtype == np.float32
     assert a.min() >= 0.0 and a.max() <= 1.0
@@ -41,16 +50,41 @@ def test_augmentation_keeps_shape_dtype_range_and_repeats_under_a_seed(name):
     assert not np.allclose(a, x / 255.0)  # it did something
 
 
-def test_strengths_out_of_the_studys_range_are_refused():
-    with pytest.raises(ValueError, match="rotation"):
-        augment.make_augment("rotation", 0.3)  # over 90 degrees
-    with pytest.raises(ValueError, match="unknown"):
-        augment.study_augmentations(["blur"], STRENGTHS)
+def test_a_dict_that_is_not_names_and_layers_is_refused():
+    flip = keras.layers.RandomFlip("horizontal")
+    for bad, words in (({}, "give at least one"), ({"baseline": flip}, "other than 'baseline'"),
+                       ({"my flip": flip}, "named by a word"), ({"flip": "horizontal"},
+                                                                 "not a Keras layer")):
+        with pytest.raises(ValueError, match=words):
+            augmentation.arms(bad)
+
+
+def test_each_layers_whole_config_keys_its_trials_and_names_do_not():
+    """arms: a layer's every argument is in its trial config (a digest, so in its id), its name
+    (a label Keras numbers anew each time a cell runs) is not; the trials rebuild it."""
+    first = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
+    again = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
+    other = augmentation.arms({"contrast": keras.layers.RandomContrast(0.4)})
+    assert first == again and first[0][0] == {"name": "baseline"}
+    assert first[0][1]["layer"] != other[0][1]["layer"]  # another factor: another trial id
+    assert first[0][1]["layer"].startswith("RandomContrast-")  # a short label
+    layers = first[1]
+    assert json.loads(json.dumps(layers)) == layers  # plain JSON, as a context ships it
+    assert keras.layers.deserialize(layers["contrast"]).factor == (0, 0.3)
+
+
+def test_an_added_augmentation_extends_the_study_and_a_missing_one_departs():
+    five = ["brightness", "flip", "rotation", "zoom", "cutout"]
+    grown = dict.fromkeys([*five, "contrast"], None)
+    assert "augmentations" not in protocol.departures("04_augmentation", {"augmentations": grown})
+    without_flip = dict.fromkeys([n for n in five if n != "flip"], None)
+    assert "augmentations" in protocol.departures("04_augmentation",
+                                                  {"augmentations": without_flip})
 
 
 def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
     split = _split(24)
-    fn = augment.make_augment("brightness", 0.5)
+    fn = augment.from_layers(keras.layers.RandomBrightness(0.5, value_range=(0, 1)))
     images, labels = [], []
     for x, y in make_input(split, 5, seed=1, augment=fn, repeat_augmented=True):
         images.append(x.numpy())
@@ -68,34 +102,31 @@ def test_doubled_training_set_holds_every_image_once_plain_and_once_augmented():
 
 
 def _comparison(tmp_path, executor: str = "local"):
-    """The baseline and flip trials of 04 on a tiny generated dataset, as the notebook runs them."""
+    """The baseline and flip trials of 04 on a tiny generated dataset, as the notebook runs them:
+    its own trial function (its trial cell), its initial weights saved per seed first."""
     from helpers.data.sources import make_synthetic
 
     spec = str(make_synthetic(per_class=4).location)
-    paths = augmentation.save_initial_weights(tmp_path, [0])
-    settings = {
-        "fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
-        "train_per_class": 4,
-        "valid_per_class": 2,
-        "test_per_class": 2,
-        "subset_seed": 0,
-        "epochs": 1,
-        "batch_size": 16,
-        "learning_rate": 1e-3,
-        "lr_scaling": "none",
-        "patience": 10,
-        "mixed_precision": False,
-        "doubled_set": "once",
-    }
-    trials = augmentation.comparison_trials(["flip"], STRENGTHS, settings, seed=0)
-    run = {"dataset": spec, "run_dir": tmp_path, "initial_weights": paths, "executor": executor}
-    return trials, run
+    fn = trialstore.from_notebook(NOTEBOOK_04, "augmentation_trial", epochs=1, batch_size=16,
+                                  patience=10)
+    settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
+                "train_per_class": 4, "valid_per_class": 2, "test_per_class": 2, "subset_seed": 0}
+    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    trials = trialstore.make_trials("04aug", arms, settings, seed=0)
+    context = {"settings": settings, "dataset": spec, "run_dir": str(tmp_path),
+               "initial_weights": initial_weights(tmp_path, [0]), "layers": layers}
+    return trials, {"trial_fn": fn, "context": context, "run_dir": tmp_path,
+                    "executor": executor, "metric": "valid_accuracy"}
+
+
+def _run(trials, run) -> list[dict]:
+    return augmentation.load_results(run["run_dir"], trialstore.run_trials(trials, **run))
 
 
 def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
     trials, run = _comparison(tmp_path)
     assert [t.config["name"] for t in trials] == ["baseline", "flip"]
-    results = augmentation.run_comparison(trials, **run)
+    results = _run(trials, run)
     by_name = {r["name"]: r for r in results}
     assert by_name["baseline"]["n_train_images"] == 40
     assert by_name["flip"]["n_train_images"] == 80
@@ -104,17 +135,17 @@ def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(t
     assert (table.seeds == 1).all()
     saved = tmp_path / "models" / "04_flip_s0.keras"
     stamp = saved.stat().st_mtime_ns
-    assert augmentation.run_comparison(trials, **run) == results  # nothing retrained
+    assert _run(trials, run) == results  # nothing retrained
     assert saved.stat().st_mtime_ns == stamp
     reloaded = keras.saving.load_model(saved)
     probs = reloaded.predict(np.zeros((4, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     # test accuracy and the gap come from the same (saved, last epoch's) weights
-    ds = data.load_dataset(run["dataset"], say=lambda *_: None)
+    ds = data.load_dataset(run["context"]["dataset"], say=lambda *_: None)
     flip = by_name["flip"]
     valid_curve = [r["value"] for r in flip["history"]
                    if r["split"] == "valid" and r["metric"] == "accuracy"]
-    assert flip["weights_epoch"] == len(valid_curve) == trials[1].settings["epochs"]  # all run
+    assert flip["weights_epoch"] == len(valid_curve) == 1  # all epochs run
     for split, key in (("valid", "valid_accuracy"), ("test", "test_accuracy")):
         part = data.stratified_subset(ds[split], 2, 0)
         acc = (reloaded.predict(part.x, verbose=0).argmax(1) == part.y).mean()
@@ -124,25 +155,18 @@ def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(t
     assert flip["gap"] == pytest.approx(flip["train_accuracy"] - flip["valid_accuracy"])
 
 
-def test_augmentation_trial_refuses_incomplete_settings(tmp_path):
-    trials, run = _comparison(tmp_path)
-    context = {"settings": {"epochs": 1}, "dataset": run["dataset"], "run_dir": str(tmp_path)}
-    with pytest.raises(ValueError, match="settings lack.*batch_size"):
-        augmentation.augmentation_trial(trials[0].config, context)
-
-
 @pytest.mark.ray
 def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
     pytest.importorskip("ray")
     trials, run = _comparison(tmp_path / "local")
-    local = {r["name"]: r for r in augmentation.run_comparison(trials, **run)}
+    local = {r["name"]: r for r in _run(trials, run)}
     _, remote_run = _comparison(tmp_path / "ray", executor="ray")
-    remote = {r["name"]: r for r in augmentation.run_comparison(trials, **remote_run)}
+    remote = {r["name"]: r for r in _run(trials, remote_run)}
     names = {
         where: sorted(p.name for p in (tmp_path / where / "results" / "trials").glob("*.json"))
         for where in ("local", "ray")
     }
-    assert names["local"] == names["ray"] == sorted(f"{t.id}.json" for t in trials)
+    assert names["local"] == names["ray"] and len(names["local"]) == len(trials)
     assert (tmp_path / "ray" / "models" / "04_flip_s0.keras").exists()  # the worker saved it
     for name in ("baseline", "flip"):  # same data, weights and seeds in another process
         assert remote[name]["n_train_images"] == local[name]["n_train_images"]

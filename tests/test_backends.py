@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import STRENGTHS, cli
+from conftest import AUGMENTATION_NAMES, augmentation_layers, cli
 
 from helpers import backend
 from helpers.base import ROOT, StudyError
@@ -65,7 +65,7 @@ def test_array_batches_are_reproducible_and_reshuffled_each_epoch():
 
 def test_doubled_set_every_epoch_augments_only_the_copy():
     split = _split(20)
-    flip = augment.from_layers(augment.study_layer("flip", "horizontal_and_vertical"), portable=True)
+    flip = augment.from_layers(augmentation_layers()["flip"], portable=True)
     batches = pipeline.ArrayBatches(split, 8, seed=0, augment=flip, repeat_augmented=True)
     x, y = _epoch(batches)
     assert len(x) == 40 and np.bincount(y).tolist() == (np.bincount(split.y) * 2).tolist()
@@ -77,9 +77,9 @@ def test_doubled_set_every_epoch_augments_only_the_copy():
     assert np.array_equal(x, again[0])
 
 
-@pytest.mark.parametrize("name", augment.NAMES)
+@pytest.mark.parametrize("name", AUGMENTATION_NAMES)
 def test_portable_augmentations_are_seeded(name):
-    fn = augment.from_layers(augment.study_layer(name, STRENGTHS[name]), portable=True)
+    fn = augment.from_layers(augmentation_layers()[name], portable=True)
     images = _split(16).x.astype(np.float32) / 255.0
     a, b, c = fn(images, (0, 0)), fn(images, (0, 0)), fn(images, (1, 0))
     assert a.shape == images.shape and a.dtype == np.float32
@@ -90,7 +90,7 @@ def test_portable_augmentations_are_seeded(name):
 
 def test_doubled_split_once_with_portable_augmentation_is_reproducible():
     split = _split(30)
-    fn = augment.from_layers(augment.study_layer("rotation", 0.24), portable=True)
+    fn = augment.from_layers(augmentation_layers(rotation=0.24)["rotation"], portable=True)
     once, again = augment.doubled_split(split, fn, seed=4), augment.doubled_split(split, fn, seed=4)
     assert len(once) == 60 and once.x.dtype == np.uint8
     assert np.array_equal(once.x[:30], split.x) and not np.array_equal(once.x[30:], split.x)
@@ -237,7 +237,7 @@ def test_one_augmented_copy_serves_both_kinds_of_augmentation(portable):
     import keras
 
     split = _split(21)
-    fn = augment.from_layers(augment.study_layer("zoom", 0.5), portable=portable)
+    fn = augment.from_layers(augmentation_layers(zoom=0.5)["zoom"], portable=portable)
     assert fn.portable is portable
     copy = augment.augmented_copy(split.x, fn, seed=2, batch_size=8)
     by_hand = [np.rint(keras.ops.convert_to_numpy(fn(split.x[s:s + 8] / np.float32(255), (2, s)))

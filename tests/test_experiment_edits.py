@@ -121,3 +121,61 @@ def test_05_with_sgd_in_its_fine_tuning_compile_trains_every_seed_with_it(tmp_pa
         tuned = losses(adam_history, seed, "unfrozen"), losses(sgd_history, seed, "unfrozen")
         assert len(tuned[0]) == len(tuned[1]) > 0
         assert not np.array_equal(tuned[1], tuned[0]), f"seed {seed} fine-tuned as with Adam"
+def _figure9_size(names: list[str], n_examples: int) -> tuple[int, int]:
+    """The pixel size of Figure 9 drawn, as plots.show saves it, with one row per name."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from helpers import plots
+
+    blank = np.zeros((n_examples, 32, 32, 3))
+    buf = io.BytesIO()
+    plots.augmentation_grid(blank, dict.fromkeys(names, blank)).savefig(
+        buf, format="png", dpi=110, bbox_inches="tight")
+    return Image.open(buf).size
+
+
+@pytest.mark.slow
+def test_04_with_contrast_added_to_its_augmentations_dict_trains_draws_and_tests_it(tmp_path):
+    """One more entry in 04's augmentations dict, and nothing else changed: a copy of 04 run
+    through the runner (smoke, synthetic) trains contrast for every seed, draws it in Figure 9
+    and Figure 10's data, and tests it (C7.contrast, C8.contrast), as an extension: the pooled
+    rows still pool the study's five and the run departs from the study in nothing more."""
+    import nbformat
+    import pandas as pd
+    from PIL import Image
+
+    project = copy_project(tmp_path / "project")
+    path = project / "notebooks" / "04_augmentation.ipynb"
+    nb = nbformat.read(path, 4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "augmentations = {" in c.source]
+    assert len(cells) == 1, "04 should build its augmentations dict in exactly one cell"
+    lines = cells[0].source.splitlines()
+    close = lines.index("}", lines.index("augmentations = {"))
+    lines.insert(close, '    "contrast": keras.layers.RandomContrast(0.3),')
+    cells[0].source = "\n".join(lines)
+    nbformat.write(nb, path)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
+         "--out", str(out), "--only", "04", "--no-report"], cwd=project,
+        env={**os.environ, "CINIC10_DATA": str(tmp_path / "data"), "PYTHONPATH": str(project)},
+        text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = out / "results"
+    studys = ["brightness", "flip", "rotation", "zoom", "cutout"]
+    runs = pd.read_csv(results / "04_augmentation_runs.csv")
+    assert sorted(runs[runs.augmentation == "contrast"].seed) == [0, 1]  # every seed trained it
+    history = pd.read_csv(results / "04_augmentation_history.csv")  # Figure 10's data
+    assert set(history.augmentation) == {"baseline", *studys, "contrast"}
+    drawn = Image.open(out / "figures" / "fig09_augmentations.png").size
+    assert drawn == _figure9_size([*studys, "contrast"], 4) != _figure9_size(studys, 4)
+    found = json.loads((results / "findings.json").read_text())
+    rows = {r["id"]: r for r in found["claims"]}
+    assert {"C7.contrast", "C8.contrast"} <= set(rows)
+    assert rows["C7.contrast"]["role"] == rows["C8.contrast"]["role"] == "sub-claim"
+    assert "mean of 5 augmentations" in rows["C7"]["method"]  # the study's five, pooled
+    departures = found["regimes"]["04_augmentation"]["departures"]
+    assert not [d for d in departures if "augmentations" in d], departures

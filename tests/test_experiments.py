@@ -273,17 +273,6 @@ def test_ray_executor_writes_the_same_trials(tiny_dataset, tmp_path):
     assert set(again.executor) == {"ray"}  # nothing redone (and Ray not even needed)
 
 
-def test_augmentation_trial_refuses_a_flat_context(tiny_dataset):
-    """augmentation_trial reads the grid's settings from context['settings']
-    (trialstore.needed_settings); the old flat context is refused, naming what is missing."""
-    from helpers.experiments import augmentation
-
-    _, context = tiny_trials(tiny_dataset)
-    partial = {"settings": {"fingerprint": "x"}, "dataset": context["dataset"]}
-    with pytest.raises(ValueError, match=r"augmentation_trial: settings lack \['batch_size'"):
-        augmentation.augmentation_trial({"name": "baseline", "seed": 0}, partial)
-
-
 # what Ray client raised in CI when the head's per-client server died at start (abridged)
 START_FAILURES = {
     "died": "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err "

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import cli, write_layout
+from conftest import augmentation_layers, cli, write_layout
 
 from helpers.base import CONFIGS, StudyError
 from helpers.experiments import protocol as study
@@ -133,7 +133,7 @@ def test_doubled_set_is_the_same_on_every_epoch():
         np.array([f"i{i}" for i in range(n)]),
         np.full(n, "s"),
     )
-    fn = augment.make_augment("rotation", 0.24)
+    fn = augment.from_layers(augmentation_layers(rotation=0.24)["rotation"])
     doubled = augment.doubled_split(split, fn, seed=0)
     assert len(doubled) == 2 * n
     np.testing.assert_array_equal(doubled.x[:n], split.x)  # the originals, then the copy
@@ -153,7 +153,7 @@ def test_rotation_reaches_past_54_degrees_and_stays_under_90():
     from helpers.data import augment
 
     full = explain("full", dataset=None, out="x")["notebooks"]["04_augmentation"]["rotation"]
-    layer = augment.study_layer("rotation", full["value"])
+    layer = augmentation_layers(rotation=full["value"])["rotation"]  # 04's, at full's value
     seeds = augment._BatchSeeds(tf.constant([0, 0]))
     angles = np.abs(
         layer.get_random_transformation(np.zeros((512, 32, 32, 3), np.float32), seed=seeds)[

@@ -14,7 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import STRENGTHS
+from conftest import NOTEBOOK_04, augmentation_layers, initial_weights
 
 from helpers.base import ROOT
 from helpers.data.dataset import Split
@@ -229,30 +229,30 @@ def test_traced_once_is_keyed_on_the_optimisers_whole_config():
 
 
 def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypatch):
-    """04's trial function end to end (initial weights loaded into the kept CNN, doubled set,
+    """04's trial function (its notebook's trial cell) end to end (initial weights, doubled set,
     test and train evaluation): the same results with reuse as with a fresh build per trial."""
     from helpers.data.sources import make_synthetic
-    from helpers.experiments import augmentation
+    from helpers.experiments import augmentation, trialstore
 
     monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "data"))
     spec = str(make_synthetic(per_class=4).location)
     from helpers import data
 
     ds = data.load_dataset(spec, say=lambda *_: None)
+    fn = trialstore.from_notebook(NOTEBOOK_04, "augmentation_trial", epochs=2, batch_size=8,
+                                  patience=10)
     settings = {"fingerprint": ds.fingerprint, "train_per_class": 2, "valid_per_class": 2,
-                "test_per_class": 2, "subset_seed": 0, "epochs": 2, "batch_size": 8,
-                "learning_rate": 1e-3, "lr_scaling": "none", "patience": 10,
-                "mixed_precision": False, "doubled_set": "once"}
-    trials = augmentation.comparison_trials(["flip"], STRENGTHS, settings, seed=0, repeats=2)
+                "test_per_class": 2, "subset_seed": 0}
+    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    trials = trialstore.make_trials("04aug", arms, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
         monkeypatch.setenv("CINIC10_FRESH_BUILDS", mode)
         run_dir = tmp_path / f"fresh{mode}"
-        weights = augmentation.save_initial_weights(run_dir, [0, 1])
-        context = {"settings": trials[0].settings, "dataset": spec, "run_dir": str(run_dir),
-                   "initial_weights": weights}
+        context = {"settings": settings, "dataset": spec, "run_dir": str(run_dir),
+                   "initial_weights": initial_weights(run_dir, [0, 1]), "layers": layers}
         with training.quiet():
-            results[mode] = [augmentation.augmentation_trial(t.config, context) for t in trials]
+            results[mode] = [fn(t.config, context) for t in trials]
     for fresh, reused in zip(results["1"], results["0"]):
         assert {k: v for k, v in fresh.items() if k not in TIMES} == \
             {k: v for k, v in reused.items() if k not in TIMES}

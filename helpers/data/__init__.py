@@ -1,6 +1,6 @@
 """The data layer's front door: load_dataset(spec) -> Dataset (decoded, cached), the subsets a
 notebook trains on. sources (where images come from), decode, cache (decode once), dataset
-(Split, Dataset, stratified draws), pipeline (tf.data from the cache), augment (04's five)."""
+(Split, Dataset, stratified draws), pipeline (tf.data from the cache), augment (seeded layers)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from helpers.data.sources import SPLITS, resolve_source
 # "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
 # (augment.doubled_split). Here, not in augment, so profiles check it without TensorFlow.
 DOUBLED_SETS = ("once", "every_epoch")
-AUGMENTATIONS = ("brightness", "flip", "rotation", "zoom", "cutout")  # 04's five (augment.py)
 
 
 def load_dataset(

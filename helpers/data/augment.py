@@ -1,8 +1,8 @@
-"""The study's five augmentations as batched, seeded functions for pipeline.make_input(augment=):
-Keras' own preprocessing layers, driven by the batch's seed pair so a run is reproducible, and
-the doubled set. One implementation for both inputs: on TensorFlow a function runs inside
-tf.data, its seeds folded in the graph; on another backend (or asked for portable) it runs on
-NumPy batches with seeds drawn on the host (arrays.ArrayBatches)."""
+"""Keras preprocessing layers (04's augmentations, named in its notebook) as batched, seeded
+functions for pipeline.make_input(augment=), driven by the batch's seed pair so a run is
+reproducible, and the doubled set. One implementation for both inputs: on TensorFlow a function
+runs inside tf.data, its seeds folded in the graph; on another backend (or asked for portable)
+it runs on NumPy batches with seeds drawn on the host (arrays.ArrayBatches)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-from keras import layers
 
 from helpers import backend
-from helpers.data import AUGMENTATIONS
 
 AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
-NAMES = AUGMENTATIONS  # the study's five, named in helpers.data (profiles check them there)
-# their strengths are 04's parameters (the study's where it gives them: experiments/protocol.py)
 
 
 class _BatchSeeds(keras.random.SeedGenerator):
@@ -53,34 +49,7 @@ class _HostSeeds(keras.random.SeedGenerator):
         return backend.draw_seed(int(state) & 0x7FFFFFFF)
 
 
-def study_layer(name: str, strength) -> layers.Layer:
-    """One of the study's augmentations as a Keras layer on [0, 1] images. strength: brightness
-    shift as a share of the range; flip mode; rotation as a share of a full turn (< 0.25, i.e.
-    under 90 degrees); zoom-in share (0.5 = up to 50%); cut-out's largest share of the area."""
-    if name == "brightness":
-        return layers.RandomBrightness(float(strength), value_range=(0.0, 1.0))
-    if name == "flip":
-        return layers.RandomFlip(str(strength))
-    if name == "rotation":
-        if not 0 < float(strength) < 0.25:
-            raise ValueError(f"rotation strength {strength}: a share of a full turn in (0, 0.25)")
-        return layers.RandomRotation(float(strength), fill_mode="reflect")
-    if name == "zoom":
-        if not 0 < float(strength) < 1:
-            raise ValueError(f"zoom strength {strength}: the largest zoom-in share, in (0, 1)")
-        return layers.RandomZoom(height_factor=(-float(strength), 0.0), fill_mode="reflect")
-    if name == "cutout":
-        # factor (1, 1): erase in every image; a black patch of 2%..strength of the area
-        return layers.RandomErasing(
-            factor=(1.0, 1.0),
-            scale=(0.02, float(strength)),
-            fill_value=0.0,
-            value_range=(0.0, 1.0),
-        )
-    raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(NAMES)}")
-
-
-def from_layers(*chain: layers.Layer, portable: bool | None = None) -> AugmentFn:
+def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> AugmentFn:
     """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> images, same shape,
     dtype and range: the layers applied in order, each drawing from the seed pair only.
     portable (default: off TensorFlow): NumPy in and out, host-drawn seeds (fn.portable);
@@ -99,29 +68,6 @@ def from_layers(*chain: layers.Layer, portable: bool | None = None) -> AugmentFn
 
     augment.portable = portable
     return augment
-
-
-def make_augment(name: str, strength) -> AugmentFn:
-    """The augmentation `name` at `strength` (see study_layer) as a make_input augment function."""
-    return from_layers(study_layer(name, strength))
-
-
-def study_augmentations(names, strengths: dict) -> dict[str, AugmentFn]:
-    """The named augmentations (of NAMES) at their strengths (see study_layer; notebook 04's
-    parameters), as make_input augment functions by name."""
-    check_names(names, strengths)
-    return {name: make_augment(name, strengths[name]) for name in names}
-
-
-def check_names(names, strengths: dict) -> None:
-    """ValueError unless every name is one of NAMES and has a strength."""
-    unknown = [n for n in names if n not in NAMES]
-    if unknown:
-        raise ValueError(f"augmentations {unknown}: unknown; known: {', '.join(NAMES)}")
-    missing = [n for n in names if n not in strengths]
-    if missing:
-        raise ValueError(f"augmentations {missing}: no strength given (04's parameters name one "
-                         "for each)")
 
 
 def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):

@@ -35,6 +35,8 @@ STUDY = {
         "bn_momentum": 0.99,
     },
     "04_augmentation": {
+        # the names of 04's augmentations dict: a run may add one (an extension, its rows the
+        # project's), while one without any of these five departs from the study (EXTENSIBLE)
         "augmentations": ["brightness", "flip", "rotation", "zoom", "cutout"],
         "flip": "horizontal_and_vertical",
         "rotation": 0.24,  # a share of a full turn: up to 86 degrees ("less than 90")
@@ -53,6 +55,8 @@ STUDY = {
 # a run that departs from the study only in these is still at the study's budget (the gpu
 # profile), and the departures are named on its findings.
 OPTIMISATION = ("batch_size", "lr_scaling", "mixed_precision")
+# Study settings a run may add to: every one of the study's items kept, more of the project's
+EXTENSIBLE = ("augmentations",)
 
 # the conclusions' sentence for a run on other data than CINIC-10 (02-05)
 NOT_CINIC10 = "These numbers are not CINIC-10's: compare them with the study only in shape."
@@ -74,9 +78,14 @@ def same(a, b) -> bool:
 
 def departures(stem: str, params: dict) -> dict[str, tuple]:
     """{name: (this run's value, the study's)} for every study-stated setting of notebook stem
-    that params (e.g. the notebook's globals()) sets to another value."""
-    return {k: (params[k], v) for k, v in study_settings(stem).items()
-            if k in params and not same(params[k], v)}
+    that params (e.g. the notebook's globals()) sets to another value; an EXTENSIBLE one (a
+    dict reads as its keys) departs only where it lacks one of the study's items."""
+    found = {}
+    for k, v in study_settings(stem).items():
+        value = list(params[k]) if k in EXTENSIBLE and k in params else params.get(k)
+        if k in params and not same(value, v) and not (k in EXTENSIBLE and set(v) <= set(value)):
+            found[k] = (value, v)
+    return found
 
 
 def data_label(ds) -> str:

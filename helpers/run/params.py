@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from helpers.base import StudyError
-from helpers.data import AUGMENTATIONS, DOUBLED_SETS
+from helpers.data import DOUBLED_SETS
 from helpers.experiments import EXECUTORS
 from helpers.models import LR_SCALING
 
@@ -126,9 +126,4 @@ def _check_list(where: str, name: str, value: list, default: list) -> list:
         raise StudyError(f"{where}: parameter {name}={value!r} names a value twice")
     for v in value:
         _check_number(where, f"{name} item", v, GRIDS.get(name))
-    if name == "augmentations":
-        unknown = [v for v in value if v not in AUGMENTATIONS]
-        if unknown:
-            raise StudyError(f"{where}: parameter {name}: unknown {unknown}, expected some of "
-                             f"{AUGMENTATIONS}")
     return value
