@@ -48,29 +48,6 @@ def forget_kept_models(monkeypatch):
     reuse.clear()
 
 
-def _trial(config: dict, seed: int, reused: bool, lr: float = 1e-3):
-    """One trial as resnet_trial runs it (fresh: as it did before reuse); the model, its weights
-    after training by path (without the tunable Elastic Net's α, λ) and the TrainResult."""
-    if not reused:
-        keras.backend.clear_session()
-    training.setup(seed)
-    reg = ElasticNetRegularization(config["alpha"], config["lam"]) if "alpha" in config else None
-    tunable = reused and reg is not None
-    key = ("test", *sorted((k, v) for k, v in config.items()
-                           if not (tunable and k in ("alpha", "lam"))))
-
-    def build():
-        return nets.create_resnet_model(config["n_blocks"], config["kernel_size"],
-                                        config["dropout"], base_filters=4,
-                                        output_regularizer=reg, tunable=tunable)
-
-    model = reuse.model(key, build) if reused else build()
-    result = reuse.fit_trial(model, TRAIN, VALID, {**SETTINGS, "learning_rate": lr}, seed)
-    weights = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights
-               if w.path.rsplit("/", 1)[-1] not in HELD}
-    return model, weights, result
-
-
 def _assert_same(fresh, reused):
     for (_, f_weights, f_result), (_, r_weights, r_result) in zip(fresh, reused):
         assert list(f_weights) == list(r_weights)
@@ -80,28 +57,13 @@ def _assert_same(fresh, reused):
         assert f_result.best_epoch == r_result.best_epoch
 
 
-def test_a_reused_model_trains_bit_for_bit_like_a_fresh_build():
-    with training.quiet():
-        fresh = [_trial(c, s, reused=False) for c, s in SEQUENCE]
-        reused = [_trial(c, s, reused=True) for c, s in SEQUENCE]
-    _assert_same(fresh, reused)
-    # and it is the same model each time an architecture comes back (its functions kept), for
-    # B1 and B2 alike (they differ only in α and λ)
-    models = [m for m, _, _ in reused]
-    assert models[0] is models[1] is models[3]
-    assert models[2] is models[4] and models[0] is not models[2]
-    assert fresh[0][0] is not fresh[1][0]
-    assert isinstance(models[2].get_layer("classifier"), nets.TunableElasticNetDense)
-    assert nets.count_params(models[2]) == fresh[2][0].count_params()
-
-
 def test_the_learning_rate_and_optimiser_state_are_the_trials_own():
     """A kept model after a trial at another learning rate (and with Adam's moments and step
     count of that trial) trains like a fresh build at this trial's learning rate."""
     with training.quiet():
-        fresh = _trial(A, 0, reused=False, lr=3e-3)
-        _trial(A, 1, reused=True, lr=1e-4)
-        reused = _trial(A, 0, reused=True, lr=3e-3)
+        fresh = _compiled_trial(A, 0, False, lambda: keras.optimizers.Adam(3e-3))
+        _compiled_trial(A, 1, True, lambda: keras.optimizers.Adam(1e-4))
+        reused = _compiled_trial(A, 0, True, lambda: keras.optimizers.Adam(3e-3))
     _assert_same([fresh], [reused])
 
 
@@ -117,27 +79,27 @@ def test_the_traced_functions_serve_every_trial_of_an_architecture(monkeypatch):
     monkeypatch.setattr(nets._ElasticNetOf, "__call__",
                         lambda self, w: calls.append(1) or tunable(self, w))
     with training.quiet():
-        _trial(B1, 0, reused=True)
+        _compiled_trial(B1, 0, reused=True)
         traced = len(calls)
-        _trial(B1, 1, reused=True)
-        _trial(B2, 0, reused=True)  # other α and λ: read from the weights, not traced in
+        _compiled_trial(B1, 1, reused=True)
+        _compiled_trial(B2, 0, reused=True)  # other α and λ: read from the weights, not traced in
         assert traced > 0 and len(calls) == traced  # nothing traced again
-        _trial(B1, 1, reused=False)
+        _compiled_trial(B1, 1, reused=False)
     assert len(calls) > traced  # a fresh build traces anew
 
 
 def test_fresh_builds_switch_keeps_nothing(monkeypatch):
     monkeypatch.setenv("CINIC10_FRESH_BUILDS", "1")
     with training.quiet():
-        one, two = _trial(A, 0, reused=True)[0], _trial(A, 1, reused=True)[0]
+        one, two = _compiled_trial(A, 0, True)[0], _compiled_trial(A, 1, True)[0]
     assert one is not two
 
 
 def test_a_key_that_misses_part_of_the_architecture_is_refused():
     training.setup(0)
-    reuse.model(("same key",), lambda: nets.create_resnet_model(1, 3, base_filters=4))
+    one, two = (nets.create_resnet_model(b, 3, base_filters=4) for b in (1, 2))
     with pytest.raises(RuntimeError, match="architecture key misses"):
-        reuse.model(("same key",), lambda: nets.create_resnet_model(2, 3, base_filters=4))
+        reuse.copy_state(one, two)
 
 
 TIMES = ("timing", "train_seconds", "images_per_second")  # the only fields reuse may change
@@ -209,6 +171,8 @@ def test_traced_once_trains_bit_for_bit_like_a_fresh_compile_and_fit():
     models = [m for m, _, _ in reused]
     assert models[0] is models[1] is models[3] and models[2] is models[4]
     assert models[0] is not models[2]
+    assert isinstance(models[2].get_layer("classifier"), nets.TunableElasticNetDense)
+    assert nets.count_params(models[2]) == fresh[2][0].count_params()
 
 
 def test_traced_once_is_keyed_on_the_optimisers_whole_config():
@@ -262,13 +226,10 @@ JAX_CHECK = """
 import json, keras
 from tests import test_reuse as t
 from helpers.models import training
-with training.quiet():
-    fresh = [t._trial(c, s, reused=False) for c, s in t.SEQUENCE]
-    reused = [t._trial(c, s, reused=True) for c, s in t.SEQUENCE]
-t._assert_same(fresh, reused)
 with training.quiet():  # 03's cell: compiled in the trial, then reuse.traced_once
-    t._assert_same([t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE],
-                   [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE])
+    fresh = [t._compiled_trial(c, s, reused=False) for c, s in t.SEQUENCE]
+    reused = [t._compiled_trial(c, s, reused=True) for c, s in t.SEQUENCE]
+t._assert_same(fresh, reused)
 print(json.dumps({"backend": keras.backend.backend(), "same": True,
                   "kept": reused[0][0] is reused[1][0]}))
 """

@@ -82,17 +82,6 @@ def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int 
     return out
 
 
-def needed_settings(context: dict, needed: set[str], who: str) -> dict:
-    """context["settings"], refused (ValueError naming who) without a needed key."""
-    given = context.get("settings")
-    if not isinstance(given, dict):
-        raise ValueError(f"{who}: context['settings'] must be the grid's settings (a mapping)")
-    missing = needed - set(given)
-    if missing:
-        raise ValueError(f"{who}: settings lack {sorted(missing)}")
-    return given
-
-
 def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
     """(dataset, *the stratified subsets of splits) that context["settings"] names, loaded once
     per process (a Ray worker's too), checked against its fingerprint. (n, 32, 32, 3) uint8."""

@@ -19,13 +19,10 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Callable
 
 import keras
 
 from helpers import backend, timing
-from helpers.data.dataset import Split
-from helpers.models import training
 
 KEEP = 4  # architectures kept per process: 03's and 04's trials come architecture by architecture
 _KEPT: OrderedDict = OrderedDict()  # full key -> compiled model
@@ -35,60 +32,6 @@ _INITIAL: dict[int, list] = {}  # id(model) -> its optimiser's variables' values
 def enabled() -> bool:
     """Whether models are reused (unless CINIC10_FRESH_BUILDS=1)."""
     return os.environ.get("CINIC10_FRESH_BUILDS", "") in ("", "0")
-
-
-def model(key: tuple, build: Callable[[], keras.Model]) -> keras.Model:
-    """build()'s model for architecture key (everything that shapes the model: a kept model
-    with another graph would be wrong), in the state build() would give it now (so call it
-    after seeding, where a fresh build would be made). The first time: that fresh model, kept
-    after compile(); later: the kept one, reset to it. Counts as the phase 'build'."""
-    with timing.phase("build"):
-        fresh = build()
-        if not enabled():
-            return fresh
-        full = (backend.name(), keras.mixed_precision.global_policy().name, *key)
-        kept = _KEPT.get(full)
-        if kept is None:
-            _KEPT[full] = fresh
-            while len(_KEPT) > KEEP:
-                _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
-            return fresh
-        _KEPT.move_to_end(full)
-        copy_state(fresh, kept)
-        return kept
-
-
-def compile(model: keras.Model, learning_rate: float) -> keras.Model:
-    """training.compile_model(model, learning_rate) for a new model; a kept model that was
-    compiled before keeps its compiled (traced) functions, its optimiser put back to its
-    initial state at learning_rate."""
-    initial = _INITIAL.get(id(model))
-    if initial is None or not any(model is m for m in _KEPT.values()):
-        training.compile_model(model, learning_rate)
-        if any(model is m for m in _KEPT.values()):
-            model.optimizer.build(model.trainable_variables)  # as fit would, before its 1st step
-            _INITIAL[id(model)] = [keras.ops.convert_to_numpy(v) for v in
-                                   model.optimizer.variables]
-        return model
-    for variable, value in zip(model.optimizer.variables, initial):
-        variable.assign(value)
-    model.optimizer.learning_rate = learning_rate
-    return model
-
-
-def fit_trial(model, train: Split, valid: Split, settings: dict, seed: int, **fit_kwargs):
-    """A grid's or comparison's run (03, 04), quietly: compile at settings' learning rate
-    scaled to its batch (lr_scaling), fit for its epochs with its batch size and patience.
-    A model from model() keeps its compiled functions (compile()). Returns fit's
-    TrainResult (best epoch's weights restored unless restore_best=False)."""
-    lr = training.scaled_learning_rate(
-        settings["learning_rate"], settings["batch_size"], settings.get("lr_scaling", "none")
-    )
-    compile(model, lr)
-    with training.quiet():
-        return training.fit(model, train, valid, epochs=settings["epochs"],
-                            batch_size=settings["batch_size"], seed=seed,
-                            patience=settings["patience"], **fit_kwargs)
 
 
 def traced_once(model: keras.Model) -> keras.Model:
