@@ -2,7 +2,7 @@
 functions for pipeline.make_input(augment=), driven by the batch's seed pair so a run is
 reproducible, and the doubled set. One implementation for both inputs: on TensorFlow a function
 runs inside tf.data, its seeds folded in the graph; on another backend (or asked for portable)
-it runs on NumPy batches with seeds drawn on the host (arrays.ArrayBatches)."""
+it runs on NumPy batches with seeds drawn on the host (pipeline.ArrayBatches)."""
 
 from __future__ import annotations
 
