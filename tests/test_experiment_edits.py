@@ -23,6 +23,22 @@ def copy_project(dest):
     return dest
 
 
+def run_both(tmp_path, project, args: list[str]) -> dict:
+    """The checkout as it is, then the edited copy in project, each through the runner (smoke,
+    synthetic, args) into its own folder: {"as is": folder, "edited": folder}."""
+    env = {**os.environ, "CINIC10_DATA": str(tmp_path / "data")}
+    outs = {}
+    for name, root in (("as is", None), ("edited", project)):
+        out = outs[name] = tmp_path / f"run-{name.replace(' ', '-')}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset",
+             "synthetic", "--out", str(out), *args], cwd=root or ROOT,
+            env=env if root is None else {**env, "PYTHONPATH": str(root)},
+            text=True, capture_output=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return outs
+
+
 # 02 at a budget where the ResNet learns the synthetic set: at smoke's own (300 images, 2 epochs)
 # every seed stays at chance (accuracy 0.1) with Adam and with SGD alike, which cannot tell them
 # apart
@@ -44,18 +60,8 @@ def test_02_with_sgd_in_its_compile_cell_trains_every_seed_with_sgd(tmp_path):
     assert len(cells) == 1, "02 should compile with Adam in exactly one cell"
     cells[0].source = cells[0].source.replace("keras.optimizers.Adam(", "keras.optimizers.SGD(")
     nbformat.write(nb, path)
-    env = {**os.environ, "CINIC10_DATA": str(tmp_path / "data")}
-    seeds = {}
-    for name, root in (("adam", None), ("sgd", project)):
-        out = tmp_path / f"run-{name}"
-        proc = subprocess.run(  # the checkout as it is (Adam), then the edited copy (SGD)
-            [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset",
-             "synthetic", "--out", str(out), *LEARNING_02], cwd=root or ROOT,
-            env=env if root is None else {**env, "PYTHONPATH": str(root)},
-            text=True, capture_output=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        seeds[name] = json.loads((out / "results" / "02_resnet.json").read_text())["seeds"]
-    adam, sgd = seeds["adam"], seeds["sgd"]
+    adam, sgd = (json.loads((out / "results" / "02_resnet.json").read_text())["seeds"]
+                 for out in run_both(tmp_path, project, LEARNING_02).values())  # Adam, SGD
     assert [s["seed"] for s in sgd] == [s["seed"] for s in adam] and len(sgd) >= 2
     for a, s in zip(adam, sgd):
         assert a["optimizer"]["class_name"] == "Adam" and s["optimizer"]["class_name"] == "SGD"
@@ -83,19 +89,10 @@ def test_05_with_sgd_in_its_fine_tuning_compile_trains_every_seed_with_it(tmp_pa
     assert len(cells) == 1, "05 should compile its fine-tuning stage in exactly one cell"
     cells[0].source = cells[0].source.replace(old, "keras.optimizers.SGD(0.001, momentum=0.9)")
     nbformat.write(nb, path)
-    env = {**os.environ, "CINIC10_DATA": str(tmp_path / "data")}
-    runs = {}
-    for name, root in (("adam", None), ("sgd", project)):
-        out = tmp_path / f"run-{name}"
-        proc = subprocess.run(  # the checkout as it is (Adam), then the edited copy (SGD)
-            [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset",
-             "synthetic", "--out", str(out), "--only", "05", "--no-report"], cwd=root or ROOT,
-            env=env if root is None else {**env, "PYTHONPATH": str(root)},
-            text=True, capture_output=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        result = json.loads((out / "results" / "05_transfer.json").read_text())
-        runs[name] = (result, pd.read_csv(out / "results" / "05_transfer_history.csv"))
-    (adam, adam_history), (sgd, sgd_history) = runs["adam"], runs["sgd"]
+    (adam, adam_history), (sgd, sgd_history) = (  # the notebook as it is (Adam), then SGD
+        (json.loads((out / "results" / "05_transfer.json").read_text()),
+         pd.read_csv(out / "results" / "05_transfer_history.csv"))
+        for out in run_both(tmp_path, project, ["--only", "05", "--no-report"]).values())
     assert [s["seed"] for s in sgd["seeds"]] == [s["seed"] for s in adam["seeds"]]
     assert len(sgd["seeds"]) >= 2
     for a, s in zip(adam["seeds"], sgd["seeds"]):
