@@ -182,7 +182,6 @@ def _fake_cinic(root: Path, per_class: int) -> Path:
 
 def test_cinic10_download_verify_and_sources(tmp_path, monkeypatch, data_home):
     monkeypatch.setattr(sources, "CINIC10_PER_SPLIT_CLASS", 2)
-    monkeypatch.setattr(cache_mod, "CINIC10_PER_SPLIT_CLASS", 2)
     archive = make_tar(
         _fake_cinic(tmp_path / "cinic", 2), tmp_path / "CINIC-10.tar.gz", arcname="."
     )
@@ -197,7 +196,6 @@ def test_cinic10_download_verify_and_sources(tmp_path, monkeypatch, data_home):
 
 def test_cinic10_given_by_path_is_recognised(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "CINIC10_PER_SPLIT_CLASS", 2)
-    monkeypatch.setattr(cache_mod, "CINIC10_PER_SPLIT_CLASS", 2)
     root = _fake_cinic(tmp_path / "cinic", 2)
     assert load_dataset(str(root), say=lambda *_: None).kind == "cinic10"
     (root / "test" / "cat" / next((root / "test" / "cat").iterdir()).name).unlink()

@@ -4,14 +4,15 @@ notebook trains on. sources (where images come from), decode, cache (decode once
 
 from __future__ import annotations
 
+from helpers.atomic import write_json
 from helpers.base import StudyError, resolve
 from helpers.data.cache import (
+    archive_memo,
     build_cache,
     check_carving,
     known_archive,
     load_meta,
     load_split,
-    remember_archive,
 )
 from helpers.data.dataset import (  # noqa: F401  (the layer's names, from one place)
     CINIC10_MEAN,
@@ -50,8 +51,8 @@ def load_dataset(
         source = resolve_source(spec, download=download, say=say)
         cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
         note = source.note
-        if source.is_archive and path is not None:
-            remember_archive(source.location, cache, valid_fraction, seed)
+        if path is not None and path.is_file():  # next time, known_archive finds it
+            write_json(archive_memo(path, valid_fraction, seed), {"cache": cache.name})
     meta = load_meta(cache)
     return Dataset(
         meta["name"],

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import zipfile
-from contextlib import closing
+from contextlib import closing, suppress
 from functools import partial
 from pathlib import Path
 
@@ -19,50 +19,9 @@ from helpers.atomic import atomic_dir, build_once, read_json, write_json
 from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import chunks, decode_chunk, imap_unordered
-from helpers.data.sources import (
-    CINIC10_PER_SPLIT_CLASS,
-    SPLITS,
-    Source,
-    cinic10_shortfalls,
-    layout_tree,
-)
+from helpers.data.sources import Source, scan_layout
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
-
-
-def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
-    """Classes and, per split, (relative path, class index, content digest) of every image.
-    Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
-    and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
-    where = source.location / source.prefix
-    tree = layout_tree(source)
-    for required in ("train", "test"):
-        if required not in tree:
-            raise StudyError(
-                f"{where / required}: split missing or empty (need train/ and test/ "
-                "with <class>/*.png|jpg inside; valid/ optional)"
-            )
-    classes = sorted(tree["train"])
-    files: dict[str, list[tuple[str, int, str]]] = {}
-    for split in (s for s in SPLITS if s in tree):
-        found = sorted(tree[split])
-        if found != classes:
-            extra, missing = set(found) - set(classes), set(classes) - set(found)
-            raise StudyError(
-                f"{where / split}: class folders differ from train/'s "
-                f"(extra {sorted(extra)}, missing {sorted(missing)})"
-            )
-        files[split] = [
-            (rel, c, digest) for c, cls in enumerate(classes) for rel, digest in tree[split][cls]
-        ]
-    if source.kind == "cinic10":
-        bad = cinic10_shortfalls(tree)
-        if bad:
-            raise StudyError(
-                f"{where}: not a complete CINIC-10 (expected 3 splits x 10 classes x "
-                f"{CINIC10_PER_SPLIT_CLASS} images; got {', '.join(bad[:3])}...)"
-            )
-    return classes, files
 
 
 def fingerprint(source: Source, files: dict, valid_fraction: float, seed: int) -> str:
@@ -133,30 +92,16 @@ def _check_carvable(source: Source, classes, train: list, fraction: float) -> No
 
 def _clean_stale_partials(cache_dir: Path) -> None:
     """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
-    is free); build_once removed this cache's own."""
+    is free; another user's or a read-only one is not ours to judge); build_once removed this
+    cache's own."""
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
-        lock = FileLock(cache_dir / f".{key}.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue  # a live builder is writing it
-        except OSError:
-            continue  # not ours to judge (another user's, read-only)
-        try:
+        with suppress(Timeout, OSError), FileLock(cache_dir / f".{key}.lock").acquire(timeout=0):
             shutil.rmtree(part, ignore_errors=True)
-        finally:
-            lock.release()
 
 
-def build_cache(
-    source: Source,
-    *,
-    valid_fraction: float = 0.1,
-    seed: int = 0,
-    workers: int | None = None,
-    say=print,
-) -> Path:
+def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
+                workers: int | None = None, say=print) -> Path:
     """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
     Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
     second adopts the first's cache, and a finished cache is never replaced. A finished cache
@@ -176,10 +121,9 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
     _clean_stale_partials(dest.parent)
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
-    total = sum(len(v) for v in files.values())
+    rows = [r for split in files for r in files[split]]  # one pass over an archive
     with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
-        rows = [r for split in files for r in files[split]]  # one pass over an archive
-        with progress_bar(total=total, desc=f"decoding {source.name}", unit="img") as bar:
+        with progress_bar(total=len(rows), desc=f"decoding {source.name}", unit="img") as bar:
             x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
         cuts = np.cumsum([len(v) for v in files.values()])[:-1]  # rows split by split
         arrays = {split: (x, np.array([r[1] for r in rs], np.int64),
@@ -189,32 +133,18 @@ def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say)
             x, y, n = arrays["train"]
             tr, va = carve_valid(y, valid_fraction, seed)
             arrays["train"], arrays["valid"] = (x[tr], y[tr], n[tr]), (x[va], y[va], n[va])
-            say(
-                f"{source.location}: no valid/ split; carved {valid_fraction:.0%} of train/ per class "
-                f"as valid (stratified, seed {seed})"
-            )
-        counts = {}
+            say(f"{source.location}: no valid/ split; carved {valid_fraction:.0%} of train/ per "
+                f"class as valid (stratified, seed {seed})")
         for split, (x, y, n) in arrays.items():
             src = np.array([image_source(s) for s in n])
             np.savez(tmp / f"{split}.npz", x=x, y=y, names=n, sources=src)
-            counts[split] = np.bincount(y, minlength=len(classes)).tolist()
-        meta = {
-            "name": source.name,
-            "kind": source.kind,
-            "location": str(source.location),
-            "prefix": source.prefix,
-            "fingerprint": fp,
-            "classes": classes,
-            "counts": counts,
-            "valid_carved": "valid" not in files,
-            "valid_fraction": valid_fraction,
-            "seed": seed,
-            "greyscale_widened": greys,
-            "cache_version": CACHE_VERSION,
-            "decode_seconds": round(time.perf_counter() - t0, 2),
-            "workers": workers,
-        }
-        write_json(tmp / "meta.json", meta)  # written last: its presence marks a whole cache
+        write_json(tmp / "meta.json", dict(  # written last: its presence marks a whole cache
+            name=source.name, kind=source.kind, location=str(source.location),
+            prefix=source.prefix, fingerprint=fp, classes=classes, valid_carved="valid" not in files,
+            counts={k: np.bincount(y, minlength=len(classes)).tolist()
+                    for k, (_, y, _) in arrays.items()},
+            valid_fraction=valid_fraction, seed=seed, greyscale_widened=greys, workers=workers,
+            cache_version=CACHE_VERSION, decode_seconds=round(time.perf_counter() - t0, 2)))
     if greys:
         say(f"{source.location}: {greys} greyscale images widened to RGB")
 
@@ -229,46 +159,6 @@ def load_split(cache: Path, split: str) -> Split:
         raise _damaged(path, err) from None
 
 
-# --- archives met before --------------------------------------------------------------------
-# Reading a .tar.gz's member list (to check it and to fingerprint its images) takes seconds for
-# cifar10-jpeg and far longer for CINIC-10, and every notebook's kernel loads the dataset anew.
-# Once an archive has been checked and its cache built, data/cache/archives/ remembers which
-# cache it made, keyed by the archive's path, size and modification time, the carving settings
-# and this layer's code: a changed archive, other settings or changed checks miss the memo.
-
-
-def _archive_key(path: Path, valid_fraction: float, seed: int) -> str | None:
-    if not path.is_file():
-        return None
-    st = path.stat()
-    code = b"".join(Path(__file__).with_name(m).read_bytes()
-                    for m in ("sources.py", "dataset.py", "cache.py"))
-    blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
-    return hashlib.sha256(blob.encode() + hashlib.sha256(code).digest()).hexdigest()[:24]
-
-
-def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
-    """The cache an archive at path made before (unchanged since, same settings and code),
-    or None: then resolve, check and build as usual, and remember_archive afterwards."""
-    key = _archive_key(path, valid_fraction, seed)
-    memo = data_dir() / "cache" / "archives" / f"{key}.json"
-    if key is None or not memo.is_file():
-        return None
-    try:
-        cache = data_dir() / "cache" / read_json(memo)["cache"]
-        whole = load_meta(cache)["location"] == str(path)
-    except (OSError, ValueError, KeyError, TypeError, StudyError):
-        return None  # a damaged memo or cache: not trusted
-    return cache if whole else None
-
-
-def remember_archive(path: Path, cache: Path, valid_fraction: float, seed: int) -> None:
-    """Remember that the archive at path (checked, unchanged) made cache (see known_archive)."""
-    key = _archive_key(path, valid_fraction, seed)
-    if key is not None and load_meta(cache).get("location") == str(path):
-        write_json(data_dir() / "cache" / "archives" / f"{key}.json", {"cache": cache.name})
-
-
 def load_meta(cache: Path) -> dict:
     """The cache's meta.json."""
     try:
@@ -279,7 +169,32 @@ def load_meta(cache: Path) -> dict:
 
 def _damaged(path: Path, err: Exception) -> StudyError:
     why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
-    return StudyError(
-        f"{path}: damaged cache file ({type(err).__name__}: {why}); delete {path.parent} and "
-        "rerun to rebuild it"
-    )
+    return StudyError(f"{path}: damaged cache file ({type(err).__name__}: {why}); delete "
+                      f"{path.parent} and rerun to rebuild it")
+
+
+# Reading a .tar.gz (to check it and to fingerprint its images) takes seconds for cifar10-jpeg
+# and far longer for CINIC-10, and every notebook's kernel loads the dataset anew. Once an
+# archive has been checked and its cache built, data/cache/archives/ remembers which cache it
+# made, keyed by the archive's path, size and mtime, the carving settings and this layer's
+# code: a changed archive, other settings or changed checks miss the memo.
+
+
+def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
+    """data/cache/archives/<key>.json: the memo of the archive at path (a file)."""
+    st = path.stat()
+    code = b"".join(Path(__file__).with_name(m).read_bytes()
+                    for m in ("sources.py", "dataset.py", "cache.py"))
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
+    return data_dir() / "cache" / "archives" / f"{hashlib.sha256(key.encode() + code).hexdigest()[:24]}.json"
+
+
+def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
+    """The cache an archive at path made before (unchanged since, same settings and code), or
+    None (not an archive, or not met yet): then resolve, check and build as usual, and write
+    {"cache": its name} to archive_memo afterwards."""
+    try:
+        cache = data_dir() / "cache" / read_json(archive_memo(path, valid_fraction, seed))["cache"]
+        return cache if path.is_file() and load_meta(cache)["location"] == str(path) else None
+    except (OSError, ValueError, KeyError, TypeError, StudyError):
+        return None  # no memo, or a damaged memo or cache: not trusted

@@ -1,18 +1,19 @@
 """Decode images in parallel for the cache: chunks of (name, bytes-or-path) read once from a
-folder or an archive, decoded by worker processes (threads once TensorFlow is loaded) that
-Ctrl-C or any error stops within seconds."""
+folder or an archive, decoded by a process pool (threads once TensorFlow is loaded) that
+Ctrl-C or any error stops within a second."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import io
 import multiprocessing as mp
+import os
 import signal
 import sys
 import tarfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
-from multiprocessing.connection import wait as wait_conns
 
 import numpy as np
 
@@ -75,95 +76,40 @@ def chunks(source: Source, rels: list[str]):
         yield idx, items
 
 
-def _worker(func: Callable, conn, inherited: list) -> None:
-    """A forked decoder: answer each chunk from conn until the parent closes it or dies."""
-    # Ctrl-C reaches the whole process group; the parent alone decides, and kills us. A worker
-    # dying of its own KeyboardInterrupt mid-message is what left multiprocessing.Pool hung.
+def _worker_init(parent: int) -> None:
+    """A forked decoder: Ctrl-C reaches the whole process group, and the parent alone decides
+    (a worker dying of its own KeyboardInterrupt mid-message hangs the pool); SIGTERM just ends
+    it (not the cli's handler); a parent killed outright is noticed within a second, silently."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (cli): just end
-    for c in inherited:  # the other workers' parent ends: else a killed parent is never seen
-        c.close()
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply = ("ok", func(task))
-        except StudyError as err:
-            reply = ("study", str(err))
-        except Exception as err:  # noqa: BLE001 - carried to the parent, which raises it
-            reply = ("error", f"{type(err).__name__}: {err}")
-        try:
-            conn.send(reply)
-        except OSError:  # the parent is gone (killed): no one to tell, nothing to print
-            return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=exit_when_orphaned, daemon=True).start()
 
 
 def imap_unordered(func: Callable, tasks: Iterable, workers: int) -> Iterator:
-    """func(task) for every task, in completion order, at most `workers` in flight, in forked
+    """func(task) for every task, in completion order, at most 2 * workers read ahead, in forked
     processes (threads when TensorFlow is loaded: forking its threads can deadlock, and spawn
-    would re-run an unguarded __main__). Tasks are read here, in the calling thread. Closing
-    the iterator (contextlib.closing: on Ctrl-C too) kills the processes at once, so nothing
-    waits on a dead worker; threads finish their chunk (under a second)."""
-    tasks = iter(tasks)
+    would re-run an unguarded __main__). Closing the iterator (contextlib.closing: on Ctrl-C
+    too) cancels every task not started; the running ones end with their chunk (under a second)."""
     if workers <= 1:
         yield from map(func, tasks)
-    elif "tensorflow" in sys.modules:
-        threads = ThreadPoolExecutor(workers)
-        try:
-            pending = set()
-            for task in tasks:
-                pending.add(threads.submit(func, task))
-                while len(pending) >= workers:
-                    done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
-                    yield from (f.result() for f in done)
-            yield from (f.result() for f in pending)
-        finally:
-            threads.shutdown(wait=False, cancel_futures=True)
+        return
+    if "tensorflow" in sys.modules:
+        pool: cf.Executor = cf.ThreadPoolExecutor(workers)
     else:
-        yield from _forked(func, tasks, workers)
-
-
-def _forked(func: Callable, tasks: Iterator, workers: int) -> Iterator:
-    ctx = mp.get_context("fork")
-    ends, procs = [], []
+        pool = cf.ProcessPoolExecutor(workers, mp.get_context("fork"), _worker_init, (os.getpid(),))
     try:
-        for _ in range(workers):
-            mine, theirs = ctx.Pipe()
-            ends.append(mine)
-            procs.append(ctx.Process(target=_worker, args=(func, theirs, list(ends)), daemon=True))
-            procs[-1].start()
-            theirs.close()
-        idle, busy, more = list(ends), set(), True
-        while True:
-            while idle and more:
-                task = next(tasks, None)
-                if task is None:
-                    more = False
-                    break
-                conn = idle.pop()
-                conn.send(task)
-                busy.add(conn)
-            if not busy:
-                return
-            for conn in wait_conns(list(busy)):
-                try:
-                    status, payload = conn.recv()
-                except (EOFError, OSError):
-                    raise RuntimeError("a decoding worker died (out of memory?)") from None
-                busy.discard(conn)
-                idle.append(conn)
-                if status == "study":
-                    raise StudyError(payload)
-                if status == "error":
-                    raise RuntimeError(f"decoding worker: {payload}")
-                yield payload
+        pending: set[cf.Future] = set()
+        for task in tasks:
+            pending.add(pool.submit(func, task))
+            if len(pending) >= 2 * workers:
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        yield from (f.result() for f in cf.as_completed(pending))
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-        for p in procs:
-            p.join(timeout=5)
-        for c in ends:
-            c.close()
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,5 +1,6 @@
-"""Where images come from: CINIC-10 (downloaded or local), any folder/archive in its layout,
-or the generated `synthetic` set. Everything ends as a folder `<root>/<split>/<class>/*.png|jpg`."""
+"""Where images come from: CINIC-10 (downloaded or local), any folder or .tar/.tar.gz in its
+layout `<split>/<class>/*.png|jpg`, or the generated `synthetic` set, as a Source listing every
+image with the sha256 of its bytes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import hashlib
 import os
 import stat
 import tarfile
-import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -17,23 +17,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from helpers.atomic import atomic_dir, build_once, write_atomic
-from helpers.base import StudyError, data_dir, resolve
+from helpers.base import StudyError, data_dir, progress_bar, resolve
 
 CINIC10_URL = "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
-CINIC10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+CINIC10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
 CINIC10_PER_SPLIT_CLASS = 9000
 SPLITS = ("train", "valid", "test")
+LAYOUT = f"expected <split>/<class>/*.png|jpg, splits {', '.join(SPLITS)}"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 # A 32x32 image file is a few KB (CINIC-10's PNGs: about 2.5 KB); anything past this is no
 # such image, and refused before it is read (a 6 GB file hashed whole was a MemoryError).
@@ -42,44 +33,28 @@ MAX_IMAGE_BYTES = 16 * 2**20
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset in CINIC-10's layout: a folder, or a .tar/.tar.gz read in place.
-    kind: cinic10 | synthetic | folder; prefix: the path to train/ inside location."""
+    """A dataset in CINIC-10's layout: a folder, or a .tar/.tar.gz read in place. kind: cinic10
+    | synthetic | folder; prefix: the path to train/ inside location; files: (path below prefix,
+    sha256 of its bytes) of every image, sorted, listed once (hidden names skipped, as `ls`
+    skips them: .thumbs/, .DS_Store, macOS's ._x.png)."""
 
     kind: str
     name: str
     location: Path
     prefix: str = ""
     note: str = ""
-    # a folder's file list, once taken (from_path lists it to recognise CINIC-10; the cache
-    # build reuses it instead of walking a 270,000-file tree again)
-    listing: tuple | None = field(default=None, compare=False, repr=False)
+    files: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_archive(self) -> bool:
         return self.location.is_file()
 
-    def files(self) -> list[tuple[str, str]]:
-        """(path relative to the layout root, sha256 of its bytes) of every image, sorted: the
-        content, so that a file replaced by another of the same size changes the fingerprint.
-        A folder's symlinks are followed (a loop or a dangling link is an error naming it).
-        Hidden files and folders (a name starting with '.': .thumbs/, .DS_Store, macOS's ._x.png)
-        are not the dataset's and are skipped, as `ls` skips them."""
-        if self.is_archive:
-            members, digests = _read_archive(self.location)
-            names = (member_name(m) for m in members if m.isfile())
-            return sorted((n[len(self.prefix):], digests[n]) for n in names
-                          if n.startswith(self.prefix) and is_image(n[len(self.prefix):]))
-        if self.listing is not None:
-            return list(self.listing)
-        return _walk_images(self.location / self.prefix)
-
 
 def is_image(rel: str) -> bool:
-    """Whether a path relative to the layout root names an image: an image suffix, and no
-    hidden (dot-named) folder or file on the way."""
-    parts = PurePosixPath(rel).parts
-    return PurePosixPath(rel).suffix.lower() in IMAGE_SUFFIXES and not any(
-        p.startswith(".") for p in parts)
+    """Whether a path below the layout root names an image: an image suffix, and no hidden
+    (dot-named) folder or file on the way."""
+    path = PurePosixPath(rel)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith(".") for p in path.parts)
 
 
 def _walk_images(root: Path) -> list[tuple[str, str]]:
@@ -97,21 +72,16 @@ def _walk_images(root: Path) -> list[tuple[str, str]]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # not walked at all
         for d in dirnames:
             if _identity(Path(dirpath, d)) in chain:
-                raise StudyError(
-                    f"{Path(dirpath, d)}: a symlink loop (it leads back to a folder above it); "
-                    "remove the link"
-                )
+                raise StudyError(f"{Path(dirpath, d)}: a symlink loop (it leads back to a folder "
+                                 "above it); remove the link")
             chains[os.path.join(dirpath, d)] = chain
         rel = Path(dirpath).relative_to(root).as_posix()
-        for n in (n for n in names if not n.startswith(".")):
-            path = Path(dirpath, n)
+        for path in (Path(dirpath, n) for n in names if not n.startswith(".")):
             if path.is_symlink() and not path.exists():
-                raise StudyError(
-                    f"{path}: a dangling symlink (to {os.readlink(path)}, which does not exist, "
-                    "or a loop); remove it or fix its target"
-                )
-            if is_image(n):
-                out.append((f"{rel}/{n}", _digest(path)))
+                raise StudyError(f"{path}: a dangling symlink (to {os.readlink(path)}, which does "
+                                 "not exist, or a loop); remove it or fix its target")
+            if is_image(path.name):
+                out.append((f"{rel}/{path.name}", _digest(path)))
     return sorted(out)
 
 
@@ -122,15 +92,17 @@ def _identity(path: Path) -> tuple[int, int]:
 
 def _digest(path: Path) -> str:
     """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart), read in chunks.
-    Opened without blocking and checked before a byte is read: a FIFO, a device or a socket
-    (reading would wait for a writer, or forever) and a file over MAX_IMAGE_BYTES are refused."""
+    Opened without blocking (a FIFO's open waits for a writer) and checked before a byte is
+    read: a FIFO, a device or a socket and a file over MAX_IMAGE_BYTES are refused."""
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO's open waits for a writer)
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise StudyError(f"{path}: {_file_type(st.st_mode)}, not a regular file; "
-                                 "remove it or put the image file there")
+                what = next((text for test, text in kinds.items() if test(st.st_mode)), "something else")
+                raise StudyError(f"{path}: {what}, not a regular file; remove it or put the "
+                                 "image file there")
             _check_size(path, st.st_size)
             return hashlib.file_digest(f, "sha256").hexdigest()[:32]
     except OSError as err:
@@ -143,72 +115,59 @@ def _check_size(where: str | Path, size: int) -> None:
                          f"most {MAX_IMAGE_BYTES // 2**20} MiB); remove it or replace it")
 
 
-def _file_type(mode: int) -> str:
-    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
-             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
-    return next((text for test, text in kinds.items() if test(mode)), "something else")
-
-
 def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
     """Turn --dataset (auto | cinic10 | synthetic | PATH) into a Source, fetching or generating
     it on first use. `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
-    spec = str(spec)
     if spec == "synthetic":
         return make_synthetic(say=say)
-    if spec in ("cinic10", "auto"):
-        try:
-            source = _cinic10(download=download, say=say)
-        except StudyError as err:
-            if spec == "cinic10":
-                raise
-            note = (
-                f"CINIC-10 is not available ({err}); using the generated `synthetic` "
-                "dataset instead. Its numbers are NOT CINIC-10's."
-            )
-            say(f"dataset auto: {note}")
-            return replace(make_synthetic(say=say), note=note)
-    else:
-        source = from_path(resolve(spec))
+    try:
+        source = (_cinic10(download=download, say=say) if spec in ("cinic10", "auto")
+                  else from_path(resolve(spec)))
+    except StudyError as err:
+        if spec != "auto":
+            raise
+        note = (f"CINIC-10 is not available ({err}); using the generated `synthetic` dataset "
+                "instead. Its numbers are NOT CINIC-10's.")
+        say(f"dataset auto: {note}")
+        return replace(make_synthetic(say=say), note=note)
     if source.note:
         say(f"{source.location}: {source.note}")
     return source
 
 
 def from_path(path: Path) -> Source:
-    """A folder or archive in CINIC-10's layout (train/ one or two levels down is found)."""
+    """A folder or archive in CINIC-10's layout (train/ in it, or one or two levels down), its
+    images listed once; images outside <split>/<class>/ are left out, said in its note."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
-        dirs = {
-            str(PurePosixPath(member_name(m)).parent) + "/"
-            for m in check_archive(path)
-            if m.isfile()
-        }
-        tops = sorted(
-            {d[: d.index("train/")] for d in dirs if d.startswith("train/") or "/train/" in d},
-            key=len,
-        )
+        digests = check_archive(path)
+        tops = sorted({n[: n.index("train/")] for n in digests
+                       if n.startswith("train/") or "/train/" in n}, key=len)
         if not tops:
-            raise StudyError(
-                f"{path}: no train/ folder in the archive (expected "
-                f"<split>/<class>/*.png|jpg, splits {', '.join(SPLITS)})"
-            )
+            raise StudyError(f"{path}: no train/ folder in the archive ({LAYOUT})")
         prefix = tops[0]
+        files = sorted((n[len(prefix):], d) for n, d in digests.items()
+                       if n.startswith(prefix) and is_image(n[len(prefix):]))
     else:
-        prefix = find_layout_root(path).relative_to(path).as_posix() + "/"
-        prefix = "" if prefix == "./" else prefix
+        root = next((c for c in [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]
+                     if (c / "train").is_dir()), None)
+        if root is None:
+            raise StudyError(f"{path}: no train/ folder found ({LAYOUT})")
+        prefix = "" if root == path else root.relative_to(path).as_posix() + "/"
+        files = _walk_images(root)
     name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
-    source = Source("folder", name, path, prefix)
-    if not source.is_archive:  # (archive listings are cached per process already)
-        source = replace(source, listing=tuple(source.files()))
     # images not at <split>/<class>/<file> (a nested folder, a stray file in a split, a folder
     # that is no split) are left out, never without a word: the note travels with the dataset
-    skipped = [rel for rel, _ in source.files() if not _in_layout(rel)]
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        source = replace(source, note=f"{len(skipped)} image(s) outside <split>/<class>/ "
-                         f"(splits {', '.join(SPLITS)}) left out: {shown}")
-    if is_full_cinic10(source):  # CINIC-10 given by path is CINIC-10 too
+    skipped = [rel for rel, _ in files if not _in_layout(rel)]
+    note = (f"{len(skipped)} image(s) outside <split>/<class>/ (splits {', '.join(SPLITS)}) left "
+            f"out: {', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}" if skipped else "")
+    source = Source("folder", name, path, prefix, note, tuple(files))
+    tree = layout_tree(source)
+    cifar = any(PurePosixPath(rel).name.startswith("cifar10-")
+                for images in tree.get("train", {}).values() for rel, _ in images)
+    if cifar and not _cinic10_shortfalls(tree) and all(  # CINIC-10 given by path is CINIC-10
+            set(tree.get(s, {})) == set(CINIC10_CLASSES) for s in SPLITS):
         return replace(source, kind="cinic10", name="cinic10")
     return source
 
@@ -219,47 +178,42 @@ def _in_layout(rel: str) -> bool:
 
 
 def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, str]]]]:
-    """split -> class -> [(relative path, content digest)] of every image at
-    <split>/<class>/<file>."""
+    """split -> class -> [(path, content digest)] of every image at <split>/<class>/<file>."""
     tree: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for rel, digest in source.files():
-        if _in_layout(rel):
-            split, cls, _ = rel.split("/")
-            tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
+    for rel, digest in filter(lambda f: _in_layout(f[0]), source.files):
+        split, cls, _ = rel.split("/")
+        tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
     return tree
 
 
-def cinic10_shortfalls(tree: dict) -> list[str]:
+def _cinic10_shortfalls(tree: dict) -> list[str]:
     """'split/class: n' for every CINIC-10 cell of layout_tree without its 9,000 images."""
-    return [
-        f"{s}/{c}: {len(tree.get(s, {}).get(c, []))}"
-        for s in SPLITS
-        for c in CINIC10_CLASSES
-        if len(tree.get(s, {}).get(c, [])) != CINIC10_PER_SPLIT_CLASS
-    ]
+    counts = {f"{s}/{c}": len(tree.get(s, {}).get(c, [])) for s in SPLITS for c in CINIC10_CLASSES}
+    return [f"{cell}: {n}" for cell, n in counts.items() if n != CINIC10_PER_SPLIT_CLASS]
 
 
-def is_full_cinic10(source: Source) -> bool:
-    """CINIC-10's classes, cifar10-… file names and 9,000 images per split and class."""
+def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
+    """Classes and, per split, (relative path, class index, content digest) of every image.
+    Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
+    and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
+    where = source.location / source.prefix
     tree = layout_tree(source)
-    classes_ok = all(set(tree.get(s, {})) == set(CINIC10_CLASSES) for s in SPLITS)
-    cifar = any(
-        PurePosixPath(rel).name.startswith("cifar10-")
-        for cls in tree.get("train", {}).values()
-        for rel, _ in cls
-    )
-    return classes_ok and cifar and not cinic10_shortfalls(tree)
-
-
-def find_layout_root(folder: Path) -> Path:
-    """The folder holding train/: folder itself, or one level or two below it."""
-    for candidate in [folder, *sorted(folder.glob("*")), *sorted(folder.glob("*/*"))]:
-        if (candidate / "train").is_dir():
-            return candidate
-    raise StudyError(
-        f"{folder}: no train/ folder found (expected <split>/<class>/*.png|jpg, "
-        f"splits {', '.join(SPLITS)})"
-    )
+    for required in ("train", "test"):
+        if required not in tree:
+            raise StudyError(f"{where / required}: split missing or empty (need train/ and test/ "
+                             "with <class>/*.png|jpg inside; valid/ optional)")
+    classes, splits = sorted(tree["train"]), [s for s in SPLITS if s in tree]
+    for split in splits:
+        if sorted(tree[split]) != classes:
+            found = set(tree[split])
+            raise StudyError(f"{where / split}: class folders differ from train/'s (extra "
+                             f"{sorted(found - set(classes))}, missing {sorted(set(classes) - found)})")
+    bad = _cinic10_shortfalls(tree) if source.kind == "cinic10" else []
+    if bad:
+        raise StudyError(f"{where}: not a complete CINIC-10 (expected 3 splits x 10 classes x "
+                         f"{CINIC10_PER_SPLIT_CLASS} images; got {', '.join(bad[:3])}...)")
+    return classes, {split: [(rel, c, digest) for c, cls in enumerate(classes)
+                             for rel, digest in tree[split][cls]] for split in splits}
 
 
 # --- CINIC-10 ---------------------------------------------------------------------------------
@@ -267,41 +221,35 @@ def find_layout_root(folder: Path) -> Path:
 
 def _cinic10(*, download: bool, say) -> Source:
     """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
-    env = os.environ.get("CINIC10_DIR")
     raw = data_dir() / "raw"
-    if env:
-        path = resolve(env)
-    elif (raw / "CINIC-10").is_dir():
-        path = raw / "CINIC-10"
+    if os.environ.get("CINIC10_DIR"):
+        path = resolve(os.environ["CINIC10_DIR"])
     else:
-        path = raw / "CINIC-10.tar.gz"
+        path = raw / "CINIC-10" if (raw / "CINIC-10").is_dir() else raw / "CINIC-10.tar.gz"
+        if not path.exists() and not download:
+            raise StudyError(f"{path}: not downloaded yet")
         if not path.exists():
-            if not download:
-                raise StudyError(f"{path}: not downloaded yet")
             download_cinic10(path, say=say)
     return replace(from_path(path), kind="cinic10", name="cinic10")
 
 
 def download_cinic10(target: Path, say=print) -> Path:
-    """Download the official archive (~690 MB) with a progress bar to target. The bytes go to
-    a temporary .part file first and only a complete, readable gzip+tar is renamed into place, so a killed
-    download is never mistaken for a whole one. CINIC10_URL overrides the address (mirrors, tests)."""
+    """Download the official archive (~690 MB; CINIC10_URL overrides the address) to target with
+    a progress bar: into a temporary .part file beside it, renamed into place only once it reads
+    back as a whole gzip+tar (check_archive), so a killed download is never taken for a whole one."""
     url = os.environ.get("CINIC10_URL", CINIC10_URL)
     if os.environ.get("CINIC10_OFFLINE"):
         raise StudyError("CINIC10_OFFLINE is set, not downloading")
-    try:  # a quick probe, so an offline machine fails in seconds rather than hanging
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=15).close()
-    except urllib.error.HTTPError:
-        pass  # the server answered (some refuse HEAD); the download itself will say if it fails
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise StudyError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
-    import keras  # only here: the download is the one place the data layer needs it
 
     def fetch(part: Path) -> None:  # part: an empty temporary file beside target
-        keras.utils.get_file(  # cache_dir: else Keras silently uses /tmp/.keras
-            fname=part.name, origin=url, cache_dir=str(part.parent), cache_subdir=".",
-            force_download=True,  # part exists (empty): download into it all the same
-        )
+        try:  # (the timeout: an offline machine fails in seconds rather than hanging)
+            with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
+                size = int(response.headers.get("Content-Length") or 0) or None
+                with progress_bar(total=size, unit="B", unit_scale=True, desc="CINIC-10") as bar:
+                    while block := response.read(1 << 20):
+                        bar.update(out.write(block))
+        except (OSError, ValueError) as err:  # URLError, HTTPError, a connection cut, a bad URL
+            raise StudyError(f"cannot download {url}: {getattr(err, 'reason', err)}") from None
         check_archive(part)
 
     for stale in target.parent.glob(f".{target.name}.*.part"):  # a killed download's bytes
@@ -318,57 +266,47 @@ def member_name(m: tarfile.TarInfo) -> str:
     return str(PurePosixPath(m.name))
 
 
-def check_archive(archive: Path) -> list[tarfile.TarInfo]:
-    """Every member header, read once per archive version (for gzip this checks the whole stream),
-    refusing members that could land outside a target folder: links, absolute or `..` paths,
-    devices. Truncated or corrupt archives are refused too."""
-    return _read_archive(archive)[0]
-
-
-def _read_archive(archive: Path) -> tuple[list[tarfile.TarInfo], dict[str, str]]:
-    """(members, {member name: sha256 of its bytes}), cached per archive path, size and mtime."""
+def check_archive(archive: Path) -> dict[str, str]:
+    """{member name: sha256 of its bytes} of every image member, read in one pass over the
+    archive (for gzip the whole stream, so a truncated or corrupt one is refused), cached per
+    archive path, size and mtime. Refuses members that could land outside a target folder
+    (links, absolute or `..` paths, devices), and a file member twice (`tar -r`)."""
     st = archive.stat()
     return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=4)
-def _members(archive: Path, size: int, mtime: int):
-    digests = {}
+def _members(archive: Path, size: int, mtime: int) -> dict[str, str]:
+    digests, seen = {}, set()
+
+    def refuse(m: tarfile.TarInfo, why: str) -> StudyError:
+        return StudyError(f"{archive}: member {m.name!r} {why}")
+
     try:
         with tarfile.open(archive) as tar:
             for m in tar:  # one pass: headers and contents (a gzip stream is read once anyway)
+                if m.issym() or m.islnk():
+                    raise refuse(m, "is a link; refused")
+                if PurePosixPath(m.name).is_absolute() or ".." in PurePosixPath(m.name).parts:
+                    raise refuse(m, "points outside the folder; refused")
+                if not (m.isfile() or m.isdir()):
+                    raise refuse(m, "is not a file or folder; refused")
+                if m.isfile() and member_name(m) in seen:  # which copy counts: anyone's guess
+                    raise refuse(m, "appears more than once (added again with `tar -r`?); "
+                                 "repack the archive without duplicates")
+                seen.add(member_name(m) if m.isfile() else None)
                 if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
                     _check_size(f"{archive}: member {m.name!r}", m.size)  # before reading it
                     digest = hashlib.file_digest(tar.extractfile(m), "sha256")  # in chunks
                     digests[member_name(m)] = digest.hexdigest()[:32]
-            members = tar.getmembers()
     except StudyError:  # (a ValueError too: not to be taken for a corrupt archive)
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
         if zipfile.is_zipfile(archive):  # (checked only now: a tar may end with a .zip member)
-            raise StudyError(
-                f"{archive}: zip is not supported; use .tar/.tar.gz or a folder"
-            ) from None
-        raise StudyError(
-            f"{archive}: truncated or corrupt archive, or not a .tar/.tar.gz ({_why(err, size)})"
-        ) from None
-    seen = set()
-    for m in members:
-        if m.isfile():  # a name twice (e.g. `tar -r`): which copy counts is anyone's guess
-            if member_name(m) in seen:
-                raise StudyError(
-                    f"{archive}: member {m.name!r} appears more than once (added again with "
-                    "`tar -r`?); repack the archive without duplicates"
-                )
-            seen.add(member_name(m))
-        parts = PurePosixPath(m.name).parts
-        if m.issym() or m.islnk():
-            raise StudyError(f"{archive}: member {m.name!r} is a link; refused")
-        if PurePosixPath(m.name).is_absolute() or ".." in parts:
-            raise StudyError(f"{archive}: member {m.name!r} points outside the folder; refused")
-        if not (m.isfile() or m.isdir()):
-            raise StudyError(f"{archive}: member {m.name!r} is not a file or folder; refused")
-    return members, digests
+            raise StudyError(f"{archive}: zip is not supported; use .tar/.tar.gz or a folder") from None
+        raise StudyError(f"{archive}: truncated or corrupt archive, or not a .tar/.tar.gz "
+                         f"({_why(err, size)})") from None
+    return digests
 
 
 def _why(err: Exception, size: int) -> str:
@@ -387,19 +325,8 @@ def _why(err: Exception, size: int) -> str:
 # --- synthetic ----------------------------------------------------------------------------------
 
 SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are not reused
-SYNTHETIC_CLASSES = (
-    "disk",
-    "square",
-    "triangle",
-    "ring",
-    "h-stripes",
-    "v-stripes",
-    "cross",
-    "diagonal",
-    "checker",
-    "two-dots",
-)
-
+SYNTHETIC_CLASSES = ("disk", "square", "triangle", "ring", "h-stripes", "v-stripes", "cross",
+                     "diagonal", "checker", "two-dots")
 
 # images per class in each split of the set that `synthetic` (and auto's fallback) names: enough
 # for the default (quick) profile's largest draws, 400 / 300 / 1,000 per class (02), so the
@@ -419,7 +346,7 @@ def make_synthetic(
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
     build_once(dest, ".complete", lambda: _generate(dest, sizes, seed), "dataset", say)
-    return Source("synthetic", dest.name, dest)
+    return replace(from_path(dest), kind="synthetic", name=dest.name)
 
 
 def _generate(dest: Path, sizes: dict[str, int], seed: int) -> None:
