@@ -19,19 +19,19 @@ from helpers.atomic import atomic_dir, build_once, read_json, write_json
 from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
 from helpers.data.decode import chunks, decode_chunk, imap_unordered
-from helpers.data.sources import Source, scan_layout
+from helpers.data.sources import Source
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
 
 
-def fingerprint(source: Source, files: dict, valid_fraction: float, seed: int) -> str:
+def fingerprint(source: Source, valid_fraction: float, seed: int) -> str:
     """sha256 of the cache format, every image's path, class and content (sha256 of its bytes),
     and (if valid/ is carved) how: any changed byte of any image changes it."""
     h = hashlib.sha256(f"v{CACHE_VERSION}|{source.kind}".encode())
-    if "valid" not in files:
+    if "valid" not in source.files:
         h.update(f"|carve {valid_fraction} seed {seed}".encode())
-    for split in sorted(files):
-        for rel, c, digest in files[split]:
+    for split in sorted(source.files):
+        for rel, c, digest in source.files[split]:
             h.update(f"{rel}\0{c}\0{digest}\n".encode())
     return h.hexdigest()[:16]
 
@@ -77,9 +77,10 @@ def check_carving(valid_fraction, seed) -> None:
         raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
 
 
-def _check_carvable(source: Source, classes, train: list, fraction: float) -> None:
+def _check_carvable(source: Source, fraction: float) -> None:
     """Refuse a train/ too small to carve a valid split with every class on both sides."""
-    n = np.bincount([c for _, c, _ in train], minlength=len(classes))
+    classes = source.classes
+    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(classes))
     k = np.round(fraction * n)  # what carve_valid takes from each class
     bad = [f"{classes[c]} {n[c]}" for c in range(len(classes)) if k[c] == 0 or k[c] == n[c]]
     if bad:
@@ -107,20 +108,20 @@ def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
     second adopts the first's cache, and a finished cache is never replaced. A finished cache
     on a read-only disk is used as it is; writing a new one there is a one-line error."""
     check_carving(valid_fraction, seed)
-    classes, files = scan_layout(source)
-    if "valid" not in files:
-        _check_carvable(source, classes, files["train"], valid_fraction)
-    fp = fingerprint(source, files, valid_fraction, seed)
+    if "valid" not in source.files:
+        _check_carvable(source, valid_fraction)
+    fp = fingerprint(source, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
-    build = partial(_build, source, classes, files, fp, dest, valid_fraction, seed, workers, say)
+    build = partial(_build, source, fp, dest, valid_fraction, seed, workers, say)
     return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
 
 
-def _build(source, classes, files, fp, dest, valid_fraction, seed, workers, say) -> None:
+def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
     """Decode and write the cache into a temporary folder, renamed to dest when whole."""
     _clean_stale_partials(dest.parent)
     t0 = time.perf_counter()
     workers = workers or min(os.cpu_count() or 1, 8)
+    files, classes = source.files, source.classes
     rows = [r for split in files for r in files[split]]  # one pass over an archive
     with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
         with progress_bar(total=len(rows), desc=f"decoding {source.name}", unit="img") as bar:

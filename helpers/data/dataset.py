@@ -10,6 +10,10 @@ import numpy as np
 
 from helpers.data.sources import SPLITS
 
+# CINIC-10's published per-channel statistics (its README), for comparison in 01_data.
+CINIC10_MEAN = (0.47889522, 0.47227842, 0.43047404)
+CINIC10_STD = (0.24205776, 0.23828046, 0.25874835)
+
 
 @dataclass
 class Split:
@@ -50,13 +54,8 @@ class Dataset:
 
     def provenance(self) -> dict:
         """What a result needs to say about its data."""
-        return {
-            "dataset": self.name,
-            "kind": self.kind,
-            "fingerprint": self.fingerprint,
-            "location": self.meta["location"],
-            "valid_carved": self.meta["valid_carved"],
-        }
+        return {"dataset": self.name, "kind": self.kind, "fingerprint": self.fingerprint,
+                "location": self.meta["location"], "valid_carved": self.meta["valid_carved"]}
 
     def counts(self):
         """Images per split and class, as a DataFrame (rows: classes, then total; columns: splits)."""
@@ -64,10 +63,8 @@ class Dataset:
 
         # a class folder named "total" keeps its own row, relabelled, under the real total
         index = [f"{c!r} (class)" if c == "total" else c for c in self.classes]
-        table = pd.DataFrame(
-            {s: np.bincount(self[s].y, minlength=len(self.classes)) for s in SPLITS},
-            index=index,
-        )
+        table = pd.DataFrame({s: np.bincount(self[s].y, minlength=len(self.classes)) for s in SPLITS},
+                             index=index)
         return pd.concat([table, table.sum().to_frame("total").T])
 
 
@@ -76,9 +73,7 @@ def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0
     None or 0 means the whole split."""
     if not per_class:
         return split
-    keep = _per_class(
-        split.y, seed, lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False)
-    )
+    keep = _per_class(split.y, seed, lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False))
     return split.take(np.sort(np.concatenate(keep)))
 
 
@@ -86,49 +81,34 @@ def carve_valid(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, 
     """Stratified split of train indices into (train, valid): `fraction` of every class."""
     shuffled = _per_class(y, seed, lambda rng, idx: rng.permutation(idx))
     cuts = [_share(fraction, idx) for idx in shuffled]
-    train = [idx[k:] for idx, k in zip(shuffled, cuts)]
-    valid = [idx[:k] for idx, k in zip(shuffled, cuts)]
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
+    train = np.concatenate([idx[k:] for idx, k in zip(shuffled, cuts)])
+    valid = np.concatenate([idx[:k] for idx, k in zip(shuffled, cuts)])
+    return np.sort(train), np.sort(valid)
 
 
 def _per_class(y: np.ndarray, seed: int, pick) -> list[np.ndarray]:
-    """pick(rng, indices of class c) for every class in order, from one generator seeded once:
-    the loop stratified_subset and carve_valid share."""
+    """pick(rng, indices of class c) for every class in order, from one generator seeded once."""
     rng = np.random.default_rng(seed)
     return [pick(rng, np.flatnonzero(y == c)) for c in np.unique(y)]
 
 
 def _share(amount: int | float, idx: np.ndarray) -> int:
     """How many of a class's len(idx) images: a count (int, at most all) or a share (float)."""
-    n = len(idx)
-    return min(int(round(amount * n)) if isinstance(amount, float) else int(amount), n)
+    return min(int(round(amount * len(idx))) if isinstance(amount, float) else int(amount), len(idx))
 
 
-# CINIC-10's published per-channel statistics (its README), for comparison in 01_data.
-CINIC10_MEAN = (0.47889522, 0.47227842, 0.43047404)
-CINIC10_STD = (0.24205776, 0.23828046, 0.25874835)
-
-
-def channel_stats(split: Split, chunk: int = 10_000):
-    """Per-channel mean and std of pixel values in [0, 1], computed in float64 chunks so a
-    90,000-image split never needs a float copy in memory. Returns (mean (3,), std (3,))."""
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    for i in range(0, len(split), chunk):
-        part = split.x[i : i + chunk].reshape(-1, 3).astype(np.float64) / 255.0
-        total += part.sum(axis=0)
-        total_sq += np.square(part).sum(axis=0)
-    n = len(split) * 32 * 32
-    mean = total / n
-    return mean, np.sqrt(total_sq / n - mean**2)
+def channel_stats(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (3,) of pixel values in [0, 1], exact, from each channel's
+    histogram of its 256 values: a 90,000-image split never needs a float copy in memory."""
+    hist = np.stack([np.bincount(split.x[..., ch].ravel(), minlength=256) for ch in range(3)])
+    values = np.arange(256) / 255.0
+    mean = hist @ values / hist.sum(axis=1)
+    return mean, np.sqrt(hist @ values**2 / hist.sum(axis=1) - mean**2)
 
 
 def source_shares(ds: Dataset):
     """Share of images per source (cifar10 / imagenet / …) in each split, as a DataFrame."""
     import pandas as pd
 
-    return (
-        pd.DataFrame({s: pd.Series(ds[s].sources).value_counts(normalize=True) for s in SPLITS})
-        .fillna(0.0)
-        .rename_axis("source")
-    )
+    shares = {s: pd.Series(ds[s].sources).value_counts(normalize=True) for s in SPLITS}
+    return pd.DataFrame(shares).fillna(0.0).rename_axis("source")

@@ -33,17 +33,17 @@ MAX_IMAGE_BYTES = 16 * 2**20
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset in CINIC-10's layout: a folder, or a .tar/.tar.gz read in place. kind: cinic10
-    | synthetic | folder; prefix: the path to train/ inside location; files: (path below prefix,
-    sha256 of its bytes) of every image, sorted, listed once (hidden names skipped, as `ls`
-    skips them: .thumbs/, .DS_Store, macOS's ._x.png)."""
+    """A dataset in CINIC-10's layout, listed and checked: a folder, or a .tar/.tar.gz read in
+    place. kind: cinic10 | synthetic | folder; prefix: the path to train/ inside location;
+    files: split -> [(path below prefix, class index, sha256 of its bytes)] of every image."""
 
     kind: str
     name: str
     location: Path
     prefix: str = ""
     note: str = ""
-    files: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    classes: list[str] = field(default_factory=list)
+    files: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict, repr=False)
 
     @property
     def is_archive(self) -> bool:
@@ -135,9 +135,12 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
     return source
 
 
-def from_path(path: Path) -> Source:
-    """A folder or archive in CINIC-10's layout (train/ in it, or one or two levels down), its
-    images listed once; images outside <split>/<class>/ are left out, said in its note."""
+def from_path(path: Path, kind: str = "folder") -> Source:
+    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as `ls`
+    skips them: .thumbs/, .DS_Store, macOS's ._x.png) and checked: train/ in it or one or two
+    levels down, train/ and test/ with the same class folders (valid/ optional), CINIC-10
+    (kind, or recognised by its classes, names and counts) complete. Images outside
+    <split>/<class>/ are left out, never without a word: the note travels with the dataset."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
@@ -147,57 +150,24 @@ def from_path(path: Path) -> Source:
         if not tops:
             raise StudyError(f"{path}: no train/ folder in the archive ({LAYOUT})")
         prefix = tops[0]
-        files = sorted((n[len(prefix):], d) for n, d in digests.items()
-                       if n.startswith(prefix) and is_image(n[len(prefix):]))
+        images = sorted((n[len(prefix):], d) for n, d in digests.items()
+                        if n.startswith(prefix) and is_image(n[len(prefix):]))
     else:
         root = next((c for c in [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]
                      if (c / "train").is_dir()), None)
         if root is None:
             raise StudyError(f"{path}: no train/ folder found ({LAYOUT})")
         prefix = "" if root == path else root.relative_to(path).as_posix() + "/"
-        files = _walk_images(root)
-    name = PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar")
-    # images not at <split>/<class>/<file> (a nested folder, a stray file in a split, a folder
-    # that is no split) are left out, never without a word: the note travels with the dataset
-    skipped = [rel for rel, _ in files if not _in_layout(rel)]
-    note = (f"{len(skipped)} image(s) outside <split>/<class>/ (splits {', '.join(SPLITS)}) left "
-            f"out: {', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}" if skipped else "")
-    source = Source("folder", name, path, prefix, note, tuple(files))
-    tree = layout_tree(source)
-    cifar = any(PurePosixPath(rel).name.startswith("cifar10-")
-                for images in tree.get("train", {}).values() for rel, _ in images)
-    if cifar and not _cinic10_shortfalls(tree) and all(  # CINIC-10 given by path is CINIC-10
-            set(tree.get(s, {})) == set(CINIC10_CLASSES) for s in SPLITS):
-        return replace(source, kind="cinic10", name="cinic10")
-    return source
-
-
-def _in_layout(rel: str) -> bool:
-    parts = rel.split("/")
-    return len(parts) == 3 and parts[0] in SPLITS
-
-
-def layout_tree(source: Source) -> dict[str, dict[str, list[tuple[str, str]]]]:
-    """split -> class -> [(path, content digest)] of every image at <split>/<class>/<file>."""
-    tree: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for rel, digest in filter(lambda f: _in_layout(f[0]), source.files):
-        split, cls, _ = rel.split("/")
-        tree.setdefault(split, {}).setdefault(cls, []).append((rel, digest))
-    return tree
-
-
-def _cinic10_shortfalls(tree: dict) -> list[str]:
-    """'split/class: n' for every CINIC-10 cell of layout_tree without its 9,000 images."""
-    counts = {f"{s}/{c}": len(tree.get(s, {}).get(c, [])) for s in SPLITS for c in CINIC10_CLASSES}
-    return [f"{cell}: {n}" for cell, n in counts.items() if n != CINIC10_PER_SPLIT_CLASS]
-
-
-def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, int, str]]]]:
-    """Classes and, per split, (relative path, class index, content digest) of every image.
-    Refuses a missing train/ or test/, class folders that differ between splits, empty splits,
-    and (for CINIC-10) anything but 3 splits x 10 classes x 9,000 images."""
-    where = source.location / source.prefix
-    tree = layout_tree(source)
+        images = _walk_images(root)
+    tree: dict[str, dict[str, list[tuple[str, str]]]] = {}  # split -> class -> [(path, digest)]
+    skipped = []
+    for rel, digest in images:
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] in SPLITS:
+            tree.setdefault(parts[0], {}).setdefault(parts[1], []).append((rel, digest))
+        else:
+            skipped.append(rel)
+    where = path / prefix
     for required in ("train", "test"):
         if required not in tree:
             raise StudyError(f"{where / required}: split missing or empty (need train/ and test/ "
@@ -208,12 +178,22 @@ def scan_layout(source: Source) -> tuple[list[str], dict[str, list[tuple[str, in
             found = set(tree[split])
             raise StudyError(f"{where / split}: class folders differ from train/'s (extra "
                              f"{sorted(found - set(classes))}, missing {sorted(set(classes) - found)})")
-    bad = _cinic10_shortfalls(tree) if source.kind == "cinic10" else []
-    if bad:
+    counts = {f"{s}/{c}": len(tree.get(s, {}).get(c, [])) for s in SPLITS for c in CINIC10_CLASSES}
+    short = [f"{cell}: {n}" for cell, n in counts.items() if n != CINIC10_PER_SPLIT_CLASS]
+    cifar = any(PurePosixPath(rel).name.startswith("cifar10-")
+                for images in tree["train"].values() for rel, _ in images)
+    if kind == "folder" and cifar and not short and classes == sorted(CINIC10_CLASSES):
+        kind = "cinic10"  # CINIC-10 given by path is CINIC-10 too
+    if kind == "cinic10" and short:
         raise StudyError(f"{where}: not a complete CINIC-10 (expected 3 splits x 10 classes x "
-                         f"{CINIC10_PER_SPLIT_CLASS} images; got {', '.join(bad[:3])}...)")
-    return classes, {split: [(rel, c, digest) for c, cls in enumerate(classes)
-                             for rel, digest in tree[split][cls]] for split in splits}
+                         f"{CINIC10_PER_SPLIT_CLASS} images; got {', '.join(short[:3])}...)")
+    note = (f"{len(skipped)} image(s) outside <split>/<class>/ (splits {', '.join(SPLITS)}) left "
+            f"out: {', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}" if skipped else "")
+    name = "cinic10" if kind == "cinic10" else (
+        PurePosixPath(prefix).name or path.name.removesuffix(".gz").removesuffix(".tar"))
+    files = {split: [(rel, c, digest) for c, cls in enumerate(classes)
+                     for rel, digest in tree[split][cls]] for split in splits}
+    return Source(kind, name, path, prefix, note, classes, files)
 
 
 # --- CINIC-10 ---------------------------------------------------------------------------------
@@ -230,7 +210,7 @@ def _cinic10(*, download: bool, say) -> Source:
             raise StudyError(f"{path}: not downloaded yet")
         if not path.exists():
             download_cinic10(path, say=say)
-    return replace(from_path(path), kind="cinic10", name="cinic10")
+    return from_path(path, "cinic10")
 
 
 def download_cinic10(target: Path, say=print) -> Path:
@@ -278,27 +258,24 @@ def check_archive(archive: Path) -> dict[str, str]:
 @functools.lru_cache(maxsize=4)
 def _members(archive: Path, size: int, mtime: int) -> dict[str, str]:
     digests, seen = {}, set()
-
-    def refuse(m: tarfile.TarInfo, why: str) -> StudyError:
-        return StudyError(f"{archive}: member {m.name!r} {why}")
-
     try:
         with tarfile.open(archive) as tar:
             for m in tar:  # one pass: headers and contents (a gzip stream is read once anyway)
-                if m.issym() or m.islnk():
-                    raise refuse(m, "is a link; refused")
-                if PurePosixPath(m.name).is_absolute() or ".." in PurePosixPath(m.name).parts:
-                    raise refuse(m, "points outside the folder; refused")
-                if not (m.isfile() or m.isdir()):
-                    raise refuse(m, "is not a file or folder; refused")
-                if m.isfile() and member_name(m) in seen:  # which copy counts: anyone's guess
-                    raise refuse(m, "appears more than once (added again with `tar -r`?); "
-                                 "repack the archive without duplicates")
-                seen.add(member_name(m) if m.isfile() else None)
-                if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                name, path = member_name(m), PurePosixPath(m.name)
+                unsafe = {"is a link": m.issym() or m.islnk(),  # (checked before it is read)
+                          "points outside the folder": path.is_absolute() or ".." in path.parts,
+                          "is not a file or folder": not (m.isfile() or m.isdir())}
+                why = next((why for why, bad in unsafe.items() if bad), None)
+                if why:
+                    raise StudyError(f"{archive}: member {m.name!r} {why}; refused")
+                if m.isfile() and name in seen:  # which copy counts is anyone's guess
+                    raise StudyError(f"{archive}: member {m.name!r} appears more than once (added "
+                                     "again with `tar -r`?); repack the archive without duplicates")
+                if m.isfile():
+                    seen.add(name)
+                if m.isfile() and path.suffix.lower() in IMAGE_SUFFIXES:
                     _check_size(f"{archive}: member {m.name!r}", m.size)  # before reading it
-                    digest = hashlib.file_digest(tar.extractfile(m), "sha256")  # in chunks
-                    digests[member_name(m)] = digest.hexdigest()[:32]
+                    digests[name] = hashlib.file_digest(tar.extractfile(m), "sha256").hexdigest()[:32]
     except StudyError:  # (a ValueError too: not to be taken for a corrupt archive)
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as err:
@@ -334,9 +311,8 @@ SYNTHETIC_CLASSES = ("disk", "square", "triangle", "ring", "h-stripes", "v-strip
 SYNTHETIC_PER_CLASS = {"train": 600, "valid": 600, "test": 1000}
 
 
-def make_synthetic(
-    per_class: int | dict[str, int] = SYNTHETIC_PER_CLASS, seed: int = 0, say=print
-) -> Source:
+def make_synthetic(per_class: int | dict[str, int] = SYNTHETIC_PER_CLASS, seed: int = 0,
+                   say=print) -> Source:
     """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): one noisy, randomly
     coloured, placed and scaled shape per image over a gradient, with a faint distractor shape,
     so a small CNN learns it well but not perfectly. per_class: images per class, one number
@@ -346,7 +322,7 @@ def make_synthetic(
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
     build_once(dest, ".complete", lambda: _generate(dest, sizes, seed), "dataset", say)
-    return replace(from_path(dest), kind="synthetic", name=dest.name)
+    return from_path(dest, "synthetic")
 
 
 def _generate(dest: Path, sizes: dict[str, int], seed: int) -> None:
@@ -358,8 +334,8 @@ def _generate(dest: Path, sizes: dict[str, int], seed: int) -> None:
             for c, cls in enumerate(SYNTHETIC_CLASSES):
                 (tmp / split / cls).mkdir(parents=True)
                 for i in range(sizes[split]):
-                    img = synthetic_image(c, rng)
-                    Image.fromarray(img).save(tmp / split / cls / f"synthetic-{split}-{i:05d}.png")
+                    Image.fromarray(synthetic_image(c, rng)).save(
+                        tmp / split / cls / f"synthetic-{split}-{i:05d}.png")
         (tmp / ".complete").touch()
 
 
@@ -367,43 +343,33 @@ _YY, _XX = np.mgrid[0:32, 0:32].astype(np.float32)
 
 
 def _shape_mask(c: int, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """A (32, 32) bool mask of SYNTHETIC_CLASSES[c]'s shape, placed, sized (scale) and (for
+    stripes and checks) spaced at random: every class draws the same four numbers."""
     cy, cx = rng.uniform(10, 22, size=2)
     r = scale * rng.uniform(5, 10)
     dy, dx = _YY - cy, _XX - cx
     inside = (np.abs(dy) < r) & (np.abs(dx) < r)
     period = rng.uniform(3.0, 6.0)
-    if c == 0:
-        return dy**2 + dx**2 < r**2
-    if c == 1:
-        return inside
-    if c == 2:
-        return (dy > -r) & (dy < r) & (np.abs(dx) < (dy + r) / 2)
-    if c == 3:
-        d = np.sqrt(dy**2 + dx**2)
-        return (d < r) & (d > 0.55 * r)
-    if c == 4:
-        return inside & (np.sin(2 * np.pi * _YY / period) > 0)
-    if c == 5:
-        return inside & (np.sin(2 * np.pi * _XX / period) > 0)
-    if c == 6:
-        w = max(1.5, r / 3)
-        return ((np.abs(dy) < w) & (np.abs(dx) < r)) | ((np.abs(dx) < w) & (np.abs(dy) < r))
-    if c == 7:
-        return inside & (np.sin(2 * np.pi * (_XX + _YY) / (period * 1.4)) > 0)
-    if c == 8:
-        p = period / 1.5
-        return inside & ((np.floor(_YY / p) + np.floor(_XX / p)) % 2 == 0)
-    d1 = (dy - r / 2) ** 2 + (dx - r / 2) ** 2
-    d2 = (dy + r / 2) ** 2 + (dx + r / 2) ** 2
-    return (d1 < (r / 3) ** 2) | (d2 < (r / 3) ** 2)
+    d, w, p, q = np.sqrt(dy**2 + dx**2), max(1.5, r / 3), period / 1.5, (r / 3) ** 2
+    return {
+        "disk": lambda: dy**2 + dx**2 < r**2,
+        "square": lambda: inside,
+        "triangle": lambda: (dy > -r) & (dy < r) & (np.abs(dx) < (dy + r) / 2),
+        "ring": lambda: (d < r) & (d > 0.55 * r),
+        "h-stripes": lambda: inside & (np.sin(2 * np.pi * _YY / period) > 0),
+        "v-stripes": lambda: inside & (np.sin(2 * np.pi * _XX / period) > 0),
+        "cross": lambda: ((np.abs(dy) < w) & (np.abs(dx) < r)) | ((np.abs(dx) < w) & (np.abs(dy) < r)),
+        "diagonal": lambda: inside & (np.sin(2 * np.pi * (_XX + _YY) / (period * 1.4)) > 0),
+        "checker": lambda: inside & ((np.floor(_YY / p) + np.floor(_XX / p)) % 2 == 0),
+        "two-dots": lambda: ((dy - r / 2) ** 2 + (dx - r / 2) ** 2 < q)
+        | ((dy + r / 2) ** 2 + (dx + r / 2) ** 2 < q),
+    }[SYNTHETIC_CLASSES[c]]()
 
 
 def synthetic_image(c: int, rng: np.random.Generator) -> np.ndarray:
     """One (32, 32, 3) uint8 image of synthetic class c."""
     a, b = rng.uniform(0, 255, size=(2, 3))
-    t = (
-        np.cos(rng.uniform(0, 2 * np.pi)) * _XX + np.sin(rng.uniform(0, 2 * np.pi)) * _YY
-    ) / 44 + 0.5
+    t = (np.cos(rng.uniform(0, 2 * np.pi)) * _XX + np.sin(rng.uniform(0, 2 * np.pi)) * _YY) / 44 + 0.5
     img = a * (1 - t[..., None]) + b * t[..., None]
     distractor = _shape_mask(int(rng.integers(10)), rng, 0.5)
     img[distractor] = 0.7 * img[distractor] + 0.3 * rng.uniform(0, 255, size=3)
