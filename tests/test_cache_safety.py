@@ -27,9 +27,8 @@ SLOW_CLI = """
 import os, sys, time
 from pathlib import Path
 import helpers.data.cache as c
-import helpers.data.decode as d
 marks = Path(sys.argv[1])
-d.CHUNK = 2
+c.CHUNK = 2
 real = c.decode_chunk
 def slow(chunk):
     (marks / f"{os.getpid()}-{time.monotonic_ns()}").touch()

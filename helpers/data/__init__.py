@@ -4,6 +4,8 @@ notebook trains on. sources (where images come from), decode, cache (decode once
 
 from __future__ import annotations
 
+import numpy as np
+
 from helpers.atomic import write_json
 from helpers.base import StudyError, resolve
 from helpers.data.cache import (
@@ -32,21 +34,15 @@ from helpers.data.sources import SPLITS, resolve_source
 DOUBLED_SETS = ("once", "every_epoch")
 
 
-def load_dataset(
-    spec: str = "auto",
-    *,
-    valid_fraction: float = 0.1,
-    seed: int = 0,
-    download: bool = True,
-    say=print,
-) -> Dataset:
+def load_dataset(spec: str = "auto", *, valid_fraction: float = 0.1, seed: int = 0,
+                 download: bool = True, say=print) -> Dataset:
     """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it.
     An archive checked and cached before, unchanged since, loads from its cache at once
     (cache.known_archive): each notebook's kernel loads the dataset."""
     check_carving(valid_fraction, seed)  # before a download or a decode, not after
     path = resolve(spec) if spec not in ("auto", "cinic10", "synthetic") else None
     cache = known_archive(path, valid_fraction, seed) if path is not None else None
-    note = ""  # (only auto's fallback to synthetic data has a note; a path never does)
+    note = ""  # (a memo's cache has none: only auto's fallback or images left out have one)
     if cache is None:
         source = resolve_source(spec, download=download, say=say)
         cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
@@ -54,16 +50,8 @@ def load_dataset(
         if path is not None and path.is_file():  # next time, known_archive finds it
             write_json(archive_memo(path, valid_fraction, seed), {"cache": cache.name})
     meta = load_meta(cache)
-    return Dataset(
-        meta["name"],
-        meta["kind"],
-        meta["classes"],
-        meta["fingerprint"],
-        cache,
-        note,
-        meta,
-        {s: load_split(cache, s) for s in SPLITS},
-    )
+    return Dataset(meta["name"], meta["kind"], meta["classes"], meta["fingerprint"], cache, note,
+                   meta, {s: load_split(cache, s) for s in SPLITS})
 
 
 PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_class": "test"}
@@ -72,21 +60,16 @@ PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_c
 def check_subset_sizes(ds: Dataset, params: dict, where: str) -> None:
     """Refuse a *_per_class parameter above what its split has of its rarest class (the draw
     would quietly take fewer than asked): one line naming the parameter and the most it can
-    be. 0 (or None) means the whole split."""
-    import numpy as np
-
+    be. 0 (or None) means the whole split, a float a share of each class."""
     for key, split in PER_CLASS.items():
         n = params.get(key)
-        if not n or isinstance(n, float):  # all, or a share of each class
-            continue
         counts = np.bincount(ds[split].y, minlength=len(ds.classes))
         rarest = int(counts.argmin())
-        if n > counts[rarest]:
+        if n and not isinstance(n, float) and n > counts[rarest]:
             raise StudyError(
                 f"{where}: {key}={n}, but {ds.name}'s {split} split has only "
                 f"{counts[rarest]:,} images of class {ds.classes[rarest]!r} (its fewest); give at "
-                f"most {counts[rarest]:,}, or 0 for the whole split"
-            )
+                f"most {counts[rarest]:,}, or 0 for the whole split")
 
 
 _LOADED: dict[str, Dataset] = {}
@@ -101,20 +84,16 @@ def shared_dataset(spec: str, fingerprint: str | None = None, say=print) -> Data
     if fingerprint and ds.fingerprint != fingerprint:
         raise StudyError(
             f"dataset {spec!r} has fingerprint {ds.fingerprint}, the trials expect {fingerprint}: "
-            "a worker sees different data (set CINIC10_DATA to a disk they share)"
-        )
+            "a worker sees different data (set CINIC10_DATA to a disk they share)")
     return ds
 
 
-def load_subsets(
-    spec: str, seed: int, train_per_class, valid_per_class, test_per_class
-) -> tuple[Dataset, Split, Split, Split]:
+def load_subsets(spec: str, seed: int, train_per_class, valid_per_class,
+                 test_per_class) -> tuple[Dataset, Split, Split, Split]:
     """The dataset (shared_dataset) and the stratified train, valid and test subsets a
     notebook trains on, each drawn with seed (None or 0 per class: the whole split)."""
     ds = shared_dataset(spec)
-    check_subset_sizes(ds, {"train_per_class": train_per_class, "valid_per_class": valid_per_class,
-                            "test_per_class": test_per_class}, "load_subsets")
-    train = stratified_subset(ds["train"], train_per_class, seed)
-    valid = stratified_subset(ds["valid"], valid_per_class, seed)
-    test = stratified_subset(ds["test"], test_per_class, seed)
-    return ds, train, valid, test
+    sizes = {"train_per_class": train_per_class, "valid_per_class": valid_per_class,
+             "test_per_class": test_per_class}
+    check_subset_sizes(ds, sizes, "load_subsets")
+    return ds, *(stratified_subset(ds[split], sizes[key], seed) for key, split in PER_CLASS.items())

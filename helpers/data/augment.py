@@ -1,8 +1,8 @@
 """Keras preprocessing layers (04's augmentations, named in its notebook) as batched, seeded
 functions for pipeline.make_input(augment=), driven by the batch's seed pair so a run is
-reproducible, and the doubled set. One implementation for both inputs: on TensorFlow a function
-runs inside tf.data, its seeds folded in the graph; on another backend (or asked for portable)
-it runs on NumPy batches with seeds drawn on the host (pipeline.ArrayBatches)."""
+reproducible, and the doubled set. On TensorFlow a function runs inside tf.data, its seeds
+folded in the graph; on another backend (or asked for portable) it runs on NumPy batches with
+seeds drawn on the host (pipeline.ArrayBatches)."""
 
 from __future__ import annotations
 
@@ -12,41 +12,31 @@ import keras
 import numpy as np
 
 from helpers import backend
+from helpers.data.dataset import Split
 
 AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
 
 
 class _BatchSeeds(keras.random.SeedGenerator):
-    """Stateless seeds for one batch: the batch's seed pair folded with a draw counter, so each
-    random draw of a layer differs while the whole call stays a pure function of the pair.
-    (Keras' layers accept only a SeedGenerator; its own one is a variable, whose order of
-    updates under a parallel tf.data map is not reproducible.)"""
+    """Stateless seeds for one batch: its seed pair folded with a draw counter, so each random
+    draw of a layer differs while the whole call stays a pure function of the pair. Keras'
+    layers accept only a SeedGenerator, and its own is a variable, whose order of updates
+    under a parallel tf.data map is not reproducible. portable: SeedSequence((pair, draw)) on
+    the host, for every backend; else TensorFlow's fold_in (the count is a trace-time one:
+    the same for every batch of a traced map)."""
 
-    def __init__(self, seed_pair):  # no variable: deliberately not super().__init__
-        import tensorflow as tf
-
-        self._pair = tf.cast(seed_pair, tf.int64)
-        self._draws = 0
-
-    def next(self, ordered: bool = True):
-        import tensorflow as tf
-
-        self._draws += 1  # a trace-time count: the same for every batch of a traced map
-        return tf.random.experimental.stateless_fold_in(self._pair, self._draws)
-
-
-class _HostSeeds(keras.random.SeedGenerator):
-    """The portable twin of _BatchSeeds: SeedSequence((pair, draw)) on the host, so each draw
-    differs while the whole call is a pure function of the pair, on every backend."""
-
-    def __init__(self, seed_pair):  # no variable: deliberately not super().__init__
-        self._pair = [int(p) for p in seed_pair]
-        self._draws = 0
+    def __init__(self, seed_pair, portable: bool = False):  # no variable: no super().__init__
+        self._pair, self._portable, self._draws = seed_pair, portable, 0
 
     def next(self, ordered: bool = True):
         self._draws += 1
-        state = np.random.SeedSequence([*self._pair, self._draws]).generate_state(1)[0]
-        return backend.draw_seed(int(state) & 0x7FFFFFFF)
+        if self._portable:
+            pair = [int(p) for p in self._pair]
+            state = np.random.SeedSequence([*pair, self._draws]).generate_state(1)[0]
+            return backend.draw_seed(int(state) & 0x7FFFFFFF)
+        import tensorflow as tf
+
+        return tf.random.experimental.stateless_fold_in(tf.cast(self._pair, tf.int64), self._draws)
 
 
 def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> AugmentFn:
@@ -55,10 +45,9 @@ def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> Aug
     portable (default: off TensorFlow): NumPy in and out, host-drawn seeds (fn.portable);
     else tf tensors, for a tf.data map."""
     portable = not backend.is_tensorflow() if portable is None else portable
-    seeds_of = _HostSeeds if portable else _BatchSeeds
 
     def augment(images, seed_pair):
-        seeds = seeds_of(seed_pair)
+        seeds = _BatchSeeds(seed_pair, portable)
         out = keras.ops.convert_to_tensor(images, "float32")
         for layer in chain:
             transform = layer.get_random_transformation(out, training=True, seed=seeds)
@@ -70,30 +59,23 @@ def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> Aug
     return augment
 
 
-def doubled_split(split, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
-    """The study's doubled training set: split's images followed by one augmented copy of each,
-    drawn once here (seeded per batch), so every epoch sees the very same 2n images. The copy is
-    rounded back to uint8 like the originals (n, 32, 32, 3) -> Split of 2n rows."""
-    from helpers.data.dataset import Split
-
-    copies = [augmented_copy(split.x, fn, seed, batch_size)]
-    x = np.concatenate([split.x, *copies]) if len(split) else split.x
-    return Split(
-        x,
-        np.concatenate([split.y, split.y]),
-        np.concatenate([split.names, np.char.add(split.names.astype(str), "#augmented")]),
-        np.concatenate([split.sources, split.sources]),
-    )
+def doubled_split(split: Split, fn: AugmentFn, seed: int = 0, batch_size: int = 256) -> Split:
+    """The study's doubled training set: split's images followed by one augmented copy of each
+    (augmented_copy), so every epoch sees the very same 2n images -> Split of 2n rows."""
+    return Split(np.concatenate([split.x, augmented_copy(split.x, fn, seed, batch_size)]),
+                 np.concatenate([split.y, split.y]),
+                 np.concatenate([split.names, np.char.add(split.names.astype(str), "#augmented")]),
+                 np.concatenate([split.sources, split.sources]))
 
 
 def augmented_copy(x: np.ndarray, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
     """One augmented copy of uint8 images x (n, 32, 32, 3), drawn once in batches seeded by
-    (seed, start), rounded back to uint8: doubled_split's copy, for either kind of fn."""
-    copies = []
+    (seed, start), rounded back to uint8 like the originals."""
+    copies = [x[:0]]
     for start in range(0, len(x), batch_size):
         out = fn(x[start : start + batch_size].astype(np.float32) / 255.0, (seed, start))
         copies.append(np.rint(keras.ops.convert_to_numpy(out) * 255.0).astype(np.uint8))
-    return np.concatenate(copies) if copies else x[:0]
+    return np.concatenate(copies)
 
 
 def apply(fn: AugmentFn, images, seed: int = 0):

@@ -1,25 +1,35 @@
-"""Decode once: every split's images into a uint8 array cache, keyed by a fingerprint of the
-source, loaded later without pickle and without touching an image file again."""
+"""Decode once: every split's images, decoded in parallel (Ctrl-C or any error stops it at
+once), into a uint8 array cache keyed by a fingerprint of the source (fingerprinted, atomic,
+built under a lock for sharing), loaded later without pickle and without touching an image
+file again."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
+import io
+import multiprocessing as mp
 import os
 import shutil
+import signal
+import sys
+import tarfile
+import threading
 import time
 import zipfile
-from contextlib import closing, suppress
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
+from PIL import Image
 
 from helpers.atomic import atomic_dir, build_once, read_json, write_json
 from helpers.base import StudyError, data_dir, progress_bar
 from helpers.data.dataset import Split, carve_valid
-from helpers.data.decode import chunks, decode_chunk, imap_unordered
-from helpers.data.sources import Source
+from helpers.data.sources import Source, member_name
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
 
@@ -45,24 +55,109 @@ def image_source(name: str) -> str:
     return "synthetic" if name.startswith("synthetic-") else "other"
 
 
+# --- decoding: every image read once (an archive streamed, never extracted), in parallel ---
+
+CHUNK = 1000  # images a task
+
+
+def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
+    """(indices, [(name, bytes-or-path)]) -> (indices, (n, 32, 32, 3) uint8, greyscale count);
+    greyscale is widened to RGB."""
+    idx, items = chunk
+    out = np.empty((len(items), 32, 32, 3), np.uint8)
+    grey = 0
+    for i, (name, data) in enumerate(items):
+        try:
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
+                im.load()
+                if im.size != (32, 32) or im.mode not in ("RGB", "L"):
+                    raise StudyError(f"{name}: image is {im.size[0]}x{im.size[1]} {im.mode}, "
+                                     "expected 32x32 RGB")
+                grey += im.mode == "L"
+                out[i] = np.asarray(im.convert("RGB"))
+        except StudyError:
+            raise
+        except Exception as err:  # PIL raises many types for corrupt or truncated files
+            raise StudyError(f"{name}: corrupt or truncated image ({err})") from None
+    return idx, out, grey
+
+
+def chunks(source: Source, rels: list[str]) -> Iterator[tuple[list[int], list]]:
+    """(indices, [(name, bytes-or-path)]) chunks of the images rels; an archive is streamed
+    once in its own member order (the indices put each image back in its place; check_archive
+    refused a name twice, so each has one position)."""
+    if not source.is_archive:
+        root = source.location / source.prefix
+        for i in range(0, len(rels), CHUNK):
+            paths = [str(root / r) for r in rels[i : i + CHUNK]]
+            yield list(range(i, i + len(paths))), list(zip(paths, paths))
+        return
+    want = {source.prefix + r: i for i, r in enumerate(rels)}
+    idx, items = [], []
+    with tarfile.open(source.location) as tar:
+        for m in (m for m in tar if m.isfile() and member_name(m) in want):
+            idx.append(want[member_name(m)])
+            items.append((f"{source.location}:{m.name}", tar.extractfile(m).read()))
+            if len(idx) == CHUNK:
+                yield idx, items
+                idx, items = [], []
+    if idx:
+        yield idx, items
+
+
+def _worker_init(parent: int) -> None:
+    """A forked decoder: Ctrl-C reaches the whole process group, and the parent alone decides
+    (a worker dying of its own KeyboardInterrupt mid-message hangs the pool); SIGTERM just ends
+    it (not the cli's handler); a parent killed outright is noticed within a second, silently."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=exit_when_orphaned, daemon=True).start()
+
+
 def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tuple[np.ndarray, int]:
-    """All images rels of source as (n, 32, 32, 3) uint8, decoded by `workers` processes."""
+    """The images rels of source as (n, 32, 32, 3) uint8 and how many were greyscale, decoded
+    by `workers` forked processes (threads once TensorFlow is loaded: forking its threads can
+    deadlock, and spawn would re-run an unguarded __main__), two chunks each read ahead. On an
+    error or Ctrl-C every chunk not started is dropped; a running one ends (under a second)."""
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
     written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
     grey = 0
-    with closing(imap_unordered(decode_chunk, chunks(source, rels), workers)) as decoded:
-        for idx, arr, g in decoded:
-            out[idx] = arr
-            written[idx] = True
+
+    def take(done: Iterable[cf.Future]) -> None:
+        nonlocal grey
+        for idx, arr, g in (f.result() for f in done):
+            out[idx], written[idx] = arr, True
             grey += g
             progress(len(idx))
+
+    if "tensorflow" in sys.modules:
+        pool: cf.Executor = cf.ThreadPoolExecutor(workers)
+    else:
+        pool = cf.ProcessPoolExecutor(workers, mp.get_context("fork"), _worker_init, (os.getpid(),))
+    try:
+        pending: set[cf.Future] = set()
+        for chunk in chunks(source, rels):
+            pending.add(pool.submit(decode_chunk, chunk))
+            if len(pending) >= 2 * workers:
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                take(done)
+        take(cf.as_completed(pending))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if not written.all():
         missing = np.flatnonzero(~written)
-        raise StudyError(
-            f"{source.location}: {len(missing)} listed images were never read "
-            f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?"
-        )
+        raise StudyError(f"{source.location}: {len(missing)} listed images were never read "
+                         f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?")
     return out, grey
+
+
+# --- the cache -------------------------------------------------------------------------------
 
 
 def check_carving(valid_fraction, seed) -> None:

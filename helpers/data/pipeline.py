@@ -14,88 +14,70 @@ from helpers.data.dataset import Split
 
 
 def set_threads(n: int | None = None) -> None:
-    """Use every core for one model (intra-op) and two op streams (inter-op): measured best
-    on small CPU boxes; TF's default inter-op pool over-subscribes 2 cores."""
+    """On TensorFlow, every core for one model (intra-op) and two op streams (inter-op):
+    measured best on small CPU boxes; TF's default inter-op pool over-subscribes 2 cores.
+    (JAX: XLA's CPU client uses every core already.)"""
     n = n or os.cpu_count() or 1
-    if not backend.is_tensorflow():  # jax: XLA's CPU client uses every core already
-        return
-    import tensorflow as tf
+    if backend.is_tensorflow():
+        import tensorflow as tf
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
-    except RuntimeError:  # already initialised in this process: keep what is set
-        pass
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
+        except RuntimeError:  # already initialised in this process: keep what is set
+            pass
 
 
-def make_input(
-    split: Split,
-    batch_size: int = 32,
-    *,
-    shuffle: bool = True,
-    seed: int = 0,
-    augment: Callable | None = None,
-    repeat_augmented: bool = False,
-):
-    """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32).
+def make_input(split: Split, batch_size: int = 32, *, shuffle: bool = True, seed: int = 0,
+               augment: Callable | None = None, repeat_augmented: bool = False):
+    """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32): a
+    tf.data.Dataset on TensorFlow, else an ArrayBatches.
 
     The uint8 images stay in memory once; each epoch shuffles *indices* (seeded, different every
-    epoch) and gathers a whole batch at a time, so no per-image Python or decode work remains.
-    augment(images, seed_pair) -> images runs batched inside tf.data; with repeat_augmented the
-    epoch holds the originals plus one augmented copy of each, drawn anew every epoch (04's
-    every_epoch; the study's doubled set, drawn once, is augment.doubled_split).
-    -> tf.data.Dataset on TensorFlow; on another backend an ArrayBatches."""
+    epoch) and gathers a whole batch at a time. augment(images, seed_pair) -> images runs
+    batched inside tf.data; with repeat_augmented the epoch holds the originals plus one
+    augmented copy of each, drawn anew every epoch (04's every_epoch; the study's doubled set,
+    drawn once, is augment.doubled_split)."""
     if not backend.is_tensorflow():
         return ArrayBatches(split, batch_size, shuffle=shuffle, seed=seed, augment=augment,
                             repeat_augmented=repeat_augmented)
     import tensorflow as tf
 
-    x = tf.constant(split.x)  # (n, 32, 32, 3) uint8
-    y = tf.constant(split.y.astype(np.int32))
-    n = len(split)
-    idx = tf.data.Dataset.range(n)
-    if repeat_augmented:
-        idx = idx.concatenate(tf.data.Dataset.range(n, 2 * n))  # n..2n-1: augmented copies
+    x, y, n = tf.constant(split.x), tf.constant(split.y.astype(np.int32)), len(split)
+    idx = tf.data.Dataset.range(2 * n if repeat_augmented else n)  # n..2n-1: augmented copies
     if shuffle:
         idx = idx.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
-    ds = idx.batch(batch_size)
 
     def gather(i):
-        real = i % n
-        images = tf.cast(tf.gather(x, real), tf.float32) / 255.0
+        images = tf.cast(tf.gather(x, i % n), tf.float32) / 255.0
         if augment is not None:
             flags = i >= n if repeat_augmented else tf.ones_like(i, tf.bool)
-            # A seed per batch derived from its first index keeps runs reproducible.
-            step_seed = tf.stack([tf.constant(seed, tf.int64), tf.reduce_min(i)])
-            augmented = augment(images, step_seed)
+            # a seed per batch derived from its first index keeps runs reproducible
+            augmented = augment(images, tf.stack([tf.constant(seed, tf.int64), tf.reduce_min(i)]))
             images = tf.where(flags[:, None, None, None], augmented, images)
-        return images, tf.gather(y, real)
+        return images, tf.gather(y, i % n)
 
     options = tf.data.Options()
     options.autotune.enabled = autotune()
-    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(options)
+    batches = idx.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def autotune() -> bool:
     """Whether tf.data tunes itself: only with CINIC10_TF_AUTOTUNE=1 (the benchmarks' A/B
     switch). On 2 cores its tuning thread and the 16 parallel calls it starts with cost 03's
-    short trials a fifth of their time, and an ended epoch's iterator can wait up to a second
-    for them (benchmarks/executors.py, docs/speed.md). The batches are the same either way:
-    the map keeps its order and the shuffle its seed."""
+    short trials a fifth of their time (benchmarks/executors.py, docs/speed.md). The batches
+    are the same either way: the map keeps its order and the shuffle its seed."""
     return os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """make_input without tf.data, for every Keras backend: (images (b, 32, 32, 3) float32 in
-    [0, 1], labels (b,) int32) gathered from a Split's uint8 arrays.
-
-    Each epoch shuffles indices with a generator seeded by (seed, epoch); with repeat_augmented
-    the epoch holds the originals (indices < n) plus one augmented copy of each (>= n), drawn
-    anew each epoch; otherwise augment (augment.from_layers(..., portable=True): NumPy (b, 32,
-    32, 3), seed (int, int) -> same) applies to every image. Batch i of epoch e is a pure
-    function of (seed, e, i): reproducible on its backend. (e counts Keras' calls of
-    on_epoch_end: fit makes one more than the epochs it runs, the same in every run.)"""
+    """make_input without tf.data, for every Keras backend. Each epoch shuffles indices with a
+    generator seeded by (seed, epoch); with repeat_augmented the epoch holds the originals
+    (indices < n) plus one augmented copy of each (>= n), drawn anew each epoch; otherwise
+    augment (augment.from_layers(..., portable=True): NumPy (b, 32, 32, 3), seed (int, int) ->
+    same) applies to every image. Batch i of epoch e is a pure function of (seed, e, i). (e
+    counts Keras' calls of on_epoch_end: fit makes one more than its epochs, in every run.)"""
 
     with_labels = True  # evaluation.predict sets False: (images,) only
 
@@ -106,24 +88,18 @@ class ArrayBatches(keras.utils.PyDataset):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.repeat_augmented = augment, repeat_augmented
         self.size = len(split) * (2 if repeat_augmented else 1)
-        self.epoch = 0
-        self._order = self._make_order()
-
-    def _make_order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.size)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        self.epoch = -1
+        self.on_epoch_end()
 
     def __len__(self) -> int:
         return -(-self.size // self.batch_size)
 
     def __getitem__(self, i: int):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        n = len(self.x)
-        real = idx % n
+        real = idx % len(self.x)
         images = self.x[real].astype(np.float32) / 255.0
         if self.augment is not None:
-            flags = idx >= n if self.repeat_augmented else np.ones(len(idx), bool)
+            flags = idx >= len(self.x) if self.repeat_augmented else np.ones(len(idx), bool)
             if flags.any():
                 # the batch's seed: the run's, the epoch and the batch's first index
                 pair = (self.seed, self.epoch * 2 * self.size + int(idx.min()))
@@ -132,4 +108,5 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self._order = self._make_order()
+        self._order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+                       if self.shuffle else np.arange(self.size))
