@@ -18,7 +18,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def chunks(source: Source, rels: list[str]) -> Iterator[tuple[list[int], list]]:
     """(indices, [(name, bytes-or-path)]) chunks of the images rels; an archive is streamed
     once in its own member order (the indices put each image back in its place; check_archive
     refused a name twice, so each has one position)."""
-    if not source.is_archive:
+    if not source.location.is_file():  # a folder
         root = source.location / source.prefix
         for i in range(0, len(rels), CHUNK):
             paths = [str(root / r) for r in rels[i : i + CHUNK]]
@@ -174,16 +174,14 @@ def check_carving(valid_fraction, seed) -> None:
 
 def _check_carvable(source: Source, fraction: float) -> None:
     """Refuse a train/ too small to carve a valid split with every class on both sides."""
-    classes = source.classes
-    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(classes))
+    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(source.classes))
     k = np.round(fraction * n)  # what carve_valid takes from each class
-    bad = [f"{classes[c]} {n[c]}" for c in range(len(classes)) if k[c] == 0 or k[c] == n[c]]
+    bad = [f"{cls} {n[c]}" for c, cls in enumerate(source.classes) if k[c] in (0, n[c])]
     if bad:
-        raise StudyError(
-            f"{source.location / source.prefix / 'train'}: too few images to carve {fraction:.0%} "
-            f"of each class as valid (train/ images per class: {', '.join(bad[:5])}"
-            f"{', ...' if len(bad) > 5 else ''}); add a valid/ folder or more images"
-        )
+        raise StudyError(f"{source.location / source.prefix / 'train'}: too few images to carve "
+                         f"{fraction:.0%} of each class as valid (train/ images per class: "
+                         f"{', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); add a valid/ "
+                         "folder or more images")
 
 
 def _clean_stale_partials(cache_dir: Path) -> None:
@@ -245,39 +243,35 @@ def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
         say(f"{source.location}: {greys} greyscale images widened to RGB")
 
 
-def load_split(cache: Path, split: str) -> Split:
-    """One split from a cache folder, without pickle; a damaged file is a one-line error."""
-    path = cache / f"{split}.npz"
+@contextmanager
+def _readable(path: Path) -> Iterator[Path]:
+    """For a block reading a cache file: damage (a truncated file, a missing key) is one line
+    naming it and the folder to delete."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return Split(z["x"], z["y"], z["names"], z["sources"])
+        yield path
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise _damaged(path, err) from None
+        why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
+        raise StudyError(f"{path}: damaged cache file ({type(err).__name__}: {why}); delete "
+                         f"{path.parent} and rerun to rebuild it") from None
+
+
+def load_split(cache: Path, split: str) -> Split:
+    """One split from a cache folder, without pickle."""
+    with _readable(cache / f"{split}.npz") as path, np.load(path, allow_pickle=False) as z:
+        return Split(z["x"], z["y"], z["names"], z["sources"])
 
 
 def load_meta(cache: Path) -> dict:
     """The cache's meta.json."""
-    try:
-        return read_json(cache / "meta.json")
-    except (OSError, ValueError) as err:
-        raise _damaged(cache / "meta.json", err) from None
-
-
-def _damaged(path: Path, err: Exception) -> StudyError:
-    why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
-    return StudyError(f"{path}: damaged cache file ({type(err).__name__}: {why}); delete "
-                      f"{path.parent} and rerun to rebuild it")
-
-
-# Reading a .tar.gz (to check it and to fingerprint its images) takes seconds for cifar10-jpeg
-# and far longer for CINIC-10, and every notebook's kernel loads the dataset anew. Once an
-# archive has been checked and its cache built, data/cache/archives/ remembers which cache it
-# made, keyed by the archive's path, size and mtime, the carving settings and this layer's
-# code: a changed archive, other settings or changed checks miss the memo.
+    with _readable(cache / "meta.json") as path:
+        return read_json(path)
 
 
 def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
-    """data/cache/archives/<key>.json: the memo of the archive at path (a file)."""
+    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its
+    path, size and mtime, the carving settings and this layer's code: reading a .tar.gz (to
+    check it and hash its images) takes seconds for cifar10-jpeg, far longer for CINIC-10, and
+    every notebook's kernel loads the dataset anew."""
     st = path.stat()
     code = b"".join(Path(__file__).with_name(m).read_bytes()
                     for m in ("sources.py", "dataset.py", "cache.py"))
@@ -287,10 +281,9 @@ def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
 
 def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
     """The cache an archive at path made before (unchanged since, same settings and code), or
-    None (not an archive, or not met yet): then resolve, check and build as usual, and write
-    {"cache": its name} to archive_memo afterwards."""
+    None: then resolve, check and build as usual, and write archive_memo afterwards."""
     try:
         cache = data_dir() / "cache" / read_json(archive_memo(path, valid_fraction, seed))["cache"]
         return cache if path.is_file() and load_meta(cache)["location"] == str(path) else None
     except (OSError, ValueError, KeyError, TypeError, StudyError):
-        return None  # no memo, or a damaged memo or cache: not trusted
+        return None  # not an archive, not met yet, or a damaged memo or cache: not trusted

@@ -58,17 +58,12 @@ def make_input(split: Split, batch_size: int = 32, *, shuffle: bool = True, seed
         return images, tf.gather(y, i % n)
 
     options = tf.data.Options()
-    options.autotune.enabled = autotune()
+    # tf.data tunes itself only with CINIC10_TF_AUTOTUNE=1 (the benchmarks' A/B switch): on 2
+    # cores its tuning thread and the 16 parallel calls it starts with cost 03's short trials a
+    # fifth of their time (docs/speed.md). The batches are the same either way.
+    options.autotune.enabled = os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
     batches = idx.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def autotune() -> bool:
-    """Whether tf.data tunes itself: only with CINIC10_TF_AUTOTUNE=1 (the benchmarks' A/B
-    switch). On 2 cores its tuning thread and the 16 parallel calls it starts with cost 03's
-    short trials a fifth of their time (benchmarks/executors.py, docs/speed.md). The batches
-    are the same either way: the map keeps its order and the shuffle its seed."""
-    return os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
 
 
 class ArrayBatches(keras.utils.PyDataset):

@@ -45,10 +45,6 @@ class Source:
     classes: list[str] = field(default_factory=list)
     files: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict, repr=False)
 
-    @property
-    def is_archive(self) -> bool:
-        return self.location.is_file()
-
 
 def is_image(rel: str) -> bool:
     """Whether a path below the layout root names an image: an image suffix, and no hidden
@@ -58,9 +54,8 @@ def is_image(rel: str) -> bool:
 
 
 def _walk_images(root: Path) -> list[tuple[str, str]]:
-    """(relative path, content digest) of every image below root, following symlinks, hidden
-    folders and files skipped; a symlink loop, a dangling link, an unreadable folder or an
-    image that is no regular file or too large is a StudyError naming it."""
+    """(relative path, content digest) of every image below root, symlinks followed, hidden
+    names skipped; a link loop, a dangling link or an unreadable folder is one line naming it."""
 
     def unreadable(err: OSError):
         raise StudyError(f"{err.filename}: cannot read this folder ({err.strerror})")
@@ -86,14 +81,13 @@ def _walk_images(root: Path) -> list[tuple[str, str]]:
 
 
 def _identity(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_dev, st.st_ino
+    return path.stat().st_dev, path.stat().st_ino
 
 
 def _digest(path: Path) -> str:
-    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart), read in chunks.
-    Opened without blocking (a FIFO's open waits for a writer) and checked before a byte is
-    read: a FIFO, a device or a socket and a file over MAX_IMAGE_BYTES are refused."""
+    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart), read in chunks,
+    opened without blocking (a FIFO's open waits for a writer); refused before a byte is read:
+    a FIFO, a device or a socket, and a file over MAX_IMAGE_BYTES."""
     kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
              stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
     try:
@@ -137,19 +131,18 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
 
 def from_path(path: Path, kind: str = "folder") -> Source:
     """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as `ls`
-    skips them: .thumbs/, .DS_Store, macOS's ._x.png) and checked: train/ in it or one or two
-    levels down, train/ and test/ with the same class folders (valid/ optional), CINIC-10
-    (kind, or recognised by its classes, names and counts) complete. Images outside
-    <split>/<class>/ are left out, never without a word: the note travels with the dataset."""
+    skips them: .thumbs/, .DS_Store, ._x.png) and checked: train/ in it or up to two levels
+    down, train/ and test/ with the same classes (valid/ optional), CINIC-10 (kind, or
+    recognised by its classes, names and counts) complete. Images outside <split>/<class>/
+    are left out, never without a word: the note travels with the dataset."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
         digests = check_archive(path)
-        tops = sorted({n[: n.index("train/")] for n in digests
-                       if n.startswith("train/") or "/train/" in n}, key=len)
-        if not tops:
+        prefix = min((n[: n.index("train/")] for n in digests
+                      if n.startswith("train/") or "/train/" in n), key=len, default=None)
+        if prefix is None:
             raise StudyError(f"{path}: no train/ folder in the archive ({LAYOUT})")
-        prefix = tops[0]
         images = sorted((n[len(prefix):], d) for n, d in digests.items()
                         if n.startswith(prefix) and is_image(n[len(prefix):]))
     else:
@@ -247,10 +240,9 @@ def member_name(m: tarfile.TarInfo) -> str:
 
 
 def check_archive(archive: Path) -> dict[str, str]:
-    """{member name: sha256 of its bytes} of every image member, read in one pass over the
-    archive (for gzip the whole stream, so a truncated or corrupt one is refused), cached per
-    archive path, size and mtime. Refuses members that could land outside a target folder
-    (links, absolute or `..` paths, devices), and a file member twice (`tar -r`)."""
+    """{member name: sha256 of its bytes} of every image, in one pass over the whole archive
+    (a truncated or corrupt one is refused), cached per path, size and mtime. Refuses members
+    that could land outside a folder (links, absolute or `..` paths, devices) and a name twice."""
     st = archive.stat()
     return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
 
@@ -287,14 +279,14 @@ def _members(archive: Path, size: int, mtime: int) -> dict[str, str]:
 
 
 def _why(err: Exception, size: int) -> str:
-    """tarfile's reason in a few words (for an unknown format it lists every compression it
-    tried, one line each)."""
+    """tarfile's reason in a few words (for an unknown format it lists, a line each, every
+    compression it tried)."""
     text = str(err)
     if size == 0:
         return "an empty file"
+    if "ReadError('empty file')" in text:
+        return "a compressed stream with nothing in it"
     if text.startswith("file could not be opened"):
-        if "ReadError('empty file')" in text:
-            return "a compressed stream with nothing in it"
         return "neither a tar archive nor a gzip, bzip2 or xz-compressed one"
     return text.splitlines()[0] if text else type(err).__name__
 
@@ -305,19 +297,17 @@ SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are no
 SYNTHETIC_CLASSES = ("disk", "square", "triangle", "ring", "h-stripes", "v-stripes", "cross",
                      "diagonal", "checker", "two-dots")
 
-# images per class in each split of the set that `synthetic` (and auto's fallback) names: enough
-# for the default (quick) profile's largest draws, 400 / 300 / 1,000 per class (02), so the
-# README's `make report` runs end to end on it when CINIC-10 cannot be had
+# images per class and split of `synthetic` (auto's fallback): enough for the quick profile's
+# largest draws (02: 400 / 300 / 1,000), so `make report` runs end to end without CINIC-10
 SYNTHETIC_PER_CLASS = {"train": 600, "valid": 600, "test": 1000}
 
 
 def make_synthetic(per_class: int | dict[str, int] = SYNTHETIC_PER_CLASS, seed: int = 0,
                    say=print) -> Source:
-    """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): one noisy, randomly
-    coloured, placed and scaled shape per image over a gradient, with a faint distractor shape,
-    so a small CNN learns it well but not perfectly. per_class: images per class, one number
-    for every split or one per split. Written once as PNGs in CINIC-10's layout; generators of
-    one set take turns under a lock (the second finds the first's set)."""
+    """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): a noisy, randomly
+    coloured, placed and scaled shape over a gradient with a faint distractor, learnable but
+    not perfectly. per_class: for every split or one per split. Written once as PNGs in
+    CINIC-10's layout; generators of one set take turns under a lock."""
     sizes = per_class if isinstance(per_class, dict) else dict.fromkeys(SPLITS, per_class)
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
