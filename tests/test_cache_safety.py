@@ -238,7 +238,7 @@ def test_an_archive_met_before_loads_from_its_cache_without_being_read_again(tmp
     with monkeypatch.context() as m:
         m.setattr(sources, "check_archive", no_reading)
         m.setattr(data_layer, "resolve_source", no_reading)
-        m.setattr(data_layer, "build_cache", no_reading)
+        m.setattr(cache_mod, "build_cache", no_reading)
         again = load_dataset(str(archive), say=lambda *_: None)
     assert again.fingerprint == first.fingerprint and again.cache == first.cache
     assert (again["train"].x == first["train"].x).all() and again.note == first.note == ""

@@ -1,6 +1,6 @@
 """The data layer's front door: load_dataset(spec) -> Dataset (decoded, cached), the subsets a
-notebook trains on. sources (where images come from), decode, cache (decode once), dataset
-(Split, Dataset, stratified draws), pipeline (tf.data from the cache), augment (seeded layers)."""
+notebook trains on. sources (where images come from), cache (decode once), dataset (Split,
+Dataset, stratified draws), pipeline (tf.data from the cache), augment (seeded layers)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ import numpy as np
 
 from helpers.atomic import write_json
 from helpers.base import StudyError, resolve
-from helpers.data.cache import (
-    archive_memo,
-    build_cache,
-    check_carving,
-    known_archive,
-    load_meta,
-    load_split,
-)
+from helpers.data import cache
 from helpers.data.dataset import (  # noqa: F401  (the layer's names, from one place)
     CINIC10_MEAN,
     CINIC10_STD,
     Dataset,
     Split,
-    carve_valid,
     channel_stats,
     source_shares,
     stratified_subset,
@@ -39,19 +31,19 @@ def load_dataset(spec: str = "auto", *, valid_fraction: float = 0.1, seed: int =
     """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it.
     An archive checked and cached before, unchanged since, loads from its cache at once
     (cache.known_archive): each notebook's kernel loads the dataset."""
-    check_carving(valid_fraction, seed)  # before a download or a decode, not after
+    cache.check_carving(valid_fraction, seed)  # before a download or a decode, not after
     path = resolve(spec) if spec not in ("auto", "cinic10", "synthetic") else None
-    cache = known_archive(path, valid_fraction, seed) if path is not None else None
+    folder = cache.known_archive(path, valid_fraction, seed) if path is not None else None
     note = ""  # (a memo's cache has none: only auto's fallback or images left out have one)
-    if cache is None:
+    if folder is None:
         source = resolve_source(spec, download=download, say=say)
-        cache = build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
+        folder = cache.build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
         note = source.note
         if path is not None and path.is_file():  # next time, known_archive finds it
-            write_json(archive_memo(path, valid_fraction, seed), {"cache": cache.name})
-    meta = load_meta(cache)
-    return Dataset(meta["name"], meta["kind"], meta["classes"], meta["fingerprint"], cache, note,
-                   meta, {s: load_split(cache, s) for s in SPLITS})
+            write_json(cache.archive_memo(path, valid_fraction, seed), {"cache": folder.name})
+    meta = cache.load_meta(folder)
+    return Dataset(meta["name"], meta["kind"], meta["classes"], meta["fingerprint"], folder, note,
+                   meta, {s: cache.load_split(folder, s) for s in SPLITS})
 
 
 PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_class": "test"}

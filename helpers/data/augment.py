@@ -1,8 +1,6 @@
-"""Keras preprocessing layers (04's augmentations, named in its notebook) as batched, seeded
-functions for pipeline.make_input(augment=), driven by the batch's seed pair so a run is
-reproducible, and the doubled set. On TensorFlow a function runs inside tf.data, its seeds
-folded in the graph; on another backend (or asked for portable) it runs on NumPy batches with
-seeds drawn on the host (pipeline.ArrayBatches)."""
+"""Keras preprocessing layers (04's augmentations) as batched functions for
+pipeline.make_input(augment=), seeded by the batch's seed pair so a run is reproducible: inside
+tf.data on TensorFlow, on NumPy batches elsewhere (pipeline.ArrayBatches); the doubled set."""
 
 from __future__ import annotations
 
@@ -18,12 +16,10 @@ AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow,
 
 
 class _BatchSeeds(keras.random.SeedGenerator):
-    """Stateless seeds for one batch: its seed pair folded with a draw counter, so each random
-    draw of a layer differs while the whole call stays a pure function of the pair. Keras'
-    layers accept only a SeedGenerator, and its own is a variable, whose order of updates
-    under a parallel tf.data map is not reproducible. portable: SeedSequence((pair, draw)) on
-    the host, for every backend; else TensorFlow's fold_in (the count is a trace-time one:
-    the same for every batch of a traced map)."""
+    """Stateless seeds for one batch: its seed pair folded with a draw counter (Keras' own
+    SeedGenerator is a variable, whose updates under a parallel tf.data map are not
+    reproducible). portable: SeedSequence((pair, draw)) on the host, for every backend; else
+    TensorFlow's fold_in (a trace-time count: the same for every batch of a traced map)."""
 
     def __init__(self, seed_pair, portable: bool = False):  # no variable: no super().__init__
         self._pair, self._portable, self._draws = seed_pair, portable, 0
@@ -40,10 +36,9 @@ class _BatchSeeds(keras.random.SeedGenerator):
 
 
 def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> AugmentFn:
-    """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> images, same shape,
-    dtype and range: the layers applied in order, each drawing from the seed pair only.
-    portable (default: off TensorFlow): NumPy in and out, host-drawn seeds (fn.portable);
-    else tf tensors, for a tf.data map."""
+    """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> the same shape and
+    range: the layers in order, drawing from the seed pair only. portable (default: off
+    TensorFlow): NumPy in and out (fn.portable); else tf tensors, for a tf.data map."""
     portable = not backend.is_tensorflow() if portable is None else portable
 
     def augment(images, seed_pair):

@@ -1,7 +1,6 @@
-"""Decode once: every split's images, decoded in parallel (Ctrl-C or any error stops it at
-once), into a uint8 array cache keyed by a fingerprint of the source (fingerprinted, atomic,
-built under a lock for sharing), loaded later without pickle and without touching an image
-file again."""
+"""Decode once: every image, in parallel (Ctrl-C or any error stops it at once), into a uint8
+array cache keyed by the source's fingerprint, written atomically under a lock for sharing,
+loaded later without pickle and without touching an image file again."""
 
 from __future__ import annotations
 
@@ -32,6 +31,29 @@ from helpers.data.dataset import Split, carve_valid
 from helpers.data.sources import Source, member_name
 
 CACHE_VERSION = 2  # 2: keyed on every image's content (1: on names and sizes)
+CHUNK = 1000  # images a decoding task
+
+
+def check_carving(valid_fraction, seed) -> None:
+    """Refuse a valid fraction outside (0, 1) (nan included) or a negative seed, in one line."""
+    ok = isinstance(valid_fraction, int | float) and 0 < valid_fraction < 1  # False for nan
+    if not ok or isinstance(valid_fraction, bool):
+        raise StudyError(f"valid fraction {valid_fraction!r}: expected a number between 0 and 1 "
+                         "(exclusive), e.g. 0.1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
+
+
+def _check_carvable(source: Source, fraction: float) -> None:
+    """Refuse a train/ too small to carve a valid split with every class on both sides."""
+    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(source.classes))
+    k = np.round(fraction * n)  # what carve_valid takes from each class
+    bad = [f"{cls} {n[c]}" for c, cls in enumerate(source.classes) if k[c] in (0, n[c])]
+    if bad:
+        raise StudyError(f"{source.location / source.prefix / 'train'}: too few images to carve "
+                         f"{fraction:.0%} of each class as valid (train/ images per class: "
+                         f"{', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); add a valid/ "
+                         "folder or more images")
 
 
 def fingerprint(source: Source, valid_fraction: float, seed: int) -> str:
@@ -55,9 +77,111 @@ def image_source(name: str) -> str:
     return "synthetic" if name.startswith("synthetic-") else "other"
 
 
-# --- decoding: every image read once (an archive streamed, never extracted), in parallel ---
+def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
+                workers: int | None = None, say=print) -> Path:
+    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
+    Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
+    second adopts the first's cache, and a finished cache is never replaced. A finished cache
+    on a read-only disk is used as it is; writing a new one there is a one-line error."""
+    if "valid" not in source.files:
+        _check_carvable(source, valid_fraction)
+    fp = fingerprint(source, valid_fraction, seed)
+    dest = data_dir() / "cache" / f"{source.name}-{fp}"
+    build = partial(_build, source, fp, dest, valid_fraction, seed, workers, say)
+    return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
 
-CHUNK = 1000  # images a task
+
+def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
+    """Decode and write the cache into a temporary folder, renamed to dest when whole."""
+    _clean_stale_partials(dest.parent)
+    t0 = time.perf_counter()
+    workers = workers or min(os.cpu_count() or 1, 8)
+    files, classes = source.files, source.classes
+    rows = [r for split in files for r in files[split]]  # one pass over an archive
+    with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
+        with progress_bar(total=len(rows), desc=f"decoding {source.name}", unit="img") as bar:
+            x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
+        cuts = np.cumsum([len(v) for v in files.values()])[:-1]  # rows split by split
+        arrays = {split: (x, np.array([r[1] for r in rs], np.int64),
+                          np.array([Path(r[0]).name for r in rs]))
+                  for (split, rs), x in zip(files.items(), np.split(x_all, cuts))}
+        if "valid" not in arrays:
+            x, y, n = arrays["train"]
+            tr, va = carve_valid(y, valid_fraction, seed)
+            arrays["train"], arrays["valid"] = (x[tr], y[tr], n[tr]), (x[va], y[va], n[va])
+            say(f"{source.location}: no valid/ split; carved {valid_fraction:.0%} of train/ per "
+                f"class as valid (stratified, seed {seed})")
+        for split, (x, y, n) in arrays.items():
+            src = np.array([image_source(s) for s in n])
+            np.savez(tmp / f"{split}.npz", x=x, y=y, names=n, sources=src)
+        write_json(tmp / "meta.json", dict(  # written last: its presence marks a whole cache
+            name=source.name, kind=source.kind, location=str(source.location),
+            prefix=source.prefix, fingerprint=fp, classes=classes, valid_carved="valid" not in files,
+            counts={k: np.bincount(y, minlength=len(classes)).tolist()
+                    for k, (_, y, _) in arrays.items()},
+            valid_fraction=valid_fraction, seed=seed, greyscale_widened=greys, workers=workers,
+            cache_version=CACHE_VERSION, decode_seconds=round(time.perf_counter() - t0, 2)))
+    if greys:
+        say(f"{source.location}: {greys} greyscale images widened to RGB")
+
+
+def _clean_stale_partials(cache_dir: Path) -> None:
+    """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
+    is free; another user's or a read-only one is not ours to judge); build_once removed this
+    cache's own."""
+    for part in cache_dir.glob(".*.partial"):
+        key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
+        with suppress(Timeout, OSError), FileLock(cache_dir / f".{key}.lock").acquire(timeout=0):
+            shutil.rmtree(part, ignore_errors=True)
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[Path]:
+    """For a block reading a cache file: damage (a truncated file, a missing key) is one line
+    naming it and the folder to delete."""
+    try:
+        yield path
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
+        raise StudyError(f"{path}: damaged cache file ({type(err).__name__}: {why}); delete "
+                         f"{path.parent} and rerun to rebuild it") from None
+
+
+def load_split(cache: Path, split: str) -> Split:
+    """One split from a cache folder, without pickle."""
+    with _readable(cache / f"{split}.npz") as path, np.load(path, allow_pickle=False) as z:
+        return Split(z["x"], z["y"], z["names"], z["sources"])
+
+
+def load_meta(cache: Path) -> dict:
+    """The cache's meta.json."""
+    with _readable(cache / "meta.json") as path:
+        return read_json(path)
+
+
+def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
+    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its
+    path, size and mtime, the carving settings and this layer's code: reading a .tar.gz (to
+    check it and hash its images) takes seconds for cifar10-jpeg, far longer for CINIC-10, and
+    every notebook's kernel loads the dataset anew."""
+    st = path.stat()
+    code = b"".join(Path(__file__).with_name(m).read_bytes()
+                    for m in ("sources.py", "dataset.py", "cache.py"))
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
+    return data_dir() / "cache" / "archives" / f"{hashlib.sha256(key.encode() + code).hexdigest()[:24]}.json"
+
+
+def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
+    """The cache an archive at path made before (unchanged since, same settings and code), or
+    None: then resolve, check and build as usual, and write archive_memo afterwards."""
+    try:
+        cache = data_dir() / "cache" / read_json(archive_memo(path, valid_fraction, seed))["cache"]
+        return cache if path.is_file() and load_meta(cache)["location"] == str(path) else None
+    except (OSError, ValueError, KeyError, TypeError, StudyError):
+        return None  # not an archive, not met yet, or a damaged memo or cache: not trusted
+
+
+# --- decoding: every image read once (an archive streamed, never extracted), in parallel ---
 
 
 def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
@@ -74,7 +198,7 @@ def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
                     raise StudyError(f"{name}: image is {im.size[0]}x{im.size[1]} {im.mode}, "
                                      "expected 32x32 RGB")
                 grey += im.mode == "L"
-                out[i] = np.asarray(im.convert("RGB"))
+                out[i] = np.asarray(im.convert("RGB") if im.mode == "L" else im)
         except StudyError:
             raise
         except Exception as err:  # PIL raises many types for corrupt or truncated files
@@ -155,135 +279,3 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
         raise StudyError(f"{source.location}: {len(missing)} listed images were never read "
                          f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?")
     return out, grey
-
-
-# --- the cache -------------------------------------------------------------------------------
-
-
-def check_carving(valid_fraction, seed) -> None:
-    """Refuse a valid fraction outside (0, 1) (nan included) or a negative seed, in one line."""
-    ok = isinstance(valid_fraction, int | float) and 0 < valid_fraction < 1  # False for nan
-    if not ok or isinstance(valid_fraction, bool):
-        raise StudyError(
-            f"valid fraction {valid_fraction!r}: expected a number between 0 and 1 "
-            "(exclusive), e.g. 0.1"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
-
-
-def _check_carvable(source: Source, fraction: float) -> None:
-    """Refuse a train/ too small to carve a valid split with every class on both sides."""
-    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(source.classes))
-    k = np.round(fraction * n)  # what carve_valid takes from each class
-    bad = [f"{cls} {n[c]}" for c, cls in enumerate(source.classes) if k[c] in (0, n[c])]
-    if bad:
-        raise StudyError(f"{source.location / source.prefix / 'train'}: too few images to carve "
-                         f"{fraction:.0%} of each class as valid (train/ images per class: "
-                         f"{', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); add a valid/ "
-                         "folder or more images")
-
-
-def _clean_stale_partials(cache_dir: Path) -> None:
-    """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
-    is free; another user's or a read-only one is not ours to judge); build_once removed this
-    cache's own."""
-    for part in cache_dir.glob(".*.partial"):
-        key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
-        with suppress(Timeout, OSError), FileLock(cache_dir / f".{key}.lock").acquire(timeout=0):
-            shutil.rmtree(part, ignore_errors=True)
-
-
-def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
-                workers: int | None = None, say=print) -> Path:
-    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
-    Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
-    second adopts the first's cache, and a finished cache is never replaced. A finished cache
-    on a read-only disk is used as it is; writing a new one there is a one-line error."""
-    check_carving(valid_fraction, seed)
-    if "valid" not in source.files:
-        _check_carvable(source, valid_fraction)
-    fp = fingerprint(source, valid_fraction, seed)
-    dest = data_dir() / "cache" / f"{source.name}-{fp}"
-    build = partial(_build, source, fp, dest, valid_fraction, seed, workers, say)
-    return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
-
-
-def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
-    """Decode and write the cache into a temporary folder, renamed to dest when whole."""
-    _clean_stale_partials(dest.parent)
-    t0 = time.perf_counter()
-    workers = workers or min(os.cpu_count() or 1, 8)
-    files, classes = source.files, source.classes
-    rows = [r for split in files for r in files[split]]  # one pass over an archive
-    with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
-        with progress_bar(total=len(rows), desc=f"decoding {source.name}", unit="img") as bar:
-            x_all, greys = _decode_all(source, [r[0] for r in rows], workers, bar.update)
-        cuts = np.cumsum([len(v) for v in files.values()])[:-1]  # rows split by split
-        arrays = {split: (x, np.array([r[1] for r in rs], np.int64),
-                          np.array([Path(r[0]).name for r in rs]))
-                  for (split, rs), x in zip(files.items(), np.split(x_all, cuts))}
-        if "valid" not in arrays:
-            x, y, n = arrays["train"]
-            tr, va = carve_valid(y, valid_fraction, seed)
-            arrays["train"], arrays["valid"] = (x[tr], y[tr], n[tr]), (x[va], y[va], n[va])
-            say(f"{source.location}: no valid/ split; carved {valid_fraction:.0%} of train/ per "
-                f"class as valid (stratified, seed {seed})")
-        for split, (x, y, n) in arrays.items():
-            src = np.array([image_source(s) for s in n])
-            np.savez(tmp / f"{split}.npz", x=x, y=y, names=n, sources=src)
-        write_json(tmp / "meta.json", dict(  # written last: its presence marks a whole cache
-            name=source.name, kind=source.kind, location=str(source.location),
-            prefix=source.prefix, fingerprint=fp, classes=classes, valid_carved="valid" not in files,
-            counts={k: np.bincount(y, minlength=len(classes)).tolist()
-                    for k, (_, y, _) in arrays.items()},
-            valid_fraction=valid_fraction, seed=seed, greyscale_widened=greys, workers=workers,
-            cache_version=CACHE_VERSION, decode_seconds=round(time.perf_counter() - t0, 2)))
-    if greys:
-        say(f"{source.location}: {greys} greyscale images widened to RGB")
-
-
-@contextmanager
-def _readable(path: Path) -> Iterator[Path]:
-    """For a block reading a cache file: damage (a truncated file, a missing key) is one line
-    naming it and the folder to delete."""
-    try:
-        yield path
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        why = (str(err).splitlines() or [""])[0][:100] or "unreadable"
-        raise StudyError(f"{path}: damaged cache file ({type(err).__name__}: {why}); delete "
-                         f"{path.parent} and rerun to rebuild it") from None
-
-
-def load_split(cache: Path, split: str) -> Split:
-    """One split from a cache folder, without pickle."""
-    with _readable(cache / f"{split}.npz") as path, np.load(path, allow_pickle=False) as z:
-        return Split(z["x"], z["y"], z["names"], z["sources"])
-
-
-def load_meta(cache: Path) -> dict:
-    """The cache's meta.json."""
-    with _readable(cache / "meta.json") as path:
-        return read_json(path)
-
-
-def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
-    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its
-    path, size and mtime, the carving settings and this layer's code: reading a .tar.gz (to
-    check it and hash its images) takes seconds for cifar10-jpeg, far longer for CINIC-10, and
-    every notebook's kernel loads the dataset anew."""
-    st = path.stat()
-    code = b"".join(Path(__file__).with_name(m).read_bytes()
-                    for m in ("sources.py", "dataset.py", "cache.py"))
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
-    return data_dir() / "cache" / "archives" / f"{hashlib.sha256(key.encode() + code).hexdigest()[:24]}.json"
-
-
-def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
-    """The cache an archive at path made before (unchanged since, same settings and code), or
-    None: then resolve, check and build as usual, and write archive_memo afterwards."""
-    try:
-        cache = data_dir() / "cache" / read_json(archive_memo(path, valid_fraction, seed))["cache"]
-        return cache if path.is_file() and load_meta(cache)["location"] == str(path) else None
-    except (OSError, ValueError, KeyError, TypeError, StudyError):
-        return None  # not an archive, not met yet, or a damaged memo or cache: not trusted

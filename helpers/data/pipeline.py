@@ -15,8 +15,7 @@ from helpers.data.dataset import Split
 
 def set_threads(n: int | None = None) -> None:
     """On TensorFlow, every core for one model (intra-op) and two op streams (inter-op):
-    measured best on small CPU boxes; TF's default inter-op pool over-subscribes 2 cores.
-    (JAX: XLA's CPU client uses every core already.)"""
+    measured best on small CPU boxes (JAX's XLA client uses every core already)."""
     n = n or os.cpu_count() or 1
     if backend.is_tensorflow():
         import tensorflow as tf
@@ -67,12 +66,10 @@ def make_input(split: Split, batch_size: int = 32, *, shuffle: bool = True, seed
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """make_input without tf.data, for every Keras backend. Each epoch shuffles indices with a
-    generator seeded by (seed, epoch); with repeat_augmented the epoch holds the originals
-    (indices < n) plus one augmented copy of each (>= n), drawn anew each epoch; otherwise
-    augment (augment.from_layers(..., portable=True): NumPy (b, 32, 32, 3), seed (int, int) ->
-    same) applies to every image. Batch i of epoch e is a pure function of (seed, e, i). (e
-    counts Keras' calls of on_epoch_end: fit makes one more than its epochs, in every run.)"""
+    """make_input without tf.data, for every Keras backend, augment a portable fn
+    (augment.from_layers(..., portable=True)); indices >= n are the augmented copies. Batch i
+    of epoch e is a pure function of (seed, e, i) (e counts Keras' calls of on_epoch_end: fit
+    makes one more than its epochs, in every run)."""
 
     with_labels = True  # evaluation.predict sets False: (images,) only
 
