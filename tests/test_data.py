@@ -218,6 +218,41 @@ def test_broken_download_leaves_no_archive(tmp_path, monkeypatch, data_home):
     assert not list((data_home / "raw").glob("CINIC-10.tar.gz*"))
 
 
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on localhost serving tmp_path/served/ (SimpleHTTPRequestHandler)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *_: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield served, f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+def test_cinic10_download_over_http_and_a_missing_file_is_one_line(
+    tmp_path, monkeypatch, data_home, http_folder
+):
+    served, url = http_folder
+    monkeypatch.setattr(sources, "CINIC10_PER_SPLIT_CLASS", 2)
+    make_tar(_fake_cinic(tmp_path / "cinic", 2), served / "CINIC-10.tar.gz", arcname=".")
+    monkeypatch.delenv("CINIC10_OFFLINE")
+    monkeypatch.setenv("CINIC10_URL", f"{url}/nowhere.tar.gz")  # a mirror without the file
+    with pytest.raises(StudyError, match=r"cannot download http://127\.0\.0\.1:\d+/nowhere.tar.gz: "
+                       "HTTP 404 File not found") as err:  # (before: Keras' multi-line "URL fetch failure")
+        load_dataset("cinic10", say=lambda *_: None)
+    assert "\n" not in str(err.value) and not list((data_home / "raw").glob("*CINIC-10*"))
+    monkeypatch.setenv("CINIC10_URL", f"{url}/CINIC-10.tar.gz")
+    ds = load_dataset("cinic10", say=lambda *_: None)
+    assert ds.is_cinic10 and len(ds["test"]) == 20
+    assert (data_home / "raw" / "CINIC-10.tar.gz").read_bytes() == (served / "CINIC-10.tar.gz").read_bytes()
+
+
 def test_auto_falls_back_to_synthetic_and_says_why(monkeypatch):
     monkeypatch.setattr(
         sources, "make_synthetic", lambda **_: sources.Source("synthetic", "syn", ROOT, "")

@@ -129,12 +129,9 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
     return source
 
 
-def from_path(path: Path, kind: str = "folder") -> Source:
-    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as `ls`
-    skips them: .thumbs/, .DS_Store, ._x.png) and checked: train/ in it or up to two levels
-    down, train/ and test/ with the same classes (valid/ optional), CINIC-10 (kind, or
-    recognised by its classes, names and counts) complete. Images outside <split>/<class>/
-    are left out, never without a word: the note travels with the dataset."""
+def _list_images(path: Path) -> tuple[str, list[tuple[str, str]]]:
+    """(prefix: the path to train/ inside path, [(path below prefix, content digest)] of every
+    image, sorted) of a folder (train/ in it or up to two levels down) or an archive."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
@@ -143,15 +140,22 @@ def from_path(path: Path, kind: str = "folder") -> Source:
                       if n.startswith("train/") or "/train/" in n), key=len, default=None)
         if prefix is None:
             raise StudyError(f"{path}: no train/ folder in the archive ({LAYOUT})")
-        images = sorted((n[len(prefix):], d) for n, d in digests.items()
-                        if n.startswith(prefix) and is_image(n[len(prefix):]))
-    else:
-        root = next((c for c in [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]
-                     if (c / "train").is_dir()), None)
-        if root is None:
-            raise StudyError(f"{path}: no train/ folder found ({LAYOUT})")
-        prefix = "" if root == path else root.relative_to(path).as_posix() + "/"
-        images = _walk_images(root)
+        return prefix, sorted((n[len(prefix):], d) for n, d in digests.items()
+                              if n.startswith(prefix) and is_image(n[len(prefix):]))
+    root = next((c for c in [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]
+                 if (c / "train").is_dir()), None)
+    if root is None:
+        raise StudyError(f"{path}: no train/ folder found ({LAYOUT})")
+    return "" if root == path else root.relative_to(path).as_posix() + "/", _walk_images(root)
+
+
+def from_path(path: Path, kind: str = "folder") -> Source:
+    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as `ls`
+    skips them: .thumbs/, .DS_Store, ._x.png) and checked: train/ and test/ with the same
+    classes (valid/ optional), CINIC-10 (kind, or recognised by its classes, names and counts)
+    complete. Images outside <split>/<class>/ are left out, never without a word: the note
+    travels with the dataset."""
+    prefix, images = _list_images(path)
     tree: dict[str, dict[str, list[tuple[str, str]]]] = {}  # split -> class -> [(path, digest)]
     skipped = []
     for rel, digest in images:
@@ -167,10 +171,10 @@ def from_path(path: Path, kind: str = "folder") -> Source:
                              "with <class>/*.png|jpg inside; valid/ optional)")
     classes, splits = sorted(tree["train"]), [s for s in SPLITS if s in tree]
     for split in splits:
-        if sorted(tree[split]) != classes:
-            found = set(tree[split])
+        extra, missing = set(tree[split]) - set(classes), set(classes) - set(tree[split])
+        if extra or missing:
             raise StudyError(f"{where / split}: class folders differ from train/'s (extra "
-                             f"{sorted(found - set(classes))}, missing {sorted(set(classes) - found)})")
+                             f"{sorted(extra)}, missing {sorted(missing)})")
     counts = {f"{s}/{c}": len(tree.get(s, {}).get(c, [])) for s in SPLITS for c in CINIC10_CLASSES}
     short = [f"{cell}: {n}" for cell, n in counts.items() if n != CINIC10_PER_SPLIT_CLASS]
     cifar = any(PurePosixPath(rel).name.startswith("cifar10-")
@@ -222,7 +226,8 @@ def download_cinic10(target: Path, say=print) -> Path:
                     while block := response.read(1 << 20):
                         bar.update(out.write(block))
         except (OSError, ValueError) as err:  # URLError, HTTPError, a connection cut, a bad URL
-            raise StudyError(f"cannot download {url}: {getattr(err, 'reason', err)}") from None
+            why = f"HTTP {err.code} {err.reason}" if hasattr(err, "code") else getattr(err, "reason", err)
+            raise StudyError(f"cannot download {url}: {why}") from None
         check_archive(part)
 
     for stale in target.parent.glob(f".{target.name}.*.part"):  # a killed download's bytes
