@@ -36,8 +36,8 @@ CHUNK = 1000  # images a decoding task
 
 def check_carving(valid_fraction, seed) -> None:
     """Refuse a valid fraction outside (0, 1) (nan included) or a negative seed, in one line."""
-    ok = isinstance(valid_fraction, int | float) and 0 < valid_fraction < 1  # False for nan
-    if not ok or isinstance(valid_fraction, bool):
+    number = isinstance(valid_fraction, int | float) and not isinstance(valid_fraction, bool)
+    if not (number and 0 < valid_fraction < 1):  # (False for nan)
         raise StudyError(f"valid fraction {valid_fraction!r}: expected a number between 0 and 1 "
                          "(exclusive), e.g. 0.1")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

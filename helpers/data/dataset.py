@@ -27,10 +27,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
-    def take(self, idx: np.ndarray) -> Split:
-        """The rows idx, as a new Split."""
-        return Split(self.x[idx], self.y[idx], self.names[idx], self.sources[idx])
-
 
 @dataclass
 class Dataset:
@@ -74,7 +70,8 @@ def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0
     if not per_class:
         return split
     keep = _per_class(split.y, seed, lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False))
-    return split.take(np.sort(np.concatenate(keep)))
+    rows = np.sort(np.concatenate(keep))
+    return Split(split.x[rows], split.y[rows], split.names[rows], split.sources[rows])
 
 
 def carve_valid(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -198,15 +198,13 @@ def from_path(path: Path, kind: str = "folder") -> Source:
 
 def _cinic10(*, download: bool, say) -> Source:
     """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
-    raw = data_dir() / "raw"
-    if os.environ.get("CINIC10_DIR"):
-        path = resolve(os.environ["CINIC10_DIR"])
-    else:
-        path = raw / "CINIC-10" if (raw / "CINIC-10").is_dir() else raw / "CINIC-10.tar.gz"
-        if not path.exists() and not download:
+    env, raw = os.environ.get("CINIC10_DIR"), data_dir() / "raw"
+    folder, archive = raw / "CINIC-10", raw / "CINIC-10.tar.gz"
+    path = resolve(env) if env else folder if folder.is_dir() else archive
+    if not env and not path.exists():
+        if not download:
             raise StudyError(f"{path}: not downloaded yet")
-        if not path.exists():
-            download_cinic10(path, say=say)
+        download_cinic10(path, say=say)
     return from_path(path, "cinic10")
 
 
