@@ -168,7 +168,8 @@ def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
     code = b"".join(Path(__file__).with_name(m).read_bytes()
                     for m in ("sources.py", "dataset.py", "cache.py"))
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{valid_fraction}|{seed}|v{CACHE_VERSION}"
-    return data_dir() / "cache" / "archives" / f"{hashlib.sha256(key.encode() + code).hexdigest()[:24]}.json"
+    digest = hashlib.sha256(key.encode() + code).hexdigest()[:24]
+    return data_dir() / "cache" / "archives" / f"{digest}.json"
 
 
 def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:

@@ -69,7 +69,8 @@ def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0
     None or 0 means the whole split."""
     if not per_class:
         return split
-    keep = _per_class(split.y, seed, lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False))
+    keep = _per_class(split.y, seed,
+                      lambda rng, idx: rng.choice(idx, _share(per_class, idx), replace=False))
     rows = np.sort(np.concatenate(keep))
     return Split(split.x[rows], split.y[rows], split.names[rows], split.sources[rows])
 

@@ -94,7 +94,8 @@ def _digest(path: Path) -> str:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
-                what = next((text for test, text in kinds.items() if test(st.st_mode)), "something else")
+                what = next((text for test, text in kinds.items() if test(st.st_mode)),
+                            "something else")
                 raise StudyError(f"{path}: {what}, not a regular file; remove it or put the "
                                  "image file there")
             _check_size(path, st.st_size)
@@ -224,7 +225,8 @@ def download_cinic10(target: Path, say=print) -> Path:
                     while block := response.read(1 << 20):
                         bar.update(out.write(block))
         except (OSError, ValueError) as err:  # URLError, HTTPError, a connection cut, a bad URL
-            why = f"HTTP {err.code} {err.reason}" if hasattr(err, "code") else getattr(err, "reason", err)
+            why = getattr(err, "reason", err)
+            why = f"HTTP {err.code} {why}" if hasattr(err, "code") else why
             raise StudyError(f"cannot download {url}: {why}") from None
         check_archive(part)
 
