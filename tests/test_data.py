@@ -206,6 +206,8 @@ def test_cinic10_with_wrong_counts_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("CINIC10_DIR", str(_fake_cinic(tmp_path / "cinic", 2)))
     with pytest.raises(StudyError, match="not a complete CINIC-10"):
         load_dataset("cinic10", say=lambda *_: None)
+    with pytest.raises(StudyError, match="not a complete CINIC-10"):  # auto: no silent fallback
+        load_dataset("auto", say=lambda *_: None)
 
 
 def test_broken_download_leaves_no_archive(tmp_path, monkeypatch, data_home):

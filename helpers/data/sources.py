@@ -115,16 +115,19 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
     it on first use. `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
     if spec == "synthetic":
         return make_synthetic(say=say)
-    try:
-        source = (_cinic10(download=download, say=say) if spec in ("cinic10", "auto")
-                  else from_path(resolve(spec)))
-    except StudyError as err:
-        if spec != "auto":
-            raise
-        note = (f"CINIC-10 is not available ({err}); using the generated `synthetic` dataset "
-                "instead. Its numbers are NOT CINIC-10's.")
-        say(f"dataset auto: {note}")
-        return replace(make_synthetic(say=say), note=note)
+    if spec in ("cinic10", "auto"):
+        try:
+            path = _cinic10(download=download, say=say)
+        except StudyError as err:  # not on disk and not downloadable: auto may fall back
+            if spec == "cinic10":
+                raise
+            note = (f"CINIC-10 is not available ({err}); using the generated `synthetic` "
+                    "dataset instead. Its numbers are NOT CINIC-10's.")
+            say(f"dataset auto: {note}")
+            return replace(make_synthetic(say=say), note=note)
+        source = from_path(path, "cinic10")  # on disk but damaged or incomplete: refused
+    else:
+        source = from_path(resolve(spec))
     if source.note:
         say(f"{source.location}: {source.note}")
     return source
@@ -197,7 +200,7 @@ def from_path(path: Path, kind: str = "folder") -> Source:
 # --- CINIC-10 ---------------------------------------------------------------------------------
 
 
-def _cinic10(*, download: bool, say) -> Source:
+def _cinic10(*, download: bool, say) -> Path:
     """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
     env, raw = os.environ.get("CINIC10_DIR"), data_dir() / "raw"
     folder, archive = raw / "CINIC-10", raw / "CINIC-10.tar.gz"
@@ -206,7 +209,7 @@ def _cinic10(*, download: bool, say) -> Source:
         if not download:
             raise StudyError(f"{path}: not downloaded yet")
         download_cinic10(path, say=say)
-    return from_path(path, "cinic10")
+    return path
 
 
 def download_cinic10(target: Path, say=print) -> Path:
