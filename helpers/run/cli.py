@@ -68,9 +68,12 @@ def _run(args) -> None:
 
 def _report(args) -> None:
     from helpers.run.report import build_report
-    from helpers.run.runner import check_run_dir
 
-    build_report(check_run_dir(resolve(args.run_dir)))
+    run_dir = resolve(args.run_dir)
+    if not (run_dir / "run.json").exists():
+        raise StudyError(f"{run_dir}: not a run folder (no run.json); run `python -m helpers "
+                         "run` first")
+    build_report(run_dir)
 
 
 def _compare(args) -> None:

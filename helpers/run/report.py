@@ -58,10 +58,6 @@ def _box(border: str, background: str, inner: str) -> str:
     return f"<div style='border:2px solid {border};background:{background};padding:0.8em'>{inner}</div>"
 
 
-def _ok(entry: dict) -> bool:
-    return entry.get("status", "completed") == "completed"
-
-
 def _metadata_md(record: dict) -> str:
     ds, hw, books = record["dataset"], record.get("hardware", {}), record["notebooks"]
     gpus = f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else ""
@@ -76,7 +72,8 @@ def _metadata_md(record: dict) -> str:
         ("started", escape(record.get("time", "?"))),
     ]
     rows += [(f"wall time {escape(k)}",
-              f"{n['seconds']:.0f} s" + ("" if _ok(n) else f" ({escape(n['status'])})"))
+              f"{n['seconds']:.0f} s" + ("" if n.get("status", "completed") == "completed"
+                                          else f" ({escape(n['status'])})"))
              for k, n in books.items() if "seconds" in n]
     if commands := record.get("commands", []):  # every command into this folder, reruns too
         total = sum(c["seconds"] for c in commands)

@@ -235,9 +235,3 @@ def kernel_dir(run_dir: Path) -> Path:
         stale.unlink(missing_ok=True)
     return folder
 
-
-def check_run_dir(run_dir: Path) -> Path:
-    """A run folder made by `run` (it has run.json)."""
-    if not (run_dir / "run.json").exists():
-        raise StudyError(f"{run_dir}: not a run folder (no run.json); run `python -m helpers run` first")
-    return run_dir

@@ -1,18 +1,11 @@
-"""What a run's terminal shows: a status line at least every 30 s while a notebook runs, and no
-start-up chatter from the kernels.
-
-Progress: without -v, a kernel's stdout and stderr (papermill's stdout_file/stderr_file) are
-read, not shown: the loop it is in (its tqdm bar's description, k/n and the time tqdm estimates
-for the rest of it), the epoch of the fit now running (training.Throughput's `epoch k/n` line):
+"""What a run's terminal shows: without -v, a status line at least every 30 s while a notebook
+runs (Progress reads the kernel's output: its tqdm loop with the time left, the fit's epoch),
 
       02_resnet 0:01:10: 02 seeds 1/2, about 0:01:02 left in it; epoch 7/20
 
-quiet_kernel_noise: TF_CPP_MIN_LOG_LEVEL=2 (helpers/__init__.py) drops TensorFlow's C++ INFO and
-WARNING lines. What has no switch short of hiding real errors is filtered from stderr (fd 2,
-which kernels inherit) line by line: TensorFlow's cuInit ERROR and absl's pre-init banner (a
-CPU-only machine), ipykernel's `KeyboardInterrupt caught in kernel` and the ZMQError traceback
-of a kernel shut down mid-cell (Ctrl-C), and the stack dump Ray's absl handler prints when a
-kernel running a Ray grid is stopped with SIGTERM. Every other line passes unchanged."""
+and, always, stderr without the kernels' noise (quiet_kernel_noise: TensorFlow's cuInit error and
+absl's banner on a CPU-only machine, ipykernel's chatter and ZMQError traceback after Ctrl-C, Ray's
+stack dump for a SIGTERM we sent; TF_CPP_MIN_LOG_LEVEL=2 drops TensorFlow's C++ INFO lines)."""
 
 from __future__ import annotations
 
