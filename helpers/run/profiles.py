@@ -72,17 +72,16 @@ def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
         raise StudyError(f"profile {spec!r}: {path} does not exist (have {have}, or give a "
                          ".yaml path)")
     data = _read_yaml(path)
-    mapping = "it must be a mapping"
     if not isinstance(data, dict):
         raise StudyError(f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)")
     for key in ("all_notebooks", "notebooks"):
         if not isinstance(data.get(key) or {}, dict):
-            raise StudyError(f"{path}: {key} is a {type(data[key]).__name__}; {mapping} "
-                             f"(name: value lines under {key}:)")
+            raise StudyError(f"{path}: {key} is a {type(data[key]).__name__}; it must be a "
+                             f"mapping (name: value lines under {key}:)")
     for stem, params in (data.get("notebooks") or {}).items():
         if not isinstance(params or {}, dict):
             raise StudyError(f"{path}: notebooks: {stem} is a {type(params).__name__}; "
-                             f"{mapping} of parameter: value")
+                             "it must be a mapping of parameter: value")
     if unknown := set(data) - TOP_KEYS:
         raise StudyError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed "
                          f"{sorted(TOP_KEYS)}")
