@@ -38,12 +38,6 @@ def no_scripts(html: str) -> str:
     return f"{html[:at]}\n{NO_SCRIPTS}\n{html[at:]}"
 
 
-def remove_leftovers(folder: Path) -> None:
-    """The .report.*.part files a killed build left in folder; call it holding its report lock."""
-    for part in folder.glob(".report.*.part"):
-        part.unlink(missing_ok=True)
-
-
 def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
     """Print html_path to pdf_path with headless Chromium; False (with a hint) without it or
     when it fails. The previous pdf_path is removed first, so none stands beside a new HTML."""

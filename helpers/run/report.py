@@ -21,7 +21,7 @@ from helpers.experiments import findings
 from helpers.experiments.protocol import origins
 from helpers.plots import findings as plots_findings
 from helpers.record import check_record, check_result
-from helpers.run.pdf import NO_SCRIPTS, no_scripts, remove_leftovers, to_pdf  # noqa: F401
+from helpers.run.pdf import NO_SCRIPTS, no_scripts, to_pdf  # noqa: F401
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
@@ -287,7 +287,8 @@ def build_report(run_dir: Path) -> Path:
     nb = combined_notebook(run_dir)
     page = to_html(nb)
     with writing(run_dir, "the report"), hold_lock(run_dir / ".report.lock", "its report"):
-        remove_leftovers(run_dir)
+        for part in run_dir.glob(".report.*.part"):  # a killed build's (none is live now)
+            part.unlink(missing_ok=True)
         for cell in nb.cells:  # Figure F as a file too (the README and compare show it)
             if FIGURE_TAG in cell.metadata.get("tags", []):
                 png = base64.b64decode(cell.outputs[0]["data"]["image/png"])
