@@ -5,6 +5,7 @@ take seconds): --help, --dry-run and a refused command answer at once."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -15,6 +16,8 @@ from helpers.base import StudyError, resolve
 
 
 def _data(args) -> None:
+    import numpy as np
+
     from helpers.data import load_dataset
 
     t0 = time.perf_counter()
@@ -22,13 +25,11 @@ def _data(args) -> None:
     print(ds.counts().to_string())
     if ds.is_cinic10 or len(set(ds["test"].sources)) > 1:
         for split in ("train", "valid", "test"):
-            src, n = __import__("numpy").unique(ds[split].sources, return_counts=True)
+            src, n = np.unique(ds[split].sources, return_counts=True)
             print(f"{split} sources: " + ", ".join(f"{s} {c}" for s, c in zip(src, n, strict=True)))
-    print(
-        f"dataset      {ds.name} ({ds.kind})\nfingerprint  {ds.fingerprint}\n"
-        f"cache        {ds.cache}\ndecoded in   {ds.meta['decode_seconds']} s (first time); "
-        f"this call took {time.perf_counter() - t0:.1f} s"
-    )
+    print(f"dataset      {ds.name} ({ds.kind})\nfingerprint  {ds.fingerprint}\n"
+          f"cache        {ds.cache}\ndecoded in   {ds.meta['decode_seconds']} s (first time); "
+          f"this call took {time.perf_counter() - t0:.1f} s")
     if ds.note:
         print(f"note         {ds.note}")
 
@@ -39,42 +40,25 @@ def _run(args) -> None:
         raise StudyError(f"--only {args.only!r}: names no notebook; give numbers, e.g. --only 01,02")
     if args.json and not args.dry_run:
         raise StudyError("--json goes with --dry-run (a run's record is <out>/run.json)")
-    if args.dry_run:
-        _dry_run(args, only)
+    if not args.dry_run:
+        from helpers.run.runner import run
+
+        run(args.profile, dataset=args.dataset, out=args.out, only=only, overrides=args.param,
+            report=not args.no_report, log_output=args.verbose)
         return
-    from helpers.run.runner import run
-    from helpers.run.terminal import quiet_kernel_noise  # kernels inherit its filtered stderr
-
-    with quiet_kernel_noise():
-        run(
-            args.profile,
-            dataset=args.dataset,
-            out=args.out,
-            only=only,
-            overrides=args.param,
-            report=not args.no_report,
-            log_output=args.verbose,
-        )
-
-
-def _dry_run(args, only: list[str]) -> None:
-    """Every selected notebook's effective parameters with their origins; nothing runs and no
-    data are touched (only the profile and the parameters cells are read)."""
-    import json
-
+    # the dry run: every selected notebook's parameters with their origins, from the profile
+    # and the parameters cells alone (no data touched)
     from helpers.run.profiles import explain
 
-    name = args.profile if "/" not in args.profile else args.profile.rsplit("/", 1)[-1]
-    out = args.out or f"reports/{name.removesuffix('.yaml')}"
-    found = explain(args.profile, dataset=args.dataset, out=out, only=only, overrides=args.param)
+    name = args.profile.rsplit("/", 1)[-1].removesuffix(".yaml")
+    found = explain(args.profile, dataset=args.dataset, out=args.out or f"reports/{name}",
+                    only=only, overrides=args.param)
     if args.json:
         print(json.dumps(found, indent=2))
         return
-    print(
-        f"profile {found['profile']} (dry run: nothing runs; origin: study = the study's own "
-        "setting, project = the project's choice, profile = a study setting this profile "
-        "changes, -p = given on the command line, run = where and on what it runs)"
-    )
+    print(f"profile {found['profile']} (dry run: nothing runs; origin: study = the study's own "
+          "setting, project = the project's choice, profile = a study setting this profile "
+          "changes, -p = given on the command line, run = where and on what it runs)")
     for stem, params in found["notebooks"].items():
         print(f"\n{stem}")
         width = max(map(len, params))
@@ -84,9 +68,12 @@ def _dry_run(args, only: list[str]) -> None:
 
 def _report(args) -> None:
     from helpers.run.report import build_report
-    from helpers.run.runner import check_run_dir
 
-    build_report(check_run_dir(resolve(args.run_dir)))
+    run_dir = resolve(args.run_dir)
+    if not (run_dir / "run.json").exists():
+        raise StudyError(f"{run_dir}: not a run folder (no run.json); run `python -m helpers "
+                         "run` first")
+    build_report(run_dir)
 
 
 def _compare(args) -> None:
@@ -95,60 +82,55 @@ def _compare(args) -> None:
     compare(args.run_dirs, out=args.out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser(
-        "data", help="prepare a dataset (download, verify, decode, cache) and summarise it"
-    )
-    p.add_argument(
-        "--dataset", default="auto", help="auto | cinic10 | synthetic | PATH (default auto)"
-    )
-    p.add_argument(
-        "--valid-fraction",
-        type=float,
-        default=0.1,
-        help="share of train carved as valid when there is no valid/",
-    )
+def parser() -> argparse.ArgumentParser:
+    """The commands and their options."""
+    top = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    dataset = "auto | cinic10 | synthetic | PATH"
+    p = sub.add_parser("data", help="prepare a dataset (download, verify, decode, cache) and "
+                       "summarise it")
+    p.add_argument("--dataset", default="auto", help=f"{dataset} (default auto)")
+    p.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="share of train carved as valid when there is no valid/")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_data)
     p = sub.add_parser("run", help="execute the notebooks with papermill and build the report")
-    p.add_argument(
-        "--profile", default="quick", help="smoke | quick | full | PATH.yaml (default quick)"
-    )
-    p.add_argument(
-        "--dataset", default=None, help="auto | cinic10 | synthetic | PATH (default: the profile's)"
-    )
+    p.add_argument("--profile", default="quick", help="smoke | quick | full | PATH.yaml (default quick)")
+    p.add_argument("--dataset", default=None, help=f"{dataset} (default: the profile's)")
     p.add_argument("--out", default=None, help="run folder (default reports/<profile>)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,02")
-    p.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a parameter (NN_name.NAME=VALUE for one notebook); repeatable",
-    )
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter (NN_name.NAME=VALUE for one notebook); repeatable")
     p.add_argument("--no-report", action="store_true", help="skip building report.html/pdf")
     p.add_argument("-v", "--verbose", action="store_true", help="stream the notebooks' output")
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print every notebook's effective parameters and their origins; run nothing",
-    )
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every notebook's effective parameters and their origins; run nothing")
     p.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
     p.set_defaults(func=_run)
     p = sub.add_parser("report", help="rebuild report.html/pdf from a run's executed notebooks")
     p.add_argument("run_dir", help="a run folder, e.g. reports/quick")
     p.set_defaults(func=_report)
-    p = sub.add_parser(
-        "compare", help="set runs' findings side by side: compare.html/pdf and a text table"
-    )
+    p = sub.add_parser("compare", help="set runs' findings side by side: compare.html/pdf and "
+                       "a text table")
     p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders, the first the baseline")
     p.add_argument("--out", default=None, help="folder for compare.html (default reports/compare)")
     p.set_defaults(func=_compare)
-    args = parser.parse_args(argv)
-    previous = _on_sigterm()
+    return top
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (workers
+    stopped, temporary files and folders removed); the command exits 143."""
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    in_main = threading.current_thread() is threading.main_thread()  # (signals: main thread only)
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         args.func(args)
     except StudyError as err:
@@ -165,29 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except Exception as err:
-        from helpers.run.runner import NotebookFailed
+        from helpers.run.runner import NotebookFailed  # (imported by then, if it is one)
 
-        if isinstance(err, NotebookFailed):
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        raise
+        if not isinstance(err, NotebookFailed):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (workers
-    stopped, temporary files and folders removed); the command exits 143."""
-
-
-def _on_sigterm():
-    """Make SIGTERM raise Terminated in the main thread; returns the handler it replaces."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def terminated(signum, frame):
-        raise Terminated
-
-    return signal.signal(signal.SIGTERM, terminated)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from helpers.artifacts import completed_notebooks
 from helpers.atomic import write_atomic, write_json
@@ -67,50 +68,36 @@ def claim_ids(runs: list[Run]) -> list[str]:
     return sorted({i for run in runs for i in run.rows()}, key=study_order)
 
 
-def cell_text(row: dict | None) -> str:
-    """'+0.012 [-0.003, +0.027] inconclusive' ('–' where the run has no such claim)."""
-    if row is None:
-        return MISSING
-    return f"{findings.interval_text(row)} {row['verdict']}"
-
-
-# --- what differs -------------------------------------------------------------------------------
-
 def facets(run: Run) -> dict[str, str]:
     """The run's settings as flat text {facet: value}: profile, dataset, backend, revision,
     hardware, versions, the notebooks that stand, every parameter with its origin."""
-    rec = run.record
-    ds = rec.get("dataset", {})
-    hw = rec.get("hardware", {})
+    rec, found = run.record, run.found
+    ds, hw = rec.get("dataset", {}), rec.get("hardware", {})
+    gpus = f", GPUs: {', '.join(map(str, hw['gpus']))}" if hw.get("gpus") else ""
     out = {
-        "profile": rec.get("profile", run.found.get("profile") or "?"),
-        "dataset": f"{ds.get('dataset', run.found.get('dataset') or '?')} ({ds.get('kind', '?')})",
+        "profile": rec.get("profile", found.get("profile") or "?"),
+        "dataset": f"{ds.get('dataset', found.get('dataset') or '?')} ({ds.get('kind', '?')})",
         "dataset fingerprint": ds.get("fingerprint", "?"),
-        "backend": rec.get("backend", run.found.get("backend") or "?"),
+        "backend": rec.get("backend", found.get("backend") or "?"),
         "code revision": rec.get("git", "?"),
-        "hardware": f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
-                    + (f", GPUs: {', '.join(map(str, hw['gpus']))}" if hw.get("gpus") else ""),
-        "notebooks that stand": ", ".join(sorted({r["notebook"] for r in run.found["claims"]})),
+        "hardware": f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores{gpus}",
+        "notebooks that stand": ", ".join(sorted({r["notebook"] for r in found["claims"]})),
     }
     out |= {f"version {k}": str(v) for k, v in rec.get("versions", {}).items()}
     for stem, entry in rec.get("notebooks", {}).items():
         origins = entry.get("origins", {})
-        for key, value in entry.get("parameters", {}).items():
-            if key == "run_dir":  # where it ran, not what: every pair of runs differs there
-                continue
-            out[f"{stem}.{key}"] = f"{value!r} ({origins.get(key, '?')})"
+        out |= {f"{stem}.{key}": f"{value!r} ({origins.get(key, '?')})"  # not where it ran:
+                for key, value in entry.get("parameters", {}).items() if key != "run_dir"}
     return out
 
 
 def differences(runs: list[Run]) -> list[tuple[str, list[str]]]:
     """(facet, value per run) for each facet whose value is not the same in every run."""
     each = [facets(r) for r in runs]
-    keys = list(dict.fromkeys(k for f in each for k in f))
-    return [(k, [f.get(k, MISSING) for f in each]) for k in keys
-            if len({f.get(k, MISSING) for f in each}) > 1]
+    keys = dict.fromkeys(k for f in each for k in f)
+    return [(k, values) for k in keys
+            if len(set(values := [f.get(k, MISSING) for f in each])) > 1]
 
-
-# --- what changed -------------------------------------------------------------------------------
 
 def moved(a: dict, b: dict) -> str:
     """How far b's estimate lies from a's, against their intervals."""
@@ -135,36 +122,28 @@ def changes(runs: list[Run]) -> list[str]:
         a = base.rows().get(cid)
         for run in runs[1:]:
             b = run.rows().get(cid)
-            if a is None and b is None:
-                continue
-            if a is None or b is None:
+            if (a is None) != (b is None):
                 has = run.label if a is None else base.label
                 lines.append(f"{cid}: only in {has} of {base.label} and {run.label}")
-            elif a["verdict"] != b["verdict"]:
+            elif a is not None and a["verdict"] != b["verdict"]:
                 lines.append(f"{cid}: {a['verdict']} in {base.label} -> {b['verdict']} in "
                              f"{run.label}; {moved(a, b)}")
     return lines
 
 
-# --- output -------------------------------------------------------------------------------------
-
 def text_table(runs: list[Run]) -> str:
     """The matrix, the differences and the changes as plain text for the terminal."""
-    ids = claim_ids(runs)
     rows = [["claim", *[r.label for r in runs]]]
-    rows += [[cid, *[cell_text(r.rows().get(cid)) for r in runs]] for cid in ids]
+    rows += [[cid, *[MISSING if (row := r.rows().get(cid)) is None
+                     else f"{findings.interval_text(row)} {row['verdict']}" for r in runs]]
+             for cid in claim_ids(runs)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    diff = differences(runs)
-    out.append("")
-    out.append("what differs:" if diff else "what differs: nothing recorded")
-    for key, values in diff:
-        out.append(f"  {key}: " + " | ".join(values))
-    changed = changes(runs)
-    out.append("")
-    out.append("verdicts changed:" if changed else "verdicts changed: none")
-    out += [f"  {line}" for line in changed]
-    return "\n".join(out)
+    diff, changed = differences(runs), changes(runs)
+    out += ["", "what differs:" if diff else "what differs: nothing recorded"]
+    out += [f"  {key}: " + " | ".join(values) for key, values in diff]
+    out += ["", "verdicts changed:" if changed else "verdicts changed: none"]
+    return "\n".join(out + [f"  {line}" for line in changed])
 
 
 def matrix_html(runs: list[Run]) -> str:
@@ -172,19 +151,17 @@ def matrix_html(runs: list[Run]) -> str:
     cells = []
     for cid in claim_ids(runs):
         first = next(r.rows()[cid] for r in runs if cid in r.rows())
-        line = [words.claim_html(first)]
-        for row in (run.rows().get(cid) for run in runs):
-            line.append(MISSING if row is None else
-                        f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
-                        f"{html.escape(row['replication'])}</small><br>{words.verdict_html(row)}")
-        cells.append(line)
+        cells.append([words.claim_html(first), *[
+            MISSING if row is None else
+            f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
+            f"{html.escape(row['replication'])}</small><br>{words.verdict_html(row)}"
+            for row in (run.rows().get(cid) for run in runs)]])
     return words.html_table([html.escape(h) for h in ["claim", *[r.label for r in runs]]], cells)
 
 
 def _table_md(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(escape(h) for h in head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    lines = [" | ".join(escape(c) for c in row) for row in [head, *rows]]
+    return "\n".join([f"| {lines[0]} |", "|" + "---|" * len(head), *(f"| {r} |" for r in lines[1:])])
 
 
 def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
@@ -192,31 +169,30 @@ def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
     from helpers.plots.compare import across
     from helpers.run.report import _png
 
-    md = nbformat.v4.new_markdown_cell
-    cells = [md("# Comparing runs\n\nThe study's claims in each run, the first run being the "
-                "baseline: does a finding survive the change? Only notebooks that stand in "
-                "each folder (completed in its current state) count.\n\n"
-                + _table_md(["run", "folder", "profile", "dataset", "backend"],
-                            [[r.label, str(r.path), *[facets(r)[k] for k in
-                                                      ("profile", "dataset", "backend")]]
-                             for r in runs]))]
-    cells.append(md("## Findings\n\nEach cell: the estimate with its 95% interval, what was "
-                    "replicated, and the verdict (colour)."))
-    cells.append(md(matrix_html(runs)))
+    runs_table = _table_md(["run", "folder", "profile", "dataset", "backend"],
+                           [[r.label, str(r.path), *[facets(r)[k] for k in
+                                                     ("profile", "dataset", "backend")]]
+                            for r in runs])
+    cells = [new_markdown_cell(
+        "# Comparing runs\n\nThe study's claims in each run, the first run being the baseline: "
+        "does a finding survive the change? Only notebooks that stand in each folder (completed "
+        f"in its current state) count.\n\n{runs_table}"),
+        new_markdown_cell("## Findings\n\nEach cell: the estimate with its 95% interval, what "
+                          "was replicated, and the verdict (colour)."),
+        new_markdown_cell(matrix_html(runs))]
     figure, png = across([(r.label, r.found["claims"]) for r in runs]), None
     if figure is not None:
         png = _png(figure)
-        cells.append(nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
-            "display_data", data={"image/png": base64.b64encode(png).decode(),
-                                  "text/plain": "the comparison figure"})]))
-        cells.append(md("*Figure: each claim's estimate and 95% interval in every run (one "
-                        "line per run, top to bottom in the table's order), turned so that "
-                        "right of zero is the study's way; colour: the verdict.*"))
-    changed = changes(runs)
-    cells.append(md("## Verdicts that changed\n\n" + ("\n".join(f"- {escape(c)}" for c in changed)
-                                                     if changed else "None.")))
-    diff = differences(runs)
-    cells.append(md("## What differs between the runs\n\n" + (
+        cells.append(new_code_cell(outputs=[new_output("display_data", data={
+            "image/png": base64.b64encode(png).decode(), "text/plain": "the comparison figure"})]))
+        cells.append(new_markdown_cell(
+            "*Figure: each claim's estimate and 95% interval in every run (one line per run, top "
+            "to bottom in the table's order), turned so that right of zero is the study's way; "
+            "colour: the verdict.*"))
+    changed, diff = changes(runs), differences(runs)
+    cells.append(new_markdown_cell("## Verdicts that changed\n\n" + (
+        "\n".join(f"- {escape(c)}" for c in changed) if changed else "None.")))
+    cells.append(new_markdown_cell("## What differs between the runs\n\n" + (
         _table_md(["setting", *[r.label for r in runs]], [[k, *v] for k, v in diff])
         if diff else "Nothing that run.json records.")))
     return nbformat.v4.new_notebook(cells=cells, metadata={"title": "CINIC-10 runs compared"}), png
@@ -242,7 +218,7 @@ def compare(paths: list, out=None) -> Path:
         write_json(out / "compare.json", {
             "runs": [{"label": r.label, "path": str(r.path)} for r in runs],
             "matrix": {cid: {r.label: r.rows().get(cid) for r in runs} for cid in claim_ids(runs)},
-            "differences": {k: v for k, v in differences(runs)}, "changes": changes(runs)})
+            "differences": dict(differences(runs)), "changes": changes(runs)})
         html_path = write_atomic(out / "compare.html", lambda p: p.write_text(page))
         print(f"compare: {html_path}")
         if to_pdf(html_path, out / "compare.pdf"):

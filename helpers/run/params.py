@@ -15,13 +15,8 @@ from helpers.models import LR_SCALING
 FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
 # parameters with a closed set of values; each list lives with the code it parameterises (in
 # its layer's light __init__, which imports no TensorFlow)
-CHOICES = {
-    "lr_scaling": LR_SCALING,
-    "executor": EXECUTORS,
-    "doubled_set": DOUBLED_SETS,
-    "flip": FLIPS,
-    "flip_mode": ("", *FLIPS),  # "": no flip in 05
-}
+CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS,
+           "flip": FLIPS, "flip_mode": ("", *FLIPS)}  # "": no flip in 05
 
 
 def _range(low=None, high=None, *, low_open=False, high_open=False, whole=False):
@@ -33,32 +28,26 @@ def _range(low=None, high=None, *, low_open=False, high_open=False, whole=False)
     kind = "a whole number" if whole else "a number"
     lo, hi = (f"{b:g}" if isinstance(b, float) else b for b in (low, high))
     if high is None:
-        words = f"{kind} {'>' if low_open else '>='} {lo}"
-    elif low_open == high_open:
-        words = f"{kind} between {lo} and {hi}" + (" (exclusive)" if low_open else "")
-    else:
-        words = f"{kind} in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
-    return test, words
+        return test, f"{kind} {'>' if low_open else '>='} {lo}"
+    if low_open == high_open:
+        return test, f"{kind} between {lo} and {hi}" + (" (exclusive)" if low_open else "")
+    return test, f"{kind} in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
 
 
-WHOLE_1, WHOLE_0 = _range(1, whole=True), _range(0, whole=True)
-POSITIVE = _range(0, low_open=True)
-SHARE = _range(0, 1, high_open=True)  # dropout, batch-norm momentum
-# parameters with bounds (nan and infinities are refused for every number)
+WHOLE_1, WHOLE_0, BLOCKS = _range(1, whole=True), _range(0, whole=True), _range(1, 5, whole=True)
+POSITIVE, SHARE = _range(0, low_open=True), _range(0, 1, high_open=True)
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
+# parameters with bounds (nan and infinities are refused for every number)
 BOUNDS = {
     **dict.fromkeys(["epochs", "batch_size", "repeats", "head_epochs", "finetune_epochs",
-                     "units", "n_examples"], WHOLE_1),
+                     "units", "n_examples", "kernel_size", "reg_kernel_size"], WHOLE_1),
     "seed": _range(0, MAX_SEED, whole=True),
     **dict.fromkeys(["patience", "train_per_class", "valid_per_class",
                      "test_per_class"], WHOLE_0),  # per class: 0 = all
     **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",
                      "cpus_per_trial"], POSITIVE),
     **dict.fromkeys(["dropout", "bn_momentum"], SHARE),
-    "n_blocks": _range(1, 5, whole=True),  # 32x32 pooled once per block
-    "reg_n_blocks": _range(1, 5, whole=True),
-    "kernel_size": WHOLE_1,
-    "reg_kernel_size": WHOLE_1,
+    **dict.fromkeys(["n_blocks", "reg_n_blocks"], BLOCKS),  # 32x32 pooled once per block
     "input_size": _range(32, whole=True),  # keras.applications' smallest input
     "gpus_per_trial": _range(0),
     "brightness": _range(0, 1, low_open=True),
@@ -67,13 +56,8 @@ BOUNDS = {
     "cutout": _range(0.02, 1, low_open=True),  # erased share of the area, from 2%
 }
 # a grid's items obey the bounds of the parameter they vary
-GRIDS = {
-    "n_blocks_grid": BOUNDS["n_blocks"],
-    "kernel_size_grid": BOUNDS["kernel_size"],
-    "dropout_grid": BOUNDS["dropout"],
-    "alpha_grid": _range(0, 1),  # Elastic Net's l1 share
-    "lam_grid": _range(0),
-}
+GRIDS = {"n_blocks_grid": BLOCKS, "kernel_size_grid": WHOLE_1, "dropout_grid": SHARE,
+         "alpha_grid": _range(0, 1), "lam_grid": _range(0)}  # alpha: Elastic Net's l1 share
 
 
 def check_value(where: str, name: str, value, default):
@@ -84,7 +68,16 @@ def check_value(where: str, name: str, value, default):
                          f"{default!r}")
     value = _typed(where, name, value, default)
     if isinstance(value, list):
-        return _check_list(where, name, value, default)
+        if not value:
+            raise StudyError(f"{where}: parameter {name}=[] is empty; give at least one value, "
+                             f"like the default {default!r}")
+        if default:  # each item of the default's items' type, within the varied one's bounds
+            value = [_typed(where, f"{name} item", v, default[0]) for v in value]
+        if len(set(map(repr, value))) < len(value):
+            raise StudyError(f"{where}: parameter {name}={value!r} names a value twice")
+        for v in value:
+            _check_number(where, f"{name} item", v, GRIDS.get(name))
+        return value
     _check_number(where, name, value, BOUNDS.get(name))
     if name in CHOICES and value not in CHOICES[name]:
         raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
@@ -92,18 +85,13 @@ def check_value(where: str, name: str, value, default):
 
 
 def _typed(where: str, name: str, value, default):
-    ok = (
-        type(value) is type(default)
-        or (isinstance(default, float) and type(value) is int)
-        or default is None
-        or (isinstance(default, list) and isinstance(value, list))
-    )
-    if not ok:
-        raise StudyError(
-            f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
-            f"expected {type(default).__name__} like the default {default!r}"
-        )
-    return float(value) if isinstance(default, float) and type(value) is int else value
+    """value, of its default's type (an int widened to a float where the default is one)."""
+    widen = isinstance(default, float) and type(value) is int
+    if not (type(value) is type(default) or widen or default is None
+            or (isinstance(default, list) and isinstance(value, list))):
+        raise StudyError(f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
+                         f"expected {type(default).__name__} like the default {default!r}")
+    return float(value) if widen else value
 
 
 def _check_number(where: str, name: str, value, bound) -> None:
@@ -112,18 +100,3 @@ def _check_number(where: str, name: str, value, bound) -> None:
     test, words = bound or (lambda v: True, "a finite number")
     if not math.isfinite(value) or not test(value):
         raise StudyError(f"{where}: parameter {name}={value!r}, expected {words}")
-
-
-def _check_list(where: str, name: str, value: list, default: list) -> list:
-    """A grid or a list of names: not empty, no item twice, each item of the default's items'
-    type (ints widened to floats) and within the bounds of the parameter it varies."""
-    if not value:
-        raise StudyError(f"{where}: parameter {name}=[] is empty; give at least one value, like "
-                         f"the default {default!r}")
-    if default:
-        value = [_typed(where, f"{name} item", v, default[0]) for v in value]
-    if len(set(map(repr, value))) < len(value):
-        raise StudyError(f"{where}: parameter {name}={value!r} names a value twice")
-    for v in value:
-        _check_number(where, f"{name} item", v, GRIDS.get(name))
-    return value

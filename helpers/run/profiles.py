@@ -21,15 +21,8 @@ from helpers.run.params import MAX_SEED, check_value
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
 # the runner's own parameters: set by its options, which check them, never by -p or a profile
 RUN_OPTIONS = {"run_dir": "--out", "profile": "--profile", "dataset": "--dataset"}
-TOP_KEYS = {
-    "description",
-    "extends",
-    "dataset",
-    "seed",
-    "synthetic_fallback",  # false: `auto` never falls back to generated data (full, gpu)
-    "all_notebooks",
-    "notebooks",
-}
+TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks",
+            "synthetic_fallback"}  # false: `auto` never falls back to generated data (full, gpu)
 
 
 class _Loader(yaml.SafeLoader):
@@ -45,22 +38,16 @@ _Loader.add_implicit_resolver(
 def notebooks(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, or those whose number/name prefix is in only."""
     found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if not only:
-        return found
-    chosen = [p for p in found if any(p.stem.startswith(o) for o in only)]
-    unknown = [o for o in only if not any(p.stem.startswith(o) for p in found)]
-    if unknown:
-        raise StudyError(
-            f"--only {','.join(unknown)}: no such notebook in {NOTEBOOKS} "
-            f"(have {', '.join(p.stem for p in found)})"
-        )
-    return chosen
+    if unknown := [o for o in only or () if not any(p.stem.startswith(o) for p in found)]:
+        raise StudyError(f"--only {','.join(unknown)}: no such notebook in {NOTEBOOKS} "
+                         f"(have {', '.join(p.stem for p in found)})")
+    return [p for p in found if not only or any(p.stem.startswith(o) for o in only)]
 
 
 def notebook_parameters(path: Path) -> dict:
     """Names and default values of the cell tagged `parameters` (plain literals only)."""
-    nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    cells = [c for c in json.loads(path.read_text())["cells"]
+             if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise StudyError(f"{path}: needs exactly one cell tagged 'parameters', found {len(cells)}")
     out = {}
@@ -69,9 +56,8 @@ def notebook_parameters(path: Path) -> dict:
             try:
                 out[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError as err:
-                raise StudyError(
-                    f"{path}: parameter {node.targets[0].id} is not a plain literal"
-                ) from err
+                raise StudyError(f"{path}: parameter {node.targets[0].id} is not a plain "
+                                 "literal") from err
     return out
 
 
@@ -79,48 +65,38 @@ def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
     """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path. A
     profile with `extends: other` is the other profile with its own keys laid over it
     (all_notebooks and each notebook's parameters merged key by key)."""
-    path = (
-        CONFIGS / f"{spec}.yaml"
-        if "/" not in spec and not spec.endswith(".yaml")
-        else resolve(spec)
-    )
+    plain = "/" not in spec and not spec.endswith(".yaml")
+    path = CONFIGS / f"{spec}.yaml" if plain else resolve(spec)
     if not path.exists():
         have = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
-        raise StudyError(
-            f"profile {spec!r}: {path} does not exist (have {have}, or give a .yaml path)"
-        )
+        raise StudyError(f"profile {spec!r}: {path} does not exist (have {have}, or give a "
+                         ".yaml path)")
     data = _read_yaml(path)
     if not isinstance(data, dict):
-        raise StudyError(
-            f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)"
-        )
+        raise StudyError(f"{path}: a profile is a mapping (dataset, seed, all_notebooks, notebooks)")
     for key in ("all_notebooks", "notebooks"):
         if not isinstance(data.get(key) or {}, dict):
-            raise StudyError(
-                f"{path}: {key} is a {type(data[key]).__name__}; it must be a mapping "
-                f"(name: value lines under {key}:)"
-            )
+            raise StudyError(f"{path}: {key} is a {type(data[key]).__name__}; it must be a "
+                             f"mapping (name: value lines under {key}:)")
     for stem, params in (data.get("notebooks") or {}).items():
         if not isinstance(params or {}, dict):
-            raise StudyError(
-                f"{path}: notebooks: {stem} is a {type(params).__name__}; it must be a mapping "
-                "of parameter: value"
-            )
-    unknown = set(data) - TOP_KEYS
-    if unknown:
-        raise StudyError(
-            f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed {sorted(TOP_KEYS)}"
-        )
+            raise StudyError(f"{path}: notebooks: {stem} is a {type(params).__name__}; "
+                             "it must be a mapping of parameter: value")
+    if unknown := set(data) - TOP_KEYS:
+        raise StudyError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed "
+                         f"{sorted(TOP_KEYS)}")
     if not isinstance(data.get("synthetic_fallback", True), bool):
-        raise StudyError(
-            f"{path}: synthetic_fallback is {data['synthetic_fallback']!r}; it must be true or "
-            "false (whether dataset auto may fall back to generated data)"
-        )
+        raise StudyError(f"{path}: synthetic_fallback is {data['synthetic_fallback']!r}; it must "
+                         "be true or false (whether dataset auto may fall back to generated data)")
     if "extends" in data:
         if path in _seen:
             raise StudyError(f"{path}: extends itself (through {', '.join(map(str, _seen))})")
         _, base = load_profile(str(data.pop("extends")), (*_seen, path))
-        data = _merge(base, data)
+        books = dict(base.get("notebooks") or {})
+        for stem, params in (data.get("notebooks") or {}).items():
+            books[stem] = {**(books.get(stem) or {}), **(params or {})}
+        every = {**(base.get("all_notebooks") or {}), **(data.get("all_notebooks") or {})}
+        data = {**base, **data, "notebooks": books, "all_notebooks": every}
     return path.stem, data
 
 
@@ -158,17 +134,9 @@ def check_out(out: str | os.PathLike) -> Path:
         # (a probe, not os.access: root passes os.access on a read-only disk or in /proc)
         tempfile.TemporaryDirectory(dir=existing).cleanup()
     except OSError as err:
-        why = err.strerror or str(err)
-        raise StudyError(f"--out {out}: cannot write in {existing} ({why})") from None
+        raise StudyError(f"--out {out}: cannot write in {existing} "
+                         f"({err.strerror or err})") from None
     return path
-
-
-def _merge(base: dict, over: dict) -> dict:
-    books = dict(base.get("notebooks") or {})
-    for stem, params in (over.get("notebooks") or {}).items():
-        books[stem] = {**(books.get(stem) or {}), **(params or {})}
-    every = {**(base.get("all_notebooks") or {}), **(over.get("all_notebooks") or {})}
-    return {**base, **over, "notebooks": books, "all_notebooks": every}
 
 
 def parse_override(text: str):
@@ -180,58 +148,60 @@ def parse_override(text: str):
     return target or None, name.strip(), yaml.load(raw, _Loader)
 
 
-def plan_sources(
-    profile: str, *, dataset: str | None, out: str, only=None, overrides=()
-) -> tuple[str, list, dict]:
+def _not_a_run_option(where: str, key: str) -> None:
+    """Refuse the runner's own parameters (run_dir, profile, dataset) from -p or a profile's
+    notebook sections: that would bypass --out's checks or misstate the provenance."""
+    if key in RUN_OPTIONS:
+        extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
+        raise StudyError(f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}"
+                         f"{extra}, which checks it")
+
+
+def plan_sources(profile: str, *, dataset: str | None, out: str, only=None,
+                 overrides=()) -> tuple[str, list, dict]:
     """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
     that set each value, which helpers.experiments.protocol turns into its origin)."""
     name, prof = load_profile(profile)
     books = notebooks(only)
-    all_defaults = {p: notebook_parameters(p) for p in notebooks()}
-    defaults = {p: all_defaults[p] for p in books}
-    given = prof.get("notebooks") or {}
-    stems = [p.stem for p in all_defaults]
+    defaults = {p: notebook_parameters(p) for p in notebooks()}
+    given, every = prof.get("notebooks") or {}, prof.get("all_notebooks") or {}
+    stems = [p.stem for p in defaults]
     for stem in given:
         if stem not in stems:
             raise StudyError(f"profile {name}: no notebook {stem!r} (have {', '.join(stems)})")
-    base = {
-        "run_dir": str(check_out(out)),
-        "profile": name,
-        "seed": check_value(f"profile {name}", "seed", prof.get("seed", 0), 0),
-        "dataset": dataset or prof.get("dataset", "auto"),
-    }
-    every = prof.get("all_notebooks") or {}
+    base = {"run_dir": str(check_out(out)), "profile": name,
+            "seed": check_value(f"profile {name}", "seed", prof.get("seed", 0), 0),
+            "dataset": dataset or prof.get("dataset", "auto")}
     for key in every:
         _not_a_run_option(f"profile {name}, all_notebooks", key)
-        if not any(key in d for d in all_defaults.values()):
+        if not any(key in d for d in defaults.values()):
             raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
     for stem, params in given.items():
         for key in params or {}:
             _not_a_run_option(f"profile {name}, {stem}", key)
-    parsed = [parse_override(o) for o in overrides]
-    for text, (target, key, _) in zip(overrides, parsed):
+    parsed = [(text, *parse_override(text)) for text in overrides]
+
+    def hits(p: Path, target: str | None, key: str) -> bool:
+        return key in defaults[p] and (target is None or p.stem.startswith(target))
+
+    for text, target, key, _ in parsed:
         _not_a_run_option(f"-p {text}", key)
-        hits = [
-            p for p in books if key in defaults[p] and (target is None or p.stem.startswith(target))
-        ]
-        if not hits and key == "valid_fraction":
+        if key == "valid_fraction" and not any(hits(p, target, key) for p in books):
             raise StudyError(
                 f"-p {text}: where a dataset has no valid/, every notebook loads the one carve "
                 "(10% of train/ per class, carve seed 0); give the dataset a valid/ folder to "
-                "choose another"
-            )
-        if not hits:
+                "choose another")
+        if not any(hits(p, target, key) for p in books):
             raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
     result, sources = [], {}
     for p in books:
-        params = dict(base)
-        src = sources[p.stem] = {}
+        params, src = dict(base), sources.setdefault(p.stem, {})
         layers = [  # (where, origin, values), later layers over earlier ones
             (f"profile {name}, all_notebooks, {p.stem}", "profile",
              {k: v for k, v in every.items() if k in defaults[p]}),
             (f"profile {name}, {p.stem}", "profile", given.get(p.stem) or {}),
-            *((f"-p {key}", "-p", {key: value}) for target, key, value in parsed
-              if key in defaults[p] and (target is None or p.stem.startswith(target)))]
+            *((f"-p {key}", "-p", {key: value}) for _, target, key, value in parsed
+              if hits(p, target, key))]
         for where, origin, values in layers:
             for key, value in values.items():
                 if key not in defaults[p]:  # (only a profile's notebook section can get here)
@@ -239,37 +209,23 @@ def plan_sources(
                                      f"(known: {', '.join(sorted(defaults[p]))})")
                 params[key] = check_value(where, key, value, defaults[p][key])
                 src[key] = origin
-        missing = [c for c in COMMON if c not in defaults[p]]
-        if missing:
+        if missing := [c for c in COMMON if c not in defaults[p]]:
             raise StudyError(f"{p}: parameters cell lacks {missing}")
         params = {**defaults[p], **params}  # the cell's own values where nothing overrides them
         last = params["seed"] + params.get("repeats", 1) - 1  # seeds seed .. seed+repeats-1
         if last > MAX_SEED:
             raise StudyError(
                 f"{p.stem}: seed {params['seed']} with repeats {params.get('repeats', 1)} reaches "
-                f"seed {last}, above the largest seed NumPy and TensorFlow take ({MAX_SEED})"
-            )
+                f"seed {last}, above the largest seed NumPy and TensorFlow take ({MAX_SEED})")
         result.append((p, params))
     return name, result, sources
-
-
-def _not_a_run_option(where: str, key: str) -> None:
-    """Refuse setting the runner's own parameters (run_dir, profile, dataset) from -p or a
-    profile's notebook sections: that would bypass --out's checks or misstate the provenance."""
-    if key in RUN_OPTIONS:
-        extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
-        raise StudyError(
-            f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}{extra}, "
-            "which checks it"
-        )
 
 
 def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
     """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
     for every selected notebook; reads only the profile and the parameters cells."""
-    name, steps, sources = plan_sources(
-        profile, dataset=dataset, out=out, only=only, overrides=overrides
-    )
+    name, steps, sources = plan_sources(profile, dataset=dataset, out=out, only=only,
+                                        overrides=overrides)
     books = {}
     for p, params in steps:
         found = origins(p.stem, params, sources[p.stem])

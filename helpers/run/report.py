@@ -1,5 +1,5 @@
 """Stitch a run's executed notebooks into one self-contained report.html (code hidden, title,
-contents, run metadata) and render report.pdf with headless Chromium when it is installed
+contents, run metadata) and print report.pdf with headless Chromium where it is installed
 (pdf.py). Only notebooks that completed in the folder's current state are shown as results."""
 
 from __future__ import annotations
@@ -7,10 +7,12 @@ from __future__ import annotations
 import ast
 import base64
 import html
+import io
 import re
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from helpers.artifacts import completed
 from helpers.atomic import hold_lock, read_json, write_atomic
@@ -19,7 +21,7 @@ from helpers.experiments import findings
 from helpers.experiments.protocol import origins
 from helpers.plots import findings as plots_findings
 from helpers.record import check_record, check_result
-from helpers.run.pdf import NO_SCRIPTS, find_chromium, no_scripts, remove_leftovers, to_pdf  # noqa: F401
+from helpers.run.pdf import NO_SCRIPTS, no_scripts, to_pdf  # noqa: F401
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
@@ -36,6 +38,9 @@ PRINT_STYLE = f"""<style>
   table.findings-compact td:nth-child(3) b {{ white-space: nowrap; }}
 }}
 </style>"""
+EPOCH_LINE = re.compile(r"^epoch \d+/\d+ .*\n?", flags=re.M)  # training.Throughput's lines
+DICT = re.compile(r"\{'[^{}\n]*\}")  # a printed dict of plain values: {'precision': ...}
+CLAIMS_TABLE = "<table class='findings'>"  # words.table_html's: the report shows it once
 
 
 def _anchor(title: str) -> str:
@@ -44,40 +49,33 @@ def _anchor(title: str) -> str:
 
 
 def _code(text) -> str:
-    """text from a file as inline code, escaped once (a Markdown code span would escape an
-    escaped text again, and a backtick in the text would end it)."""
+    """text from a file as inline code, escaped once (a Markdown code span would escape it
+    again, and a backtick in the text would end it)."""
     return f"<code>{escape(text)}</code>"
 
 
+def _box(border: str, background: str, inner: str) -> str:
+    return f"<div style='border:2px solid {border};background:{background};padding:0.8em'>{inner}</div>"
+
+
 def _metadata_md(record: dict) -> str:
-    ds = record["dataset"]
-    v = record.get("versions", {})
-    hw = record.get("hardware", {})
+    ds, hw, books = record["dataset"], record.get("hardware", {}), record["notebooks"]
+    gpus = f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else ""
     rows = [
         ("profile", escape(record["profile"])),
         ("dataset", f"{escape(ds['dataset'])} ({escape(ds['kind'])})"),
         ("dataset fingerprint", _code(ds["fingerprint"])),
         ("Keras backend", escape(record.get("backend", "tensorflow"))),
         ("code revision", _code(record.get("git", "?"))),
-        ("packages", escape(", ".join(f"{k} {val}" for k, val in v.items()))),
-        (
-            "hardware",
-            escape(
-                f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
-                + (f", GPUs: {', '.join(hw['gpus'])}" if hw.get("gpus") else "")
-            ),
-        ),
+        ("packages", escape(", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()))),
+        ("hardware", escape(f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores{gpus}")),
         ("started", escape(record.get("time", "?"))),
     ]
-    books = record["notebooks"]
-    rows += [
-        (f"wall time {escape(k)}",
-         f"{n['seconds']:.0f} s" + ("" if _ok(n) else f" ({escape(n['status'])})"))
-        for k, n in books.items()
-        if "seconds" in n
-    ]
-    commands = record.get("commands", [])
-    if commands:  # every command into this folder, reruns with --only included
+    rows += [(f"wall time {escape(k)}",
+              f"{n['seconds']:.0f} s" + ("" if n.get("status", "completed") == "completed"
+                                          else f" ({escape(n['status'])})"))
+             for k, n in books.items() if "seconds" in n]
+    if commands := record.get("commands", []):  # every command into this folder, reruns too
         total = sum(c["seconds"] for c in commands)
         rows.append((f"wall time, whole run ({len(commands)} command(s))", f"{total:.0f} s"))
     elif "seconds" in record:
@@ -87,35 +85,22 @@ def _metadata_md(record: dict) -> str:
         "[appendix](#Appendix:-parameters)." if books else "")
 
 
-def _ok(entry: dict) -> bool:
-    return entry.get("status", "completed") == "completed"
-
-
 def _parameters_md(books: dict) -> str:
-    """Every notebook's parameters with their origin (helpers.experiments.protocol): one row per parameter and
-    value, naming the notebooks that used it."""
+    """Every notebook's parameters with their origin: one row per parameter and value, naming
+    the notebooks that used it."""
     rows: dict[tuple, list[str]] = {}
     for stem, entry in books.items():
         params = {k: v for k, v in entry.get("parameters", {}).items() if k != "run_dir"}
         found = {**origins(stem, params), **entry.get("origins", {})}
         for key, value in params.items():
             rows.setdefault((key, repr(value), found[key]), []).append(stem[:2])
-    lines = [
+    return (
         "**Parameters.** Origin: *study*, the study's own setting; *project*, the project's "
         "choice (the study does not state it); *profile*, a setting of the study that this "
-        "profile changes; *-p*, given on the command line; *run*, where and on what it ran.",
-        "",
-        "| parameter | value | origin | notebooks |",
-        "|---|---|---|---|",
-    ]
-    for (key, value, origin), stems in rows.items():  # escape(): "|" cannot split the row
-        lines.append(f"| {escape(key)} | {_code(value)} | {escape(origin)} | "
-                     f"{escape(', '.join(stems))} |")
-    return "\n".join(lines)
-
-
-EPOCH_LINE = re.compile(r"^epoch \d+/\d+ .*\n?", flags=re.M)  # training.Throughput's lines
-DICT = re.compile(r"\{'[^{}\n]*\}")  # a printed dict of plain values: {'precision': ...}
+        "profile changes; *-p*, given on the command line; *run*, where and on what it ran.\n\n"
+        "| parameter | value | origin | notebooks |\n|---|---|---|---|\n"
+        + "\n".join(f"| {escape(key)} | {_code(value)} | {escape(origin)} | "  # "|" is escaped
+                    f"{escape(', '.join(stems))} |" for (key, value, origin), stems in rows.items()))
 
 
 def _dict_words(match: re.Match) -> str:
@@ -130,95 +115,76 @@ def _dict_words(match: re.Match) -> str:
     return ", ".join(f"{k} {v}" for k, v in value.items())
 
 
-CLAIMS_TABLE = "<table class='findings'>"  # words.table_html's: the report shows it once
-
-
 def readable(output):
     """An output as the report shows it: stderr dropped, per-epoch lines out (the executed
-    notebook keeps them; the curves are the figures and TensorBoard's), printed dicts as
-    words, a notebook's claims table dropped (the report's opening and its appendix hold every
-    claim once); None when nothing is left."""
-    kind = output.get("output_type")
-    if CLAIMS_TABLE in "".join((output.get("data") or {}).get("text/html", "")):
+    notebook keeps them), printed dicts as words, a notebook's claims table dropped (the
+    report's opening and appendix hold every claim once); None when nothing is left."""
+    kind, data = output.get("output_type"), output.get("data") or {}
+    if CLAIMS_TABLE in "".join(data.get("text/html", "")):
         return None
     if kind == "stream":
         if output.get("name") == "stderr":
             return None
         text = DICT.sub(_dict_words, EPOCH_LINE.sub("", "".join(output.get("text", ""))))
-        return nbformat.v4.new_output("stream", name="stdout", text=text) if text.strip() \
-            else None
-    data = output.get("data") or {}
+        return new_output("stream", name="stdout", text=text) if text.strip() else None
     if kind in ("execute_result", "display_data") and set(data) == {"text/plain"}:
-        text = "".join(data["text/plain"])
-        output = nbformat.from_dict({**output, "data": {"text/plain": DICT.sub(_dict_words, text)}})
+        text = DICT.sub(_dict_words, "".join(data["text/plain"]))
+        output = nbformat.from_dict({**output, "data": {"text/plain": text}})
     return output
 
 
 def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
     """A red box in a failed (or unfinished) notebook's place: its error, the partly executed
     copy and the command that reruns just it."""
-    error = entry.get("error")
     parts = [f"<b>{html.escape(stem)}: no result, {html.escape(why)}.</b>"]
-    if error:
-        parts.append(f"Error: <code>{html.escape(error)}</code>")
-    parts.append(
-        f"Partly executed notebook: <code>{html.escape(str(run_dir / entry.get('executed', '')))}</code>"
-    )
+    if entry.get("error"):
+        parts.append(f"Error: <code>{html.escape(entry['error'])}</code>")
+    where = html.escape(str(run_dir / entry.get("executed", "")))
+    parts.append(f"Partly executed notebook: <code>{where}</code>")
     if entry.get("rerun"):
         parts.append(f"Rerun just this notebook: <code>{html.escape(entry['rerun'])}</code>")
-    return (
-        f"# {stem} did not complete\n\n<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
-        + "<br>".join(parts)
-        + "</div>"
-    )
+    return f"# {stem} did not complete\n\n" + _box("#c00", "#fee", "<br>".join(parts))
 
 
-def _findings_cells(found: dict, run_dir: Path) -> tuple[list, list]:
-    """(the report's opening, its appendix). The opening, meant for page 1: the regime, Figure
-    F (every claim's estimate and interval in its verdict's colour) and one compact table
-    (claim in a few words, estimate [95% interval], verdict, n). The appendix "Findings in
-    detail": the full rows (the study's words, quantity, Δ, prediction, replication, evidence,
-    method), what the run can say with its family-wise error, and what each verdict means.
+def _findings_cells(found: dict) -> tuple[list, list]:
+    """(the report's opening, its appendix). The opening, for page 1: the regime, Figure F
+    (every claim's estimate and interval in its verdict's colour) and one compact table. The
+    appendix "Findings in detail": the full rows, the conclusion and what each verdict means.
     Sub-claims such as C7.flip stay in their notebook."""
     rows = found["claims"]
     top = [r for r in rows if r["role"] != "sub-claim"]
     labels = sorted({r["regime"] for r in top if r["direction"] != "fact"}) or sorted(
         {r["regime"] for r in top})
-    cells = [nbformat.v4.new_markdown_cell(
+    cells = [new_markdown_cell(
         f"## Findings\n\nDo the study's claims hold on {escape('; '.join(labels))}? Each claim's "
         "estimate with its 95% interval, and its verdict (defined, with every row in full, in "
         "[Findings in detail](#Findings-in-detail)).")]
     figure = plots_findings.forest(top)
     if figure is not None:  # (build_report also saves it as figures/findings.png)
         png = base64.b64encode(_png(figure)).decode()
-        cells.append(nbformat.v4.new_code_cell(metadata={"tags": [FIGURE_TAG]}, outputs=[
-            nbformat.v4.new_output("display_data", data={"image/png": png,
-                                                         "text/plain": "the findings figure"})]))
-        cells.append(nbformat.v4.new_markdown_cell(
+        cells.append(new_code_cell(metadata={"tags": [FIGURE_TAG]}, outputs=[new_output(
+            "display_data", data={"image/png": png, "text/plain": "the findings figure"})]))
+        cells.append(new_markdown_cell(
             "<p style='font-size:11px'><i>Figure F: estimate and 95% interval (thick), turned "
             "so that right of zero is the study's way; grey: ±Δ around no effect or the study's "
             "number (black tick); thin: one new run; colour: the verdict.</i></p>"))
-    cells.append(nbformat.v4.new_markdown_cell(
-        findings.compact_html([r for r in top if r["role"] == "claim"])))
-    appendix = [nbformat.v4.new_markdown_cell(
+    cells.append(new_markdown_cell(findings.compact_html([r for r in top if r["role"] == "claim"])))
+    appendix = [new_markdown_cell(text) for text in (
         "# Findings in detail\n\nEach row: one claim of the study in its own words, the "
         "quantity that tests it, the smallest effect of interest Δ, this run's estimate with its "
         "95% interval (for a number the study reports from one run: also the interval one new "
         "run would fall in, which less the study's number is the interval for the gap), what "
-        "was replicated, the evidence and the verdict, and the method.")]
-    appendix.append(nbformat.v4.new_markdown_cell(findings.table_html(top)))
-    appendix.append(nbformat.v4.new_markdown_cell("**Conclusion.** " + findings.summary(rows)))
-    appendix.append(nbformat.v4.new_markdown_cell(
+        "was replicated, the evidence and the verdict, and the method.",
+        findings.table_html(top),
+        "**Conclusion.** " + findings.summary(rows),
         "**What the verdicts mean** (Δ: 0.01 for a difference, 0.02 for an absolute accuracy, "
         "±0.05 around the study's +0.15 for C9; comparable: CINIC-10 at the study's budget, and "
         "for 72.48% a pretrained VGG19; the methods and their calibration: docs/findings.md):"
-        "\n\n" + findings.definitions_markdown()))
+        "\n\n" + findings.definitions_markdown())]
     return cells, appendix
 
 
 def _png(figure) -> bytes:
-    import io
-
     buf = io.BytesIO()
     figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
@@ -236,119 +202,99 @@ def _read(path: Path, reader):
 
 
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
-    """One notebook: title, banner, contents, metadata, then every executed notebook's cells
-    (parameters cells and stderr noise left out)."""
-    path = run_dir / "run.json"
-    record = check_record(_read(path, read_json), path)
+    """One notebook: title, banners, findings, contents, metadata, then every executed
+    notebook's cells (parameters cells and stderr left out), the appendices last."""
+    record = check_record(_read(run_dir / "run.json", read_json), run_dir / "run.json")
+    ds, profile = record["dataset"], record["profile"]
     body, toc, standing = [], [], set()
-    fingerprint = record["dataset"]["fingerprint"]
     for stem, entry in record["notebooks"].items():
         ok, why = completed(run_dir, entry)
         if not ok:  # never shown as a result: a red box in its place
-            box = failure_box(run_dir, stem, entry, why)
             print(f"report: {stem}: no result, {why}; a red box stands in its place")
             toc.append(f"- [{stem} did not complete](#{_anchor(f'{stem} did not complete')})")
-            body.append(nbformat.v4.new_markdown_cell(box))
+            body.append(new_markdown_cell(failure_box(run_dir, stem, entry, why)))
             continue
         standing.add(stem)  # only these notebooks' results and findings are shown
         nb = _read(run_dir / entry["executed"], lambda p: nbformat.read(p, as_version=4))
-        theirs = entry.get("dataset", {}).get("fingerprint", fingerprint)
-        if entry.get("profile", record["profile"]) != record["profile"] or theirs != fingerprint:
-            name = entry.get("dataset", {}).get("dataset", "?")
-            note = (
-                f"**Note:** the next section ran with profile "
-                f"{_code(entry.get('profile', record['profile']))} on "
-                f"{_code(name)} ({escape(theirs)}), not as the run table says."
-            )
-            nb.cells.insert(1, nbformat.v4.new_markdown_cell(note))
+        theirs = entry.get("dataset", {})
+        finger = theirs.get("fingerprint", ds["fingerprint"])
+        if entry.get("profile", profile) != profile or finger != ds["fingerprint"]:
+            nb.cells.insert(1, new_markdown_cell(
+                f"**Note:** the next section ran with profile {_code(entry.get('profile', profile))}"
+                f" on {_code(theirs.get('dataset', '?'))} ({escape(finger)}), not as the run "
+                "table says."))
         for cell in nb.cells:
             if SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])):
                 continue
             if cell.cell_type == "code":
                 cell.outputs = [r for r in map(readable, cell.get("outputs", [])) if r is not None]
             elif cell.cell_type == "markdown":
-                for title in re.findall(r"^# (.+)$", cell.source, flags=re.M):
-                    toc.append(f"- [{title}](#{_anchor(title)})")
+                toc += [f"- [{t}](#{_anchor(t)})" for t in re.findall(r"^# (.+)$", cell.source,
+                                                                      flags=re.M)]
             body.append(cell)
-    ds = record["dataset"]
-    head = [
+    title = [
         "# CINIC-10 image classification: a reproduction\n\n"
         "A reproduction and extension of *DL Project 1 report* (Ruciński and Czerwoński, "
         "2024): a residual network, two hyperparameter grids, data augmentation and "
         "transfer learning on CINIC-10."
     ]
-    if ds["kind"] != "cinic10":
-        note = escape(ds.get("note") or "")  # it quotes paths and error messages
-        head.append(
-            f"<div style='border:2px solid #c00;background:#fee;padding:0.8em'>"
+    if ds["kind"] != "cinic10":  # (the note quotes paths and error messages: escaped)
+        title.append(_box("#c00", "#fee", (
             f"<b>These numbers are not CINIC-10's.</b> This run used the dataset "
-            f"<code>{escape(ds['dataset'])}</code> ({escape(ds['kind'])}). {note} "
-            "For the real study run "
+            f"<code>{escape(ds['dataset'])}</code> ({escape(ds['kind'])}). "
+            f"{escape(ds.get('note') or '')} For the real study run "
             "<code>make report DATASET=cinic10 PROFILE=full</code> on a machine that can "
-            "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).</div>"
-        )
+            "download CINIC-10 (or set <code>CINIC10_DIR</code> to a local copy).")))
     for res in sorted((run_dir / "results").glob("[0-9][0-9]_*.json")):
         if res.stem not in standing:  # a failed or killed notebook's results do not stand
             continue
-        # {"title", "text"}: a result's warning, as text
-        banner = check_result(_read(res, read_json), res).get("banner")
+        banner = check_result(_read(res, read_json), res).get("banner")  # {"title", "text"}
         if banner:  # e.g. 05 without ImageNet weights
-            head.append(
-                f"<div style='border:2px solid #c60;background:#fff4e5;padding:0.8em'>"
-                f"<b>{escape(res.stem)}: {escape(banner['title'])}</b> "
-                f"{escape(banner['text'])}</div>"
-            )
+            title.append(_box("#c60", "#fff4e5", f"<b>{escape(res.stem)}: "
+                              f"{escape(banner['title'])}</b> {escape(banner['text'])}"))
     found = findings.load(run_dir, standing)  # checked; only the notebooks that stand
-    opening, detail = _findings_cells(found, run_dir) if found and found["claims"] else ([], [])
+    opening, detail = _findings_cells(found) if found and found["claims"] else ([], [])
     if opening:
-        toc.insert(0, "- [Findings](#Findings)")
-        toc.append("- [Findings in detail](#Findings-in-detail)")
+        toc = ["- [Findings](#Findings)", *toc, "- [Findings in detail](#Findings-in-detail)"]
         body += detail
     if record["notebooks"]:
         toc.append("- [Appendix: parameters](#Appendix:-parameters)")
-        body.append(nbformat.v4.new_markdown_cell(
+        body.append(new_markdown_cell(
             "# Appendix: parameters\n\n" + _parameters_md(record["notebooks"])))
-    head.append("## Contents\n\n" + "\n".join(toc))
-    head.append("## Run\n\n" + _metadata_md(record))
-    title, rest = head[:-2], head[-2:]
-    cells = ([nbformat.v4.new_markdown_cell(t) for t in title] + opening
-             + [nbformat.v4.new_markdown_cell(t) for t in rest] + body)
+    cells = [*map(new_markdown_cell, title), *opening,
+             new_markdown_cell("## Contents\n\n" + "\n".join(toc)),
+             new_markdown_cell("## Run\n\n" + _metadata_md(record)), *body]
     return nbformat.v4.new_notebook(cells=cells, metadata={"title": "CINIC-10 study report"})
 
 
 def to_html(nb: nbformat.NotebookNode) -> str:
-    """Self-contained HTML: code and prompts hidden, images inline, no external scripts."""
+    """Self-contained HTML: code and prompts hidden, images inline, no script runs."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
-        template_name="lab",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-    )
-    html, _ = exporter.from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True)
+    page, _ = exporter.from_notebook_node(nb)
     # No network is needed to read the report: drop CDN scripts (MathJax, require.js).
-    html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
-    html = html.replace("</head>", f"{PRINT_STYLE}\n</head>", 1)
-    return no_scripts(html)
+    page = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", page)
+    return no_scripts(page.replace("</head>", f"{PRINT_STYLE}\n</head>", 1))
 
 
 def build_report(run_dir: Path) -> Path:
     """<run>/report.html and, where Chromium exists, <run>/report.pdf. Builders of one folder's
-    report take turns under <run>/.report.lock; each first removes what a killed one left
-    (its .part files, its Chromium profile). A folder that cannot be written is one line."""
+    report take turns under <run>/.report.lock; each first removes what a killed one left.
+    A folder that cannot be written is one line."""
     run_dir = Path(run_dir)
     nb = combined_notebook(run_dir)
-    html = to_html(nb)
+    page = to_html(nb)
     with writing(run_dir, "the report"), hold_lock(run_dir / ".report.lock", "its report"):
-        remove_leftovers(run_dir)
+        for part in run_dir.glob(".report.*.part"):  # a killed build's (none is live now)
+            part.unlink(missing_ok=True)
         for cell in nb.cells:  # Figure F as a file too (the README and compare show it)
             if FIGURE_TAG in cell.metadata.get("tags", []):
                 png = base64.b64decode(cell.outputs[0]["data"]["image/png"])
                 write_atomic(run_dir / "figures" / "findings.png",
                              lambda p, png=png: p.write_bytes(png))
-        html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(html))
+        html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(page))
         print(f"report: {html_path}")
         if to_pdf(html_path, run_dir / "report.pdf"):
             print(f"report: {run_dir / 'report.pdf'}")

@@ -27,63 +27,49 @@ from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.terminal import Progress, quiet_kernel_noise
 
-# Encrypt the kernel's local sockets (CurveZMQ) where pyzmq and the kernel can: ipykernel >= 7.3
-# warns at every start that plain TCP is readable by other processes on the machine.
-KERNEL_CONFIG = Config(
-    {"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}}
-)
-
 
 class NotebookFailed(RuntimeError):
     """A notebook raised: the message names the cell's error and the partly executed copy."""
 
 
-def rerun_command(
-    profile: str, dataset: str, run_dir: Path, stem: str, params: dict, overrides, hint: str = ""
-) -> str:
+def rerun_command(profile: str, dataset: str, run_dir: Path, stem: str, params: dict, overrides,
+                  hint: str = "") -> str:
     """The command that reruns just notebook stem into run_dir: the same profile, dataset and
     the -p overrides that apply to it, plus any `-p NAME=VALUE` the error itself suggests."""
-    parts = ["python -m helpers run", f"--profile {shlex.quote(profile)}"]
-    parts += [f"--dataset {shlex.quote(dataset)}", f"--out {shlex.quote(str(run_dir))}"]
-    parts.append(f"--only {stem[:2]}")
+    parts = ["python -m helpers run", f"--profile {shlex.quote(profile)}",
+             f"--dataset {shlex.quote(dataset)}", f"--out {shlex.quote(str(run_dir))}",
+             f"--only {stem[:2]}"]
     for text in overrides:
         target, key, _ = parse_override(text)
         if key in params and (target is None or stem.startswith(target)):
             parts.append(f"-p {shlex.quote(text)}")
-    parts += sorted(set(re.findall(r"-p [A-Za-z_]+=[A-Z]+\b", hint)))
-    return " ".join(parts)
+    return " ".join(parts + sorted(set(re.findall(r"-p [A-Za-z_]+=[A-Z]+\b", hint))))
 
 
-def run(
-    profile: str = "quick",
-    *,
-    dataset: str | None = None,
-    out: str | None = None,
-    only: list[str] | None = None,
-    overrides=(),
-    report: bool = True,
-    log_output: bool = False,
-) -> Path:
+def run(profile: str = "quick", *, dataset: str | None = None, out: str | None = None,
+        only: list[str] | None = None, overrides=(), report: bool = True,
+        log_output: bool = False) -> Path:
     """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
     it starts and ends), then build the report, also when a notebook failed: the report shows
-    the failure in its place, and NotebookFailed is raised afterwards."""
-    keras_backend = backend.check()  # one line before anything runs (e.g. KERAS_BACKEND=torch)
-    out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
-    name, steps, sources = plan_sources(
-        profile, dataset=dataset, out=out, only=only, overrides=overrides
-    )
-    on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
-    if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine
-        for stem, p in on_ray:  # before any kernel: Ray would queue its trials forever
-            check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
-                            local_resources())
-    if os.environ.get("RAY_ADDRESS") and on_ray:
-        print(f"ray cluster: {check_cluster()}", flush=True)  # before any kernel: seconds
-    mlflowlog.check_store()  # MLflow's, when MLFLOW_TRACKING_URI is set: one line before any kernel starts
-    run_dir = Path(steps[0][1]["run_dir"])
-    with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
-        return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
-                           report=report, log_output=log_output)
+    the failure in its place, and NotebookFailed is raised afterwards. Throughout, stderr (fd 2,
+    which the kernels inherit) goes through the noise filter."""
+    with quiet_kernel_noise():
+        keras_backend = backend.check()  # one line before anything runs (KERAS_BACKEND=torch)
+        out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
+        name, steps, sources = plan_sources(profile, dataset=dataset, out=out, only=only,
+                                            overrides=overrides)
+        on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
+        if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine:
+            for stem, p in on_ray:  # before any kernel, else Ray would queue its trials forever
+                check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
+                                local_resources())
+        if on_ray and os.environ.get("RAY_ADDRESS"):
+            print(f"ray cluster: {check_cluster()}", flush=True)  # before any kernel: seconds
+        mlflowlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
+        run_dir = Path(steps[0][1]["run_dir"])
+        with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
+            return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
+                               report=report, log_output=log_output)
 
 
 def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Path,
@@ -92,14 +78,13 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     import papermill as pm
 
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_record(run_dir, checked=True), stems, name, backend=keras_backend)  # before data
+    check_compatible(read_record(run_dir, checked=True), stems, name, backend=keras_backend)
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
-
     requested = steps[0][1]["dataset"]
     ds = _load(requested, name, load_profile(profile)[1])  # download/decode here, once
     for nb, params in steps:  # subsets larger than the data: refused before any notebook
-        check_subset_sizes(ds, params, f"{nb.stem}")
+        check_subset_sizes(ds, params, nb.stem)
     # what the notebooks load: the same files (a download or CINIC10_DIR resolved to its path)
     resolved = "synthetic" if ds.kind == "synthetic" else ds.meta["location"]
     dataset_record = {**ds.provenance(), "note": ds.note, "requested": requested}
@@ -112,84 +97,67 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
 
     update_record(run_dir, begin)
     os.environ["CINIC10_BATCH"] = "1"  # compact per-epoch lines instead of progress bars
-    kernels = kernel_dir(run_dir)
-    failure = None
+    kernels, failure = kernel_dir(run_dir), None
     try:
         for i, (nb, params) in enumerate(steps, 1):
             params = {**params, "dataset": resolved}
             target = run_dir / "executed" / nb.name
             entry = {
-                "parameters": params,
-                "origins": origins(nb.stem, params, sources[nb.stem]),
-                "profile": name,
-                "backend": keras_backend,
+                "parameters": params, "origins": origins(nb.stem, params, sources[nb.stem]),
+                "profile": name, "backend": keras_backend,
                 "dataset": {k: dataset_record[k] for k in ("dataset", "kind", "fingerprint")},
                 "executed": str(target.relative_to(run_dir)),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "status": "running",  # stays so if this process is killed: never a result
                 "rerun": rerun_command(profile, requested, run_dir, nb.stem, params, overrides),
             }
-            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
-            # its fits' TensorBoard logs (helpers.models.tblog), read by the kernel it starts
+            # its fits' TensorBoard logs, read by the kernel it starts
             os.environ["CINIC10_TENSORBOARD"] = str(run_dir / "tensorboard" / nb.stem)
             t0 = time.perf_counter()
+            # without -v: the kernel's output is read for a status line, not shown
+            watch = contextlib.nullcontext() if log_output else Progress(nb.stem)
             try:
-                # without -v: the kernel's output is read for a status line, not shown
-                watch = contextlib.nullcontext() if log_output else Progress(nb.stem)
-                with quiet_kernel_noise(), watch as seen:
-                    streams = {} if seen is None else {"stdout_file": seen.stdout,
-                                                       "stderr_file": seen.stderr}
+                with watch as seen:
                     pm.execute_notebook(
-                        str(nb),
-                        str(target),
-                        parameters=params,
-                        cwd=str(nb.parent),
-                        kernel_name="python3",
-                        progress_bar=sys.stderr.isatty() and log_output,
-                        log_output=log_output,
-                        request_save_on_cell_execute=True,
+                        str(nb), str(target), parameters=params, cwd=str(nb.parent),
+                        kernel_name="python3", progress_bar=sys.stderr.isatty() and log_output,
+                        log_output=log_output, request_save_on_cell_execute=True,
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
-                        **streams,
-                    )
+                        **({} if seen is None else {"stdout_file": seen, "stderr_file": seen}))
             except (pm.PapermillExecutionError, DeadKernelError, OSError) as err:
                 # OSError: papermill could not save the executed copy (a full disk ...);
                 # DeadKernelError: the kernel was killed from outside (the out-of-memory killer)
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
                          else "its kernel, which died: killed from outside (the out-of-memory "
-                         "killer, or kill -9)"
-                         if isinstance(err, DeadKernelError)
+                         "killer, or kill -9)" if isinstance(err, DeadKernelError)
                          else f"saving {target.name}: {err.strerror or err}")
-                entry.update(
-                    status="failed",
-                    error=error,
-                    seconds=round(time.perf_counter() - t0, 1),
-                    rerun=rerun_command(profile, requested, run_dir, nb.stem, params, overrides,
-                                        err.evalue if cell else ""),
-                )
-                unrecorded = _record_safely(
-                    run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+                entry.update(status="failed", error=error,
+                             seconds=round(time.perf_counter() - t0, 1),
+                             rerun=rerun_command(profile, requested, run_dir, nb.stem, params,
+                                                 overrides, err.evalue if cell else ""))
+                unrecorded = _record_safely(run_dir, _entry(nb.stem, entry))
                 left = [n.stem for n, _ in steps[i:]]
                 failure = NotebookFailed(
                     f"{nb.stem} failed in {error}\n  partly executed notebook: {target}"
                     f"\n  rerun just it: {entry['rerun']}"
                     + (f"\n  not run after it: {', '.join(left)}" if left else "")
                     + (f"\n  {unrecorded}: it still shows {nb.stem} as running, which the report"
-                       " reads as not completed" if unrecorded else "")
-                )
+                       " reads as not completed" if unrecorded else ""))
                 break
             seconds = time.perf_counter() - t0
             entry.update(status="completed", seconds=round(seconds, 1))
-            update_record(run_dir, lambda r, e=entry, s=nb.stem: r["notebooks"].update({s: e}))
+            update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
             if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
                 mlflowlog.attach_notebook(
                     [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
         os.environ.pop("CINIC10_TENSORBOARD", None)
-        command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1)}
-        command["notebooks"] = stems
+        command = {"started": started, "seconds": round(time.perf_counter() - t_run, 1),
+                   "notebooks": stems}
 
         def finish(record: dict) -> None:
             record.setdefault("commands", []).append(command)
@@ -198,11 +166,14 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
         unrecorded = _record_safely(run_dir, finish)
     if unrecorded and failure is None:  # every notebook ran, but run.json does not say so
         raise StudyError(unrecorded)
-    _refresh_findings(run_dir)
+    if (run_dir / "results" / "findings").is_dir():  # anew from the notebooks that stand now
+        from helpers.experiments import findings  # deferred, as the report: scipy takes seconds
+
+        with contextlib.suppress(OSError):  # a full disk: the failure's own message says so
+            findings.collect(run_dir, completed_notebooks(run_dir))
     if report:
         from helpers.run.report import build_report  # deferred: matplotlib and scipy take
         # seconds, which every refusal above (one line, at once) would wait for
-
         try:
             build_report(run_dir)
         except StudyError as err:
@@ -214,22 +185,15 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     return run_dir
 
 
-def _refresh_findings(run_dir: Path) -> None:
-    """results/findings.json anew from the notebooks that stand now: a notebook that failed in
-    this command takes its claims out of the file too (the report filters them anyway)."""
-    from helpers.experiments import findings  # (deferred with the report's: scipy, seconds)
-
-    if (run_dir / "results" / "findings").is_dir():
-        try:
-            findings.collect(run_dir, completed_notebooks(run_dir))
-        except OSError:  # a full disk: the failure's own message says so
-            pass
+def _entry(stem: str, entry: dict):
+    """run.json's change that sets notebook stem's entry."""
+    return lambda record: record["notebooks"].update({stem: entry})
 
 
 def _record_safely(run_dir: Path, change) -> str:
-    """update_record where another error may already be under way: '' when run.json was
-    written, else why not (a full disk), for that error's message. (What run.json said stays:
-    a notebook still 'running' there is never shown as a result.)"""
+    """update_record where another error may be under way: '' when run.json was written, else
+    why not (a full disk), for that error's message. (A notebook still 'running' there is
+    never shown as a result.)"""
     try:
         update_record(run_dir, change)
     except OSError as err:
@@ -250,34 +214,24 @@ def _load(requested: str, profile: str, prof: dict):
             f"profile {profile} runs on CINIC-10 only, and it is not within reach ({err}): "
             f"download {CINIC10_URL} to data/raw/CINIC-10.tar.gz or set CINIC10_DIR to a copy, "
             "or name a dataset explicitly (--dataset PATH or --dataset synthetic; the report "
-            "then says its numbers are not CINIC-10's)"
-        ) from None
+            "then says its numbers are not CINIC-10's)") from None
 
 
 def kernel_config(connection_file: Path) -> Config:
-    """KERNEL_CONFIG with the kernel's connection file at a path of ours (else jupyter_client
-    makes a temporary file that a killed run leaves behind)."""
-    config = Config(KERNEL_CONFIG)
-    config.KernelManager.connection_file = str(connection_file)
-    return config
+    """The kernel's connection file at a path of ours (else jupyter_client makes a temporary
+    file that a killed run leaves behind), its local sockets encrypted (CurveZMQ) where pyzmq
+    can: ipykernel >= 7.3 warns at every start that plain TCP is readable by others."""
+    return Config({"KernelManager": {
+        "transport_encryption": "auto" if zmq.has("curve") else "disabled",
+        "connection_file": str(connection_file)}})
 
 
 def kernel_dir(run_dir: Path) -> Path:
-    """<run>/.kernels: where the kernels' connection files go, instead of the system's temporary
-    folder. A run killed with -9 cannot delete its kernel's file; the next run
-    into the folder removes such leftovers. (Their kernels died with the killed run: ipykernel
-    exits when its parent does. A kernel still running elsewhere needs its file only to start.)"""
+    """<run>/.kernels, the kernels' connection files, leftovers of a run killed with -9 removed
+    (their kernels died with it: ipykernel exits when its parent does)."""
     folder = run_dir / ".kernels"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("kernel-*.json"):
         stale.unlink(missing_ok=True)
     return folder
 
-
-def check_run_dir(run_dir: Path) -> Path:
-    """A run folder made by `run` (it has run.json)."""
-    if not (run_dir / "run.json").exists():
-        raise StudyError(
-            f"{run_dir}: not a run folder (no run.json); run `python -m helpers run` first"
-        )
-    return run_dir

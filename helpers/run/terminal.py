@@ -1,22 +1,11 @@
-"""What a run's terminal shows: a status line at least every 30 s while a notebook runs, and no
-start-up chatter from the kernels.
+"""What a run's terminal shows: without -v, a status line at least every 30 s while a notebook
+runs (Progress reads the kernel's output: its tqdm loop with the time left, the fit's epoch),
 
-Progress: without -v, what a notebook's kernel prints (papermill hands its stdout and stderr to
-stdout_file/stderr_file) is read, not shown. A line every `every` seconds at most and at least
-names the notebook, the loop it is in (its tqdm bar's description, k/n and the time tqdm
-estimates for the rest of the loop), the epoch of the fit now running (training.Throughput's
-`epoch k/n` line) and the notebook's time so far:
-
-    [2/5] 02_resnet ...
       02_resnet 0:01:10: 02 seeds 1/2, about 0:01:02 left in it; epoch 7/20
 
-quiet_kernel_noise: helpers/__init__.py sets TF_CPP_MIN_LOG_LEVEL=2, which drops TensorFlow's
-C++ INFO and WARNING lines in every kernel. What has no switch short of hiding real errors is
-filtered from stderr (fd 2, which the kernels inherit), line by line: TensorFlow's cuInit ERROR
-and absl's pre-init banner (a CPU-only machine, not a failure), ipykernel's `KeyboardInterrupt
-caught in kernel` and the ZMQError traceback of a kernel shut down mid-cell (Ctrl-C), and the
-stack dump Ray's absl handler prints when a kernel running a Ray grid is stopped with SIGTERM.
-Every other line passes unchanged."""
+and, always, stderr without the kernels' noise (quiet_kernel_noise: TensorFlow's cuInit error and
+absl's banner on a CPU-only machine, ipykernel's chatter and ZMQError traceback after Ctrl-C, Ray's
+stack dump for a SIGTERM we sent; TF_CPP_MIN_LOG_LEVEL=2 drops TensorFlow's C++ INFO lines)."""
 
 from __future__ import annotations
 
@@ -34,30 +23,27 @@ BAR = re.compile(r"^(?P<desc>[^\r\n]*?):\s+\d+%\|[^|]*\|\s*(?P<k>\d+)/(?P<n>\d+)
 
 
 class Progress:
-    """Watches one notebook's output (its .stdout and .stderr take papermill's writes); a
-    context manager that prints a status line at least every `every` seconds (and when a loop
+    """A file papermill writes one notebook's output to (also as .stdout and .stderr), and a
+    context manager printing a status line at least every `every` seconds (and when a loop
     advances, at most every `least` seconds)."""
 
     def __init__(self, stem: str, every: float = 30.0, least: float = 10.0, out=None):
-        self.stem, self.every, self.least = stem, every, least
-        self.out = out or sys.stdout
+        self.stem, self.every, self.least, self.out = stem, every, least, out or sys.stdout
         self.bar: dict | None = None
-        self.epoch: tuple[int, int] | None = None
-        self.stdout = self.stderr = self  # papermill's stdout_file and stderr_file
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._changed = False
+        self.epoch: str | None = None
+        self.stdout = self.stderr = self
+        self._lock, self._stop, self._changed = threading.Lock(), threading.Event(), False
 
     def write(self, text: str) -> int:
         """Read what the kernel printed: its bars' last state and the last epoch line."""
         with self._lock:
             for piece in re.split(r"[\r\n]+", text):
                 if m := EPOCH.match(piece.strip()):
-                    self.epoch = (int(m[1]), int(m[2]))
+                    self.epoch = f"epoch {m[1]}/{m[2]}"
                 elif m := BAR.match(piece.strip()):
                     old, self.bar = self.bar, {**m.groupdict(), "desc": m["desc"].strip()}
-                    if old is None or (old["desc"], old["k"]) != (self.bar["desc"], m["k"]):
-                        self._changed = True
+                    self._changed |= old is None or (old["desc"], old["k"]) != (
+                        self.bar["desc"], m["k"])
                     if old is None or old["desc"] != self.bar["desc"]:
                         self.epoch = None  # a new loop: the last fit's epoch is history
         return len(text)
@@ -68,16 +54,14 @@ class Progress:
     def line(self, seconds: float) -> str:
         """'  02_resnet 0:01:10: 02 seeds 1/2, about 0:01:02 left in it; epoch 7/20'."""
         with self._lock:
-            parts = []
+            parts = [self.epoch] if self.epoch else []
             if b := self.bar:
                 left = "" if "?" in b["left"] else f", about {b['left']} left in it"
-                parts.append(f"{b['desc']} {b['k']}/{b['n']}{left}")
-            if self.epoch:
-                parts.append(f"epoch {self.epoch[0]}/{self.epoch[1]}")
+                parts.insert(0, f"{b['desc']} {b['k']}/{b['n']}{left}")
             self._changed = False
         s = int(seconds)
-        clock = f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-        return f"  {self.stem} {clock}: " + ("; ".join(parts) or "running")
+        return f"  {self.stem} {s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}: " + (
+            "; ".join(parts) or "running")
 
     def _watch(self) -> None:
         t0 = last = time.monotonic()
@@ -92,7 +76,7 @@ class Progress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *_) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -140,8 +124,8 @@ def shown(lines):
 
 
 def _pump(read_fd: int, write_fd: int) -> None:
-    """Copy read_fd to write_fd until EOF through shown(). Lines end at \\n or \\r (newline=''),
-    so a progress bar's redraws pass as they come."""
+    """Copy read_fd to write_fd through shown() until EOF. Lines end at \\n or \\r
+    (newline=''), so a progress bar's redraws pass as they come."""
     with (open(read_fd, encoding="utf-8", errors="replace", newline="") as src,
           open(write_fd, "w", encoding="utf-8", newline="", closefd=False) as dst):
         for line in shown(src):
