@@ -1,6 +1,6 @@
-"""The comparison as one picture: claims down the side, within each claim one line per run
-(the estimate and its 95% interval in the verdict's colour, a marker per run), turned so that
-right of zero is the study's way; absolute accuracies on a panel of their own."""
+"""The comparison as one picture: claims down the side, within each claim one line per run (the
+estimate and its 95% interval in the verdict's colour, a marker per run), turned so that right
+of zero is the study's way; absolute accuracies on a panel of their own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from helpers.experiments.findings import COLOURS
-from helpers.plots.findings import _label, _turned
+from helpers.plots.findings import _figure, _label, _shown, _turned
 
 MARKERS = "os^DvP*X"
 
@@ -20,27 +20,23 @@ def marker(k: int) -> str:
 
 def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
     """runs: (label, findings rows) each. None when no run has a row with an estimate."""
-    def shown(rows):
-        return {r["id"]: r for r in rows if r["role"] != "sub-claim"
-                and r["direction"] != "fact" and r.get("estimate") is not None}
-
-    per_run = [(label, shown(rows)) for label, rows in runs]
-    ids = list(dict.fromkeys(i for _, rows in per_run for i in rows))
+    per_run = [{r["id"]: r for r in _shown(rows)} for _, rows in runs]
+    ids = list(dict.fromkeys(i for rows in per_run for i in rows))
     if not ids:
         return None
-    first = {i: next(rows[i] for _, rows in per_run if i in rows) for i in ids}
-    panels = [[i for i in ids if first[i]["direction"] in "+-"],
-              [i for i in ids if first[i]["direction"] == "abs"]]
-    panels = [p for p in panels if p]
+    first = {i: next(rows[i] for rows in per_run if i in rows) for i in ids}
+    panels = [p for p in ([i for i in ids if first[i]["direction"] in "+-"],
+                          [i for i in ids if first[i]["direction"] == "abs"]) if p]
     heights = [len(p) for p in panels]
-    fig = Figure(figsize=(9, 0.28 * len(runs) * sum(heights) + 2.0), layout="constrained")
-    axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": heights})
+    fig, axes = _figure((9, 0.28 * len(runs) * sum(heights) + 2.0), heights,
+                        [r["verdict"] for rows in per_run for r in rows.values()],
+                        [Line2D([], [], color="black", marker=marker(k), ls="", label=label)
+                         for k, (label, _) in enumerate(runs)], 4, 8)
     step = 0.8 / max(len(runs), 1)
-    for ax, claims in zip(axes[:, 0], panels):
+    for ax, claims in zip(axes, panels):
         for yi, cid in enumerate(reversed(claims)):
-            for k, (_, rows) in enumerate(per_run):
-                r = rows.get(cid)
-                if r is None:
+            for k, rows in enumerate(per_run):
+                if (r := rows.get(cid)) is None:
                     continue
                 y = yi + 0.4 - step * (k + 0.5)
                 colour = COLOURS[r["verdict"]]
@@ -57,11 +53,4 @@ def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
         else:
             ax.axvline(0, color="0.4", lw=1)
             ax.set_xlabel("effect in accuracy, turned so that right of 0 is the study's way")
-    used = sorted({r["verdict"] for _, rows in per_run for r in rows.values()},
-                  key=list(COLOURS).index)
-    handles = [Line2D([], [], color=COLOURS[v], lw=3, label=v) for v in used]
-    handles += [Line2D([], [], color="black", marker=marker(k), ls="",
-                       label=label) for k, (label, _) in enumerate(runs)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
-               fontsize=8, frameon=False)
     return fig

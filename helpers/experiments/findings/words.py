@@ -107,7 +107,8 @@ def sentence(row: dict) -> str:
     if v == "not testable":
         return f"{head} {e['why']}."
     if v == "not comparable":
-        return f"{head} {e['why'] or e['regime']}: {what}, not set against the study's {e['study']}."
+        return (f"{head} {e['why'] or e['regime']}: {what}, not set against the study's "
+                f"{e['study']}.")
     if row["direction"] != "fact" and row["ci_low"] is None:
         return f"{head} {what}: without scatter between runs there is no interval."
     if row["size"] and size_ev not in (None, "not compared") and row["direction"] == "abs":
