@@ -1,8 +1,8 @@
-"""Intervals from real replication, each an Estimate: seeds (a mean, a paired or a two-sample
-difference; scipy's t intervals) and balanced factorial grids (contrasts of marginal means with
-per-level variances, and the project's own calibrated bounds: the better of two contrasts, the
-best cell of a region, the lead of one factor's spread). Runs that diverged are left out and
-counted, never averaged in. tests/test_calibration.py checks every method by simulation."""
+"""Intervals from real replication, each an Estimate: seeds (a mean; scipy's paired and Welch t)
+and balanced factorial grids (contrasts of marginal means with per-level variances, and our own
+bounds where no library has them: the better of two contrasts, the best cell of a region, the
+lead of one factor's spread). Diverged runs are left out and counted, never averaged in.
+tests/test_calibration.py checks every method by simulation on the study's designs."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the
 
 
 def _clean(x) -> float | None:
-    """A JSON-ready number: None for a missing or non-finite one; rounded to 1e-6 (below any
-    accuracy's resolution here), so float32 round-off never reads as an effect."""
+    """A JSON-ready number (None if missing or not finite), rounded to 1e-6 so that float32
+    round-off never reads as an effect."""
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 6) + 0.0
 
 
@@ -52,12 +52,11 @@ def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A measured quantity: value, 95% interval [low, high] (None: under two replicates or no
-    scatter), n runs, replication in words, se and df, two-sided p for no effect, a 95%
-    prediction interval for one new run, units (replicates per cell), cells, tail (each bound's
-    one-sided level). For n_needed: spread (one replicate's s.d.), fixed_var (what more seeds
-    do not shrink: the shared test subset's error), study_var (the study's test set's), design
-    ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
+    """A measured quantity: its 95% interval [low, high] (None: no scatter), two-sided p for no
+    effect, a 95% prediction interval for one new run, units (replicates per cell), tail (each
+    bound's one-sided level); for n_needed: spread (one replicate's s.d.), fixed_var (what more
+    seeds do not shrink: the shared test subset's error), study_var (the study's test set's),
+    design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
 
     value: float
     low: float | None
@@ -118,17 +117,15 @@ def _no_scatter(v: np.ndarray) -> bool:
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
     """The mean of runs (one per seed) of an accuracy, its t interval and a prediction interval
-    for one new run. test_images: the shared test subset's sampling error p(1-p)/N joins both
-    (the seeds' scatter does not hold it); study_images: the study's test set's joins the
-    prediction interval, which minus the study's number is the interval for the gap to the
-    process behind the study's single run. diverged: runs to leave out."""
+    for one new run. test_images: the shared test subset's sampling error p(1-p)/N joins both;
+    study_images: the study's test set's joins the prediction interval (which, minus the
+    study's number, is the interval for the gap to the process behind the study's run)."""
     left_out, (v,) = _kept(diverged, values)
-    n = len(v)
-    mean = float(v.mean()) if n else math.nan
-    words = _seed_words(n, left_out)
-    method = method or f"t interval over {_seed_words(n)}"
+    n, mean = len(v), float(v.mean()) if len(v) else math.nan
+    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
+                method=method or f"t interval over {_seed_words(n)}")
     if _no_scatter(v):
-        return Estimate(mean, None, None, n, words, method, units=n, diverged=left_out)
+        return Estimate(mean, None, None, **base)
     s2 = float(v.var(ddof=1))
     p = min(max(mean, 0.0), 1.0)
     test_var = p * (1 - p) / test_images if test_images else 0.0
@@ -138,10 +135,9 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
     t, z = t_crit(n - 1), t_crit(math.inf)
     half = math.hypot(t * math.sqrt(s2 / n), z * math.sqrt(test_var))
     pi = math.hypot(t * math.sqrt(s2 * (1 + 1 / n)), z * math.sqrt(test_var + study_var))
-    return Estimate(mean, mean - half, mean + half, n, words, method,
-                    math.sqrt(s2 / n + test_var), n - 1, None, mean - pi, mean + pi, units=n,
-                    spread=math.sqrt(s2), fixed_var=test_var, study_var=study_var,
-                    diverged=left_out)
+    return Estimate(mean, mean - half, mean + half, se=math.sqrt(s2 / n + test_var), df=n - 1,
+                    pi_low=mean - pi, pi_high=mean + pi, spread=math.sqrt(s2),
+                    fixed_var=test_var, study_var=study_var, **base)
 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
@@ -150,19 +146,17 @@ def paired(treated, control, method: str | None = None, diverged=None) -> Estima
     seed's difference. diverged: seeds to leave out (where either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
     d = a - b
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    words = _seed_words(n, left_out)
-    method = method or f"paired t over {_seed_words(n)}"
+    n, mean = len(d), float(d.mean()) if len(d) else math.nan
+    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
+                method=method or f"paired t over {_seed_words(n)}")
     if _no_scatter(d):
-        return Estimate(mean, None, None, n, words, method, units=n, diverged=left_out)
+        return Estimate(mean, None, None, **base)
     test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(LEVEL)
     s = float(d.std(ddof=1))
     pi = t_crit(n - 1) * s * math.sqrt(1 + 1 / n)
-    return Estimate(mean, float(ci.low), float(ci.high), n, words, method, s / math.sqrt(n),
-                    n - 1, float(test.pvalue), mean - pi, mean + pi, units=n, spread=s,
-                    diverged=left_out)
+    return Estimate(mean, float(ci.low), float(ci.high), se=s / math.sqrt(n), df=n - 1,
+                    p=float(test.pvalue), pi_low=mean - pi, pi_high=mean + pi, spread=s, **base)
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
@@ -188,10 +182,9 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
 
 @dataclass(frozen=True)
 class Grid:
-    """A balanced full-factorial grid of runs: y has shape (L1, ..., Lk, r), r replicates
-    (seeds) of every cell. With r >= 2 the noise is the pure error between a cell's replicates,
-    per level of the factor a contrast is over (Welch-Satterthwaite df); with r = 1 it is the
-    additive model's residual, pooled, which holds the interactions too."""
+    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r replicates (seeds) per cell.
+    The noise: with r >= 2 the pure error, per level of the factor a contrast is over (Welch-
+    Satterthwaite df); with r = 1 the additive model's residual, which holds the interactions."""
 
     factors: tuple[str, ...]
     levels: tuple[tuple, ...]
@@ -227,8 +220,7 @@ class Grid:
         return self.y.mean(axis=tuple(i for i in range(self.y.ndim) if i != axis))
 
     def noise(self) -> tuple[float, int, str]:
-        """(sigma^2 of one trial, degrees of freedom, words), pooled over the grid: pure error
-        with replicates, else the additive (main-effects) model's residual."""
+        """(sigma^2 of one trial, df, words), pooled: pure error, or the additive residual."""
         m = self.y.mean(axis=-1)  # cell means
         if self.r >= 2:
             df = self.cells * (self.r - 1)
@@ -249,8 +241,8 @@ class Grid:
         return f"{self.cells} configurations × {_seed_words(self.r)}, {how}"
 
     def level_variances(self, factor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per level of factor: its marginal mean, that mean's variance and the df behind it:
-        each level's own pure error (in a balanced grid it estimates the level mean's variance
+        """Per level of factor (L,): its marginal mean, that mean's variance and df, from the
+        level's own pure error (in a balanced grid it estimates the level mean's variance
         whatever the other factors do), or with one seed the pooled additive residual."""
         axis = self.factors.index(factor)
         means = self.marginal(factor)
@@ -265,8 +257,7 @@ class Grid:
         return means, s2 / n_level, df
 
     def level_contrast(self, factor: str, per_level, method: str) -> Estimate:
-        """sum(w * marginal mean) over factor's levels, with a Welch-Satterthwaite t interval
-        from the levels' own variances (pooled, with its df, for one seed)."""
+        """sum(w * marginal mean) over factor's levels, a Welch-Satterthwaite t interval."""
         w = np.asarray(per_level, float)
         means, v, df_level = self.level_variances(factor)
         est = float(w @ means)
@@ -294,10 +285,10 @@ class Grid:
 
 
 def either(parts: list[Estimate], method: str) -> Estimate:
-    """The best of parts above zero ("either one or three blocks beat five"): the largest part,
-    each part's bounds at one-sided TAIL / len(parts) (Bonferroni), so [max of the lows, max of
-    the highs] covers the largest true value at least 95% of the time; p two-sided, from the
-    largest part's Bonferroni p (up) and every part below zero (down, intersection-union)."""
+    """The best of parts ("either one or three blocks beat five"): each part's bounds at one-
+    sided TAIL / len(parts) (Bonferroni), so [max of the lows, max of the highs] covers the
+    largest true value 95% of the time; p from the largest part's Bonferroni p (up) and every
+    part below zero (down, intersection-union)."""
     best = max(parts, key=lambda p: p.value)
     if not all(p.has_interval for p in parts):
         return replace(best, low=None, high=None, p=None, method=method)
@@ -311,10 +302,9 @@ def either(parts: list[Estimate], method: str) -> Estimate:
 
 
 def best_cell(grid: Grid, region, method: str) -> Estimate:
-    """The best cell mean inside region (cell index tuples) minus the best one outside, with
-    simultaneous bounds from every inside-outside difference: the lower at one-sided 2.5% /
-    |region|, the upper at 2.5% / |outside|, pooled pure error. With one seed per cell an
-    interaction cannot be told from noise: no interval."""
+    """The best cell mean inside region (cell index tuples) minus the best outside; bounds from
+    every inside-outside difference, the lower at one-sided 2.5% / |region|, the upper at 2.5%
+    / |outside|, pooled pure error (one seed per cell: no interval)."""
     means = grid.y.mean(axis=-1)
     cells = list(itertools.product(*[range(len(lv)) for lv in grid.levels]))
     inside = [c for c in cells if c in region]
@@ -354,10 +344,9 @@ def _ranges(means, v, df, tails):
 
 def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
     """The spread (max - min) of lead's marginal means minus the largest other factor's, with
-    simultaneous bounds from every pair of levels' Welch interval: the lower bound fails only
-    if one of lead's pairs (either side) or another factor's top pair misses, so its pairs are
-    at one-sided 2.5% / (2 * lead's pairs + others); the upper likewise. Conservative at ties;
-    p: the level at which the bounds reach zero."""
+    bounds from every pair of levels' Welch interval: the lower fails only if one of lead's
+    pairs (either side) or another factor's top pair misses, so its pairs are at one-sided 2.5%
+    / (2 * lead's pairs + others); the upper likewise; p: where the bounds reach zero."""
     others = [f for f in grid.factors if f != lead]
     spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
     est = spreads[lead] - max(spreads[f] for f in others)
@@ -387,10 +376,9 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
 
 def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cells: int,
                     df_per: float, reps: int = 4000, seed: int = 0) -> np.ndarray:
-    """Power at k replicates per cell, by simulation, of the tests with no closed form: the
-    best cell ('best cell IN OUT': the best inside cell `effect` above every other cell, all
-    tied) and a spread lead ('spread L1 L2 ...': the first factor's levels spread evenly over
-    `effect`, the others' flat). sigma: one trial's s.d."""
+    """Power at k replicates per cell, simulated, of 'best cell IN OUT' (the best inside cell
+    `effect` above all others, tied) and 'spread L1 L2 ...' (the first factor's levels spread
+    evenly over `effect`, the others flat). sigma: one trial's s.d."""
     rng = np.random.default_rng(seed)
     words = design.split()
     out = []

@@ -5,7 +5,7 @@ decide it, and findings.json's row for it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -14,9 +14,6 @@ from statsmodels.stats.multitest import multipletests
 from helpers.experiments.findings.claims import CLAIMS, Claim, sub_claim
 from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
 
-VERDICTS = ("reproduced", "direction only", "contradicted", "negligible", "inconclusive",
-            "not testable", "not comparable")
-DECISIVE = ("reproduced", "direction only", "contradicted")  # a direction or a size decided
 DEFINITIONS = {
     "reproduced": "the direction holds and, where the study states a size, it is shown: the "
     "interval for the gap to the study's number (its single run counted as one run with "
@@ -35,6 +32,8 @@ DEFINITIONS = {
     "not comparable": "an absolute number (or a comparison between notebooks) whose data, "
     "budget or model is not the study's",
 }
+VERDICTS = tuple(DEFINITIONS)
+DECISIVE = VERDICTS[:3]  # a direction or a size decided
 N_MAX = 10_000
 POWER = 0.8
 FRAGILE = 0.25  # a direction whose bound clears zero by under a quarter of the half-width
@@ -67,16 +66,12 @@ class Regime:
     @property
     def label(self) -> str:
         """'CIFAR-10 (cifar10-jpeg), quick budget: a generalisation check, not a reproduction'."""
-        if self.is_studys:
-            return self.short
-        if self.study_budget is None:
-            return f"{self.data}: not CINIC-10"
-        return f"{self.short}: a generalisation check, not a reproduction"
+        return (self.short if self.is_studys else f"{self.data}: not CINIC-10"
+                if self.study_budget is None
+                else f"{self.short}: a generalisation check, not a reproduction")
 
     def as_dict(self) -> dict:
-        return {"data": self.data, "cinic10": self.cinic10, "study_budget": self.study_budget,
-                "profile": self.profile, "departures": list(self.departures),
-                "label": self.label}
+        return {**asdict(self), "departures": list(self.departures), "label": self.label}
 
 
 UNNAMED = Regime("data not named", False, False)  # for tests and interactive use
@@ -124,8 +119,7 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
 def verdict_of(claim: Claim, ev: dict) -> str:
     """The verdict the evidence adds up to (see DEFINITIONS)."""
     if claim.direction == "abs":
-        return {"shown": "reproduced", "excluded": "contradicted"}.get(ev["size"],
-                                                                       "inconclusive")
+        return {"shown": "reproduced", "excluded": "contradicted"}.get(ev["size"], "inconclusive")
     if ev["negligible"]:
         return "negligible"
     if ev["direction"] == "opposite":
@@ -244,11 +238,10 @@ def fact(claim: Claim | str, observed: str, holds: bool, regime: Regime) -> dict
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of a family's p-values (statsmodels; None stays None)."""
     known = [i for i, p in enumerate(p_values) if p is not None]
+    adjusted = multipletests([p_values[i] for i in known], method="holm")[1] if known else []
     out: list[float | None] = [None] * len(p_values)
-    if known:
-        adjusted = multipletests([p_values[i] for i in known], method="holm")[1]
-        for i, a in zip(known, adjusted):
-            out[i] = float(a)
+    for i, a in zip(known, adjusted):
+        out[i] = float(a)
     return out
 
 
