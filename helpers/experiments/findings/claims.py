@@ -24,10 +24,6 @@ class Size:
     high: float
     words: str
 
-    @property
-    def is_point(self) -> bool:
-        return self.low == self.high
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -53,8 +49,8 @@ class Claim:
 
     @property
     def target(self) -> float | None:
-        """The study's number, where it states one (absolute claims, C9)."""
-        return self.size.low if self.size is not None and self.size.is_point else None
+        """The study's number, where it states one (absolute claims, C9): a size low == high."""
+        return self.size.low if self.size is not None and self.size.low == self.size.high else None
 
 
 CLAIMS = {

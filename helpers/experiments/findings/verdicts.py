@@ -182,13 +182,11 @@ ROLES = ("claim", "sub-claim", "sensitivity")
 
 
 def _base(claim: Claim, regime: Regime, role: str) -> dict:
-    return {
-        "id": claim.id, "notebook": claim.notebook, "claim": claim.claim, "quote": claim.quote,
-        "where": claim.where, "study": claim.study, "quantity": claim.quantity,
-        "direction": claim.direction, "delta": claim.delta,
-        "size": claim.size.words if claim.size else None, "regime": regime.label,
-        "regime_short": regime.short, "role": role,
-    }
+    return {"id": claim.id, "notebook": claim.notebook, "claim": claim.claim, "quote": claim.quote,
+            "where": claim.where, "study": claim.study, "quantity": claim.quantity,
+            "direction": claim.direction, "delta": claim.delta,
+            "size": claim.size.words if claim.size else None, "regime": regime.label,
+            "regime_short": regime.short, "role": role}
 
 
 def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparable: bool = True,
