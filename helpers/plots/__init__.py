@@ -29,9 +29,8 @@ def show(fig: Figure, run_dir, number: int | str, slug: str, caption: str) -> No
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     png = buf.getvalue()
     tag = f"{int(number):02d}" if str(number).isdigit() else str(number)
-    write_atomic(
-        run_paths(run_dir)["figures"] / f"fig{tag}_{slug}.png", lambda p: p.write_bytes(png)
-    )
+    path = run_paths(run_dir)["figures"] / f"fig{tag}_{slug}.png"
+    write_atomic(path, lambda p: p.write_bytes(png))
     display(Image(png))
     display(Markdown(f"*Figure {number}: {caption}*"))
 
@@ -48,25 +47,22 @@ def examples_per_class(x: np.ndarray, y: np.ndarray, classes: list[str], seed: i
     return fig
 
 
-def curves(
-    history: pd.DataFrame, metric: str, title: str, reference: float | None = None
-) -> Figure:
+def curves(history: pd.DataFrame, metric: str, title: str,
+           reference: float | None = None) -> Figure:
     """Train vs validation `metric` per epoch from a tidy history (epoch, split, metric, value)."""
     fig = Figure(figsize=(6.5, 4))
     ax = fig.subplots()
     seeds = history["seed"].nunique() if "seed" in history else 1
     for split, marker in (("train", "o"), ("valid", "s")):
         part = history[(history.metric == metric) & (history.split == split)]
-        label = {"valid": "validation"}.get(split, split)
-        if seeds > 1:
-            label += f" (mean of {seeds} seeds; band: lowest to highest)"
+        label = {"valid": "validation"}.get(split, split) + (
+            f" (mean of {seeds} seeds; band: lowest to highest)" if seeds > 1 else "")
         # one line per split: the mean over seeds, with the seeds' full range as a band
         sns.lineplot(part, x="epoch", y="value", marker=marker, errorbar=("pi", 100), ax=ax,
                      label=label)
     if reference is not None:
-        ax.axhline(
-            reference, color="grey", ls="--", lw=1, label=f"study's test result {reference:.4f}"
-        )
+        ax.axhline(reference, color="grey", ls="--", lw=1,
+                   label=f"study's test result {reference:.4f}")
     ax.set(xlabel="epoch", ylabel=metric, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -94,11 +90,9 @@ def augmentation_grid(originals: np.ndarray, augmented: dict[str, np.ndarray]) -
     fig = Figure(figsize=(1.5 * n + 1.2, 1.5 * len(rows)))
     axes = fig.subplots(len(rows), n, squeeze=False)
     for r, (name, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
+        for c, ax in enumerate(axes[r]):
             ax.imshow(np.clip(images[c], 0, 1), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
         axes[r, 0].set_ylabel(name, fontsize=11, rotation=0, ha="right", va="center")
     return fig
 
@@ -115,11 +109,10 @@ def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Fi
     for ax, name in zip(axes, names):
         for run, color in ((baseline, "grey"), (name, "C0")):
             part = acc[acc.augmentation == run]
-            for split, style in (("valid", "-o"), ("train", ":")):
+            for split, style, words in (("valid", "-o", "validation"), ("train", ":", "train")):
                 line = part[part.split == split]
                 who = "baseline" if run == baseline else "augmented"
-                label = f"{who}, {'validation' if split == 'valid' else 'train'}"
-                ax.plot(line.epoch, line.value, style, color=color, ms=3, label=label)
+                ax.plot(line.epoch, line.value, style, color=color, ms=3, label=f"{who}, {words}")
         ax.set(title=name, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -128,12 +121,8 @@ def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Fi
     return fig
 
 
-def stage_curves(
-    history: pd.DataFrame,
-    title: str,
-    reference: float | None = None,
-    boundary: float | None = None,
-) -> Figure:
+def stage_curves(history: pd.DataFrame, title: str, reference: float | None = None,
+                 boundary: float | None = None) -> Figure:
     """Figures 11-12: accuracy (left) and loss (right) per epoch, train vs validation; a dotted
     line after epoch `boundary` (where the base was unfrozen) when given."""
     fig = Figure(figsize=(11, 4))
@@ -142,9 +131,8 @@ def stage_curves(
             part = history[(history.metric == metric) & (history.split == split)]
             ax.plot(part.epoch, part.value, style, label={"valid": "validation"}.get(split, split))
         if reference is not None and metric == "accuracy":
-            ax.axhline(
-                reference, color="grey", ls="--", lw=1, label=f"study's test {reference:.4f}"
-            )
+            ax.axhline(reference, color="grey", ls="--", lw=1,
+                       label=f"study's test {reference:.4f}")
         if boundary is not None:
             ax.axvline(boundary + 0.5, color="black", ls=":", lw=1, label="base unfrozen")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")

@@ -166,7 +166,7 @@ def _table_md(head: list[str], rows: list[list[str]]) -> str:
 
 def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
     """compare.html's cells, and the figure as PNG (None when no claim has an estimate)."""
-    from helpers.plots.compare import across
+    from helpers.plots.findings import across
     from helpers.run.report import _png
 
     runs_table = _table_md(["run", "folder", "profile", "dataset", "backend"],

@@ -1,22 +1,19 @@
-"""The study's claims tested in every run: claims (the study's words, the quantity, Δ, the
-size it states), stats (intervals from seeds and factorial grids, prediction intervals),
-verdicts (direction, size, no effect, the runs that would decide, and findings.json's
-rows), files (each notebook's part, merged into results/findings.json) and words (sentences,
-the report's tables, the summary with its family-wise error). See docs/findings.md."""
+"""The study's claims tested in every run: claims (the study's words, the quantity, Δ, the size
+it states), stats (intervals from seeds and factorial grids), verdicts (what an estimate says,
+the runs that would decide it, findings.json's rows), files (each notebook's part, merged into
+results/findings.json) and words (sentences, the report's tables, the family-wise error).
+See docs/findings.md."""
 
 from helpers.experiments.findings.claims import (  # noqa: F401
     CLAIMS,
     STUDY_RESNET,
     STUDY_TRANSFER,
-    Claim,
-    Size,
     claim_of,
     data_facts,
     sub_claim,
 )
-from helpers.experiments.findings.files import check, collect, load, merge, save  # noqa: F401
+from helpers.experiments.findings.files import check, collect, load, save  # noqa: F401
 from helpers.experiments.findings.stats import (  # noqa: F401
-    LEVEL,
     Estimate,
     Grid,
     best_cell,
@@ -24,25 +21,20 @@ from helpers.experiments.findings.stats import (  # noqa: F401
     either,
     mean_of_runs,
     paired,
-    simulated_power,
     spread_lead,
     welch,
 )
 from helpers.experiments.findings.verdicts import (  # noqa: F401
     DECISIVE,
-    DEFINITIONS,
     UNNAMED,
     VERDICTS,
     Regime,
-    evidence,
     fact,
     family,
     finding,
     holm,
-    judged,
     n_needed,
     the_studys_way,
-    verdict_of,
 )
 from helpers.experiments.findings.words import (  # noqa: F401
     COLOURS,

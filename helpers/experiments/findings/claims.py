@@ -1,10 +1,8 @@
 """The study's claims as data: its own words (quoted from *DL Project 1 report*), the quantity
 that tests each one, the direction it says, the smallest effect of interest Δ (the same at every
-budget; set on 2026-12-01, after the quick runs of 2026-11-27: docs/findings.md says when and
-why) and the size it states, where it states one. No statistics here.
-
-Δ: 0.01 accuracy for a difference between arms, 0.02 for an absolute accuracy, and ±0.05 around
-the study's +0.15 for C9. A difference whose whole interval lies within ±Δ is negligible."""
+budget: 0.01 for a difference, 0.02 for an absolute accuracy, ±0.05 around C9's +0.15; set on
+2026-12-01, after the quick runs of 2026-11-27: docs/findings.md says when and why) and the size
+it states, where it states one. No statistics here."""
 
 from __future__ import annotations
 
@@ -19,27 +17,20 @@ SMALL = 0.03  # the project's reading of "a little" and "slightly": an effect of
 
 @dataclass(frozen=True)
 class Size:
-    """What the study says about an effect's size, in the claim's direction (positive = the
-    study's way): a number it reports (low == high: a single run's value) or a word read as a
-    range (low..high)."""
+    """The effect's size the study states, positive its way: a number (low == high, one run's
+    value) or a word read as a range (low..high)."""
 
     low: float
     high: float
     words: str
 
-    @property
-    def is_point(self) -> bool:
-        return self.low == self.high
-
 
 @dataclass(frozen=True)
 class Claim:
-    """One finding of the study and the quantity that tests it.
-
-    direction: '+' (the study says the quantity is above zero), '-' (below zero), 'abs' (an
-    absolute number: size.low) or 'fact' (a count that holds exactly or not). delta: the
-    smallest effect of interest, around zero for a difference, around the study's number where
-    it gives one (abs, and C9)."""
+    """One finding of the study and the quantity that tests it. direction: '+' / '-' (the study
+    says the quantity is above / below zero), 'abs' (an absolute number: size.low) or 'fact' (a
+    count that holds exactly or not). delta: the smallest effect of interest, around zero, or
+    around the study's number where it gives one (abs, and C9)."""
 
     id: str
     notebook: str
@@ -53,14 +44,13 @@ class Claim:
     size: Size | None = None
 
     @property
-    def sign(self) -> int:
-        """+1 when the study's way is up, -1 when down (abs and fact: +1)."""
+    def sign(self) -> int:  # -1 when the study's way is down
         return -1 if self.direction == "-" else 1
 
     @property
     def target(self) -> float | None:
-        """The study's number, where it states one (absolute claims, C9)."""
-        return self.size.low if self.size is not None and self.size.is_point else None
+        """The study's number, where it states one (absolute claims, C9): a size low == high."""
+        return self.size.low if self.size is not None and self.size.low == self.size.high else None
 
 
 CLAIMS = {
@@ -98,7 +88,8 @@ CLAIMS = {
               "accuracy also slightly decreases with larger lambda values", "§3.2, Fig. 7",
               "slight decrease",
               "linear trend of validation accuracy over log10 λ (fitted change from the "
-              "smallest to the largest λ)", "-", size=Size(0.0, SMALL, "slightly (at most 3 points)")),
+              "smallest to the largest λ)", "-",
+              size=Size(0.0, SMALL, "slightly (at most 3 points)")),
         Claim("C7", "04_augmentation", "augmentation decreases overfitting",
               "As expected, augmentation decreased overfitting", "§4, Fig. 10", "gap decreases",
               "train − validation gap, augmented minus baseline (mean of the augmentations), "
@@ -131,8 +122,8 @@ CLAIMS = {
 
 def sub_claim(claim_id: str, part: str, quantity: str | None = None,
               label: str | None = None) -> Claim:
-    """The claim restricted to one arm or read another way, e.g. C7 for flip alone: 'C7.flip'
-    (quantity and label: how it reads, where not just the arm's name)."""
+    """The claim for one arm or read another way, e.g. 'C7.flip' (quantity and label: how it
+    reads, where not just the arm's name)."""
     c = CLAIMS[claim_id]
     quantity = quantity or c.quantity.replace("augmented", part).replace(
         " (mean of the augmentations)", "")
@@ -147,9 +138,8 @@ def claim_of(claim_id: str) -> Claim:
 
 def data_facts(ds) -> tuple[str, bool]:
     """C0 on the dataset as loaded (01): what was counted (images per split, classes) and
-    whether it is the study's three splits of 90,000 in 10 classes (only CINIC-10 can be);
-    findings.fact("C0", *data_facts(ds), regime) makes its row."""
+    whether it is the study's three splits of 90,000 in 10 classes (for findings.fact)."""
     per_split = {s: len(ds[s]) for s in SPLITS}
-    observed = ", ".join(f"{s} {n:,}" for s, n in per_split.items()) + f"; {len(ds.classes)} classes"
-    expected = 10 * CINIC10_PER_SPLIT_CLASS
-    return observed, len(ds.classes) == 10 and all(n == expected for n in per_split.values())
+    observed = ", ".join(f"{s} {n:,}" for s, n in per_split.items())
+    return (f"{observed}; {len(ds.classes)} classes", len(ds.classes) == 10
+            and all(n == 10 * CINIC10_PER_SPLIT_CLASS for n in per_split.values()))

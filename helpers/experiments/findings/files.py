@@ -45,39 +45,33 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
 def merge(run_dir, notebooks: Iterable[str] | None = None) -> dict:
     """{"dataset", "profile", "backend", "regimes": {notebook: regime}, "claims": [...]} from
     the notebooks' parts (only notebooks' where given), claims in the study's order."""
-    folder = Path(run_dir) / "results" / "findings"
     keep = None if notebooks is None else set(notebooks)
-    parts = {}
-    for path in sorted(folder.glob("*.json")):
-        if keep is None or path.stem in keep:
-            parts[path.stem] = check(read(path), path)
-    claims = sorted((row for part in parts.values() for row in part["claims"]),
-                    key=lambda r: study_order(r["id"]))
+    parts = {path.stem: _read(path) for path in
+             sorted((Path(run_dir) / "results" / "findings").glob("*.json"))
+             if keep is None or path.stem in keep}
     last = list(parts.values())[-1] if parts else {}
-    return {
-        "dataset": last.get("dataset"),
-        "profile": last.get("profile"),
-        "backend": last.get("backend"),
-        "regimes": {stem: part.get("regime") for stem, part in parts.items()},
-        "claims": claims,
-    }
+    return {"dataset": last.get("dataset"), "profile": last.get("profile"),
+            "backend": last.get("backend"),
+            "regimes": {stem: part.get("regime") for stem, part in parts.items()},
+            "claims": sorted((row for part in parts.values() for row in part["claims"]),
+                             key=lambda r: study_order(r["id"]))}
 
 
 def collect(run_dir, notebooks: Iterable[str] | None = None) -> Path:
     """results/findings.json, written from merge(run_dir, notebooks)."""
     from helpers.artifacts import run_paths
 
-    results = run_paths(run_dir)["results"]
-    return write_json(results / "findings.json", merge(run_dir, notebooks))
+    return write_json(run_paths(run_dir)["results"] / "findings.json", merge(run_dir, notebooks))
 
 
-def read(path: Path):
-    """A findings file's JSON, or a one-line StudyError naming it."""
+def _read(path: Path) -> dict:
+    """A findings file, checked; a one-line StudyError naming it if unreadable."""
     try:
-        return read_json(path)
+        data = read_json(path)
     except (OSError, ValueError) as err:
         raise StudyError(f"{path}: unreadable ({type(err).__name__}); rerun the notebook "
                          "that wrote it") from None
+    return check(data, path)
 
 
 def check(data, path: Path) -> dict:
@@ -89,16 +83,13 @@ def check(data, path: Path) -> dict:
              {"dataset": OPTIONAL_TEXT, "profile": OPTIONAL_TEXT, "backend": OPTIONAL_TEXT,
               "regimes": (dict,), "regime": (dict,)})
     for i, row in enumerate(data["claims"]):
-        where = f"claims[{i}]."
         c.need(row, (dict,), f"claims[{i}]")
-        c.fields(row, where, ROW)
-        if row["verdict"] not in VERDICTS:
-            c.fail(f"{where}verdict", f"is {short(row['verdict'])}, expected one of {VERDICTS}")
-        if row["direction"] not in DIRECTIONS:
-            c.fail(f"{where}direction", f"is {short(row['direction'])}, expected one of "
-                   f"{DIRECTIONS}")
-        if row["id"].split(".")[0] not in CLAIMS:
-            c.fail(f"{where}id", f"is {short(row['id'])}, not a claim of the study")
+        c.fields(row, f"claims[{i}].", ROW)
+        for key, known, expected in (("verdict", VERDICTS, f"expected one of {VERDICTS}"),
+                                     ("direction", DIRECTIONS, f"expected one of {DIRECTIONS}"),
+                                     ("id", CLAIMS, "not a claim of the study")):
+            if (row[key].split(".")[0] if key == "id" else row[key]) not in known:
+                c.fail(f"claims[{i}].{key}", f"is {short(row[key])}, {expected}")
     return data
 
 
@@ -108,7 +99,7 @@ def load(run_dir, notebooks: Iterable[str] | None = None) -> dict | None:
     path = Path(run_dir) / "results" / "findings.json"
     if not path.exists():
         return None
-    found = check(read(path), path)
+    found = _read(path)
     if notebooks is not None:
         keep = set(notebooks)
         found = {**found, "claims": [r for r in found["claims"] if r["notebook"] in keep],

@@ -1,9 +1,8 @@
-"""Intervals from real replication: seeds (a mean, a paired or a two-sample difference) and
-balanced factorial grids (contrasts of marginal means with per-level variances, the better of
-two contrasts, the best cell of a region, the lead of one factor's spread), each an Estimate.
-Runs that diverged (a NaN loss, an accuracy at chance) are left out and counted, never
-averaged in. tests/test_calibration.py checks each method's coverage and false-verdict rate by
-simulation on designs of the study's shape (unequal variances, ties, heavy tails, divergence)."""
+"""Intervals from real replication, each an Estimate: seeds (a mean; scipy's paired and Welch t)
+and balanced factorial grids (contrasts of marginal means with per-level variances, and our own
+bounds where no library has them: the better of two contrasts, the best cell of a region, the
+lead of one factor's spread). Diverged runs are left out and counted, never averaged in.
+tests/test_calibration.py checks every method by simulation on the study's designs."""
 
 from __future__ import annotations
 
@@ -21,8 +20,8 @@ CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the
 
 
 def _clean(x) -> float | None:
-    """A JSON-ready number: None for a missing or non-finite one; rounded to 1e-6, below the
-    resolution of any accuracy here, so float32 round-off never reads as an effect."""
+    """A JSON-ready number (None if missing or not finite), rounded to 1e-6 so that float32
+    round-off never reads as an effect."""
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 6) + 0.0
 
 
@@ -53,13 +52,11 @@ def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A quantity measured by a run: value, its 95% interval [low, high] (None: under two
-    replicates or no scatter), n runs, replication in words, se and df behind it, two-sided p
-    for no effect, a 95% prediction interval for one new run [pi_low, pi_high], units
-    (replicates per cell), cells, tail (each bound's one-sided level, below 2.5% where
-    adjusted). For the runs that would decide it: spread (one replicate's s.d.), fixed_var (what
-    more seeds do not shrink: the shared test subset's error), study_var (the study's run's
-    test set's), design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
+    """A measured quantity: its 95% interval [low, high] (None: no scatter), two-sided p for no
+    effect, a 95% prediction interval for one new run, units (replicates per cell), tail (each
+    bound's one-sided level); for n_needed: spread (one replicate's s.d.), fixed_var (what more
+    seeds do not shrink: the shared test subset's error), study_var (the study's test set's),
+    design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
 
     value: float
     low: float | None
@@ -105,9 +102,12 @@ class Estimate:
                        p=None if self.p is None else float(min(max(self.p, 0.0), 1.0)))
 
 
+def _left_out(k: int) -> str:
+    return f" ({k} diverged, left out)" if k else ""
+
+
 def _seed_words(n: int, left_out: int = 0) -> str:
-    words = f"{n} seed{'s' if n != 1 else ''}"
-    return words + (f" ({left_out} diverged, left out)" if left_out else "")
+    return f"{n} seed{'s' if n != 1 else ''}" + _left_out(left_out)
 
 
 def _no_scatter(v: np.ndarray) -> bool:
@@ -117,30 +117,27 @@ def _no_scatter(v: np.ndarray) -> bool:
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
     """The mean of runs (one per seed) of an accuracy, its t interval and a prediction interval
-    for one new run. test_images: the test set's own sampling error p(1-p)/N joins both (the
-    seeds share one test subset, so their scatter does not hold it); study_images: the study's
-    test set's joins the prediction interval, which minus the study's number is the interval
-    for the gap to the process behind the study's single run. diverged: runs to leave out."""
+    for one new run. test_images: the shared test subset's sampling error p(1-p)/N joins both;
+    study_images: the study's test set's joins the prediction interval (which, minus the
+    study's number, is the interval for the gap to the process behind the study's run)."""
     left_out, (v,) = _kept(diverged, values)
-    n = len(v)
-    mean = float(v.mean()) if n else math.nan
-    method = method or f"t interval over {_seed_words(n)}"
+    n, mean = len(v), float(v.mean()) if len(v) else math.nan
+    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
+                method=method or f"t interval over {_seed_words(n)}")
     if _no_scatter(v):
-        return Estimate(mean, None, None, n, _seed_words(n, left_out), method, units=n,
-                        diverged=left_out)
+        return Estimate(mean, None, None, **base)
     s2 = float(v.var(ddof=1))
     p = min(max(mean, 0.0), 1.0)
     test_var = p * (1 - p) / test_images if test_images else 0.0
     study_var = p * (1 - p) / study_images if study_images else 0.0
-    # the seeds' part is estimated (t with n - 1 df), the binomial parts are known (normal):
-    # each bound's half-width adds the two in quadrature
+    # the seeds' part is estimated (t, n - 1 df), the binomial parts known (normal): each
+    # bound's half-width adds the two in quadrature
     t, z = t_crit(n - 1), t_crit(math.inf)
     half = math.hypot(t * math.sqrt(s2 / n), z * math.sqrt(test_var))
     pi = math.hypot(t * math.sqrt(s2 * (1 + 1 / n)), z * math.sqrt(test_var + study_var))
-    se = math.sqrt(s2 / n + test_var)
-    return Estimate(mean, mean - half, mean + half, n, _seed_words(n, left_out), method, se,
-                    n - 1, None, mean - pi, mean + pi, units=n, spread=math.sqrt(s2),
-                    fixed_var=test_var, study_var=study_var, diverged=left_out)
+    return Estimate(mean, mean - half, mean + half, se=math.sqrt(s2 / n + test_var), df=n - 1,
+                    pi_low=mean - pi, pi_high=mean + pi, spread=math.sqrt(s2),
+                    fixed_var=test_var, study_var=study_var, **base)
 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
@@ -149,19 +146,17 @@ def paired(treated, control, method: str | None = None, diverged=None) -> Estima
     seed's difference. diverged: seeds to leave out (where either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
     d = a - b
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    words = _seed_words(n, left_out)
-    method = method or f"paired t over {_seed_words(n)}"
+    n, mean = len(d), float(d.mean()) if len(d) else math.nan
+    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
+                method=method or f"paired t over {_seed_words(n)}")
     if _no_scatter(d):
-        return Estimate(mean, None, None, n, words, method, units=n, diverged=left_out)
+        return Estimate(mean, None, None, **base)
     test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(LEVEL)
     s = float(d.std(ddof=1))
     pi = t_crit(n - 1) * s * math.sqrt(1 + 1 / n)
-    return Estimate(mean, float(ci.low), float(ci.high), n, words, method, s / math.sqrt(n),
-                    n - 1, float(test.pvalue), mean - pi, mean + pi, units=n, spread=s,
-                    diverged=left_out)
+    return Estimate(mean, float(ci.low), float(ci.high), se=s / math.sqrt(n), df=n - 1,
+                    p=float(test.pvalue), pi_low=mean - pi, pi_high=mean + pi, spread=s, **base)
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
@@ -170,20 +165,16 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
     out_a, (a,) = _kept(diverged[0], a)
     out_b, (b,) = _kept(diverged[1], b)
     est = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
-    left_out = out_a + out_b
-    words = f"{len(a)} vs {len(b)} seeds" + (f" ({left_out} diverged, left out)"
-                                              if left_out else "")
-    method = method or f"Welch t, {len(a)} vs {len(b)} seeds"
-    units = min(len(a), len(b))
-    if units < 2 or (_no_scatter(a) and _no_scatter(b)):
-        return Estimate(est, None, None, len(a) + len(b), words, method, units=units, cells=2,
-                        diverged=left_out)
+    base = dict(n=len(a) + len(b), units=min(len(a), len(b)), cells=2,
+                replication=f"{len(a)} vs {len(b)} seeds" + _left_out(out_a + out_b),
+                method=method or f"Welch t, {len(a)} vs {len(b)} seeds", diverged=out_a + out_b)
+    if base["units"] < 2 or (_no_scatter(a) and _no_scatter(b)):
+        return Estimate(est, None, None, **base)
     test = stats.ttest_ind(a, b, equal_var=False)
     ci = test.confidence_interval(LEVEL)
     se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return Estimate(est, float(ci.low), float(ci.high), len(a) + len(b), words, method, se,
-                    float(test.df), float(test.pvalue), units=units, cells=2,
-                    diverged=left_out)
+    return Estimate(est, float(ci.low), float(ci.high), se=se, df=float(test.df),
+                    p=float(test.pvalue), **base)
 
 
 # --- balanced factorial grids --------------------------------------------------------------------
@@ -191,11 +182,9 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
 
 @dataclass(frozen=True)
 class Grid:
-    """A balanced full-factorial grid of runs: y has shape (L1, ..., Lk, r), r replicates
-    (seeds) of every cell. With r >= 2 the noise is the pure error between a cell's replicates,
-    estimated per level of the factor a contrast is over (unequal variances allowed, Welch-
-    Satterthwaite degrees of freedom); with r = 1 it is the additive model's residual, pooled,
-    which holds the interactions too (said in `replication`)."""
+    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r replicates (seeds) per cell.
+    The noise: with r >= 2 the pure error, per level of the factor a contrast is over (Welch-
+    Satterthwaite df); with r = 1 the additive model's residual, which holds the interactions."""
 
     factors: tuple[str, ...]
     levels: tuple[tuple, ...]
@@ -225,57 +214,41 @@ class Grid:
     def cells(self) -> int:
         return int(np.prod(self.y.shape[:-1]))
 
-    @property
-    def cell_means(self) -> np.ndarray:
-        return self.y.mean(axis=-1)
-
     def marginal(self, factor: str) -> np.ndarray:
         """Mean of every trial at each level of factor, (L,)."""
         axis = self.factors.index(factor)
-        other = tuple(i for i in range(self.y.ndim) if i != axis)
-        return self.y.mean(axis=other)
+        return self.y.mean(axis=tuple(i for i in range(self.y.ndim) if i != axis))
 
-    def additive_fit(self) -> np.ndarray:
-        """The main-effects model's fitted cell values (balanced: grand + each marginal's
-        deviation), shape of the cells."""
-        m = self.cell_means
-        fitted = np.full(m.shape, m.mean())
+    def noise(self) -> tuple[float, int, str]:
+        """(sigma^2 of one trial, df, words), pooled: pure error, or the additive residual."""
+        m = self.y.mean(axis=-1)  # cell means
+        if self.r >= 2:
+            df = self.cells * (self.r - 1)
+            return float(((self.y - m[..., None]) ** 2).sum() / df), df, f"pure-error df {df}"
+        df = self.cells - 1 - sum(len(lv) - 1 for lv in self.levels)
+        if df < 1:
+            return math.nan, 0, "no residual df"
+        fitted = np.full(m.shape, m.mean())  # balanced: grand + each marginal's deviation
         for axis in range(m.ndim):
             other = tuple(i for i in range(m.ndim) if i != axis)
             fitted = fitted + (m.mean(axis=other, keepdims=True) - m.mean())
-        return fitted
-
-    def noise(self) -> tuple[float, int, str]:
-        """(sigma^2 of one trial, degrees of freedom, words), pooled over the grid: pure error
-        with replicates, else the additive model's residual."""
-        if self.r >= 2:
-            resid = self.y - self.cell_means[..., None]
-            df = self.cells * (self.r - 1)
-            return float((resid**2).sum() / df), df, f"pure-error df {df}"
-        params = 1 + sum(len(lv) - 1 for lv in self.levels)
-        df = self.cells - params
-        if df < 1:
-            return math.nan, 0, "no residual df"
-        resid = self.y[..., 0] - self.additive_fit()
-        return float((resid**2).sum() / df), df, (
+        return float(((m - fitted) ** 2).sum() / df), df, (
             f"additive-model residual df {df}: interactions count as noise")
 
     def replication(self) -> str:
-        seeds = _seed_words(self.r)
         how = ("pure error per level, Welch-Satterthwaite df" if self.r >= 2
                else self.noise()[2])
-        return f"{self.cells} configurations × {seeds}, {how}"
+        return f"{self.cells} configurations × {_seed_words(self.r)}, {how}"
 
     def level_variances(self, factor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per level of factor: its marginal mean, that mean's variance and the df behind it.
-        With replicates, each level's own pure error (in a balanced grid it estimates the
-        level mean's variance whatever the other factors do to the variance); with one seed,
-        the pooled additive residual."""
+        """Per level of factor (L,): its marginal mean, that mean's variance and df, from the
+        level's own pure error (in a balanced grid it estimates the level mean's variance
+        whatever the other factors do), or with one seed the pooled additive residual."""
         axis = self.factors.index(factor)
         means = self.marginal(factor)
         n_level = self.y.size // len(means)
         if self.r >= 2:
-            resid = np.moveaxis(self.y - self.cell_means[..., None], axis, 0)
+            resid = np.moveaxis(self.y - self.y.mean(axis=-1)[..., None], axis, 0)
             df = np.full(len(means), (self.cells // len(means)) * (self.r - 1), float)
             s2 = (resid.reshape(len(means), -1) ** 2).sum(axis=1) / df
         else:
@@ -284,8 +257,7 @@ class Grid:
         return means, s2 / n_level, df
 
     def level_contrast(self, factor: str, per_level, method: str) -> Estimate:
-        """sum(w * marginal mean) over factor's levels, with a Welch-Satterthwaite t interval
-        from the levels' own variances (pooled, with its df, for one seed)."""
+        """sum(w * marginal mean) over factor's levels, a Welch-Satterthwaite t interval."""
         w = np.asarray(per_level, float)
         means, v, df_level = self.level_variances(factor)
         est = float(w @ means)
@@ -303,23 +275,20 @@ class Grid:
         return Estimate(est, est - t * se, est + t * se, se=se, df=df, p=p, **base)
 
     def trend(self, factor: str, values=None, method: str | None = None) -> Estimate:
-        """Linear trend over factor's levels (at `values`, default the levels themselves):
-        the least-squares slope of the marginal means times the range, i.e. the fitted change
-        from the lowest to the highest level, in the metric's units."""
+        """Linear trend over factor's levels (at `values`, default the levels): the fitted
+        change from the lowest to the highest level (least-squares slope times the range)."""
         x = np.asarray(values if values is not None else self.levels[self.factors.index(factor)],
                        float)
         dev = x - x.mean()
-        per_level = dev / (dev**2).sum() * (x.max() - x.min())
-        return self.level_contrast(factor, per_level,
+        return self.level_contrast(factor, dev / (dev**2).sum() * (x.max() - x.min()),
                                    method or f"linear trend contrast over {factor}, Welch t")
 
 
 def either(parts: list[Estimate], method: str) -> Estimate:
-    """The best of parts above zero ("either one or three blocks beat five"): the estimate
-    is the largest part; each part's bounds at one-sided TAIL / len(parts) (Bonferroni), so
-    that [max of the lows, max of the highs] covers the largest true value at least 95% of
-    the time; p: two-sided, from the largest part's Bonferroni p (up) and every part lying
-    below zero (down, the intersection-union side)."""
+    """The best of parts ("either one or three blocks beat five"): each part's bounds at one-
+    sided TAIL / len(parts) (Bonferroni), so [max of the lows, max of the highs] covers the
+    largest true value 95% of the time; p from the largest part's Bonferroni p (up) and every
+    part below zero (down, intersection-union)."""
     best = max(parts, key=lambda p: p.value)
     if not all(p.has_interval for p in parts):
         return replace(best, low=None, high=None, p=None, method=method)
@@ -333,12 +302,10 @@ def either(parts: list[Estimate], method: str) -> Estimate:
 
 
 def best_cell(grid: Grid, region, method: str) -> Estimate:
-    """The best cell mean inside region (a set of cell index tuples) minus the best one
-    outside, with simultaneous bounds: the lower one from every inside-outside difference at
-    one-sided level 2.5% / |region| (Bonferroni over the region's cells), the upper one at
-    2.5% / |outside|. Needs replicates (pure error): with one seed per cell an interaction is
-    indistinguishable from noise, so there is no interval."""
-    means = grid.cell_means
+    """The best cell mean inside region (cell index tuples) minus the best outside; bounds from
+    every inside-outside difference, the lower at one-sided 2.5% / |region|, the upper at 2.5%
+    / |outside|, pooled pure error (one seed per cell: no interval)."""
+    means = grid.y.mean(axis=-1)
     cells = list(itertools.product(*[range(len(lv)) for lv in grid.levels]))
     inside = [c for c in cells if c in region]
     outside = [c for c in cells if c not in region]
@@ -352,10 +319,8 @@ def best_cell(grid: Grid, region, method: str) -> Estimate:
         return Estimate(est, None, None, **base)
     se = math.sqrt(2 * sigma2 / grid.r)
     diff = np.array([[means[c] - means[d] for d in outside] for c in inside])  # (in, out)
-    t_low = t_crit(df, TAIL / len(inside))
-    t_high = t_crit(df, TAIL / len(outside))
-    low = float((diff - t_low * se).min(axis=1).max())
-    high = float((diff + t_high * se).min(axis=1).max())
+    low = float((diff - t_crit(df, TAIL / len(inside)) * se).min(axis=1).max())
+    high = float((diff + t_crit(df, TAIL / len(outside)) * se).min(axis=1).max())
     up = stats.t.sf(diff / se, df)  # one-sided p of each difference being above zero
     p_up = len(inside) * up.max(axis=1).min()
     p_down = len(outside) * (1 - up).min(axis=1).max()
@@ -378,16 +343,14 @@ def _ranges(means, v, df, tails):
 
 
 def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
-    """The spread (max - min) of lead's marginal means minus the largest spread of the other
-    factors', with simultaneous bounds from every pair of levels' Welch interval (levels' own
-    variances): the lower bound fails only if one of lead's pairs (both sides) or the top pair
-    of an other factor misses, so its pairs are at one-sided 2.5% / (2 * lead's pairs +
-    others); the upper bound likewise. Conservative where spreads tie; p: the level at which
-    the bounds reach zero."""
+    """The spread (max - min) of lead's marginal means minus the largest other factor's, with
+    bounds from every pair of levels' Welch interval: the lower fails only if one of lead's
+    pairs (either side) or another factor's top pair misses, so its pairs are at one-sided 2.5%
+    / (2 * lead's pairs + others); the upper likewise; p: where the bounds reach zero."""
     others = [f for f in grid.factors if f != lead]
     spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
     est = spreads[lead] - max(spreads[f] for f in others)
-    pairs = {f: math.comb(len(grid.levels[grid.factors.index(f)]), 2) for f in grid.factors}
+    pairs = {f: math.comb(len(lv), 2) for f, lv in zip(grid.factors, grid.levels)}
     n_low = 2 * pairs[lead] + len(others)
     n_high = 1 + 2 * sum(pairs[f] for f in others)
     base = dict(n=grid.y.size, replication=grid.replication(), method=method, units=grid.r,
@@ -398,7 +361,6 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
            for _, v, df in parts.values()):
         return Estimate(est, None, None, **base)
     tails = np.concatenate([[TAIL], ALPHAS])
-
     lo_lead, _ = _ranges(*parts[lead], tails / n_low)  # the lower bound's pairs
     low = lo_lead - np.max([_ranges(*parts[f], tails / n_low)[1] for f in others], axis=0)
     _, hi_lead = _ranges(*parts[lead], tails / n_high)  # the upper bound's
@@ -406,8 +368,7 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
     # p (two-sided): twice the smallest one-sided level at which a bound excludes zero
     reach = np.concatenate([ALPHAS[low[1:] > 0], ALPHAS[high[1:] < 0]])
     p = float(min(1.0, 2 * reach.min())) if len(reach) else 1.0
-    v_lead = parts[lead][1]
-    se = float(math.sqrt(2 * v_lead.mean()))
+    se = float(math.sqrt(2 * parts[lead][1].mean()))
     df = float(min(parts[lead][2].sum(), grid.cells * (grid.r - 1) if grid.r >= 2
                    else parts[lead][2][0]))
     return Estimate(est, float(low[0]), float(high[0]), se=se, df=df, p=p, **base)
@@ -415,36 +376,33 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
 
 def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cells: int,
                     df_per: float, reps: int = 4000, seed: int = 0) -> np.ndarray:
-    """Power at k replicates per cell, by simulation, of the tests with no closed form: the
-    best cell of a region ('best cell IN OUT': the best inside cell `effect` above every
-    other cell, which all tie) and a spread lead ('spread L1 L2 ...', the first factor's
-    levels spread evenly over `effect`, the others' flat). sigma: one trial's s.d."""
+    """Power at k replicates per cell, simulated, of 'best cell IN OUT' (the best inside cell
+    `effect` above all others, tied) and 'spread L1 L2 ...' (the first factor's levels spread
+    evenly over `effect`, the others flat). sigma: one trial's s.d."""
     rng = np.random.default_rng(seed)
     words = design.split()
     out = []
     for kk in np.atleast_1d(k):
-        df = max(1.0, df_per * (kk - 1))
         if words[0] == "best" and len(words) == 4:
             n_in, n_out = int(words[2]), int(words[3])
             m = rng.normal(0, sigma / math.sqrt(kk), (reps, n_in + n_out))
             m[:, 0] += effect
-            se = sigma * math.sqrt(2 / kk)
             diff = m[:, :n_in, None] - m[:, None, n_in:]
-            t = t_crit(df, TAIL / n_in)
+            t, se = t_crit(max(1.0, df_per * (kk - 1)), TAIL / n_in), sigma * math.sqrt(2 / kk)
             out.append(float(((diff - t * se).min(axis=2).max(axis=1) > 0).mean()))
-        else:
-            levels = [int(x) for x in words[1:]]
-            n_low = 2 * math.comb(levels[0], 2) + len(levels) - 1
-            ranges = []
-            for f, L in enumerate(levels):
-                n_level = cells * kk / L
-                t = t_crit(max(1.0, 2 * (cells / L) * (kk - 1)), TAIL / n_low)  # a pair's df
-                truth = np.linspace(0, effect, L) if f == 0 else np.zeros(L)
-                m = truth + rng.normal(0, sigma / math.sqrt(n_level), (reps, L))
-                d = np.abs(m[:, :, None] - m[:, None, :])
-                se = sigma * math.sqrt(2 / n_level)
-                ranges.append((np.maximum(0, (d - t * se).max(axis=(1, 2))),
-                               (d + t * se).max(axis=(1, 2))))
-            low = ranges[0][0] - np.max([hi for _, hi in ranges[1:]], axis=0)
-            out.append(float((low > 0).mean()))
+            continue
+        levels = [int(x) for x in words[1:]]
+        n_low = 2 * math.comb(levels[0], 2) + len(levels) - 1
+        ranges = []
+        for f, L in enumerate(levels):
+            n_level = cells * kk / L
+            t = t_crit(max(1.0, 2 * (cells / L) * (kk - 1)), TAIL / n_low)  # a pair's df
+            truth = np.linspace(0, effect, L) if f == 0 else np.zeros(L)
+            m = truth + rng.normal(0, sigma / math.sqrt(n_level), (reps, L))
+            d = np.abs(m[:, :, None] - m[:, None, :])
+            se = sigma * math.sqrt(2 / n_level)
+            ranges.append((np.maximum(0, (d - t * se).max(axis=(1, 2))),
+                           (d + t * se).max(axis=(1, 2))))
+        low = ranges[0][0] - np.max([hi for _, hi in ranges[1:]], axis=0)
+        out.append(float((low > 0).mean()))
     return np.asarray(out)

@@ -1,19 +1,11 @@
-"""What a claim's estimate says, and findings.json's row for it. Three kinds of evidence:
-
-1. Direction: the 95% interval lies on the study's side of zero, on the other side, or across it.
-2. Size, where the study gives one. A number (C1, C9, C11, each one run of the study): the gap
-   between this design's mean and the process behind the study's run, whose interval is the
-   prediction interval for one new run minus the study's number. Shown: it lies within ±Δ;
-   excluded: wholly beyond ±Δ. Compared only in the study's regime. A size in words (C6, C8:
-   at most 0.03): shown when the interval lies between zero and 0.03, excluded when wholly above.
-3. No effect: an interval wholly within ±Δ of zero says the effect is negligible.
-
-The verdicts they add up to are DEFINITIONS (also in the report and docs/findings.md)."""
+"""What a claim's estimate says (its direction, its size where the study gives one, no effect),
+the verdict that adds up to (DEFINITIONS; docs/findings.md explains them), the runs that would
+decide it, and findings.json's row for it."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -22,9 +14,6 @@ from statsmodels.stats.multitest import multipletests
 from helpers.experiments.findings.claims import CLAIMS, Claim, sub_claim
 from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
 
-VERDICTS = ("reproduced", "direction only", "contradicted", "negligible", "inconclusive",
-            "not testable", "not comparable")
-DECISIVE = ("reproduced", "direction only", "contradicted")  # a direction or a size decided
 DEFINITIONS = {
     "reproduced": "the direction holds and, where the study states a size, it is shown: the "
     "interval for the gap to the study's number (its single run counted as one run with "
@@ -43,6 +32,8 @@ DEFINITIONS = {
     "not comparable": "an absolute number (or a comparison between notebooks) whose data, "
     "budget or model is not the study's",
 }
+VERDICTS = tuple(DEFINITIONS)
+DECISIVE = VERDICTS[:3]  # a direction or a size decided
 N_MAX = 10_000
 POWER = 0.8
 FRAGILE = 0.25  # a direction whose bound clears zero by under a quarter of the half-width
@@ -60,7 +51,7 @@ class Regime:
     departures: tuple[str, ...] = ()
 
     @property
-    def is_studys(self) -> bool:
+    def is_studys(self) -> bool:  # the study's numbers are compared in its regime only
         return self.cinic10 and self.study_budget is not False
 
     @property
@@ -70,21 +61,17 @@ class Regime:
             return self.data
         budget = "the study's budget" if self.study_budget else (
             f"{self.profile} budget" if self.profile else "a reduced budget")
-        return f"{self.data}, {budget}" if not self.is_studys else f"{self.data} at {budget}"
+        return f"{self.data} at {budget}" if self.is_studys else f"{self.data}, {budget}"
 
     @property
     def label(self) -> str:
         """'CIFAR-10 (cifar10-jpeg), quick budget: a generalisation check, not a reproduction'."""
-        if self.is_studys:
-            return self.short
-        if self.study_budget is None:
-            return f"{self.data}: not CINIC-10"
-        return f"{self.short}: a generalisation check, not a reproduction"
+        return (self.short if self.is_studys else f"{self.data}: not CINIC-10"
+                if self.study_budget is None
+                else f"{self.short}: a generalisation check, not a reproduction")
 
     def as_dict(self) -> dict:
-        return {"data": self.data, "cinic10": self.cinic10, "study_budget": self.study_budget,
-                "profile": self.profile, "departures": list(self.departures),
-                "label": self.label}
+        return {**asdict(self), "departures": list(self.departures), "label": self.label}
 
 
 UNNAMED = Regime("data not named", False, False)  # for tests and interactive use
@@ -94,8 +81,7 @@ def _adjusted(claim: Claim, e: Estimate):
     """(value, low, high, pi_low, pi_high) turned so that positive is the study's way."""
     if claim.sign > 0:
         return e.value, e.low, e.high, e.pi_low, e.pi_high
-    flip = [None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low)]
-    return tuple(flip)
+    return tuple(None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low))
 
 
 def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
@@ -111,16 +97,13 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
         direction = ("holds" if value > 0 else "opposite") if decided else "undetermined"
     else:
         direction = "holds" if lo > 0 else "opposite" if hi < 0 else "undetermined"
-    size = None
-    target = claim.target
-    if target is not None:
-        if not compare_size or pi_lo is None:
-            size = "not compared"
-        else:  # the gap to the study's run: [pi_lo - target, pi_hi - target]
-            gap_lo, gap_hi = pi_lo - target, pi_hi - target
-            size = ("shown" if -claim.delta <= gap_lo and gap_hi <= claim.delta else
-                    "excluded" if gap_lo > claim.delta or gap_hi < -claim.delta else
-                    "undetermined")
+    size, target = None, claim.target
+    if target is not None and (not compare_size or pi_lo is None):
+        size = "not compared"
+    elif target is not None:  # the gap to the study's run: [pi_lo - target, pi_hi - target]
+        gap_lo, gap_hi = pi_lo - target, pi_hi - target
+        size = ("shown" if -claim.delta <= gap_lo and gap_hi <= claim.delta else
+                "excluded" if gap_lo > claim.delta or gap_hi < -claim.delta else "undetermined")
     elif claim.size is not None:  # a size in words: between size.low and size.high
         size = ("shown" if lo > claim.size.low and hi <= claim.size.high else
                 "excluded" if lo > claim.size.high else "undetermined")
@@ -134,10 +117,9 @@ def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
 
 
 def verdict_of(claim: Claim, ev: dict) -> str:
-    """The verdict the evidence adds up to (see the module's table)."""
+    """The verdict the evidence adds up to (see DEFINITIONS)."""
     if claim.direction == "abs":
-        return {"shown": "reproduced", "excluded": "contradicted"}.get(ev["size"],
-                                                                       "inconclusive")
+        return {"shown": "reproduced", "excluded": "contradicted"}.get(ev["size"], "inconclusive")
     if ev["negligible"]:
         return "negligible"
     if ev["direction"] == "opposite":
@@ -154,10 +136,10 @@ def verdict_of(claim: Claim, ev: dict) -> str:
 
 def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
            compare_size: bool = True) -> np.ndarray:
-    """Power of the verdict's own test at ks replicates per cell: for a number the study states,
-    its being shown within ±Δ when this design's mean equals the study's process (the test
-    subset's and the study's run's variance stay); else the direction of an effect of Δ (t at
-    its df and one-sided level; the best cell and the spread lead by simulation)."""
+    """Power of the verdict's own test at ks replicates per cell: for the study's number, its
+    being shown within ±Δ when this design's mean equals the study's process (the test sets'
+    variances stay); else the direction of an effect of Δ (t at its df and one-sided level; the
+    best cell and the spread lead by simulation)."""
     df = e.df_at(ks)
     if claim.target is not None and compare_size:
         z = stats.norm.ppf(1 - TAIL)
@@ -174,10 +156,10 @@ def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
 
 
 def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None:
-    """Replicates (seeds, or seeds per configuration) at which this design reaches the
-    verdict's decision 4 times in 5 for an effect of Δ (not this run's noisy estimate), at this
-    run's scatter: more than this run's; None without scatter, N_MAX + 1 when even N_MAX would
-    not do (the study's single run scattering more than Δ allows)."""
+    """Replicates (seeds, or seeds per configuration; more than this run's) at which this design
+    reaches the verdict's decision 4 times in 5 for an effect of Δ (not this run's noisy
+    estimate), at this run's scatter; None without scatter, N_MAX + 1 when even N_MAX would not
+    do (the study's single run scattering more than Δ allows)."""
     sd = e.unit_sd
     if sd is None or not sd > 0 or e.df is None:
         return None
@@ -185,7 +167,7 @@ def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None
     def enough(k: int) -> bool:
         return bool(_power(claim, e, np.array([k]), sd, compare_size)[0] >= POWER)
 
-    low, high = e.units, N_MAX  # more than this run had (it did not decide)
+    low, high = e.units, N_MAX
     if not enough(high):
         return N_MAX + 1
     while high - low > 1:  # the power grows with k: bisect
@@ -200,28 +182,24 @@ ROLES = ("claim", "sub-claim", "sensitivity")
 
 
 def _base(claim: Claim, regime: Regime, role: str) -> dict:
-    return {
-        "id": claim.id, "notebook": claim.notebook, "claim": claim.claim, "quote": claim.quote,
-        "where": claim.where, "study": claim.study, "quantity": claim.quantity,
-        "direction": claim.direction, "delta": claim.delta,
-        "size": claim.size.words if claim.size else None, "regime": regime.label,
-        "regime_short": regime.short, "role": role,
-    }
+    return {"id": claim.id, "notebook": claim.notebook, "claim": claim.claim, "quote": claim.quote,
+            "where": claim.where, "study": claim.study, "quantity": claim.quantity,
+            "direction": claim.direction, "delta": claim.delta,
+            "size": claim.size.words if claim.size else None, "regime": regime.label,
+            "regime_short": regime.short, "role": role}
 
 
 def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparable: bool = True,
             why: str = "", testable: bool = True, role: str = "claim",
             p_adjusted: float | None = None) -> dict:
     """The row for claim from this run's estimate. comparable=False (with why): a number or a
-    comparison this run's data, budget or model cannot speak to; absolute claims are
-    comparable only in the study's regime (CINIC-10 at its budget). testable=False (with why):
-    the budget cannot estimate it honestly. p_adjusted: a multiplicity-corrected p-value that
-    decides the direction (sub-claims, Holm within their family)."""
+    comparison this run's data, budget or model cannot speak to (absolute claims: outside the
+    study's regime); testable=False (with why): the budget cannot estimate it honestly;
+    p_adjusted decides the direction (sub-claims: Holm within their family)."""
     claim = CLAIMS[claim] if isinstance(claim, str) else claim
     if role not in ROLES:
         raise ValueError(f"role {role!r}: one of {ROLES}")
     e = estimate.cleaned()
-    compare_size = regime.is_studys  # the study's numbers are compared in its regime only
     if claim.direction == "abs" and not regime.is_studys and comparable:
         comparable, why = False, f"{regime.short}, not CINIC-10 at the study's budget"
     row = _base(claim, regime, role) | {
@@ -235,10 +213,10 @@ def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparabl
         return row | {"verdict": "not testable"}
     if not e.has_interval:
         return row | {"verdict": "not comparable" if not comparable else "inconclusive"}
-    row["evidence"] = evidence(claim, e, p_adjusted, compare_size)
+    row["evidence"] = evidence(claim, e, p_adjusted, regime.is_studys)
     verdict = verdict_of(claim, row["evidence"]) if comparable else "not comparable"
     if verdict == "inconclusive":
-        row["n_needed"] = n_needed(claim, e, compare_size)
+        row["n_needed"] = n_needed(claim, e, regime.is_studys)
     return row | {"verdict": verdict}
 
 
@@ -258,11 +236,10 @@ def fact(claim: Claim | str, observed: str, holds: bool, regime: Regime) -> dict
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of a family's p-values (statsmodels; None stays None)."""
     known = [i for i, p in enumerate(p_values) if p is not None]
+    adjusted = multipletests([p_values[i] for i in known], method="holm")[1] if known else []
     out: list[float | None] = [None] * len(p_values)
-    if known:
-        adjusted = multipletests([p_values[i] for i in known], method="holm")[1]
-        for i, a in zip(known, adjusted):
-            out[i] = float(a)
+    for i, a in zip(known, adjusted):
+        out[i] = float(a)
     return out
 
 
@@ -275,8 +252,7 @@ def judged(rows: list[dict]) -> list[dict]:
 
 
 def the_studys_way(rows: list[dict]) -> tuple[list[str], list[str]]:
-    """(ids decided the study's way, ids that stay so after Holm's correction across the
-    judged claims)."""
+    """(ids decided the study's way, those that stay so after Holm across the judged claims)."""
     tested = judged(rows)
     way = [r for r in tested if r["verdict"] in ("reproduced", "direction only")]
     adjusted = holm([r["p"] for r in tested])

@@ -1,23 +1,17 @@
 """The findings in words: a number with its interval, one sentence per claim (worded from its
-verdict, never stronger), the report's table (HTML: a block, since nbconvert drops inline HTML
-inside Markdown), the verdicts' definitions, and the run's summary with its family-wise error."""
+verdict, never stronger), the report's tables (HTML blocks: nbconvert drops inline HTML inside
+Markdown), the verdicts' definitions, and the run's summary with its family-wise error."""
 
 from __future__ import annotations
 
-import html
+from html import escape as h
 
 from helpers.base import escape
 from helpers.experiments.findings.verdicts import DEFINITIONS, VERDICTS, judged, the_studys_way
 
-COLOURS = {
-    "reproduced": "#1a7f37",
-    "direction only": "#0969da",
-    "contradicted": "#c00",
-    "negligible": "#8250df",
-    "inconclusive": "#9a6700",
-    "not testable": "#57606a",
-    "not comparable": "#57606a",
-}
+COLOURS = {"reproduced": "#1a7f37", "direction only": "#0969da", "contradicted": "#c00",
+           "negligible": "#8250df", "inconclusive": "#9a6700", "not testable": "#57606a",
+           "not comparable": "#57606a"}
 assert set(COLOURS) == set(VERDICTS)
 
 
@@ -28,6 +22,10 @@ def number(value: float | None, row: dict, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if row["direction"] == "abs" else f"{value:+.{digits}f}"
 
 
+def _pair(row: dict, low: str, high: str, digits: int) -> str:
+    return f"[{number(row[low], row, digits)}, {number(row[high], row, digits)}]"
+
+
 def interval_text(row: dict, digits: int = 3) -> str:
     """'+0.012 [-0.003, +0.027]' (no interval: '+0.012, no interval'; a fact: what was seen)."""
     if row["direction"] == "fact":
@@ -35,15 +33,14 @@ def interval_text(row: dict, digits: int = 3) -> str:
     est = number(row["estimate"], row, digits)
     if row["ci_low"] is None:
         return f"{est}, no interval"
-    return f"{est} [{number(row['ci_low'], row, digits)}, {number(row['ci_high'], row, digits)}]"
+    return f"{est} {_pair(row, 'ci_low', 'ci_high', digits)}"
 
 
 def prediction_text(row: dict, digits: int = 3) -> str:
     """'one new run: [a, b]' where the row has a prediction interval, else ''."""
     if row.get("pi_low") is None:
         return ""
-    return (f"one new run: [{number(row['pi_low'], row, digits)}, "
-            f"{number(row['pi_high'], row, digits)}]")
+    return f"one new run: {_pair(row, 'pi_low', 'pi_high', digits)}"
 
 
 def needed_text(row: dict) -> str:
@@ -61,31 +58,22 @@ def needed_text(row: dict) -> str:
 
 
 def diverged_text(row: dict) -> str:
-    """'1 run diverged (NaN loss or accuracy at chance) and is left out' ('' if none)."""
+    """'1 run diverged (NaN loss or accuracy at chance), left out' ('' if none)."""
     k = row.get("diverged") or 0
-    if not k:
-        return ""
     return (f"{k} run{'s' if k != 1 else ''} diverged (NaN loss or accuracy at chance), "
-            "left out")
+            "left out") if k else ""
 
 
 def _evidence_words(row: dict) -> str:
     ev = row.get("evidence") or {}
-    parts = []
-    if ev.get("direction"):
-        parts.append(f"direction {ev['direction']}")
-    if ev.get("size"):
-        parts.append(f"size {ev['size']}")
-    if ev.get("negligible"):
-        parts.append(f"within ±{row['delta']:g}")
-    if row.get("diverged"):
-        parts.append(diverged_text(row))
-    if ev.get("fragile"):
-        parts.append("fragile: its bound clears zero by under a quarter of the interval's "
-                     "half-width; another seed could move it")
-    if row.get("p_adjusted") is not None:
-        parts.append(f"Holm p {row['p_adjusted']:.3f}")
-    return ", ".join(parts)
+    parts = [f"direction {ev['direction']}" if ev.get("direction") else "",
+             f"size {ev['size']}" if ev.get("size") else "",
+             f"within ±{row['delta']:g}" if ev.get("negligible") else "",
+             diverged_text(row),
+             "fragile: its bound clears zero by under a quarter of the interval's half-width; "
+             "another seed could move it" if ev.get("fragile") else "",
+             f"Holm p {row['p_adjusted']:.3f}" if row.get("p_adjusted") is not None else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def sentence(row: dict) -> str:
@@ -94,40 +82,39 @@ def sentence(row: dict) -> str:
     e = {k: escape(row[k]) if isinstance(row.get(k), str) else row.get(k)
          for k in ("id", "claim", "quantity", "replication", "size", "study", "why", "regime")}
     v, ci = row["verdict"], escape(interval_text(row))
-    head = f"**{e['id']}** ({e['claim']}): **{v}**"
+    head = f"**{e['id']}** ({e['claim']}): **{v}** —"
     what = f"{e['quantity']} is {ci} ({e['replication']})"
     pi = escape(prediction_text(row)) or "the interval"
     delta = f"±{row['delta']:g}"
     size_ev = (row.get("evidence") or {}).get("size")
     if v == "reproduced":
-        size = (f"; the study's size ({e['size']}) is shown within its band (±{row['delta']:g} "
-                "around a number)" if row["size"] else "")
-        return f"{head} — {what}{size}."
+        return head + f" {what}" + (f"; the study's size ({e['size']}) is shown within its "
+                                    f"band ({delta} around a number)." if row["size"] else ".")
     if v == "direction only":
-        why_not = {"excluded": "is excluded", "not compared": "is not compared in this regime",
-                   }.get(size_ev, "is not shown")
-        return (f"{head} — {what}: the study's direction holds, but its size ({e['size']}) "
+        why_not = {"excluded": "is excluded",
+                   "not compared": "is not compared in this regime"}.get(size_ev, "is not shown")
+        return (f"{head} {what}: the study's direction holds, but its size ({e['size']}) "
                 f"{why_not} ({pi}).")
+    if v == "contradicted" and row["direction"] == "fact":
+        return f"{head} {ci}."
+    if v == "contradicted" and row["size"] and size_ev == "excluded":
+        return (f"{head} {what}: a gap of more than {delta} from the study's {e['size']} is "
+                f"established ({pi}).")
     if v == "contradicted":
-        if row["direction"] == "fact":
-            return f"{head} — {ci}."
-        if row["size"] and size_ev == "excluded":
-            return (f"{head} — {what}: a gap of more than {delta} from the study's "
-                    f"{e['size']} is established ({pi}).")
-        return f"{head} — {what}: on the other side of the study's claim."
+        return f"{head} {what}: on the other side of the study's claim."
     if v == "negligible":
-        return f"{head} — {what}: the whole interval lies within {delta} of no effect."
+        return f"{head} {what}: the whole interval lies within {delta} of no effect."
     if v == "not testable":
-        return f"{head} — {e['why']}."
+        return f"{head} {e['why']}."
     if v == "not comparable":
-        return (f"{head} — {e['why'] or e['regime']}: {what}, not set against the study's "
+        return (f"{head} {e['why'] or e['regime']}: {what}, not set against the study's "
                 f"{e['study']}.")
     if row["direction"] != "fact" and row["ci_low"] is None:
-        return f"{head} — {what}: without scatter between runs there is no interval."
+        return f"{head} {what}: without scatter between runs there is no interval."
     if row["size"] and size_ev not in (None, "not compared") and row["direction"] == "abs":
-        return (f"{head} — {what}: the gap to the study's {e['size']} ({pi}) is neither "
-                f"shown within {delta} nor beyond it; {needed_text(row)}.")
-    return (f"{head} — {what}: the interval holds both no effect and an effect of {delta}; "
+        return (f"{head} {what}: the gap to the study's {e['size']} ({pi}) is neither shown "
+                f"within {delta} nor beyond it; {needed_text(row)}.")
+    return (f"{head} {what}: the interval holds both no effect and an effect of {delta}; "
             f"{needed_text(row)}.")
 
 
@@ -138,15 +125,14 @@ def conclusion(rows: list[dict]) -> str:
 
 def definitions_markdown() -> str:
     """The verdicts' one table (the report's and docs/findings.md's)."""
-    lines = ["| verdict | when |", "|---|---|"]
-    lines += [f"| {v} | {DEFINITIONS[v]} |" for v in VERDICTS]
-    return "\n".join(lines)
+    return "\n".join(["| verdict | when |", "|---|---|",
+                      *(f"| {v} | {DEFINITIONS[v]} |" for v in VERDICTS)])
 
 
 def html_table(head: list[str], rows: list[list[str]], cls: str = "findings",
                td: str = "") -> str:
     """One HTML table, a block (Markdown renderers pass it through whole); cells are HTML."""
-    th = "".join(f"<th style='text-align:left'>{h}</th>" for h in head)
+    th = "".join(f"<th style='text-align:left'>{x}</th>" for x in head)
     body = ["<tr>" + "".join(f"<td style='text-align:left;vertical-align:top{td}'>{c}</td>"
                              for c in cells) + "</tr>" for cells in rows]
     return "\n".join([f"<table class='{cls}'>", f"<thead><tr>{th}</tr></thead>", "<tbody>",
@@ -155,43 +141,39 @@ def html_table(head: list[str], rows: list[list[str]], cls: str = "findings",
 
 def claim_html(r: dict) -> str:
     """'<b>C1</b> the claim' with its role where it is not a claim."""
-    role = "" if r["role"] == "claim" else f" <i>({html.escape(r['role'])})</i>"
-    return f"<b>{html.escape(r['id'])}</b> {html.escape(r['claim'])}{role}"
+    role = "" if r["role"] == "claim" else f" <i>({h(r['role'])})</i>"
+    return f"<b>{h(r['id'])}</b> {h(r['claim'])}{role}"
 
 
 def verdict_html(r: dict, colours: bool = True) -> str:
     colour = COLOURS[r["verdict"]] if colours else "#24292f"
-    return f"<b style='color:{colour}'>{html.escape(r['verdict'])}</b>"
+    return f"<b style='color:{colour}'>{h(r['verdict'])}</b>"
 
 
 def table_html(rows: list[dict], colours: bool = True) -> str:
     """claim (and the study's words) | Δ | this run: estimate [95% interval], prediction, n |
     verdict (coloured unless colours=False), its evidence, the runs needed | method."""
-    head = ["claim (the study's words)", "Δ", "this run: estimate [95% interval], n",
-            "verdict", "method"]
     cells = []
     for r in rows:
-        claim = (f"{claim_html(r)}<br><small><i>“{html.escape(r['quote'])}”</i> "
-                 f"({html.escape(r['where'])}); the study: {html.escape(r['study'])}</small>")
-        measured = f"{html.escape(r['quantity'])}: <b>{html.escape(interval_text(r))}</b>"
+        claim = (f"{claim_html(r)}<br><small><i>“{h(r['quote'])}”</i> ({h(r['where'])}); "
+                 f"the study: {h(r['study'])}</small>")
         pi = prediction_text(r)
-        if pi:
-            measured += f"; {html.escape(pi)}"
         regime = "" if r["regime"] == r.get("regime_short") else f"; {r.get('regime_short', '')}"
-        measured += (f"<br><small>n = {r['n']}: {html.escape(r['replication'])}"
-                     f"{html.escape(regime)}</small>")
+        measured = (f"{h(r['quantity'])}: <b>{h(interval_text(r))}</b>"
+                    + (f"; {h(pi)}" if pi else "")
+                    + f"<br><small>n = {r['n']}: {h(r['replication'])}{h(regime)}</small>")
         notes = [x for x in (_evidence_words(r), needed_text(r), r.get("why") or "") if x]
-        verdict = verdict_html(r, colours)
-        if notes:
-            verdict += "<br><small>" + html.escape("; ".join(notes)) + "</small>"
+        verdict = verdict_html(r, colours) + (
+            "<br><small>" + h("; ".join(notes)) + "</small>" if notes else "")
         cells.append([claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact",
-                      measured, verdict, f"<small>{html.escape(r['method'])}</small>"])
-    return html_table(head, cells)
+                      measured, verdict, f"<small>{h(r['method'])}</small>"])
+    return html_table(["claim (the study's words)", "Δ", "this run: estimate [95% interval], n",
+                       "verdict", "method"], cells)
 
 
-# Measured by tests/test_calibration.py (test_the_family_wise_rate_is_what_the_report_states): with no
-# effect anywhere, the quick design's judged claims (C2-C10, C12), the rate at which at least
-# one comes out decisive the study's way, at 95% each and after Holm's correction across them.
+# Measured by tests/test_calibration.py (test_the_family_wise_rate_is_what_the_report_states):
+# with no effect anywhere, the rate at which at least one of the quick design's judged claims
+# (C2-C10, C12) comes out decisive the study's way, at 95% each and after Holm across them.
 FAMILY_WISE = {"unadjusted": 0.18, "holm": 0.02}
 
 
@@ -201,11 +183,10 @@ def family_wise(rows: list[dict]) -> str:
     tested = judged(rows)
     if not tested:
         return ""
-    k = len(tested)
     way, kept = the_studys_way(rows)
     ids = escape(", ".join(r["id"] for r in tested))
-    return (f"**Multiplicity.** {k} claims ({ids}) were each judged at 95%. If none of the "
-            f"study's effects were real, at least one claim would still come out the study's "
+    return (f"**Multiplicity.** {len(tested)} claims ({ids}) were each judged at 95%. If none of "
+            f"the study's effects were real, at least one claim would still come out the study's "
             f"way in {FAMILY_WISE['unadjusted']:.0%} of runs of the quick design (measured by "
             f"simulation); after Holm's correction across the claims, in "
             f"{FAMILY_WISE['holm']:.0%}. The study's way here: {len(way)} "
@@ -216,34 +197,28 @@ def family_wise(rows: list[dict]) -> str:
 
 def compact_html(rows: list[dict], colours: bool = True) -> str:
     """The report's first-page table: claim in a few words | estimate [95% interval] |
-    verdict | n; the full rows are in table_html."""
-    cells = []
-    for r in rows:
-        flag = (f" <small style='color:#c00'>({html.escape(diverged_text(r))})</small>"
-                if r.get("diverged") else "")
-        cells.append([claim_html(r), html.escape(interval_text(r)),
-                      verdict_html(r, colours) + flag, html.escape(str(r["n"]))])
+    verdict | n (the full rows: table_html)."""
+    cells = [[claim_html(r), h(interval_text(r)), verdict_html(r, colours) + (
+        f" <small style='color:#c00'>({h(diverged_text(r))})</small>" if r.get("diverged")
+        else ""), h(str(r["n"]))] for r in rows]
     return html_table(["claim", "estimate [95% interval]", "verdict", "n"], cells,
                       "findings-compact", ";padding:1px 6px")
 
 
-def summary(rows: list[dict], regimes: dict | None = None) -> str:
+def summary(rows: list[dict]) -> str:
     """The report's conclusion: each claim under its verdict (no tally: claims weigh
     differently), the regime, and the family-wise error."""
     top = [r for r in rows if r["role"] == "claim"]
-    labels = sorted({r["regime"] for r in top})
-    where = "; ".join(labels) if labels else ""
-    by = {v: [r for r in top if r["verdict"] == v] for v in VERDICTS}
     parts = []
     for v in VERDICTS:
-        if not by[v]:
-            continue
         items = []
-        for r in by[v]:
+        for r in (r for r in top if r["verdict"] == v):
             extra = needed_text(r) if v == "inconclusive" else (
                 escape(r["why"]) if v in ("not testable", "not comparable") else "")
             items.append(f"{escape(r['id'])} ({escape(r['claim'])}{'; ' + extra if extra else ''})")
-        parts.append(f"*{v}*: " + "; ".join(items))
-    text = (f"**What this run can say** ({escape(where)}). " + ". ".join(parts) + ".")
+        if items:
+            parts.append(f"*{v}*: " + "; ".join(items))
+    where = "; ".join(sorted({r["regime"] for r in top}))
     fw = family_wise(rows)
-    return text + ("\n\n" + fw if fw else "")
+    return (f"**What this run can say** ({escape(where)}). " + ". ".join(parts) + "."
+            + ("\n\n" + fw if fw else ""))
