@@ -136,7 +136,7 @@ class TrialStore:
         return self.check(trial, metric)[0]
 
     def check(self, trial: Trial, metric: str = METRIC) -> tuple[dict | None, str, list[str]]:
-        """(record, '', []) to trust; else (None, a cause: 'missing' or one of records.WORDS, what)."""
+        """(record, '', []) to trust; else (None, 'missing' or a cause of records.WORDS, what)."""
         path = self.path(trial)
         if not path.exists():
             return None, "missing", []
@@ -196,7 +196,8 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
             causes[cause].append(what)
     pending = [t for t in trials if found[t.id] is None]
     print(f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
-          f"{len(pending)} to run ({executor})", *records.explain(desc, causes), sep="\n", flush=True)
+          f"{len(pending)} to run ({executor})", *records.explain(desc, causes), sep="\n",
+          flush=True)
     scores = [r["result"][metric] for r in found.values() if r and metric in r["result"]]
     bar = progress_bar(total=len(trials), initial=len(trials) - len(pending), desc=desc,
                        unit="trial", mininterval=0.5)
@@ -261,7 +262,8 @@ def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: flo
             if not any(m in str(err) for m in CLIENT_START_FAILED):
                 raise
             print(f"ray: the head's client server did not start for this client (attempt "
-                  f"{attempt}/{attempts}); trying again in {wait:.0f} s", file=sys.stderr, flush=True)
+                  f"{attempt}/{attempts}); trying again in {wait:.0f} s", file=sys.stderr,
+                  flush=True)
             time.sleep(wait)
     return connect()  # the last attempt: its error, if any, is the caller's
 
