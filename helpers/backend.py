@@ -7,11 +7,8 @@ import contextlib
 import importlib.metadata as md
 import json
 import os
-import random
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from helpers.base import StudyError, data_dir
 
@@ -19,9 +16,6 @@ SUPPORTED = ("tensorflow", "jax")
 # Keras' private API, used only here (no public one does the job): keras is capped at the minor
 # version tested and tests/test_private_api.py imports each, so a move fails there, by name
 PRIVATE_KERAS = (
-    "keras.src.backend.common.global_state.set_global_attribute",  # set_random_seed, off TF
-    "keras.src.random.seed_generator.GLOBAL_SEED_GENERATOR",
-    "keras.src.utils.rng_utils.GLOBAL_RANDOM_SEED",
     "keras.src.utils.module_utils.tensorflow",  # keep_tensorflow_out
     "keras.src.random.seed_generator.draw_seed",  # draw_seed: an int -> the backend's seed pair
 )
@@ -111,23 +105,12 @@ def data_parallel(devices: list[str] | None = None) -> int:
 
 
 def set_random_seed(seed: int) -> None:
-    """keras.utils.set_random_seed; off TensorFlow the same without its import of TensorFlow:
-    Python's, NumPy's and Keras' global seed (its global SeedGenerator restarts from it)."""
+    """keras.utils.set_random_seed (Python's, NumPy's and Keras' global seed), which off
+    TensorFlow no longer imports TensorFlow to seed it (keep_tensorflow_out)."""
     import keras
 
-    if is_tensorflow():
-        keras.utils.set_random_seed(seed)
-        return
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
-
-    if not isinstance(seed, int):
-        raise ValueError(f"seed {seed!r}: an integer")
-    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    random.seed(seed)
-    np.random.seed(seed)
+    keep_tensorflow_out()
+    keras.utils.set_random_seed(seed)
 
 
 def draw_seed(seed: int):
