@@ -4,6 +4,7 @@ results findings and later notebooks read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -106,13 +107,10 @@ def git_revision() -> str:
 
 def cpu_name() -> str:
     """The CPU model as /proc/cpuinfo names it (or platform's guess)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 

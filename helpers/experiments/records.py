@@ -59,9 +59,10 @@ def function_key(fn) -> tuple[dict[str, str], dict]:
     while todo:
         f = todo.pop()
         where = "the notebook" if f.__module__ == "__main__" else f.__module__
-        if f"{f.__qualname__} in {where}" in code:
+        label = f"{f.__qualname__} in {where}"
+        if label in code:
             continue
-        code[f"{f.__qualname__} in {where}"] = _source_hash(f)
+        code[label] = _source_hash(f)
         for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
             value = f.__globals__[name]
             if isinstance(value, types.ModuleType) or (

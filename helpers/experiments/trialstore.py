@@ -143,7 +143,7 @@ class TrialStore:
         try:
             rec = read_json(path)
         except (OSError, ValueError):  # half-written or garbled: not trusted
-            return None, "unreadable", [path.name]
+            rec = None
         if not (isinstance(rec, dict) and rec.get("trial_id") == trial.id
                 and rec.get("config") == trial.config and rec.get("settings") == trial.settings):
             return None, "unreadable", [path.name]
