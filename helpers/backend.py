@@ -92,8 +92,7 @@ def data_parallel(devices: list[str] | None = None) -> int:
 
     if devices is None:
         kind = DEVICE_KIND
-        found = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
-        devices = found if len(found) > 1 else []
+        devices = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
     if len(devices) < 2:
         current = keras.distribution.distribution()
         return len(current.device_mesh.devices.flatten()) if current is not None else 1
