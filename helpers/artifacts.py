@@ -1,11 +1,10 @@
-"""The run folder and what each notebook leaves there, all with provenance (versions, hardware,
-code revision, time): <run>/figures/, <run>/results/NN_name.json (+ CSVs),
-<run>/models/NN_name.keras; and which notebooks of the folder stand, i.e. completed in its
-current state (run.json), so that findings and every read of another notebook's results use
-those only."""
+"""The run folder (figures/, results/ with provenance, models/, executed/) and which of its
+notebooks stand: completed in the folder's current state (run.json), the only ones whose
+results findings and later notebooks read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -33,9 +32,8 @@ def run_paths(run_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def save_metrics(run_dir, name: str, metrics: dict, **context) -> Path:
-    """results/<name>.json: the metrics plus provenance (profile, dataset, seed … in context, and
-    this process's seconds per phase so far: helpers.timing). A "banner" entry, {"title",
-    "text"} in plain text, opens the report in an orange box."""
+    """results/<name>.json: metrics with provenance (context, this process's seconds per phase);
+    a "banner" entry {"title", "text"} opens the report in an orange box."""
     return write_json(
         run_paths(run_dir)["results"] / f"{name}.json",
         {**metrics, "provenance": provenance(**context, seconds_by_phase=timing.spent())},
@@ -44,9 +42,8 @@ def save_metrics(run_dir, name: str, metrics: dict, **context) -> Path:
 
 def save_table(run_dir, name: str, table: pd.DataFrame) -> Path:
     """results/<name>.csv, atomically."""
-    return write_atomic(
-        run_paths(run_dir)["results"] / f"{name}.csv", lambda p: table.to_csv(p, index=False)
-    )
+    path = run_paths(run_dir)["results"] / f"{name}.csv"
+    return write_atomic(path, lambda p: table.to_csv(p, index=False))
 
 
 def save_model(run_dir, name: str, model) -> Path:
@@ -55,11 +52,9 @@ def save_model(run_dir, name: str, model) -> Path:
     return write_atomic(path, model.save, suffix=".keras")
 
 
-# --- which notebooks stand -------------------------------------------------------------------
-
 def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
-    """(whether a notebook's entry is a finished result, why not): its status says completed,
-    its executed copy exists and papermill ran every code cell of it to the end."""
+    """(whether a notebook's entry is a finished result, why not): status completed, and its
+    executed copy exists with every code cell run to the end by papermill."""
     status = entry.get("status", "completed")  # records before statuses: checked by the file
     if status == "running":
         return False, "it did not complete (the run was stopped or killed, or is still going)"
@@ -81,10 +76,9 @@ def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
 
 
 def completed_notebooks(run_dir, also: str | None = None) -> set[str] | None:
-    """The notebooks of run_dir whose results stand: completed, per run.json, in the folder's
-    current state (a failed or killed rerun takes its notebook out), plus `also` (a notebook
-    reading its own results while it runs). None where the folder has no run.json (notebooks
-    run by hand, outside the runner): then nothing says which stand, and all count."""
+    """The notebooks of run_dir that are completed per run.json (a failed or killed rerun takes
+    its notebook out), plus `also` (one reading its own results while it runs); None without
+    run.json (notebooks run by hand): then all count."""
     path = resolve(run_dir) / "run.json"
     try:
         record = json.loads(path.read_text())
@@ -100,39 +94,23 @@ def completed_notebooks(run_dir, also: str | None = None) -> set[str] | None:
     return done | ({also} if also else set())
 
 
-# --- provenance ---------------------------------------------------------------------------------
-
 @lru_cache(maxsize=1)
 def git_revision() -> str:
-    """HEAD's commit, '+dirty' when the tree has uncommitted changes; 'unknown' outside git."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
+    """HEAD's commit (12 hex), '+dirty' when tracked files changed; 'unknown' outside git."""
+    try:  # (--exclude='*': the commit, never a tag's name)
+        return subprocess.run(["git", "describe", "--always", "--exclude=*", "--abbrev=12",
+                               "--dirty=+dirty"], cwd=ROOT, text=True, capture_output=True,
+                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def cpu_name() -> str:
     """The CPU model as /proc/cpuinfo names it (or platform's guess)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
@@ -153,11 +131,5 @@ def hardware() -> dict:
 
 def provenance(**extra) -> dict:
     """The record attached to every result file, with the Keras backend that produced it."""
-    return {
-        "git": git_revision(),
-        "backend": backend.name(),
-        "versions": versions(),
-        "hardware": hardware(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **extra,
-    }
+    return {"git": git_revision(), "backend": backend.name(), "versions": versions(),
+            "hardware": hardware(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}

@@ -1,5 +1,5 @@
-"""Write-then-rename, so a killed process never leaves a file or folder that is later trusted:
-every file and folder the project writes for later use goes through here."""
+"""Write-then-rename for every file and folder kept for later (a killed writer leaves nothing
+that is trusted), and the locks builders of one folder take turns under."""
 
 from __future__ import annotations
 
@@ -20,12 +20,10 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(
-    path: str | os.PathLike, writer: Callable[[Path], Any], *, suffix: str = ".part"
-) -> Path:
-    """Call writer(tmp_path) for a temporary file beside path (.NAME.XXXXXXXX<suffix>; give the
-    suffix a writer insists on, e.g. Keras' ".keras"), fsync it, then rename it onto path. The
-    temporary file exists (empty) when writer is called; on any error it is removed."""
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any], *,
+                 suffix: str = ".part") -> Path:
+    """writer(tmp) for an empty temporary file beside path (.NAME.XXXXXXXX<suffix>, e.g. Keras'
+    ".keras"), fsynced, then renamed onto path; on any error removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
@@ -45,9 +43,8 @@ def write_atomic(
 
 @contextmanager
 def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
-    """A temporary folder .NAME.XXXXXXXX.partial beside dest, readable as the umask allows, to
-    fill inside the with-block; renamed onto dest (replacing a folder there) when the block ends
-    without error, removed when it raises (Ctrl-C included)."""
+    """A temporary folder .NAME.XXXXXXXX.partial beside dest to fill in the block: renamed onto
+    dest (replacing one there) when the block ends, removed when it raises (Ctrl-C included)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
@@ -75,16 +72,13 @@ def read_json(path: str | os.PathLike) -> Any:
 
 @contextmanager
 def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
-    """An exclusive file lock on path for the block (filelock: flock on Unix), waiting (and
-    saying so) while another process holds it ("another process is building <what>");
-    released when the block ends or the process dies. Builders of one folder (a cache, the
-    synthetic set) take turns under it."""
-    path = Path(path)
+    """An exclusive file lock on path for the block (released when the process dies), saying
+    "another process is building <what>" while it waits for one."""
     lock = FileLock(path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        say(f"{path.parent}: another process is building {what}; waiting for it")
+        say(f"{Path(path).parent}: another process is building {what}; waiting for it")
         lock.acquire()
     try:
         yield
@@ -93,16 +87,14 @@ def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
 
 
 def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=print) -> Path:
-    """dest, built by build() (which fills it through atomic_dir) unless dest/done exists.
-    Builders of one dest take turns under a file lock beside it (.NAME.lock): the second finds
-    the first's; the .partial folders a killed builder left are removed first. A full disk, a
-    read-only or foreign folder is one StudyError naming the folder and `the <what>`."""
+    """dest, built by build() (through atomic_dir) unless dest/done exists, builders taking turns
+    under .NAME.lock beside it; a full or read-only disk is one StudyError naming the folder."""
     if not (dest / done).exists():
         with writing(dest.parent, f"the {what}"):
             dest.parent.mkdir(parents=True, exist_ok=True)
             with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
                 if not (dest / done).exists():  # else built while we waited
-                    # a killed builder's .NAME.XXXXXXXX.partial (we hold the lock: none is live)
+                    # a killed builder's .partial folders (we hold the lock: none is live)
                     for part in dest.parent.glob(f".{dest.name}.*.partial"):
                         shutil.rmtree(part, ignore_errors=True)
                     build()

@@ -1,32 +1,24 @@
-"""Which Keras backend runs the study (KERAS_BACKEND; TensorFlow by default, the study's), and
-what differs per backend: the GPUs it sees, several of them as one data-parallel trainer.
-Nothing here imports TensorFlow unless TensorFlow is the backend."""
+"""Which Keras backend runs the study (KERAS_BACKEND; TensorFlow, the study's, by default) and
+what differs per backend (GPUs, data parallelism, seeding); TensorFlow imported only on it."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import json
 import os
-import random
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from helpers.base import StudyError, data_dir
 
 SUPPORTED = ("tensorflow", "jax")
-# Keras' private API, used only in this module (no public one does the job); keras is capped at
-# the minor version tested (pyproject.toml) and tests/test_private_api.py imports each of these,
-# so an upgrade that moves one fails there, by name, before any run
+# Keras' private API, used only here (no public one does the job): keras is capped at the minor
+# version tested and tests/test_private_api.py imports each, so a move fails there, by name
 PRIVATE_KERAS = (
-    "keras.src.backend.common.global_state.set_global_attribute",  # set_random_seed, off TF
-    "keras.src.random.seed_generator.GLOBAL_SEED_GENERATOR",
-    "keras.src.utils.rng_utils.GLOBAL_RANDOM_SEED",
     "keras.src.utils.module_utils.tensorflow",  # keep_tensorflow_out
     "keras.src.random.seed_generator.draw_seed",  # draw_seed: an int -> the backend's seed pair
 )
-# What a backend Keras knows but the study does not run on cannot do, for the one-line refusal.
 UNSUPPORTED = {
     "torch": "the study's seeded input and augmentations, DataParallel training and the "
     "findings are tested on tensorflow and jax only",
@@ -36,8 +28,7 @@ UNSUPPORTED = {
 
 
 def name() -> str:
-    """The backend Keras will use (or uses): KERAS_BACKEND, else ~/.keras/keras.json, else
-    tensorflow. Read without importing Keras, so the runner can refuse before any kernel."""
+    """KERAS_BACKEND, else ~/.keras/keras.json's, else tensorflow, read without importing Keras."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
     config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
@@ -48,21 +39,18 @@ def name() -> str:
 
 
 def is_tensorflow() -> bool:
-    """True when TensorFlow is the backend (then tf.data feeds training, as before)."""
+    """True when TensorFlow is the backend (then tf.data feeds training)."""
     return name() == "tensorflow"
 
 
 def check() -> str:
-    """The backend's name if the study runs on it; else StudyError in one line naming what cannot
-    run and how to choose another (before anything runs)."""
+    """The backend's name if the study runs on it; else a one-line StudyError saying why not."""
     backend = name()
-    if backend in SUPPORTED:
-        return backend
-    why = UNSUPPORTED.get(backend, "not a Keras backend the study knows")
-    raise StudyError(
-        f"KERAS_BACKEND={backend}: not supported ({why}); use "
-        + " or ".join(f"KERAS_BACKEND={b}" for b in SUPPORTED)
-    )
+    if backend not in SUPPORTED:
+        why = UNSUPPORTED.get(backend, "not a Keras backend the study knows")
+        raise StudyError(f"KERAS_BACKEND={backend}: not supported ({why}); use "
+                         + " or ".join(f"KERAS_BACKEND={b}" for b in SUPPORTED))
+    return backend
 
 
 def gpus() -> list[str]:
@@ -82,15 +70,13 @@ def gpus() -> list[str]:
 
 
 def versions(*others: str) -> dict:
-    """{package: version} of the backend's own packages (tensorflow | jax and jaxlib), then of
-    others; those not installed left out."""
-    packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}.get(name(), [name()])
+    """{package: version} of the backend's packages (tensorflow | jax, jaxlib) and of others,
+    those not installed left out."""
+    packages = {"jax": ["jax", "jaxlib"]}.get(name(), [name()])
     out = {}
     for package in [*packages, *others]:
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[package] = md.version(package)
-        except md.PackageNotFoundError:
-            continue
     return out
 
 
@@ -99,16 +85,14 @@ DEVICE_KIND = "gpu"  # what data_parallel spreads over; tests set "cpu" with for
 
 
 def data_parallel(devices: list[str] | None = None) -> int:
-    """On jax: with several GPUs (or the given devices, e.g. "cpu:0", "cpu:1"), make
-    keras.distribution.DataParallel over them the process-wide distribution, so every model
-    built afterwards is replicated and each batch split between them (batch_size stays the
-    global batch), as MirroredStrategy does on TensorFlow. Returns the number of replicas."""
+    """On jax, with several GPUs (or devices given, e.g. "cpu:0", "cpu:1"): DataParallel over them
+    as the process-wide distribution (each batch split, as MirroredStrategy does on TensorFlow).
+    Returns the number of replicas."""
     import keras
 
     if devices is None:
         kind = DEVICE_KIND
-        found = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
-        devices = found if len(found) > 1 else []
+        devices = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
     if len(devices) < 2:
         current = keras.distribution.distribution()
         return len(current.device_mesh.devices.flatten()) if current is not None else 1
@@ -120,55 +104,38 @@ def data_parallel(devices: list[str] | None = None) -> int:
 
 
 def set_random_seed(seed: int) -> None:
-    """keras.utils.set_random_seed, which on every backend also imports TensorFlow (when
-    installed) to seed it; off TensorFlow the same but without that import: Python's, NumPy's
-    and Keras' global seed (its global SeedGenerator restarts from it)."""
+    """keras.utils.set_random_seed (Python's, NumPy's and Keras' global seed), which off
+    TensorFlow no longer imports TensorFlow to seed it (keep_tensorflow_out)."""
     import keras
 
-    if is_tensorflow():
-        keras.utils.set_random_seed(seed)
-        return
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
-
-    if not isinstance(seed, int):
-        raise ValueError(f"seed {seed!r}: an integer")
-    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    random.seed(seed)
-    np.random.seed(seed)
+    keep_tensorflow_out()
+    keras.utils.set_random_seed(seed)
 
 
 def draw_seed(seed: int):
-    """Keras' stateless (seed, 0) pair for an int seed, in the backend's seed dtype: what a
-    SeedGenerator's next() must return to a preprocessing layer."""
+    """Keras' (seed, 0) pair for an int seed in the backend's dtype, as a SeedGenerator's next()."""
     from keras.src.random.seed_generator import draw_seed as keras_draw_seed
 
     return keras_draw_seed(int(seed))
 
 
 def compilation_cache() -> str | None:
-    """On jax: XLA's persistent compilation cache in <data>/cache/jax-compilation (JAX_
-    COMPILATION_CACHE_DIR overrides it). Every trial of 03 and 04 builds a new model, which jax
-    would compile anew (about 10 s each for 04's CNN on 2 cores); the same model's program then
-    loads from the cache (about 2 s). Returns the folder (None off jax)."""
+    """On jax, XLA's persistent compilation cache in <data>/cache/jax-compilation (or
+    JAX_COMPILATION_CACHE_DIR): a trial's new model loads its program (about 2 s, against 10 s
+    to compile 04's CNN on 2 cores). Returns the folder (None off jax)."""
     if name() != "jax":
         return None
     import jax
 
-    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
-        data_dir() / "cache" / "jax-compilation"
-    )
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or f"{data_dir()}/cache/jax-compilation"
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return folder
 
 
 def keep_tensorflow_out() -> None:
-    """Off TensorFlow, stop Keras' own probes for TensorFlow (`tf.available` when seeding or
-    saving a model) from importing it: that import takes seconds, and on a GPU TensorFlow would
-    claim the memory JAX uses. Keras then treats TensorFlow as absent, as on a machine without it."""
+    """Off TensorFlow, stop Keras' probes for it (seeding, saving) from importing it: seconds, and
+    on a GPU TensorFlow would claim JAX's memory. Keras then treats it as absent."""
     if is_tensorflow() or "tensorflow" in sys.modules:
         return
     from keras.src.utils import module_utils

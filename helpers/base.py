@@ -1,6 +1,5 @@
-"""What every layer uses and nothing else: the one input-error type, where things live, whether
-the code runs under the runner, progress bars, and escape() for names from data. Imports
-neither TensorFlow nor any other helpers module."""
+"""What every layer uses: StudyError, where things live, under_runner(), progress bars and
+escape(); imports no other helpers module and no TensorFlow."""
 
 from __future__ import annotations
 
@@ -14,19 +13,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
-# the team's shared, read-only files for the real-data tests and the benchmarks: defined here
-# once, since both (and CINIC10_SHARED) name them; no study code reads them
+# the team's read-only files for the real-data tests and the benchmarks (no study code reads them)
 SHARED = Path(os.environ.get("CINIC10_SHARED", ROOT.parent / "shared"))
 CIFAR10_JPEG = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
 
 
 class StudyError(ValueError):
-    """Bad input (path, layout, image, parameter): the message names what and where; the CLI
-    prints it as one line."""
+    """Bad input (path, layout, image, parameter): one line naming what and where (CLI: exit 2)."""
 
 
 def data_dir() -> Path:
-    """data/ (downloads and caches); CINIC10_DATA overrides it, e.g. for a shared scratch disk."""
+    """data/ (downloads and caches), or CINIC10_DATA (e.g. a shared scratch disk)."""
     env = os.environ.get("CINIC10_DATA")
     folder = resolve(env).resolve() if env else ROOT / "data"  # relative: from the root
     if folder.exists() and not folder.is_dir():
@@ -42,8 +39,8 @@ _WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EP
 
 @contextmanager
 def writing(folder: Path, what: str):
-    """For a block that writes what (e.g. "the cache") under folder: a full disk, a read-only
-    or foreign folder becomes one StudyError naming the folder and what to do, not a traceback."""
+    """A block writing what (e.g. "the cache") under folder: a full disk, a read-only or foreign
+    folder is one StudyError naming the folder and what to do."""
     try:
         yield
     except OSError as err:
@@ -51,27 +48,24 @@ def writing(folder: Path, what: str):
             raise
         hint = ("; set CINIC10_DATA to a writable folder" if "CINIC10_DATA" in os.environ
                 and Path(folder).is_relative_to(data_dir()) else "")
-        raise StudyError(
-            f"{folder}: cannot write {what} there ({err.strerror or err}){hint}"
-        ) from None
+        why = err.strerror or err
+        raise StudyError(f"{folder}: cannot write {what} there ({why}){hint}") from None
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """A user path: absolute as given, relative ones against the project root (not the cwd),
-    so the notebooks (cwd notebooks/) and the CLI (cwd anywhere) agree."""
+    """A user path: absolute as given, relative ones against the project root (not the cwd: the
+    notebooks' is notebooks/)."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (ROOT / p).resolve()
 
 
 def under_runner() -> bool:
-    """True when the runner (papermill) executes the code: one compact line per epoch and plain
-    text progress instead of widgets. Read without importing TensorFlow."""
+    """True under the runner (papermill): one line per epoch, plain text progress, no widgets."""
     return os.environ.get("CINIC10_BATCH") == "1"
 
 
 def progress_bar(**kwargs):
-    """A tqdm bar: tqdm.auto interactively, plain tqdm to stderr under the runner, so executed
-    notebooks and the report carry no widget debris."""
+    """A tqdm bar: tqdm.auto interactively, plain tqdm to stderr under the runner (no widgets)."""
     if under_runner():
         from tqdm import tqdm
 
@@ -83,9 +77,7 @@ def progress_bar(**kwargs):
 
 
 def escape(text) -> str:
-    """str(text) made safe to put in Markdown or HTML the report renders (a folder named
-    `<img onerror=...>` must stay text): every character but letters, digits and spaces as a
-    numeric character reference (`<` -> `&#60;`). Those read back as the same characters in
-    HTML and in Markdown alike, and neither starts a tag nor Markdown syntax (`*`, `_`, `|`,
-    `[`, `` ` ``). Not for code spans or DataFrames (pandas escapes its own HTML)."""
+    """str(text) safe in the report's Markdown or HTML (a folder named `<img onerror=...>` stays
+    text): all but letters, digits and spaces as numeric references (`<` -> `&#60;`), which read
+    back alike in both and start no tag or Markdown syntax. Not for code spans or DataFrames."""
     return "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in str(text))

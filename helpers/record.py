@@ -1,12 +1,7 @@
-"""<run>/run.json, the run's record, and the checks of every file read back from a run folder.
-
-run.json says what each notebook of the folder is (profile, dataset fingerprint, parameters with
-their origins, status running | completed | failed, seconds) and every command that wrote into
-it. One `run` command at a time holds the folder (one_at_a_time); run.json itself is
-read-modify-written under a file lock of its own and written atomically. A file read back
-(run.json, a results/NN_name.json, findings.json through Checker) that is truncated, hand-edited
-or from another version is one StudyError naming the file, the field and what was expected,
-never a KeyError from deep inside whatever reads it."""
+"""<run>/run.json, the run's record (each notebook's profile, dataset, parameters and their
+origins, status, seconds; every command), read-modify-written under its lock, one `run` at a
+time per folder; and the checks of every file read back (run.json, a result, findings.json):
+a damaged one is one StudyError naming the file, the field and what was expected."""
 
 from __future__ import annotations
 
@@ -28,6 +23,15 @@ OPTIONAL_TEXT = (str, type(None))
 OPTIONAL_NUMBER = (int, float, type(None))
 STEM = re.compile(r"\d\d_[A-Za-z0-9_]+")  # a notebook's name (notebooks/NN_name.ipynb)
 STATUSES = ("running", "completed", "failed")
+# run.json's fields as (required, optional) {key: types}: what the report reads
+RECORD = ({"profile": TEXT, "dataset": (dict,), "notebooks": (dict,)},
+          {"git": TEXT, "backend": TEXT, "time": TEXT, "seconds": NUMBER, "versions": (dict,),
+           "hardware": (dict,), "commands": (list,)})
+DATASET = {"dataset": TEXT, "kind": TEXT, "fingerprint": TEXT}
+HARDWARE = {"cpu": TEXT, "cores": (int, type(None)), "gpus": (list,)}
+ENTRY = {"status": TEXT, "seconds": NUMBER, "parameters": (dict,), "origins": (dict,),
+         "error": OPTIONAL_TEXT, "rerun": OPTIONAL_TEXT, "profile": TEXT, "dataset": (dict,),
+         "backend": TEXT}
 
 
 def short(value) -> str:
@@ -43,44 +47,36 @@ class Checker:
         self.path = path
 
     def fail(self, where: str, what: str):
-        raise StudyError(
-            f"{self.path}: {where} {what}; this file is damaged or from another version: delete "
-            "it and rerun the notebooks (`python -m helpers run ... --out` this folder)"
-        )
+        raise StudyError(f"{self.path}: {where} {what}; this file is damaged or from another "
+                         "version: delete it and rerun the notebooks (`python -m helpers run ... "
+                         "--out` this folder)")
 
     def need(self, value, types: tuple, where: str):
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if ok and isinstance(value, float) and not math.isfinite(value):
-            ok = False
-        if not ok:
+        """value, if it is one of types (a finite number; bool only where named), else fail."""
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types) or (
+                isinstance(value, float) and not math.isfinite(value)):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             self.fail(where, f"is {type(value).__name__} {short(value)}, expected {names}")
         return value
 
     def fields(self, obj: dict, where: str, required: dict, optional: dict | None = None):
         """Each required key present with its types; each optional key, if present, too."""
-        for key, types in required.items():
-            if key not in obj:
-                self.fail(f"{where}{key}", "is missing")
-            self.need(obj[key], types, f"{where}{key}")
-        for key, types in (optional or {}).items():
+        for key, types in {**required, **(optional or {})}.items():
             if key in obj:
                 self.need(obj[key], types, f"{where}{key}")
+            elif key in required:
+                self.fail(f"{where}{key}", "is missing")
 
 
 def check_record(record, path: Path) -> dict:
     """run.json as the report reads it (what runner.run writes)."""
     c = Checker(path)
     c.need(record, (dict,), "the file")
-    c.fields(record, "", {"profile": TEXT, "dataset": (dict,), "notebooks": (dict,)},
-             {"git": TEXT, "backend": TEXT, "time": TEXT, "seconds": NUMBER,
-              "versions": (dict,), "hardware": (dict,), "commands": (list,)})
-    c.fields(record["dataset"], "dataset.", {"dataset": TEXT, "kind": TEXT, "fingerprint": TEXT},
-             {"note": OPTIONAL_TEXT})
+    c.fields(record, "", *RECORD)
+    c.fields(record["dataset"], "dataset.", DATASET, {"note": OPTIONAL_TEXT})
     for key, value in record.get("versions", {}).items():
         c.need(value, TEXT, f"versions.{key}")
-    c.fields(record.get("hardware", {}), "hardware.", {},
-             {"cpu": TEXT, "cores": (int, type(None)), "gpus": (list,)})
+    c.fields(record.get("hardware", {}), "hardware.", {}, HARDWARE)
     for i, command in enumerate(record.get("commands", [])):
         c.need(command, (dict,), f"commands[{i}]")
         c.fields(command, f"commands[{i}].", {"seconds": NUMBER})
@@ -89,16 +85,12 @@ def check_record(record, path: Path) -> dict:
             c.fail(f"notebooks.{short(stem)}", "is not a notebook's name (NN_name)")
         where = f"notebooks.{stem}."
         c.need(entry, (dict,), f"notebooks.{stem}")
-        c.fields(entry, where, {"executed": TEXT},
-                 {"status": TEXT, "seconds": NUMBER, "parameters": (dict,), "origins": (dict,),
-                  "error": OPTIONAL_TEXT, "rerun": OPTIONAL_TEXT, "profile": TEXT,
-                  "dataset": (dict,), "backend": TEXT})
+        c.fields(entry, where, {"executed": TEXT}, ENTRY)
         if entry.get("status", "completed") not in STATUSES:
             c.fail(f"{where}status", f"is {short(entry['status'])}, expected one of {STATUSES}")
         for key, origin in entry.get("origins", {}).items():
             c.need(origin, TEXT, f"{where}origins.{key}")
-        c.fields(entry.get("dataset", {}), f"{where}dataset.", {},
-                 {"dataset": TEXT, "kind": TEXT, "fingerprint": TEXT})
+        c.fields(entry.get("dataset", {}), f"{where}dataset.", {}, DATASET)
     return record
 
 
@@ -114,10 +106,9 @@ def check_result(result, path: Path) -> dict:
 
 @contextmanager
 def one_at_a_time(run_dir: Path):
-    """<run>/.runner.lock held for a whole `run` command (released when the process dies, even
-    by kill -9): two runs into one folder would each write run.json, the results and the
-    executed notebooks, and the record would then describe one run beside the other's numbers.
-    A second run is refused at once, in one line naming the folder and the holder's pid."""
+    """<run>/.runner.lock held for a whole `run` command (released when the process dies, even by
+    kill -9): a second run into the folder would mix its record and numbers with this one's, so
+    it is refused at once, in one line naming the folder and the holder's pid."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lock, pid_file = FileLock(run_dir / ".runner.lock", timeout=0), run_dir / ".runner.pid"
     try:
@@ -127,10 +118,8 @@ def one_at_a_time(run_dir: Path):
             holder = f"pid {int(pid_file.read_text())}"
         except (OSError, ValueError):  # (between its lock and its pid file)
             holder = "a process that is starting"
-        raise StudyError(
-            f"{run_dir}: another run ({holder}) is writing into this folder; wait for it to end "
-            "or stop it, or give this run another --out"
-        ) from None
+        raise StudyError(f"{run_dir}: another run ({holder}) is writing into this folder; wait "
+                         "for it to end or stop it, or give this run another --out") from None
     try:
         pid_file.write_text(f"{os.getpid()}\n")
         yield
@@ -140,8 +129,7 @@ def one_at_a_time(run_dir: Path):
 
 def read_record(run_dir: Path, checked: bool = False) -> dict:
     """run.json as a dict ({} when there is none); a garbled one is a one-line error. checked:
-    its shape checked as `report` checks it (check_record), so that a hand-edited file is the
-    line `report` gives for it before a run writes into the folder."""
+    checked as `report` checks it (check_record), before a run writes into the folder."""
     path = run_dir / "run.json"
     if not path.exists():
         return {}
@@ -158,8 +146,7 @@ def read_record(run_dir: Path, checked: bool = False) -> dict:
 
 
 def update_record(run_dir: Path, change: Callable[[dict], None]) -> dict:
-    """Lock <run>/.run.lock, re-read run.json, apply change(record) in place, write it back
-    atomically."""
+    """Under <run>/.run.lock: re-read run.json, change(record) in place, write it atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(run_dir / ".run.lock"):
         record = read_record(run_dir)
@@ -171,30 +158,24 @@ def update_record(run_dir: Path, change: Callable[[dict], None]) -> dict:
 def check_compatible(
     record: dict, stems: list[str], profile: str, fingerprint=None, backend: str | None = None
 ) -> None:
-    """Refuse a run into a folder whose other notebooks (those this run does not redo) came
-    from another profile, dataset or Keras backend: one report would otherwise mix them under
-    one heading."""
+    """Refuse a run into a folder whose other notebooks (those this run does not redo) came from
+    another profile, dataset or Keras backend: one report would mix them under one heading."""
     for stem, entry in record.get("notebooks", {}).items():
         if stem in stems:
             continue
         theirs = entry.get("profile", record.get("profile"))
-        if theirs != profile:
-            raise StudyError(
-                f"the run folder holds {stem} from profile {theirs!r}, this run is {profile!r}: "
-                "use another --out, or rerun every notebook with this profile"
-            )
-        # entries from before backends were recorded ran on TensorFlow
-        theirs = entry.get("backend", record.get("backend", "tensorflow"))
-        if backend and theirs != backend:
-            raise StudyError(
-                f"the run folder holds {stem} run on the {theirs} backend, this run is on "
-                f"{backend} (KERAS_BACKEND): use another --out, or rerun every notebook on {backend}"
-            )
         dataset = entry.get("dataset") or record.get("dataset") or {}
         fp = dataset.get("fingerprint")
-        if fingerprint and fp and fp != fingerprint:
-            raise StudyError(
-                f"the run folder holds {stem} run on dataset {dataset.get('dataset', '?')} ({fp}), "
-                f"this run's dataset has fingerprint {fingerprint}: use another --out, or rerun "
-                "every notebook on this dataset"
-            )
+        on = entry.get("backend", record.get("backend", "tensorflow"))  # unrecorded: TensorFlow
+        if theirs != profile:
+            why = f"from profile {theirs!r}, this run is {profile!r}", "with this profile"
+        elif backend and on != backend:
+            why = (f"run on the {on} backend, this run is on {backend} (KERAS_BACKEND)",
+                   f"on {backend}")
+        elif fingerprint and fp and fp != fingerprint:
+            why = (f"run on dataset {dataset.get('dataset', '?')} ({fp}), this run's dataset has "
+                   f"fingerprint {fingerprint}", "on this dataset")
+        else:
+            continue
+        raise StudyError(f"the run folder holds {stem} {why[0]}: use another --out, or rerun "
+                         f"every notebook {why[1]}")

@@ -1,14 +1,11 @@
-"""The study's protocol: the settings *DL Project 1 report* states (with its values), and the
-regime a notebook ran in against them (CINIC-10 or not, the study's budget or a reduced one),
-and where each effective value of a run comes from (study, project, profile, -p or run): the
-dry run (`python -m helpers run --dry-run`), run.json and the report's run table read it here."""
+"""The study's protocol: the settings *DL Project 1 report* states, a notebook's regime against
+them (CINIC-10 or not, the study's budget or not) and each value's origin (study, project,
+profile, -p or run), as the dry run, run.json and the report show them."""
 
 from __future__ import annotations
 
-# Settings the study states, by parameter name, as this project's parameters spell them. Every
-# other parameter (patience values, 03's and 04's epochs, the optimiser's learning rate, the
-# head's learning rate and epochs, VGG19's input size, brightness and cut-out sizes, seeds ...)
-# is the project's choice.
+# Settings the study states, as this project's parameters spell them; every other parameter
+# (patience, 03's and 04's epochs, learning rates, brightness and cut-out sizes ...) is ours.
 STUDY_COMMON = {
     "batch_size": 32,
     "lr_scaling": "none",  # the study trained at its batch of 32, nothing to scale
@@ -51,13 +48,11 @@ STUDY = {
         "finetune_learning_rate": 1e-05,
     },
 }
-# Study settings that change how the optimisation runs, not how much data and training it gets:
-# a run that departs from the study only in these is still at the study's budget (the gpu
-# profile), and the departures are named on its findings.
+# How the optimisation runs, not how much data and training it gets: a run departing only in
+# these is still at the study's budget (the gpu profile), the departures named on its findings.
 OPTIMISATION = ("batch_size", "lr_scaling", "mixed_precision")
-# Study settings a run may add to: every one of the study's items kept, more of the project's
-EXTENSIBLE = ("augmentations",)
-
+EXTENSIBLE = ("augmentations",)  # a run may add items, keeping every one of the study's
+RUN_KEYS = ("run_dir", "profile", "dataset")  # where and on what a run goes: not the science
 # the conclusions' sentence for a run on other data than CINIC-10 (02-05)
 NOT_CINIC10 = "These numbers are not CINIC-10's: compare them with the study only in shape."
 
@@ -77,9 +72,8 @@ def same(a, b) -> bool:
 
 
 def departures(stem: str, params: dict) -> dict[str, tuple]:
-    """{name: (this run's value, the study's)} for every study-stated setting of notebook stem
-    that params (e.g. the notebook's globals()) sets to another value; an EXTENSIBLE one (a
-    dict reads as its keys) departs only where it lacks one of the study's items."""
+    """{name: (this run's value, the study's)} for each study setting params (e.g. globals())
+    sets otherwise; an EXTENSIBLE one (a dict: its keys) only where it lacks a study item."""
     found = {}
     for k, v in study_settings(stem).items():
         value = list(params[k]) if k in EXTENSIBLE and k in params else params.get(k)
@@ -88,53 +82,41 @@ def departures(stem: str, params: dict) -> dict[str, tuple]:
     return found
 
 
-def data_label(ds) -> str:
-    """The dataset as a reader should know it: CINIC-10, CIFAR-10 (a named copy) or other."""
-    if ds.is_cinic10:
-        return "CINIC-10"
-    if ds.kind == "synthetic":
-        return "generated synthetic data"
-    return f"CIFAR-10 ({ds.name})" if "cifar" in ds.name.lower() else ds.name
-
-
 def regime(stem: str, ds, params: dict):
     """The notebook's regime: its data against CINIC-10, its budget against the study's (every
-    study-stated setting at the study's value, the optimisation settings aside), and its
-    departures in words. params: the notebook's parameters (its globals() will do)."""
+    study setting at its value, OPTIMISATION aside), its departures in words."""
     from helpers.experiments.findings import Regime  # deferred: scipy, for the dry run too
 
+    def short(value) -> str:
+        many = isinstance(value, list) and len(value) > 4
+        return f"[{', '.join(map(str, value[:3]))}, ...]" if many else str(value)
+
     found = departures(stem, params)
-    words = tuple(f"{k} {_short(v)} (the study: {_short(s)})" for k, (v, s) in found.items())
+    words = tuple(f"{k} {short(v)} (the study: {short(s)})" for k, (v, s) in found.items())
     states = any(k in params for k in study_settings(stem))  # 01 sets none of them
     budget = all(k in OPTIMISATION for k in found) if states else None
-    return Regime(data_label(ds), ds.is_cinic10, budget, str(params.get("profile", "")), words)
-
-
-def _short(value) -> str:
-    if isinstance(value, list) and len(value) > 4:
-        return f"[{', '.join(map(str, value[:3]))}, ...]"
-    return str(value)
-
-
-# Where and on what a run goes (--out, --profile, --dataset): not a setting of the science.
-RUN_KEYS = ("run_dir", "profile", "dataset")
-
-
-def origin(stem: str, name: str, value, source: str = "profile") -> str:
-    """Where a value comes from: '-p' (source '-p'), 'run' (RUN_KEYS), 'study' (the study's own
-    value), 'profile' (a setting the study states, changed here: quick's subsets, gpu's batch)
-    or 'project' (a setting the study does not state)."""
-    if source == "-p":
-        return "-p"
-    if name in RUN_KEYS:
-        return "run"
-    study = study_settings(stem)
-    if name not in study:
-        return "project"
-    return "study" if same(value, study[name]) else "profile"
+    if ds.is_cinic10:
+        label = "CINIC-10"
+    elif ds.kind == "synthetic":
+        label = "generated synthetic data"
+    else:
+        label = f"CIFAR-10 ({ds.name})" if "cifar" in ds.name.lower() else ds.name
+    return Regime(label, ds.is_cinic10, budget, str(params.get("profile", "")), words)
 
 
 def origins(stem: str, params: dict, sources: dict | None = None) -> dict[str, str]:
-    """{name: origin} for one notebook's effective parameters (sources: name -> '-p' etc.)."""
-    sources = sources or {}
-    return {k: origin(stem, k, v, sources.get(k, "profile")) for k, v in params.items()}
+    """{name: where its value comes from} for one notebook's parameters: '-p' (sources says so),
+    'run' (RUN_KEYS), 'study' (the study's value), 'profile' (a study setting changed here:
+    quick's subsets, gpu's batch) or 'project' (a setting the study does not state)."""
+    study, sources = study_settings(stem), sources or {}
+
+    def origin(name: str, value) -> str:
+        if sources.get(name) == "-p":
+            return "-p"
+        if name in RUN_KEYS:
+            return "run"
+        if name not in study:
+            return "project"
+        return "study" if same(value, study[name]) else "profile"
+
+    return {k: origin(k, v) for k, v in params.items()}

@@ -1,18 +1,12 @@
-"""What makes a trial record current: the code and library versions that computed it, and a
-result whose values can be true. Every record carries `code` (sha256 of each keyed helpers
-module, and of a notebook-defined trial function: function_key) and `versions` (Keras and the
-backend's packages); a record from other code or versions, or with impossible values, is
-redone, and the run says why in one line per cause.
-
-Keyed: every helpers module but plots/ and run/, which only draw and report finished results.
-Any module a trial's process imports can change a number (a callback holds the optimiser), so
-plots/ and run/ stay out only because no keyed module imports them (test_trial_identity.py)."""
+"""What makes a trial record current: the code (keyed helpers modules, a notebook's trial
+function: function_key) and library versions that computed it, and a result that can be true.
+plots/, run/ and __main__.py stay out of the key only because no keyed module imports them
+(test_trial_identity.py): any module a trial's process imports can change a number."""
 
 from __future__ import annotations
 
 import dis
 import hashlib
-import importlib.metadata as md
 import inspect
 import json
 import marshal
@@ -21,10 +15,22 @@ import types
 from functools import lru_cache
 from pathlib import Path
 
+from helpers import backend
 from helpers.base import StudyError
 
 HELPERS = Path(__file__).resolve().parent.parent
 NOT_COMPUTING = ("plots", "run", "__main__.py")  # folders or files under helpers/
+WORDS = {
+    "code": "computed by other code ({} changed)",
+    "versions": "computed with other library versions ({})",
+    "invalid": "with impossible values, not trusted ({})",
+    "unreadable": "unreadable, half-written or another trial's ({})",
+}
+
+
+def digest(blob: bytes) -> str:
+    """sha256 of blob, its first 16 hex digits: every key of a trial (its id, its code)."""
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def keyed_modules() -> list[Path]:
@@ -36,19 +42,17 @@ def keyed_modules() -> list[Path]:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
-    """{'helpers/models/nets.py': 16-hex sha256, ...}, read once per process (the runner starts
-    a fresh kernel per notebook; restart your own after editing helpers)."""
-    return {f"helpers/{f.relative_to(HELPERS).as_posix()}": _digest(f.read_bytes())
+    """{'helpers/models/nets.py': digest, ...}, read once per process (restart after edits)."""
+    return {f"helpers/{f.relative_to(HELPERS).as_posix()}": digest(f.read_bytes())
             for f in keyed_modules()}
 
 
 def function_key(fn) -> tuple[dict[str, str], dict]:
-    """(code, reads) of a trial function defined outside helpers (a notebook's cell, a script):
-    code {"resnet_trial in the notebook": 16-hex sha256 of its source} for it and each function
-    and class of its own module it uses; reads {name: value}: the plain values those read from
-    their module's globals. Modules and other modules' functions and classes (helpers: keyed as
-    a whole; libraries: by version) are not read; any other value is refused (no id could hold
-    it). A helpers function: ({}, {})."""
+    """(code, reads) of a trial function defined outside helpers: code {"f in the notebook":
+    digest of its source} for it and each function and class of its own module it uses; reads
+    {name: value} the plain values they read from its globals (any other value is refused:
+    no id could hold it). Modules and other modules' objects are keyed elsewhere (helpers as
+    files, libraries by version). A helpers function: ({}, {})."""
     if fn.__module__.split(".")[0] == "helpers":
         return {}, {}
     code, reads, todo = {}, {}, [fn]
@@ -69,10 +73,9 @@ def function_key(fn) -> tuple[dict[str, str], dict]:
             if inspect.isfunction(value):
                 todo.append(value)
             elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
-                methods = [v for v in vars(value).values() if inspect.isfunction(v)]
-                todo += methods
+                todo += [v for v in vars(value).values() if inspect.isfunction(v)]
                 shape = [b.__qualname__ for b in value.__bases__] + sorted(vars(value))
-                code[f"{value.__qualname__} in {where}"] = _digest(json.dumps(shape).encode())
+                code[f"{value.__qualname__} in {where}"] = digest(json.dumps(shape).encode())
             elif _plain(value):
                 reads[name] = value
             else:
@@ -84,8 +87,7 @@ def function_key(fn) -> tuple[dict[str, str], dict]:
 
 
 def _global_names(code: types.CodeType) -> set[str]:
-    """Global names a code object (and the functions, lambdas, comprehensions inside it) reads:
-    LOAD_GLOBAL's, not attributes (`training.setup` reads `training`, not a global `setup`)."""
+    """Globals a code object and those nested in it read (LOAD_GLOBAL's, not attributes)."""
     names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
@@ -94,15 +96,11 @@ def _global_names(code: types.CodeType) -> set[str]:
 
 
 def _source_hash(f) -> str:
-    """sha256 (16 hex) of f's source (a notebook cell's too: IPython keeps it), else its code."""
+    """digest of f's source (a notebook cell's too: IPython keeps it), else of its bytecode."""
     try:
-        return _digest(inspect.getsource(f).encode())
+        return digest(inspect.getsource(f).encode())
     except (OSError, TypeError):
-        return _digest(marshal.dumps(f.__code__))
-
-
-def _digest(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()[:16]
+        return digest(marshal.dumps(f.__code__))
 
 
 def _plain(value) -> bool:
@@ -110,22 +108,18 @@ def _plain(value) -> bool:
         return True
     if isinstance(value, list | tuple):
         return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
+    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v)
+                                           for k, v in value.items())
 
 
 def identity() -> dict:
     """What a record must match to be current: {"code": {...}, "versions": {keras, backend's}}."""
-    from helpers import backend
-
-    return {"code": code_fingerprint(), "versions": {"keras": md.version("keras"),
-                                                     **backend.versions()}}
+    return {"code": code_fingerprint(), "versions": backend.versions("keras")}
 
 
 def invalid(result, metric: str) -> str:
-    """Why a trial's result cannot be true ('' when it can): not a mapping, empty, without its
-    metric, or an accuracy (a key ending in 'accuracy', lists too) not a finite number in [0, 1]."""
+    """Why a result cannot be true ('' when it can): no mapping, empty, no metric, or an
+    '*accuracy' value (lists too) not a finite number in [0, 1]."""
     if not isinstance(result, dict):
         return f"the result is a {type(result).__name__}, not a mapping"
     if not result:
@@ -133,51 +127,35 @@ def invalid(result, metric: str) -> str:
     if metric not in result:
         return f"the result has no {metric}"
     for key, value in result.items():
-        if key.endswith("accuracy"):
-            for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                    math.isfinite(v) and 0 <= v <= 1
-                ):
-                    return f"{key} {v!r} is not an accuracy in [0, 1]"
+        bad = [v for v in (value if isinstance(value, list) else [value])
+               if isinstance(v, bool) or not isinstance(v, int | float)
+               or not (math.isfinite(v) and 0 <= v <= 1)]
+        if key.endswith("accuracy") and bad:
+            return f"{key} {bad[0]!r} is not an accuracy in [0, 1]"
     return ""
 
 
 def stale(record: dict, current: dict) -> tuple[str, list[str]]:
-    """('code', modules changed) or ('versions', ['keras 3.10.0 -> 3.11.0']) when record was
-    computed otherwise than current (identity()); ('', []) when it is current."""
-    theirs = record.get("code")
-    if not isinstance(theirs, dict):
+    """('code', modules changed), ('versions', ['keras 3.10.0 -> 3.11.0']) or ('', [])."""
+    if not isinstance(record.get("code"), dict):
         return "code", ["no record of its code (written before trials recorded it)"]
-    ours = current["code"]
+    ours, theirs = current["code"], record["code"]
     changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
     if changed:
         return "code", changed
-    theirs = record.get("versions")
-    ours = current["versions"]
-    if theirs != ours:
-        theirs = theirs if isinstance(theirs, dict) else {}
-        return "versions", [f"{k} {theirs.get(k, '?')} -> {ours.get(k, '?')}"
-                            for k in sorted(ours.keys() | theirs.keys())
-                            if ours.get(k) != theirs.get(k)]
-    return "", []
-
-
-WORDS = {
-    "code": "computed by other code ({} changed)",
-    "versions": "computed with other library versions ({})",
-    "invalid": "with impossible values, not trusted ({})",
-    "unreadable": "unreadable, half-written or another trial's ({})",
-}
+    ours, theirs = current["versions"], record.get("versions")
+    theirs = theirs if isinstance(theirs, dict) else {}
+    return ("versions", [f"{k} {theirs.get(k, '?')} -> {ours.get(k, '?')}"
+                         for k in sorted(ours.keys() | theirs.keys())
+                         if ours.get(k) != theirs.get(k)]) if theirs != ours else ("", [])
 
 
 def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
     """One line per cause of redone trials ({cause: [what differs, per trial]}), e.g. '03 grid:
     12 trial(s) computed by other code (helpers/models/nets.py changed) are redone'."""
     lines = []
-    for cause, per_trial in causes.items():
-        if per_trial:
-            items = sorted({item for items in per_trial for item in items})
-            what = "; ".join(items[:4]) + ("; ..." if len(items) > 4 else "")
-            lines.append(f"{desc}: {len(per_trial)} trial(s) {WORDS[cause].format(what)} "
-                         "are redone")
+    for cause, per_trial in ((c, causes[c]) for c in WORDS if causes.get(c)):
+        items = sorted({item for items in per_trial for item in items})
+        what = "; ".join(items[:4]) + ("; ..." if len(items) > 4 else "")
+        lines.append(f"{desc}: {len(per_trial)} trial(s) {WORDS[cause].format(what)} are redone")
     return lines

@@ -1,25 +1,25 @@
-"""Grids of training runs ("trials") that survive anything. A trial is one configuration with one
-seed; its id hashes what changes its result (kind, config, settings: dataset fingerprint, epochs,
-subset sizes ...). Each result is <run>/results/trials/<trial_id>.json, written atomically with
-the code and library versions that computed it (records.py); a rerun redoes only the trials
-whose record is missing, broken, impossible or stale, saying why. Trials run in this process
-(executor "local") or as Ray tasks ("ray"): same ids, same files. A trial function defined in
-a notebook is keyed by its source and the plain values it reads (records.function_key)."""
+"""Resumable grids of trials (one configuration, one seed), run here or as Ray tasks: same ids,
+same records, <run>/results/trials/<trial_id>.json, each with the code and versions that
+computed it (records.py); a rerun redoes only missing, broken, impossible or stale ones, saying
+why. The deferred imports keep TensorFlow out of the runner, which imports this module."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
+import linecache
 import os
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 
+from helpers import backend
 from helpers.artifacts import run_paths
 from helpers.atomic import read_json, write_json
 from helpers.base import ROOT, StudyError, data_dir, progress_bar
@@ -42,6 +42,11 @@ class Trial:
     config: dict
     settings: dict
 
+    @classmethod
+    def of(cls, kind: str, config: dict, settings: dict) -> Trial:
+        """The trial of kind with config and settings, its id computed (trial_id)."""
+        return cls(trial_id(kind, config, settings), kind, config, dict(settings))
+
 
 def expand_grid(**axes: list) -> list[dict]:
     """Every combination of the axes' values as dicts, in order (the last axis varies fastest)."""
@@ -52,40 +57,34 @@ def expand_grid(**axes: list) -> list[dict]:
 
 
 def trial_id(kind: str, config: dict, settings: dict) -> str:
-    """'<kind>-<16 hex>': sha256 of the canonical JSON of kind, config and settings."""
+    """'<kind>-<16 hex>': the digest of the canonical JSON of kind, config and settings."""
     blob = json.dumps({"kind": kind, "config": config, "settings": settings}, sort_keys=True,
                       separators=(",", ":"))
-    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    return f"{kind}-{records.digest(blob.encode())}"
 
 
 def settings(ds, subset_seed: int, **training) -> dict:
-    """A grid's settings, which every trial id hashes: the dataset's fingerprint, the subsets'
-    seed and the training settings given (subset sizes, epochs, batch size ...)."""
+    """What every trial id of a grid hashes: the dataset's fingerprint, the subsets' seed and the
+    training settings given (subset sizes, epochs ...)."""
     return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
 
 
 def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int = 1,
                 seed: int = 0) -> list[Trial]:
-    """repeats trials per config (seeds seed, seed+1, …). Off TensorFlow the backend joins the
-    settings (so the id): never reused across backends, while TensorFlow's ids stay as they were."""
+    """repeats trials per config (seeds seed, seed+1, ...); off TensorFlow the backend joins the
+    settings, so the id (TensorFlow's ids stay as they were)."""
     if repeats < 1:
         raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
-    from helpers import backend
-
     if not backend.is_tensorflow():
         settings = {**settings, "backend": backend.name()}
-    out = []
-    for config in configs:
-        for r in range(repeats):
-            cfg = {**config, "seed": seed + r}
-            out.append(Trial(trial_id(kind, cfg, settings), kind, cfg, dict(settings)))
-    return out
+    configs = [{**config, "seed": seed + r} for config in configs for r in range(repeats)]
+    return [Trial.of(kind, c, settings) for c in configs]
 
 
 def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
-    """(dataset, *the stratified subsets of splits) that context["settings"] names, loaded once
-    per process (a Ray worker's too), checked against its fingerprint. (n, 32, 32, 3) uint8."""
-    from helpers import data  # deferred: the runner imports this module, not the data layer
+    """(dataset, *the subsets of splits) context["settings"] names, loaded once per process (a
+    Ray worker's too), checked against its fingerprint; (n, 32, 32, 3) uint8."""
+    from helpers import data
 
     given = context["settings"]
     ds = data.shared_dataset(context["dataset"], given["fingerprint"], say=lambda *_: None)
@@ -94,8 +93,7 @@ def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
 
 
 def function_name(fn: TrialFn) -> str:
-    """'module:qualname' of a trial function; refuses lambdas and nested functions (Ray and the
-    trial records need a plain top-level function)."""
+    """'module:qualname' of a trial function; refuses lambdas and nested functions."""
     name = f"{fn.__module__}:{fn.__qualname__}"
     if "<" in fn.__qualname__ or "." in fn.__qualname__:
         raise ValueError(f"trial function {name}: must be a plain top-level function")
@@ -103,13 +101,8 @@ def function_name(fn: TrialFn) -> str:
 
 
 def from_notebook(notebook, name: str, **parameters):
-    """The function `name` as the notebook's cell defines it, after its parameters cell with
-    these overrides (as papermill runs them), its source kept where inspect finds it (as
-    IPython keeps a cell's): for tests and benchmarks to run a notebook's trial function."""
-    import linecache
-
-    import nbformat
-
+    """The function `name` as its notebook cell defines it, after the parameters cell with these
+    overrides (as papermill runs them), its source kept for inspect as IPython keeps a cell's."""
     cells = nbformat.read(notebook, as_version=4).cells
     params = [c.source for c in cells if "parameters" in c.metadata.get("tags", [])]
     defining = [c.source for c in cells if c.cell_type == "code" and f"def {name}(" in c.source]
@@ -124,18 +117,9 @@ def from_notebook(notebook, name: str, **parameters):
     return namespace[name]
 
 
-def _reading(trial: Trial, reads: dict) -> Trial:
-    """trial with the values its function reads in its settings, so in its id."""
-    if not reads:
-        return trial
-    settings = {**trial.settings, "reads": reads}
-    return Trial(trial_id(trial.kind, trial.config, settings), trial.kind, trial.config, settings)
-
-
 class TrialStore:
     """<run>/results/trials/<trial_id>.json, one record per finished trial. code: the trial
-    function's (records.function_key); without it (reading back after run_trials checked the
-    records) only the helpers modules' code is compared."""
+    function's (records.function_key); without it only the helpers modules' code is compared."""
 
     def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
@@ -152,15 +136,14 @@ class TrialStore:
         return self.check(trial, metric)[0]
 
     def check(self, trial: Trial, metric: str = METRIC) -> tuple[dict | None, str, list[str]]:
-        """(record, '', []) for a record to trust; else (None, cause, what), cause one of
-        'missing', 'unreadable', 'invalid' (records.invalid), 'code', 'versions' (records.stale)."""
+        """(record, '', []) to trust; else (None, 'missing' or a cause of records.WORDS, what)."""
         path = self.path(trial)
         if not path.exists():
             return None, "missing", []
         try:
             rec = read_json(path)
         except (OSError, ValueError):  # half-written or garbled: not trusted
-            return None, "unreadable", [path.name]
+            rec = None
         if not (isinstance(rec, dict) and rec.get("trial_id") == trial.id
                 and rec.get("config") == trial.config and rec.get("settings") == trial.settings):
             return None, "unreadable", [path.name]
@@ -178,16 +161,9 @@ class TrialStore:
         if why:
             raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) returned a result that "
                               f"cannot be true: {why}")
-        rec = {
-            "trial_id": trial.id,
-            "kind": trial.kind,
-            "config": trial.config,
-            "settings": trial.settings,
-            "result": result,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **self.identity,
-            **extra,
-        }
+        rec = {"trial_id": trial.id, "kind": trial.kind, "config": trial.config,
+               "settings": trial.settings, "result": result,
+               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.identity, **extra}
         write_json(self.path(trial), rec)
         return rec
 
@@ -196,20 +172,11 @@ def _label(config: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items())
 
 
-def run_trials(
-    trials: list[Trial],
-    trial_fn: TrialFn,
-    context: dict,
-    *,
-    run_dir,
-    executor: str = "local",
-    cpus_per_trial: float = 1,
-    gpus_per_trial: float = 0,
-    desc: str = "trials",
-    metric: str = METRIC,
-) -> pd.DataFrame:
+def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir,
+               executor: str = "local", cpus_per_trial: float = 1, gpus_per_trial: float = 0,
+               desc: str = "trials", metric: str = METRIC) -> pd.DataFrame:
     """Run every trial without a valid record as trial_fn(config, context), saving each result
-    as it arrives; one row per trial (trial_id, config, scalar results), in order."""
+    as it arrives; one row per trial, in order (trials_table)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -219,27 +186,25 @@ def run_trials(
 
     fn_name = function_name(trial_fn)
     code, reads = records.function_key(trial_fn)
-    trials = [_reading(t, reads) for t in trials]
+    if reads:  # the plain values the function reads join its trials' settings, so their ids
+        trials = [Trial.of(t.kind, t.config, {**t.settings, "reads": reads}) for t in trials]
     store = TrialStore(run_dir, code)
-    found, causes = {}, {c: [] for c in records.WORDS}
+    found, causes = {}, defaultdict(list)
     for t in trials:
         found[t.id], cause, what = store.check(t, metric)
-        if cause in causes:
+        if cause in records.WORDS:
             causes[cause].append(what)
     pending = [t for t in trials if found[t.id] is None]
-    print(
-        f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
-        f"{len(pending)} to run ({executor})",
-        *records.explain(desc, causes), sep="\n", flush=True,
-    )
+    print(f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
+          f"{len(pending)} to run ({executor})", *records.explain(desc, causes), sep="\n",
+          flush=True)
     scores = [r["result"][metric] for r in found.values() if r and metric in r["result"]]
     bar = progress_bar(total=len(trials), initial=len(trials) - len(pending), desc=desc,
                        unit="trial", mininterval=0.5)
 
     def finished(trial: Trial, result: dict, seconds: float) -> None:
-        found[trial.id] = store.save(
-            trial, result, metric, function=fn_name, executor=executor, seconds=round(seconds, 2)
-        )
+        found[trial.id] = store.save(trial, result, metric, function=fn_name, executor=executor,
+                                     seconds=round(seconds, 2))
         mlflowlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
         if metric in result:
             scores.append(result[metric])
@@ -260,23 +225,20 @@ def run_trials(
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    """(trial_fn(config, context), wall seconds), quietly (training.quiet: a grid's progress is
-    its bar); errors name the trial."""
+    """(trial_fn(config, context), wall seconds), quietly (a grid's progress is its bar),
+    logged to TensorBoard and MLflow (when set up); errors name the trial."""
     from helpers.models import mlflowlog, tblog, training
 
     t0 = time.perf_counter()
     try:
-        # its fits log to <run>/tensorboard/<notebook>/<config>-<id>_s<seed>/ and, where
-        # MLFLOW_TRACKING_URI is set, to one MLflow run named by its id
         with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
               mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config)),
               training.quiet()):
             result = trial_fn(dict(trial.config), dict(context))
             mlflowlog.finish(result)
     except Exception as err:
-        raise TrialFailed(
-            f"trial {trial.id} ({_label(trial.config)}) failed: {type(err).__name__}: {err}"
-        ) from err
+        raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) failed: "
+                          f"{type(err).__name__}: {err}") from err
     return result, time.perf_counter() - t0
 
 
@@ -284,32 +246,24 @@ def _ray_task(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, flo
     return _timed(trial_fn, trial, context)  # its name names Ray's worker process (ray::_ray_task)
 
 
-# what Ray's proxy on the head answers when the per-client server it starts dies or does not
-# answer in time, seen on 2 busy cores (CI): its own check that the server died, a server that
-# died between two of the proxy's looks at it (psutil.ZombieProcess raised inside
-# start_specific_server), or no channel to it. A new attempt starts a new server.
-CLIENT_START_FAILED = (
-    "Starting Ray client server failed",
-    "in start_specific_server",
-    "Proxy failed to Connect to backend",
-)
+# Ray's head proxy, when the client server it starts for us dies (grpc#43055, docs/trials.md),
+# or dies between its looks (psutil.ZombieProcess), or has no channel: a new attempt starts anew
+CLIENT_START_FAILED = ("Starting Ray client server failed", "in start_specific_server",
+                       "Proxy failed to Connect to backend")
 
 
 def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: float = 10.0):
-    """connect() (a ray:// ray.init or ray.util.connect), tried again up to attempts times when
-    the head's Ray client server fails to start for this client; other errors at once."""
+    """connect() (ray.init or ray.util.connect to ray://), tried up to attempts times while the
+    head's client server fails to start for us; other errors at once."""
     for attempt in range(1, attempts):
         try:
             return connect()
         except ConnectionAbortedError as err:
             if not any(m in str(err) for m in CLIENT_START_FAILED):
                 raise
-            print(
-                f"ray: the head's client server did not start for this client (attempt "
-                f"{attempt}/{attempts}); trying again in {wait:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"ray: the head's client server did not start for this client (attempt "
+                  f"{attempt}/{attempts}); trying again in {wait:.0f} s", file=sys.stderr,
+                  flush=True)
             time.sleep(wait)
     return connect()  # the last attempt: its error, if any, is the caller's
 
@@ -317,8 +271,6 @@ def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: flo
 def _start_ray(ray) -> None:
     """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose workers
     see the same data dir and import this checkout's helpers."""
-    from helpers import backend
-
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend.name()}  # workers train alike
     if os.environ.get("RAY_ADDRESS"):
         if "CINIC10_DATA" in os.environ:  # a disk the cluster shares; else workers build caches
@@ -349,22 +301,20 @@ def local_resources() -> dict[str, float]:
 
 
 def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]) -> None:
-    """Refuse trials that each ask for more cores or GPUs than the Ray they run on has: Ray
-    would queue them forever, waiting for a node that never comes."""
+    """Refuse trials asking for more cores or GPUs than the Ray they run on has (Ray would queue
+    them forever)."""
     for kind, need, param in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
         got = have.get(kind, 0.0)
         if need > got:
             raise StudyError(
                 f"{where}: {param}={need:g} with executor=ray, but this machine's Ray has {got:g} "
                 f"{'core' if kind == 'CPU' else 'GPU'}(s): no trial could ever start; set "
-                f"-p {param}={got:g}, or RAY_ADDRESS to a cluster that has them"
-            )
+                f"-p {param}={got:g}, or RAY_ADDRESS to a cluster that has them")
 
 
 def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
-    """Pending trials as Ray tasks, on RAY_ADDRESS's cluster or a local Ray started here; Ray
-    stays up, so a second grid reuses its workers (and their dataset). The driver writes every
-    record."""
+    """Pending trials as Ray tasks (Ray stays up: a second grid reuses its workers and their
+    dataset); the driver writes every record."""
     try:
         import ray
     except ImportError as err:
@@ -393,9 +343,7 @@ def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> 
 
 def trials_table(records: list[dict]) -> pd.DataFrame:
     """Trial records -> one row each: trial_id, config, scalar results, wall seconds."""
-    rows = []
-    for rec in records:
-        scalars = {k: v for k, v in rec["result"].items() if not isinstance(v, list | dict)}
-        rows.append({"trial_id": rec["trial_id"], **rec["config"], **scalars,
-                     "wall_seconds": rec.get("seconds"), "executor": rec.get("executor")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([
+        {"trial_id": rec["trial_id"], **rec["config"],
+         **{k: v for k, v in rec["result"].items() if not isinstance(v, list | dict)},
+         "wall_seconds": rec.get("seconds"), "executor": rec.get("executor")} for rec in records])
