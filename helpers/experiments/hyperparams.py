@@ -1,4 +1,4 @@
-"""03_hyperparams' summaries, claims (C2-C6) and conclusion, from its grids' trial tables. The
+"""03_hyperparams' claims (C2-C6), conclusion and results file, from its grids' trial tables. The
 trial itself (one ResNet training run) is the notebook's resnet_trial, run through
 helpers.experiments.trialstore, so the trials resume after a kill and can fan out on Ray."""
 
@@ -9,8 +9,13 @@ import json
 import numpy as np
 import pandas as pd
 
+from helpers.base import escape
+from helpers.experiments import findings as f
 from helpers.experiments.protocol import NOT_CINIC10
 from helpers.experiments.trialstore import METRIC
+
+TRAINING_FACTORS = ["n_blocks", "kernel_size"]
+REGULARISERS = ["alpha", "lam", "dropout"]
 
 
 def summarise(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> pd.DataFrame:
@@ -19,48 +24,20 @@ def summarise(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> p
     return g.sort_values("mean", ascending=False).reset_index()
 
 
-def effects(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> pd.DataFrame:
-    """Per parameter: the value with the best and the worst mean metric, and the spread
-    (best minus worst mean, in accuracy points 0-1), largest spread first."""
-    rows = []
-    for p in params:
-        m = table.groupby(p)[metric].mean()
-        rows.append((p, m.idxmax(), m.max(), m.idxmin(), m.min(), m.max() - m.min()))
-    cols = ["parameter", "best", "best_mean", "worst", "worst_mean", "spread"]
-    return pd.DataFrame(rows, columns=cols).sort_values("spread", ascending=False)
-
-
-def as_records(table: pd.DataFrame) -> list[dict]:
-    """A table as JSON-ready dicts (NaN -> None, NumPy scalars -> Python ones)."""
-    return json.loads(table.to_json(orient="records"))
-
-
-# --- the study's claims about the grids (C2-C6), from the factorial design ----------------------
-
-TRAINING_FACTORS = ["n_blocks", "kernel_size"]
-REGULARISERS = ["alpha", "lam", "dropout"]
-
-
 def _named(rows: list[dict], table: pd.DataFrame, metric: str) -> list[dict]:
-    """rows, each naming the grid's trials that sit at chance accuracy (or none). In a grid such
-    a trial stays in: a configuration that fails to learn (too much regularisation) is that
-    configuration's effect, which the contrasts measure; the reader is told it is there."""
-    from helpers.experiments import findings as f
-
+    """rows, each naming the grid's trials at chance accuracy. They stay in: a configuration that
+    fails to learn (too much regularisation) is its effect, which the contrasts measure."""
     bad = table[f.diverged(table[metric].to_numpy())]
     if bad.empty:
         return rows
     cols = [c for c in (*TRAINING_FACTORS, *REGULARISERS, "seed") if c in bad]
     which = "; ".join(", ".join(f"{c} {r[c]:g}" for c in cols) for _, r in bad.iterrows())
-    note = (f" ({len(bad)} trial{'s' if len(bad) > 1 else ''} at chance accuracy, kept in: "
-            f"{which})")
+    note = f" ({len(bad)} trial{'s' if len(bad) > 1 else ''} at chance accuracy, kept in: {which})"
     return [{**r, "replication": r["replication"] + note} for r in rows]
 
 
 def training_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
     """C2-C4 from the training grid (blocks x kernel size, every configuration once per seed)."""
-    from helpers.experiments import findings as f
-
     grid = f.Grid.from_table(table, TRAINING_FACTORS, metric)
     blocks, kernels = grid.levels
     rows = []
@@ -88,8 +65,6 @@ def training_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[d
 
 def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> list[dict]:
     """C5-C6 from the regularisation grid (alpha x lambda x dropout), the factors it varies."""
-    from helpers.experiments import findings as f
-
     varied = [p for p in REGULARISERS if table[p].nunique() > 1]
     if not varied:
         return []
@@ -108,26 +83,18 @@ def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> 
 
 def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, regime=None,
            metric: str = METRIC) -> list[dict]:
-    """C2-C6 from the two grids, in the study's order (see training_claims and
-    regularisation_claims). Each contrast reads every configuration of a grid once per seed;
-    with two or more seeds per configuration the noise is the pure error between seeds, with
-    one it is the additive model's residual (which then holds the interactions too). A claim
-    whose levels are not in the grid is left out (conclusion names it)."""
-    from helpers.experiments import findings as f
-
+    """C2-C6 from the two grids, in the study's order; a claim whose levels are not in its grid
+    is left out (conclusion names it). Noise: the pure error between a configuration's seeds,
+    with one seed the additive model's residual (which then holds the interactions too)."""
     regime = regime or f.UNNAMED
-    return training_claims(train_table, regime, metric) + regularisation_claims(
-        reg_table, regime, metric)
+    return (training_claims(train_table, regime, metric)
+            + regularisation_claims(reg_table, regime, metric))
 
 
 def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name: str,
                is_cinic10: bool) -> str:
     """03's conclusion, worded from the claims' verdicts (never from one configuration's score)."""
-    from helpers.base import escape
-    from helpers.experiments import findings
-
-    tested = {r["id"] for r in rows}
-    missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in tested]
+    missing = [c for c in ("C2", "C3", "C4", "C5", "C6") if c not in {r["id"] for r in rows}]
     seeds = trials.seed.nunique() if "seed" in trials else 1
     text = (
         f"On *{escape(dataset_name)}*: {len(trials)} trials of up to {epochs} epochs on "
@@ -139,38 +106,33 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
            "with one seed per configuration its interval rests on what the grid's main "
            "effects leave unexplained (noise and interactions together), and on one seed and "
            "one training subset.")
-        + " No single configuration's score is read on its own.\n\n"
-        + findings.conclusion(rows)
+        + " No single configuration's score is read on its own.\n\n" + f.conclusion(rows)
     )
     if missing:
-        text += (f"\n\nNot tested by this run's grids (their levels are missing): "
-                 f"{', '.join(missing)}.")
-    if not is_cinic10:
-        text += "\n\n" + NOT_CINIC10
-    return text
+        text += f"\n\nNot tested by this run's grids (their levels are missing): {', '.join(missing)}."
+    return text + ("" if is_cinic10 else "\n\n" + NOT_CINIC10)
 
 
-def describe(ds, settings: dict, epochs: int, repeats: int, executor: str, setup: dict) -> str:
-    """03's opening lines: data, subsets, epochs, seeds per configuration, executor, setup."""
-    text = (
-        f"{ds.name} ({ds.fingerprint}): {settings['train_per_class'] or 'all'} training and "
-        f"{settings['valid_per_class'] or 'all'} validation images per class, up to "
-        f"{epochs} epochs per trial, {repeats} seed(s) per configuration; "
-        f"executor {executor}; {setup}"
-    )
-    return text + (f"\n{ds.note}" if ds.note else "")
+def summary(train_table: pd.DataFrame, reg_table: pd.DataFrame, grid_claims: list[dict]) -> dict:
+    """results/03_hyperparams.json's numbers: each grid's summarise(), the main effects (per
+    parameter its best and worst level by mean metric and the spread between them, largest
+    first), the claims, the trial count, the trials' summed seconds and median images/s."""
+    def records(table: pd.DataFrame) -> list[dict]:  # NaN -> None, NumPy scalars -> Python's
+        return json.loads(table.to_json(orient="records"))
 
-
-def summary(train_table, reg_table, grid_claims: list[dict]) -> dict:
-    """results/03_hyperparams.json's numbers: each grid's summary, the main effects, the
-    claims, the trial count, the trials' summed seconds and median images/s."""
-    train_params, reg_params = ["n_blocks", "kernel_size"], ["alpha", "lam", "dropout"]
-    main_effects = pd.concat([effects(train_table, train_params), effects(reg_table, reg_params)])
+    effects = []
+    for table, params in ((train_table, TRAINING_FACTORS), (reg_table, REGULARISERS)):
+        means = [table.groupby(p)[METRIC].mean() for p in params]
+        effects.append(pd.DataFrame(
+            [(p, m.idxmax(), m.max(), m.idxmin(), m.min(), m.max() - m.min())
+             for p, m in zip(params, means)],
+            columns=["parameter", "best", "best_mean", "worst", "worst_mean", "spread"],
+        ).sort_values("spread", ascending=False))
     trials = pd.concat([train_table, reg_table], ignore_index=True)
     return {
-        "training_grid": as_records(summarise(train_table, train_params)),
-        "regularisation_grid": as_records(summarise(reg_table, reg_params)),
-        "effects": as_records(main_effects),
+        "training_grid": records(summarise(train_table, TRAINING_FACTORS)),
+        "regularisation_grid": records(summarise(reg_table, REGULARISERS)),
+        "effects": records(pd.concat(effects)),
         "claims": grid_claims,
         "n_trials": len(trials),
         "trial_seconds": round(float(trials.wall_seconds.sum()), 1),

@@ -1,5 +1,5 @@
-"""02_resnet's results: each seed's run (the notebook's train_one_seed trains every seed), their
-tables, claim C1 and the conclusion from the seeds' results."""
+"""02_resnet's results: each seed's run (the notebook's train_one_seed trains every seed), the
+seeds' table, claim C1 and the conclusion from the seeds' results."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 from helpers.base import escape
 from helpers.experiments import findings
 from helpers.experiments.protocol import NOT_CINIC10
-from helpers.models import training
+from helpers.models.training import TrainResult
 
 
 @dataclass
@@ -20,38 +20,19 @@ class SeedRun:
 
     seed: int
     model: keras.Model
-    result: training.TrainResult
+    result: TrainResult
     metrics: dict
 
 
-def seed_line(run: SeedRun) -> str:
-    """One seed's run in a line: epochs, seconds, images/s, best epoch, test accuracy."""
-    r = run.result
-    return (f"seed {run.seed}: {r.epochs_run} epochs in {r.seconds:.0f} s, "
-            f"{r.images_per_second:.0f} images/s, best epoch {r.best_epoch}, "
-            f"test accuracy {run.metrics['test_accuracy']:.4f}")
-
-
-def history(runs: list[SeedRun]) -> pd.DataFrame:
-    """Every seed's tidy history (epoch, split, metric, value) with a column `seed`."""
-    return pd.concat([r.result.history.assign(seed=r.seed) for r in runs], ignore_index=True)
-
-
-def seed_table(runs: list[SeedRun]) -> pd.DataFrame:
-    """One row per seed: test accuracy and loss, epochs, best epoch, images/s, optimiser."""
-    return pd.DataFrame(
-        [{"seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
-          "test_loss": r.metrics["test_loss"],
-          **{k: v for k, v in r.result.summary().items() if k != "timing"},
-          "optimizer": r.result.optimizer.get("class_name")} for r in runs]
-    ).set_index("seed")
-
-
-def seed_records(runs: list[SeedRun]) -> list[dict]:
-    """seed_table's rows for the results file, each with the optimiser its fit started with
-    (class_name and its whole get_config())."""
-    rows = seed_table(runs).reset_index().to_dict(orient="records")
-    return [{**row, "optimizer": r.result.optimizer} for row, r in zip(rows, runs)]
+def seed_table(runs: list[SeedRun], whole_optimizer: bool = False) -> pd.DataFrame:
+    """One row per seed: test accuracy and loss, images/s, seconds, epochs, best epoch and the
+    optimiser its fit started with: its class, or (for the results file) its class_name and
+    whole get_config()."""
+    return pd.DataFrame([{
+        "seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
+        "test_loss": r.metrics["test_loss"], **r.result.summary(),
+        "optimizer": r.result.optimizer if whole_optimizer else r.result.optimizer.get("class_name"),
+    } for r in runs]).drop(columns="timing").set_index("seed")
 
 
 def claim(runs: list[SeedRun], regime=None) -> dict:
@@ -66,17 +47,10 @@ def claim(runs: list[SeedRun], regime=None) -> dict:
     return findings.finding("C1", est, regime or findings.UNNAMED)
 
 
-def per_class(runs: list[SeedRun]) -> pd.DataFrame:
-    """Per class: mean test accuracy over seeds, and its lowest and highest seed."""
-    table = pd.DataFrame({r.seed: r.metrics["per_class"] for r in runs})
-    return pd.DataFrame({"mean": table.mean(axis=1), "lowest seed": table.min(axis=1),
-                         "highest seed": table.max(axis=1)})
-
-
 def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
                is_cinic10: bool) -> str:
     """Markdown, worded from C1's verdict and the seeds' spread; names from the data escaped."""
-    pc = per_class(runs)["mean"]
+    pc = pd.DataFrame({r.seed: r.metrics["per_class"] for r in runs}).mean(axis=1)
     text = (f"On *{escape(dataset_name)}*, {len(runs)} seed(s) of the ResNet trained on "
             f"{n_train:,} images reached a mean test accuracy of {findings.interval_text(c1)} "
             f"(the study: {findings.STUDY_RESNET:.4f} on full CINIC-10, one run).\n\n"
@@ -84,13 +58,10 @@ def conclusion(runs: list[SeedRun], c1: dict, dataset_name: str, n_train: int,
             f"Per class (mean over seeds), accuracy ranges from {pc.min():.2f} "
             f"(*{escape(str(pc.idxmin()))}*) to {pc.max():.2f} "
             f"(*{escape(str(pc.idxmax()))}*). ")
-    if all("per_source" in r.metrics for r in runs):
-        sources = list(runs[0].metrics["per_source"])
-        for s in sources:
-            est = findings.mean_of_runs([r.metrics["per_source"][s] for r in runs]).cleaned()
-            text += (f"Test images from {escape(s)}: accuracy {est.value:.3f}"
-                     + (f" [{est.low:.3f}, {est.high:.3f}]" if est.has_interval else "")
-                     + " (over seeds). ")
-    if not is_cinic10:
-        text += NOT_CINIC10
-    return text
+    sources = runs[0].metrics["per_source"] if all("per_source" in r.metrics for r in runs) else []
+    for s in sources:
+        est = findings.mean_of_runs([r.metrics["per_source"][s] for r in runs]).cleaned()
+        text += (f"Test images from {escape(s)}: accuracy {est.value:.3f}"
+                 + (f" [{est.low:.3f}, {est.high:.3f}]" if est.has_interval else "")
+                 + " (over seeds). ")
+    return text + ("" if is_cinic10 else NOT_CINIC10)

@@ -1,6 +1,6 @@
 """Figures of hyperparameter grids (03_hyperparams, Figures 4-8), drawn with seaborn from the
 trials table (one row per trial: the grid's parameter columns and a metric column such as
-best_val_accuracy)."""
+best_val_accuracy). A parameter's values are categories, in numeric order (seaborn's)."""
 
 from __future__ import annotations
 
@@ -25,44 +25,38 @@ def _label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
-def _levels(values: pd.Series) -> list[str]:
-    """A parameter's values as category labels, in numeric order ("3" before "10")."""
-    return [str(v) for v in sorted(values.unique())]
-
-
 def distribution(
     table: pd.DataFrame, by: str, title: str, hue: str | None = None, metric: str = METRIC
 ) -> Figure:
     """Box plot of metric (accuracy, 0-1) per value of `by`, every trial drawn as a point
     (coloured by `hue` when given, jittered sideways)."""
-    cats = table.assign(**{by: table[by].astype(str)}, **({hue: table[hue].astype(str)} if hue else {}))
-    fig = Figure(figsize=(6.5, 4))
-    ax = fig.subplots()
-    order = _levels(table[by])
-    sns.boxplot(cats, x=by, y=metric, order=order, showfliers=False, fill=False, color="0.3",
-                width=0.5, ax=ax)
-    sns.stripplot(cats, x=by, y=metric, order=order, hue=hue,
-                  hue_order=_levels(table[hue]) if hue else None,
+    ax = Figure(figsize=(6.5, 4)).subplots()
+    sns.boxplot(table, x=by, y=metric, showfliers=False, fill=False, color="0.3", width=0.5, ax=ax)
+    if hue:  # as text, so the colours are one per level (a number would be a continuous scale)
+        levels = [str(v) for v in sorted(table[hue].unique())]
+        table = table.assign(**{hue: table[hue].astype(str)})
+    sns.stripplot(table, x=by, y=metric, hue=hue, hue_order=levels if hue else None,
                   palette="viridis" if hue else None, jitter=0.12, size=6, alpha=0.85, ax=ax)
     if hue:
         ax.legend(title=_label(hue), fontsize=8)
     ax.set(xlabel=_label(by), ylabel=_label(metric), title=title)
-    return fig
+    return ax.figure
 
 
-def _grid(table: pd.DataFrame, rows: str, cols: str, metric: str) -> pd.DataFrame:
-    """Mean metric over seeds per (rows, cols) cell: a (len(rows), len(cols)) DataFrame."""
-    return table.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean")
+def _heatmap(ax, table: pd.DataFrame, rows: str, cols: str, metric: str, **kwargs) -> None:
+    """The mean metric over seeds per (rows, cols) cell, every cell annotated."""
+    grid = table.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean")
+    sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis", ax=ax,
+                cbar_kws={"label": f"mean {_label(metric)}"}, **kwargs)
+    ax.set(xlabel=_label(cols), ylabel=_label(rows))
 
 
 def heatmap(table: pd.DataFrame, rows: str, cols: str, title: str, metric: str = METRIC) -> Figure:
     """Mean metric per (rows, cols) cell over seeds, every cell annotated."""
-    fig = Figure(figsize=(6.5, 4.2))
-    ax = fig.subplots()
-    sns.heatmap(_grid(table, rows, cols, metric), annot=True, fmt=".3f", cmap="viridis", ax=ax,
-                cbar_kws={"label": f"mean {_label(metric)}"})
-    ax.set(xlabel=_label(cols), ylabel=_label(rows), title=title)
-    return fig
+    ax = Figure(figsize=(6.5, 4.2)).subplots()
+    _heatmap(ax, table, rows, cols, metric)
+    ax.set_title(title)
+    return ax.figure
 
 
 def mean_iqr(table: pd.DataFrame, params: list[str], title: str, metric: str = METRIC) -> Figure:
@@ -72,8 +66,7 @@ def mean_iqr(table: pd.DataFrame, params: list[str], title: str, metric: str = M
     axes = np.atleast_1d(fig.subplots(1, len(params), sharey=True))
     for ax, param in zip(axes, params):
         # ("pi", 50): the 25th to 75th percentile; with skewed trials the mean can lie outside
-        sns.pointplot(table.assign(**{param: table[param].astype(str)}), x=param, y=metric,
-                      order=_levels(table[param]), estimator="mean", errorbar=("pi", 50),
+        sns.pointplot(table, x=param, y=metric, estimator="mean", errorbar=("pi", 50),
                       capsize=0.15, ax=ax)
         ax.set(xlabel=_label(param), ylabel="")
     axes[0].set_ylabel(f"{_label(metric)}\n(mean; bars: interquartile range)")
@@ -87,18 +80,14 @@ def facet_heatmaps(
     """The grid's three regularisation parameters at once, as facets rather than a 3-D plot:
     one annotated heatmap (rows x cols, mean metric) per value of facet, one colour scale."""
     levels = sorted(table[facet].unique())
-    grids = [_grid(table[table[facet] == v], rows, cols, metric) for v in levels]
-    vmin = min(np.nanmin(g.to_numpy()) for g in grids)
-    vmax = max(np.nanmax(g.to_numpy()) for g in grids)
+    means = table.groupby([facet, rows, cols])[metric].mean()
     fig = Figure(figsize=(4.2 * len(levels) + 1, 3.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(levels) + 1, sharey=False,
-                                      width_ratios=[1] * len(levels) + [0.06]))
-    for i, (ax, v, grid) in enumerate(zip(axes, levels, grids)):
-        last = i == len(levels) - 1
-        sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis", vmin=vmin, vmax=vmax, ax=ax,
-                    cbar=last, cbar_ax=axes[-1] if last else None,
-                    cbar_kws={"label": f"mean {_label(metric)}"}, yticklabels=i == 0)
-        ax.set(title=f"{_label(facet)} {v}", xlabel=_label(cols),
-               ylabel=_label(rows) if i == 0 else "")
+    axes = fig.subplots(1, len(levels) + 1, width_ratios=[1] * len(levels) + [0.06])
+    for i, (ax, v) in enumerate(zip(axes, levels)):
+        _heatmap(ax, table[table[facet] == v], rows, cols, metric, vmin=means.min(),
+                 vmax=means.max(), cbar=v == levels[-1], cbar_ax=axes[-1], yticklabels=i == 0)
+        ax.set_title(f"{_label(facet)} {v}")
+        if i:
+            ax.set_ylabel("")
     fig.suptitle(title)
     return fig
