@@ -1,26 +1,24 @@
-"""Where this process's time goes: seconds per phase (acquiring a model, tracing, training steps,
-validation, evaluation), summed over every model built, fitted and evaluated in it. Each
-notebook's result file carries its kernel's totals (artifacts.save_metrics), so the budget
-benchmark can split a notebook's wall time without re-running it. Imports nothing heavy."""
+"""Where this process's time goes: seconds per phase, summed over every model built, fitted and
+evaluated in it; each notebook's result file carries its kernel's totals (artifacts.save_metrics).
+Imports nothing heavy."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 
-# build: a model made ready (built or reset) and compiled; trace: the first training step and
-# the first validation batch beyond a typical one (tf.function tracing, XLA/jax compilation);
-# steps: the training steps after that; validation: fit's per-epoch validation after its first
-# batch; evaluation: predictions on held-out splits after training.
+# build: a model made ready and compiled; trace: the first training step's and validation
+# batch's excess over a typical one (tracing, compilation); steps: the other training steps;
+# validation: the rest of fit's validation; evaluation: predictions after training
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
-_SPENT: dict[str, float] = {}
+_SPENT = dict.fromkeys(PHASES, 0.0)
 
 
 def add(phase: str, seconds: float) -> None:
     """Count seconds (>= 0) against phase (one of PHASES)."""
     if phase not in PHASES:
         raise ValueError(f"timing phase {phase!r}: one of {', '.join(PHASES)}")
-    _SPENT[phase] = _SPENT.get(phase, 0.0) + max(0.0, float(seconds))
+    _SPENT[phase] += max(0.0, float(seconds))
 
 
 @contextlib.contextmanager
@@ -35,4 +33,4 @@ def phase(name: str):
 
 def spent() -> dict[str, float]:
     """Seconds per phase so far in this process, rounded to 0.01 s (phases not met left out)."""
-    return {p: round(_SPENT[p], 2) for p in PHASES if p in _SPENT}
+    return {p: round(s, 2) for p, s in _SPENT.items() if s}
