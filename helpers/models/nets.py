@@ -8,6 +8,7 @@ import math
 import re
 
 import keras
+import pandas as pd
 from keras import layers, ops
 
 N_CLASSES = 10
@@ -84,9 +85,8 @@ def _elastic_net(w, lam, alpha, beta):
     return lam * (alpha * ops.sum(ops.abs(w)) + beta * ops.sum(ops.square(w)))
 
 
-def residual_block(
-    x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9
-):
+def residual_block(x, filters: int, kernel_size: int = 3, name: str = "block",
+                   bn_momentum: float = 0.9):
     """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
     projection where the channel count differs) is added to the second one's output.
     (b, h, w, c) -> (b, h, w, filters). bn_momentum: 0.99 (Keras' default) is the study's; 0.9
@@ -95,24 +95,18 @@ def residual_block(
     if x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
     for i in (1, 2):
-        x = layers.Conv2D(
-            filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv{i}"
-        )(x)
+        x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
+                          name=f"{name}_conv{i}")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return layers.Add(name=f"{name}_add")([x, shortcut])
 
 
-def create_resnet_model(
-    n_blocks: int = 3,
-    kernel_size: int = 3,
-    dropout: float = 0.2,
-    base_filters: int = 32,
-    output_regularizer: keras.regularizers.Regularizer | None = None,
-    name: str | None = None,
-    bn_momentum: float = 0.9,
-    tunable: bool = False,
-) -> keras.Model:
+def create_resnet_model(n_blocks: int = 3, kernel_size: int = 3, dropout: float = 0.2,
+                        base_filters: int = 32,
+                        output_regularizer: keras.regularizers.Regularizer | None = None,
+                        name: str | None = None, bn_momentum: float = 0.9,
+                        tunable: bool = False) -> keras.Model:
     """The study's ResNet: n_blocks (1..5: 32x32 -> 1x1) residual blocks, each followed by 2x2
     max pooling and dropout, filters doubling per block (capped at 256), then a softmax
     classifier (regularised if asked): (b, 10) probabilities. tunable: an
@@ -133,8 +127,7 @@ def create_resnet_model(
                                             output_regularizer.lam, **head)
     else:
         classifier = layers.Dense(N_CLASSES, kernel_regularizer=output_regularizer, **head)
-    outputs = classifier(x)
-    return keras.Model(inputs, outputs, name=name or f"resnet_b{n_blocks}_k{kernel_size}")
+    return keras.Model(inputs, classifier(x), name=name or f"resnet_b{n_blocks}_k{kernel_size}")
 
 
 def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
@@ -152,18 +145,15 @@ def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
 
 
 def deployable(model: keras.Model) -> keras.Model:
-    """model behind a Rescaling(1/255) layer: takes raw (b, 32, 32, 3) pixels in 0..255 and
-    returns class probabilities in CINIC-10's class order."""
+    """model behind Rescaling(1/255): raw (b, 32, 32, 3) pixels in 0..255 -> (b, 10) probabilities."""
     inputs = keras.Input((32, 32, 3), name="raw_image")
     x = layers.Rescaling(1.0 / 255, name="to_unit_range")(inputs)
     return keras.Model(inputs, model(x), name=f"{model.name}_raw")
 
 
-def layer_table(model: keras.Model):
+def layer_table(model: keras.Model) -> pd.DataFrame:
     """The report's model summary: one row per layer, a residual block (blockN_*) or a nested
     base model as one; columns layers (kinds), output shape, parameters; rows total, trainable."""
-    import pandas as pd
-
     rows: dict[str, dict] = {}
     for layer in model.layers:
         block = re.match(r"(block\d+)_", layer.name)
@@ -176,7 +166,6 @@ def layer_table(model: keras.Model):
         row["parameters"] += layer.count_params()
     table = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "parameters"]]
     table["layers"] = table["layers"].str.join(", ")
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     table.loc["total"] = ["", "", model.count_params()]
-    table.loc["trainable"] = ["", "", trainable]
+    table.loc["trainable"] = ["", "", sum(math.prod(w.shape) for w in model.trainable_weights)]
     return table.rename_axis("layer")

@@ -16,8 +16,6 @@ from helpers.base import StudyError, escape, resolve
 # tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
 # raw255 = plain 0..255 (models that normalise inside themselves: EfficientNet, ConvNeXt, ...).
 _RAW255 = ("EfficientNet", "ConvNeXt", "MobileNetV3", "RegNet", "ResNetRS")
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def preprocessing_mode(base_model: str) -> str:
@@ -45,15 +43,10 @@ class BasePreprocess(layers.Layer):
         self.mode = mode
 
     def call(self, x):
-        ops = keras.ops
-        if self.mode == "caffe":
-            return ops.flip(x * 255.0, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, x.dtype)
-        if self.mode == "tf":
-            return x * 2.0 - 1.0
-        if self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN, x.dtype)
-            return (x - mean) / ops.convert_to_tensor(_TORCH_STD, x.dtype)
-        return x * 255.0
+        if self.mode == "raw255":
+            return x * 255.0
+        return keras.applications.imagenet_utils.preprocess_input(
+            x * 255.0, data_format="channels_last", mode=self.mode)
 
     def compute_output_shape(self, input_shape):
         return input_shape

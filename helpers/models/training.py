@@ -178,8 +178,8 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
     return model
 
 
-def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
-                  restore_best: bool = True, seed: int | None = None) -> tuple[Throughput, list]:
+def fit_callbacks(n_images: int, *, patience: int = 4, restore_best: bool = True,
+                  seed: int | None = None) -> tuple[Throughput, list]:
     """(meter, callbacks) of every fit in 02-05: the throughput meter, EarlyStopping on val loss
     (the best epoch's weights restored unless restore_best is False), ReduceLROnPlateau, and the
     TensorBoard (tblog) and MLflow (mlflowlog) logs where switched on (seed: the fit's, else
@@ -188,27 +188,21 @@ def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best)
     plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6)
+        monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6)
     seed = _SEED if seed is None else seed
     logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
     return meter, [meter, stop, plateau, *logs]
 
 
 def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_size: int = 32,
-        seed: int = 0, patience: int = 4, lr_patience: int = 2, augment=None,
-        repeat_augmented: bool = False, eval_batch_size: int = 512,
-        callbacks: list | None = None, restore_best: bool = True) -> TrainResult:
+        seed: int = 0, patience: int = 4) -> TrainResult:
     """model.fit (the model compiled) on the cached input with validation_data and
-    fit_callbacks' callbacks, then those given."""
-    train_ds = make_input(
-        train, batch_size, seed=seed, augment=augment, repeat_augmented=repeat_augmented)
-    valid_ds = make_input(valid, eval_batch_size, shuffle=False)
-    n_images = len(train) * (2 if repeat_augmented else 1)
-    meter, every = fit_callbacks(n_images, patience=patience, lr_patience=lr_patience,
-                                 restore_best=restore_best, seed=seed)
+    fit_callbacks' callbacks, as the notebooks fit (tests, benchmarks)."""
+    meter, callbacks = fit_callbacks(len(train), patience=patience, seed=seed)
     t0 = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                     callbacks=[*every, *(callbacks or [])], verbose=verbosity(),
+    hist = model.fit(make_input(train, batch_size, seed=seed),
+                     validation_data=make_input(valid, 512, shuffle=False), epochs=epochs,
+                     callbacks=callbacks, verbose=verbosity(),
                      shuffle=False)  # make_input already shuffles, seeded
     return train_result(hist, meter, time.perf_counter() - t0)
 
