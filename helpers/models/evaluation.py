@@ -13,14 +13,9 @@ from helpers.data.pipeline import make_input
 
 
 def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (n, 10) for a split."""
+    """Class probabilities (n, 10) for a split (predict ignores the batches' labels)."""
     with timing.phase("evaluation"):
-        batches = make_input(split, batch_size, shuffle=False)
-        if hasattr(batches, "map"):  # tf.data: drop the labels; a PyDataset's are ignored
-            batches = batches.map(lambda x, y: x)
-        else:
-            batches.with_labels = False
-        return model.predict(batches, verbose=0)
+        return model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
 
 
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
