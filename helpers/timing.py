@@ -11,14 +11,14 @@ import time
 # batch's excess over a typical one (tracing, compilation); steps: the other training steps;
 # validation: the rest of fit's validation; evaluation: predictions after training
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
-_SPENT = dict.fromkeys(PHASES, 0.0)
+_SPENT: dict[str, float] = {}
 
 
 def add(phase: str, seconds: float) -> None:
     """Count seconds (>= 0) against phase (one of PHASES)."""
     if phase not in PHASES:
         raise ValueError(f"timing phase {phase!r}: one of {', '.join(PHASES)}")
-    _SPENT[phase] += max(0.0, float(seconds))
+    _SPENT[phase] = _SPENT.get(phase, 0.0) + max(0.0, float(seconds))
 
 
 @contextlib.contextmanager
@@ -33,4 +33,4 @@ def phase(name: str):
 
 def spent() -> dict[str, float]:
     """Seconds per phase so far in this process, rounded to 0.01 s (phases not met left out)."""
-    return {p: round(s, 2) for p, s in _SPENT.items() if s}
+    return {p: round(_SPENT[p], 2) for p in PHASES if p in _SPENT}
