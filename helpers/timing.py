@@ -1,17 +1,15 @@
-"""Where this process's time goes: seconds per phase (acquiring a model, tracing, training steps,
-validation, evaluation), summed over every model built, fitted and evaluated in it. Each
-notebook's result file carries its kernel's totals (artifacts.save_metrics), so the budget
-benchmark can split a notebook's wall time without re-running it. Imports nothing heavy."""
+"""Where this process's time goes: seconds per phase, summed over every model built, fitted and
+evaluated in it; each notebook's result file carries its kernel's totals (artifacts.save_metrics).
+Imports nothing heavy."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 
-# build: a model made ready (built or reset) and compiled; trace: the first training step and
-# the first validation batch beyond a typical one (tf.function tracing, XLA/jax compilation);
-# steps: the training steps after that; validation: fit's per-epoch validation after its first
-# batch; evaluation: predictions on held-out splits after training.
+# build: a model made ready and compiled; trace: the first training step's and validation
+# batch's excess over a typical one (tracing, compilation); steps: the other training steps;
+# validation: the rest of fit's validation; evaluation: predictions after training
 PHASES = ("build", "trace", "steps", "validation", "evaluation")
 _SPENT: dict[str, float] = {}
 

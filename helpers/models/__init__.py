@@ -1,8 +1,5 @@
-"""Models and training: nets (the ResNet, the simple CNN, Elastic Net), pretrained
-(keras.applications bases and the study's head), training (seeded fit), evaluation.
+"""Models and training: nets, pretrained bases, training (the seeded fit and its logs: tblog,
+mlflowlog), reuse (trace once per architecture), evaluation. Imports nothing heavy: the
+configuration layer checks a profile against LR_SCALING in milliseconds."""
 
-The allowed values of the parameters this layer owns live here, without TensorFlow, so the
-configuration layer can check a profile in milliseconds."""
-
-# how learning rates scale with the batch's ratio to the study's 32 (training.scaled_learning_rate)
-LR_SCALING = ("none", "linear", "sqrt")
+LR_SCALING = ("none", "linear", "sqrt")  # training.scaled_learning_rate's rules

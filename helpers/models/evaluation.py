@@ -1,5 +1,5 @@
-"""Evaluation used by every notebook: accuracy and loss, confusion matrix, per class and,
-where a dataset mixes them (CINIC-10), per image source (CIFAR-10 vs ImageNet)."""
+"""Evaluation: accuracy and loss, confusion matrix, per class and, where a dataset mixes them
+(CINIC-10), per image source (CIFAR-10 vs ImageNet)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ from helpers.data.pipeline import make_input
 
 
 def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (n, 10) for a split, in large batches (evaluation needs no small ones)."""
+    """Class probabilities (n, 10) for a split (predict ignores the batches' labels)."""
     with timing.phase("evaluation"):
-        batches = make_input(split, batch_size, shuffle=False)
-        if hasattr(batches, "map"):  # tf.data: drop the labels; a PyDataset's are ignored
-            batches = batches.map(lambda x, y: x)
-        else:
-            batches.with_labels = False
-        return model.predict(batches, verbose=0)
+        return model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
 
 
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
@@ -29,20 +24,15 @@ def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: i
     and per-source accuracy, confusion matrix (rows: true)."""
     probs = predict(model, split, batch_size)
     pred = probs.argmax(axis=1)
-    y = split.y
-    loss = float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
-    correct = pred == y
+    y, correct = split.y, pred == split.y
     cm = np.zeros((len(classes), len(classes)), np.int64)
     np.add.at(cm, (y, pred), 1)
-    out = {
-        f"{name}_accuracy": float(correct.mean()),
-        f"{name}_loss": loss,
-        f"n_{name}": int(len(y)),
-        "per_class": {
-            c: float(correct[y == i].mean()) for i, c in enumerate(classes) if (y == i).any()
-        },
-        "confusion_matrix": cm.tolist(),
-    }
+    out = {f"{name}_accuracy": float(correct.mean()),
+           f"{name}_loss": float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1)))),
+           f"n_{name}": int(len(y)),
+           "per_class": {c: float(correct[y == i].mean())
+                         for i, c in enumerate(classes) if (y == i).any()},
+           "confusion_matrix": cm.tolist()}
     sources = np.unique(split.sources)
     if len(sources) > 1:
         out["per_source"] = {s: float(correct[split.sources == s].mean()) for s in sources}
@@ -51,8 +41,8 @@ def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: i
 
 
 class Snapshot(keras.callbacks.Callback):
-    """At the end of epoch `epoch` (counted from 1) of a fit: the weights, and evaluate() on each
-    named split from those weights; the fit goes on unchanged (callbacks only read)."""
+    """At the end of epoch `epoch` (from 1): the weights, and evaluate() on each named split;
+    the fit goes on unchanged."""
 
     def __init__(self, epoch: int, splits: dict[str, Split], classes: list[str]):
         super().__init__()
@@ -69,9 +59,5 @@ class Snapshot(keras.callbacks.Callback):
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
     """per_class accuracies as a sorted table."""
-    return (
-        pd.Series(metrics["per_class"], name="accuracy")
-        .rename_axis("class")
-        .sort_values(ascending=False)
-        .to_frame()
-    )
+    return (pd.Series(metrics["per_class"], name="accuracy").rename_axis("class")
+            .sort_values(ascending=False).to_frame())

@@ -1,6 +1,6 @@
-"""The study's networks (Functional API) and its Elastic Net regulariser (registered, so saved
-models reload once this module is imported). All take (32, 32, 3) images scaled to [0, 1];
-`deployable` wraps any of them to take raw 0-255 pixels, as every saved model does."""
+"""The study's networks (Functional API) on (32, 32, 3) images in [0, 1] (`deployable`: raw
+0-255 pixels, as every saved model takes) and its Elastic Net regulariser (registered, so saved
+models reload once this module is imported)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import re
 
 import keras
+import pandas as pd
 from keras import layers, ops
 
 N_CLASSES = 10
@@ -15,20 +16,17 @@ N_CLASSES = 10
 
 @keras.saving.register_keras_serializable(package="helpers")
 class ElasticNetRegularization(keras.regularizers.Regularizer):
-    """l_reg = lam * (alpha * l1 + (1 - alpha) * l2), with l1 = sum|w| and l2 = sum w^2."""
+    """lam * (alpha * sum|w| + (1 - alpha) * sum w^2)."""
 
     def __init__(self, alpha: float = 0.5, lam: float = 0.01):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"ElasticNetRegularization: alpha must be in [0, 1], got {alpha}")
         if lam < 0:
             raise ValueError(f"ElasticNetRegularization: lam must be >= 0, got {lam}")
-        self.alpha = float(alpha)
-        self.lam = float(lam)
+        self.alpha, self.lam = float(alpha), float(lam)
 
     def __call__(self, w):
-        l1 = ops.sum(ops.abs(w))
-        l2 = ops.sum(ops.square(w))
-        return self.lam * (self.alpha * l1 + (1.0 - self.alpha) * l2)
+        return _elastic_net(w, self.lam, self.alpha, 1.0 - self.alpha)
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha, "lam": self.lam}
@@ -36,11 +34,9 @@ class ElasticNetRegularization(keras.regularizers.Regularizer):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class TunableElasticNetDense(layers.Dense):
-    """Dense with ElasticNetRegularization(alpha, lam) on its kernel, its λ, α and 1 − α held as
-    the layer's own non-trainable weights instead of constants: a traced model reads them, so
-    one trace serves every α and λ (03's regularisation trials, helpers.models.reuse). It
-    computes what Dense(kernel_regularizer=ElasticNetRegularization(alpha, lam)) computes, the
-    same float32 values in the same operations (tests/test_reuse.py checks it bitwise)."""
+    """Dense(kernel_regularizer=ElasticNetRegularization(alpha, lam)) with λ, α and 1 − α held
+    as non-trainable weights, not constants: one trace serves every α and λ (helpers.models.reuse),
+    computing the same float32 values in the same operations (tests/test_reuse.py: bitwise)."""
 
     def __init__(self, units: int, alpha: float = 0.5, lam: float = 0.01, **kwargs):
         ElasticNetRegularization(alpha, lam)  # the same checks of alpha and lam
@@ -65,8 +61,8 @@ class TunableElasticNetDense(layers.Dense):
 
 
 def count_params(model: keras.Model) -> int:
-    """model.count_params() without TunableElasticNetDense's α, λ and 1 − α (settings held as
-    weights, not parameters): the count a build with constant ones reports."""
+    """model.count_params() without TunableElasticNetDense's α, λ and 1 − α (settings, held as
+    weights): the count a build with constants reports."""
     held = sum(3 for layer in model.layers if isinstance(layer, TunableElasticNetDense))
     return int(model.count_params()) - held
 
@@ -78,56 +74,47 @@ class _ElasticNetOf(keras.regularizers.Regularizer):
         self.layer = layer
 
     def __call__(self, w):
-        l1 = ops.sum(ops.abs(w))
-        l2 = ops.sum(ops.square(w))
-        return self.layer.lam * (self.layer.alpha * l1 + self.layer.beta * l2)
+        return _elastic_net(w, self.layer.lam, self.layer.alpha, self.layer.beta)
 
     def get_config(self) -> dict:  # the layer's config holds α and λ (reuse's key drops them)
         return {}
 
 
-def residual_block(
-    x, filters: int, kernel_size: int = 3, name: str = "block", bn_momentum: float = 0.9
-):
+def _elastic_net(w, lam, alpha, beta):
+    """lam * (alpha * sum|w| + beta * sum w^2): both regularisers' one formula (beta = 1 - alpha)."""
+    return lam * (alpha * ops.sum(ops.abs(w)) + beta * ops.sum(ops.square(w)))
+
+
+def residual_block(x, filters: int, kernel_size: int = 3, name: str = "block",
+                   bn_momentum: float = 0.9):
     """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
     projection where the channel count differs) is added to the second one's output.
-    (b, h, w, c) -> (b, h, w, filters). bn_momentum: the notebooks' parameter; 0.99 (Keras'
-    default) is the study's, 0.9 suits short runs, which otherwise evaluate with unsettled
-    running statistics."""
+    (b, h, w, c) -> (b, h, w, filters). bn_momentum: 0.99 (Keras' default) is the study's; 0.9
+    suits short runs, which otherwise evaluate with unsettled running statistics."""
     shortcut = x
     if x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
     for i in (1, 2):
-        x = layers.Conv2D(
-            filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv{i}"
-        )(x)
+        x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
+                          name=f"{name}_conv{i}")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return layers.Add(name=f"{name}_add")([x, shortcut])
 
 
-def create_resnet_model(
-    n_blocks: int = 3,
-    kernel_size: int = 3,
-    dropout: float = 0.2,
-    base_filters: int = 32,
-    output_regularizer: keras.regularizers.Regularizer | None = None,
-    name: str | None = None,
-    bn_momentum: float = 0.9,
-    tunable: bool = False,
-) -> keras.Model:
-    """The study's ResNet: n_blocks residual blocks, each followed by 2x2 max pooling and dropout,
-    then a softmax classifier (regularised if asked). Filters double per block (capped at 256);
-    valid for n_blocks 1..5 (32x32 -> 1x1) and any kernel_size >= 1. Output (b, 10) probabilities.
-    bn_momentum: see residual_block (0.99 is Keras' default, which the study used). tunable:
-    an ElasticNetRegularization output_regularizer's α and λ become the classifier's weights
-    (TunableElasticNetDense), the same computation, one trace for every α and λ."""
+def create_resnet_model(n_blocks: int = 3, kernel_size: int = 3, dropout: float = 0.2,
+                        base_filters: int = 32,
+                        output_regularizer: keras.regularizers.Regularizer | None = None,
+                        name: str | None = None, bn_momentum: float = 0.9,
+                        tunable: bool = False) -> keras.Model:
+    """The study's ResNet: n_blocks (1..5: 32x32 -> 1x1) residual blocks, each followed by 2x2
+    max pooling and dropout, filters doubling per block (capped at 256), then a softmax
+    classifier (regularised if asked): (b, 10) probabilities. tunable: an
+    ElasticNetRegularization's α and λ held as weights (TunableElasticNetDense)."""
     if not 1 <= n_blocks <= 5:
         raise ValueError(
-            f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}"
-        )
-    inputs = keras.Input((32, 32, 3), name="image")
-    x = inputs
+            f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}")
+    x = inputs = keras.Input((32, 32, 3), name="image")
     for b in range(n_blocks):
         filters = min(base_filters * 2**b, 256)
         x = residual_block(x, filters, kernel_size, f"block{b + 1}", bn_momentum)
@@ -140,15 +127,13 @@ def create_resnet_model(
                                             output_regularizer.lam, **head)
     else:
         classifier = layers.Dense(N_CLASSES, kernel_regularizer=output_regularizer, **head)
-    outputs = classifier(x)
-    return keras.Model(inputs, outputs, name=name or f"resnet_b{n_blocks}_k{kernel_size}")
+    return keras.Model(inputs, classifier(x), name=name or f"resnet_b{n_blocks}_k{kernel_size}")
 
 
 def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
     """The study's simple model for the augmentation comparison: three convolutions with max
     pooling, then three dense layers. (b, 32, 32, 3) -> (b, 10)."""
-    inputs = keras.Input((32, 32, 3), name="image")
-    x = inputs
+    x = inputs = keras.Input((32, 32, 3), name="image")
     for i, filters in enumerate((32, 64, 64)):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
@@ -160,25 +145,20 @@ def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
 
 
 def deployable(model: keras.Model) -> keras.Model:
-    """model behind a Rescaling(1/255) layer: takes raw (b, 32, 32, 3) pixels in 0..255 and
-    returns class probabilities in CINIC-10's class order."""
+    """model behind Rescaling(1/255): raw (b, 32, 32, 3) pixels in 0..255 -> (b, 10) probabilities."""
     inputs = keras.Input((32, 32, 3), name="raw_image")
     x = layers.Rescaling(1.0 / 255, name="to_unit_range")(inputs)
     return keras.Model(inputs, model(x), name=f"{model.name}_raw")
 
 
-def layer_table(model: keras.Model):
-    """The report's compact model summary, a DataFrame: one row per layer, a residual block's
-    layers (blockN_*) and a nested base model as one row each; columns layers (the kinds),
-    output shape (without the batch) and parameters; last the rows `total` and `trainable`."""
-    import pandas as pd
-
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """The report's model summary: one row per layer, a residual block (blockN_*) or a nested
+    base model as one; columns layers (kinds), output shape, parameters; rows total, trainable."""
     rows: dict[str, dict] = {}
     for layer in model.layers:
         block = re.match(r"(block\d+)_", layer.name)
-        row = rows.setdefault(
-            block.group(1) if block else layer.name, {"layers": [], "parameters": 0}
-        )
+        row = rows.setdefault(block.group(1) if block else layer.name,
+                              {"layers": [], "parameters": 0})
         kind = type(layer).__name__
         if kind not in row["layers"]:
             row["layers"].append(kind)
@@ -186,7 +166,6 @@ def layer_table(model: keras.Model):
         row["parameters"] += layer.count_params()
     table = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "parameters"]]
     table["layers"] = table["layers"].str.join(", ")
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     table.loc["total"] = ["", "", model.count_params()]
-    table.loc["trainable"] = ["", "", trainable]
+    table.loc["trainable"] = ["", "", sum(math.prod(w.shape) for w in model.trainable_weights)]
     return table.rename_axis("layer")

@@ -1,7 +1,6 @@
-"""Transfer learning's plumbing: a keras.applications base (VGG19 by default) with its weights
-(ImageNet's, a local file or none, refused in one line where they cannot be had) and the input
-preprocessing it expects, as a layer inside the model (05's notebook builds the head and trains
-both stages)."""
+"""Transfer learning's plumbing: a keras.applications base with its weights (ImageNet's, a local
+file or none; one line where they cannot be had) and the input preprocessing it expects, as a
+layer (05's notebook builds the head and trains both stages)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,6 @@ from helpers.base import StudyError, escape, resolve
 # tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
 # raw255 = plain 0..255 (models that normalise inside themselves: EfficientNet, ConvNeXt, ...).
 _RAW255 = ("EfficientNet", "ConvNeXt", "MobileNetV3", "RegNet", "ResNetRS")
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def preprocessing_mode(base_model: str) -> str:
@@ -34,8 +31,8 @@ def preprocessing_mode(base_model: str) -> str:
 
 @keras.saving.register_keras_serializable(package="helpers")
 class BasePreprocess(layers.Layer):
-    """(b, h, w, 3) RGB in [0, 1] -> the input a pretrained base expects (see preprocessing_mode).
-    A real layer, not a Lambda, so saved models reload after `import helpers.models.pretrained`."""
+    """(b, h, w, 3) RGB in [0, 1] -> the input a pretrained base expects (preprocessing_mode);
+    not a Lambda, so saved models reload after `import helpers.models.pretrained`."""
 
     MODES = ("caffe", "tf", "torch", "raw255")
 
@@ -46,15 +43,10 @@ class BasePreprocess(layers.Layer):
         self.mode = mode
 
     def call(self, x):
-        ops = keras.ops
-        if self.mode == "caffe":
-            return ops.flip(x * 255.0, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, x.dtype)
-        if self.mode == "tf":
-            return x * 2.0 - 1.0
-        if self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN, x.dtype)
-            return (x - mean) / ops.convert_to_tensor(_TORCH_STD, x.dtype)
-        return x * 255.0
+        if self.mode == "raw255":
+            return x * 255.0
+        return keras.applications.imagenet_utils.preprocess_input(
+            x * 255.0, data_format="channels_last", mode=self.mode)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -73,17 +65,11 @@ class BaseChoice:
     reason: str
 
 
-def _constructor(base_model: str):
-    fn = getattr(keras.applications, base_model, None)
-    if fn is None or not callable(fn):
-        raise StudyError(
-            f"base_model {base_model!r}: not a keras.applications model (e.g. VGG19, MobileNet)"
-        )
-    return fn
-
-
 def _build(base_model: str, input_size: int, weights, alpha: float) -> keras.Model:
-    fn = _constructor(base_model)
+    fn = getattr(keras.applications, base_model, None)
+    if not callable(fn):
+        raise StudyError(
+            f"base_model {base_model!r}: not a keras.applications model (e.g. VGG19, MobileNet)")
     kwargs = {"include_top": False, "weights": weights, "input_shape": (input_size, input_size, 3)}
     if "alpha" in inspect.signature(fn).parameters:
         kwargs["alpha"] = alpha
@@ -97,12 +83,12 @@ def build_base(
     alpha: float = 1.0,
     allow_random_fallback: bool = False,
 ) -> BaseChoice:
-    """The base without its top, (b, s, s, 3) -> feature maps. weights: "imagenet" (Keras
-    downloads once and caches), a local weights file, or "none". When ImageNet weights cannot
-    be had, fall back to random weights only if allowed (synthetic data); else StudyError."""
+    """The base without its top, (b, s, s, 3) -> feature maps. weights: "imagenet" (downloaded
+    once, cached), a local weights file, or "none". ImageNet weights out of reach: random ones
+    only if allowed (synthetic data), else StudyError."""
     if weights in ("none", "", None):
-        model = _build(base_model, input_size, None, alpha)
-        return BaseChoice(model, False, "none", "weights='none' asked for random initial weights")
+        return BaseChoice(_build(base_model, input_size, None, alpha), False, "none",
+                          "weights='none' asked for random initial weights")
     if weights != "imagenet":
         path = resolve(weights)
         if not path.is_file():
@@ -119,8 +105,8 @@ def build_base(
                              f"(alpha={alpha}) ({str(err).splitlines()[0][:120]})") from None
         return BaseChoice(model, True, str(path), f"ImageNet weights loaded from {path.name}")
     try:
-        model = _build(base_model, input_size, "imagenet", alpha)
-        return BaseChoice(model, True, "imagenet", "ImageNet weights (Keras' release)")
+        return BaseChoice(_build(base_model, input_size, "imagenet", alpha), True, "imagenet",
+                          "ImageNet weights (Keras' release)")
     except Exception as err:  # Keras raises a bare Exception for a failed download
         detail = str(err).split(" -- ")[-1][:120]  # Keras: "URL fetch failure on URL: None -- why"
         why = f"ImageNet weights for {base_model} could not be downloaded ({detail})"
@@ -129,13 +115,12 @@ def build_base(
                 f"weights='imagenet': {why}; connect to the internet once (Keras caches them in "
                 "~/.keras/models), or pass a local file with -p weights=PATH"
             ) from None
-    model = _build(base_model, input_size, None, alpha)
-    return BaseChoice(model, False, "none", f"{why}; random initial weights instead")
+    return BaseChoice(_build(base_model, input_size, None, alpha), False, "none",
+                      f"{why}; random initial weights instead")
 
 
 def base_note(choice: BaseChoice, base_model: str) -> str:
-    """Markdown: where the base's weights came from, or that this is not transfer learning
-    (the reason may quote a path: escaped)."""
+    """Markdown: where the base's weights came from, or that this is not transfer learning."""
     if choice.pretrained:
         return f"Base `{base_model}`: {escape(choice.reason)}."
     return (f"**This run is not transfer learning.** {escape(choice.reason)}. The base starts from "

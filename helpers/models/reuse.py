@@ -1,18 +1,11 @@
 """Trace once per architecture. Tracing a model's training and validation steps takes seconds on
 2 cores, a large share of a short trial, so a process keeps the compiled model of each recent
-architecture and hands it to the next trial of that architecture reset to exactly the state a
-fresh build would have, its traced functions kept:
-
-- every variable (weights, batch-norm statistics, the dropout layers' seed states) is copied from
-  a fresh build made under the trial's seed (building is cheap; tracing is what costs), so
-  the initial weights and the random streams are the fresh build's, bit for bit;
-- the optimiser's variables (step count, moments, learning rate) go back to their values when
-  it was new, and the learning rate is set to the trial's.
-
-A trial then computes what a fresh build computes (tests/test_reuse.py compares the weights
-after training, bitwise). Public Keras APIs only: Model.variables, Variable.assign,
-Optimizer.build/variables/learning_rate. Set CINIC10_FRESH_BUILDS=1 to build and compile every model anew
-(the benchmarks' A/B switch)."""
+architecture and hands it to the next trial of that architecture in exactly the state a fresh
+build would have, its traced functions kept: every variable (weights, batch-norm statistics,
+dropout seed states) copied from the trial's own fresh build (cheap: tracing is what costs),
+and the optimiser's variables (step, moments, learning rate) put back to their values when
+new. tests/test_reuse.py compares the weights after training with a fresh build's, bitwise.
+CINIC10_FRESH_BUILDS=1 builds and compiles every model anew (the benchmarks' A/B switch)."""
 
 from __future__ import annotations
 
@@ -29,31 +22,25 @@ _KEPT: OrderedDict = OrderedDict()  # full key -> compiled model
 _INITIAL: dict[int, list] = {}  # id(model) -> its optimiser's variables' values when new
 
 
-def enabled() -> bool:
-    """Whether models are reused (unless CINIC10_FRESH_BUILDS=1)."""
-    return os.environ.get("CINIC10_FRESH_BUILDS", "") in ("", "0")
-
-
 def traced_once(model: keras.Model) -> keras.Model:
-    """model (built and compiled where the caller seeds a fresh one), or the kept compiled model
-    of the same architecture, compile settings and trainable flags, reset to model's state: its
-    variables copied in, its optimiser's put back to their values when new. The key is
-    everything that shapes training: model.get_config() (without its name, and the α and λ
-    that TunableElasticNetDense holds as weights, which are copied), the whole get_compile_config()
-    (the optimiser's class and get_config() but its name, the loss, the metrics), backend and
-    precision."""
-    if not enabled():
+    """model (built and compiled under the trial's seed), or the kept compiled model of the
+    same key, reset to model's state. The key is everything that shapes training: get_config()
+    (but its name, and the α and λ TunableElasticNetDense holds as weights), the whole
+    get_compile_config() (but the optimiser's name), trainable flags, backend and precision."""
+    if os.environ.get("CINIC10_FRESH_BUILDS", "") not in ("", "0"):
         return model
     with timing.phase("build"):
         key = ("compiled", backend.name(), keras.mixed_precision.global_policy().name,
-               _canonical(_architecture({**model.get_config(), "name": None})),  # (a label)
-               _canonical(_unnamed_optimizer(model.get_compile_config())),
+               _canonical({**model.get_config(), "name": None}),
+               _canonical(model.get_compile_config(), optimizer=True),
                tuple(v.trainable for v in model.weights))
         kept = _KEPT.get(key)
         if kept is None:
             model.optimizer.build(model.trainable_variables)  # as fit would, before its 1st step
             _INITIAL[id(model)] = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
-            _keep(key, model)
+            _KEPT[key] = model
+            while len(_KEPT) > KEEP:
+                _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
             return model
         _KEPT.move_to_end(key)
         copy_state(model, kept)
@@ -62,36 +49,19 @@ def traced_once(model: keras.Model) -> keras.Model:
         return kept
 
 
-def _architecture(config):
-    """A model's config without the values TunableElasticNetDense holds as weights (α, λ)."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "TunableElasticNetDense":
-            inner = {k: v for k, v in config["config"].items() if k not in ("alpha", "lam")}
-            return {**config, "config": inner}
-        return {k: _architecture(v) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_architecture(v) for v in config]
-    return config
-
-
-def _unnamed_optimizer(config: dict) -> dict:
-    """A compile config without its optimiser's names (a label, "adam_1" for a second Adam)."""
-    def unnamed(value):
+def _canonical(config: dict, optimizer: bool = False) -> str:
+    """config as sorted JSON, without TunableElasticNetDense's α and λ or (optimizer) the
+    compile config's optimiser names (labels: "adam_1" for a second Adam)."""
+    def strip(value, drop: tuple = ()):
         if isinstance(value, dict):
-            return {k: unnamed(v) for k, v in value.items() if k != "name"}
-        return value
+            if value.get("class_name") == "TunableElasticNetDense":
+                drop = ("alpha", "lam")
+            return {k: strip(v, drop) for k, v in value.items() if k not in drop}
+        return [strip(v) for v in value] if isinstance(value, list) else value
 
-    return {**config, "optimizer": unnamed(config.get("optimizer"))}
-
-
-def _canonical(config) -> str:
-    return json.dumps(config, sort_keys=True, default=repr)
-
-
-def _keep(key: tuple, model: keras.Model) -> None:
-    _KEPT[key] = model
-    while len(_KEPT) > KEEP:
-        _INITIAL.pop(id(_KEPT.popitem(last=False)[1]), None)
+    if optimizer:
+        config = {**config, "optimizer": strip(config.get("optimizer"), ("name",))}
+    return json.dumps(strip(config), sort_keys=True, default=repr)
 
 
 def copy_state(source: keras.Model, target: keras.Model) -> None:

@@ -1,6 +1,6 @@
-"""Training the study's way (Adam, EarlyStopping on val loss with best weights restored,
-ReduceLROnPlateau), seeded, on the cached input (tf.data on TensorFlow, a PyDataset on other
-backends), with images/s measured."""
+"""Training the study's way: seeded, on the cached input (tf.data on TensorFlow, a PyDataset
+elsewhere), with the callbacks every fit uses (EarlyStopping on val loss with the best weights
+restored, ReduceLROnPlateau, TensorBoard, MLflow) and images/s measured."""
 
 from __future__ import annotations
 
@@ -22,14 +22,16 @@ from helpers.data.pipeline import make_input, set_threads
 from helpers.models import LR_SCALING, mlflowlog, tblog
 
 BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
+_SEED = 0  # the seed of the last setup() (names the next fits' TensorBoard folders)
+_MIRRORED: dict = {}
 
 
 def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
-    """Seed Python/NumPy/TF, set CPU threads (all cores unless given), pick precision (mixed
-    float16 only when asked and a GPU is present: on CPU it is slower) and, with several GPUs,
-    train on all of them. The same on every backend. Returns what was chosen, for provenance."""
+    """Seed Python/NumPy/the backend, set CPU threads (all cores unless given), pick precision
+    (mixed float16 only when asked and a GPU is present) and train on every GPU. Returns what
+    was chosen, for provenance."""
     global _SEED
-    _SEED = seed  # (names the next fits' TensorBoard folders: tblog)
+    _SEED = seed
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
     backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
@@ -37,21 +39,14 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
     gpus = backend.gpus()
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    replicas = distribute()
-    return {"precision": policy, "gpus": len(gpus), "replicas": replicas,
+    return {"precision": policy, "gpus": len(gpus), "replicas": distribute(),
             "backend": backend.name()}
 
 
-_MIRRORED: dict = {}
-_SEED = 0  # the seed of the last setup()
-
-
 def distribute(devices: list[str] | None = None) -> int:
-    """With several GPUs (or the given devices), make a tf.distribute.MirroredStrategy over them
-    the process-wide default, so every model built and compiled afterwards trains on all of
-    them, each batch split between replicas (batch_size stays the global batch). Returns the
-    number of replicas (1: the default strategy, nothing changed). On jax:
-    keras.distribution.DataParallel over them instead (backend.data_parallel)."""
+    """With several GPUs (or the given devices), a tf.distribute.MirroredStrategy over them as
+    the default, so every model built afterwards trains on all (batch_size stays the global
+    batch); on jax keras.distribution.DataParallel (backend.data_parallel). Returns the replicas."""
     if not backend.is_tensorflow():
         return backend.data_parallel(devices)
     import tensorflow as tf
@@ -61,13 +56,13 @@ def distribute(devices: list[str] | None = None) -> int:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []
     if len(devices) < 2:
         return tf.distribute.get_strategy().num_replicas_in_sync
-    key = tuple(devices)
-    if key not in _MIRRORED:
-        _MIRRORED[key] = tf.distribute.MirroredStrategy(list(devices))
-    if tf.distribute.get_strategy() is not _MIRRORED[key]:
+    if tuple(devices) not in _MIRRORED:
+        _MIRRORED[tuple(devices)] = tf.distribute.MirroredStrategy(list(devices))
+    strategy = _MIRRORED[tuple(devices)]
+    if tf.distribute.get_strategy() is not strategy:
         tf.distribute.experimental_set_strategy(None)
-        tf.distribute.experimental_set_strategy(_MIRRORED[key])
-    return _MIRRORED[key].num_replicas_in_sync
+        tf.distribute.experimental_set_strategy(strategy)
+    return strategy.num_replicas_in_sync
 
 
 def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
@@ -82,9 +77,8 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "non
 
 @contextlib.contextmanager
 def quiet():
-    """For a loop of training runs (03's grid, 04's runs): no per-epoch lines (their curves
-    are the figures) and no TensorFlow retracing warnings (each run builds a new model, so
-    retracing is expected)."""
+    """For a loop of fits (03's grid, 04's runs): no per-epoch lines (the figures show the
+    curves) and no TensorFlow retracing warnings (each run builds a new model)."""
     tf_logger = logging.getLogger("tensorflow")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
@@ -96,21 +90,19 @@ def quiet():
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training images/s per epoch (validation time excluded), where a fit's seconds go
-    (timing()), a compact log line, and the optimiser the fit started with (its class and
-    whole config: what a result records). Only batch *begin* hooks: Keras keeps dispatching
-    batch ends asynchronously."""
+    """Training images/s per epoch (validation excluded), where the fit's seconds go (timing()),
+    one log line per epoch and the optimiser the fit started with (class and whole config).
+    Batch *begin* hooks only: Keras dispatches batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
         self.n_images, self.log = n_images, log
         self.rates: list[float] = []
-        self.seconds: list[float] = []
         self.train: list[float] = []  # per epoch: training seconds (steps, no validation)
         self.valid: list[float] = []  # per epoch: validation seconds
         self.steps: list[int] = []  # per epoch: training batches
         self._first_step = None
-        self.optimizer: dict = {}  # the optimiser as fit started: class_name, get_config()
+        self.optimizer: dict = {}  # class_name, config
 
     def on_train_begin(self, logs=None):
         opt = self.model.optimizer
@@ -118,8 +110,7 @@ class Throughput(keras.callbacks.Callback):
                           "config": json.loads(json.dumps(opt.get_config(), default=_plain))}
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
-        self._train_end = None
+        self._t0, self._train_end = time.perf_counter(), None
         self.steps.append(0)
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -134,25 +125,19 @@ class Throughput(keras.callbacks.Callback):
         now = time.perf_counter()
         end = self._train_end or now
         self.rates.append(self.n_images / max(end - self._t0, 1e-9))
-        self.seconds.append(now - self._t0)
         self.train.append(end - self._t0)
         self.valid.append(now - end)
         if self.log:
-            logs = logs or {}
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate"]
-            print(
-                f"epoch {epoch + 1}/{self.params['epochs']}  "
-                + "  ".join(parts)
-                + f"  lr {lr:.2e}  {self.rates[-1]:.0f} img/s  {self.seconds[-1]:.1f}s",
-                flush=True,
-            )
+            parts = [f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate"]
+            print(f"epoch {epoch + 1}/{self.params['epochs']}  {'  '.join(parts)}  lr {lr:.2e}  "
+                  f"{self.rates[-1]:.0f} img/s  {now - self._t0:.1f}s", flush=True)
 
     def timing(self) -> dict:
-        """Seconds of this fit: trace (the first step's and the first validation's excess over
-        a typical one: tracing/compilation), steps (the other training steps), validation,
-        first_step, step (a typical step: the median later epoch's, else the first epoch's
-        other steps), in 0.001 s. Empty before an epoch has ended."""
+        """Seconds of this fit, to 0.001 s: trace (the first step's and first validation's
+        excess over a typical one), steps (the rest of training), validation, first_step, step
+        (a typical step: the median later epoch's, else the first epoch's others). {} before
+        an epoch has ended."""
         if not self.train:
             return {}
         per_step = [t / n for t, n in zip(self.train[1:], self.steps[1:]) if n]
@@ -181,105 +166,63 @@ class TrainResult:
     optimizer: dict = field(default_factory=dict)  # as fit started: class_name, config
 
     def summary(self) -> dict:
-        return {
-            "images_per_second": round(self.images_per_second, 1),
-            "train_seconds": round(self.seconds, 1),
-            "epochs_run": self.epochs_run,
-            "best_epoch": self.best_epoch,
-            "timing": self.timing,
-        }
+        return {"images_per_second": round(self.images_per_second, 1),
+                "train_seconds": round(self.seconds, 1), "epochs_run": self.epochs_run,
+                "best_epoch": self.best_epoch, "timing": self.timing}
 
 
 def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Adam + sparse categorical cross-entropy + accuracy, as the study."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    """Adam, sparse categorical cross-entropy and accuracy, as the study (tests, benchmarks)."""
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
-def fit_callbacks(n_images: int, *, patience: int = 4, lr_patience: int = 2,
-                  restore_best: bool = True, seed: int | None = None) -> tuple[Throughput, list]:
-    """(meter, callbacks) every fit in 02-05 uses, from this one place: the throughput meter,
-    EarlyStopping on val loss (best epoch's weights restored unless restore_best is False),
-    ReduceLROnPlateau and, under the runner, TensorBoard logs of the epochs to
-    <run>/tensorboard/<notebook>/<arm>_s<seed>/ (tblog; seed: the fit's, else setup()'s) and,
-    with MLFLOW_TRACKING_URI set, MLflow's (mlflowlog). A
-    notebook's own model.fit passes the same list."""
+def fit_callbacks(n_images: int, *, patience: int = 4, restore_best: bool = True,
+                  seed: int | None = None) -> tuple[Throughput, list]:
+    """(meter, callbacks) of every fit in 02-05: the throughput meter, EarlyStopping on val loss
+    (the best epoch's weights restored unless restore_best is False), ReduceLROnPlateau, and the
+    TensorBoard (tblog) and MLflow (mlflowlog) logs where switched on (seed: the fit's, else
+    setup()'s)."""
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=restore_best
-    )
+        monitor="val_loss", patience=patience, restore_best_weights=restore_best)
     plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=lr_patience, min_lr=1e-6
-    )
+        monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6)
     seed = _SEED if seed is None else seed
     logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
     return meter, [meter, stop, plateau, *logs]
 
 
-def fit(
-    model: keras.Model,
-    train: Split,
-    valid: Split,
-    *,
-    epochs: int,
-    batch_size: int = 32,
-    seed: int = 0,
-    patience: int = 4,
-    lr_patience: int = 2,
-    augment=None,
-    repeat_augmented: bool = False,
-    eval_batch_size: int = 512,
-    callbacks: list | None = None,
-    restore_best: bool = True,
-) -> TrainResult:
-    """model.fit on the cached input with validation_data, EarlyStopping on val loss (the best
-    epoch's weights restored, unless restore_best is False: then the last epoch's stay) and
-    ReduceLROnPlateau. The model must already be compiled."""
-    train_ds = make_input(
-        train, batch_size, seed=seed, augment=augment, repeat_augmented=repeat_augmented
-    )
-    valid_ds = make_input(valid, eval_batch_size, shuffle=False)
-    n_images = len(train) * (2 if repeat_augmented else 1)
-    meter, every = fit_callbacks(n_images, patience=patience, lr_patience=lr_patience,
-                                 restore_best=restore_best, seed=seed)
+def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_size: int = 32,
+        seed: int = 0, patience: int = 4) -> TrainResult:
+    """model.fit (the model compiled) on the cached input with validation_data and
+    fit_callbacks' callbacks, as the notebooks fit (tests, benchmarks)."""
+    meter, callbacks = fit_callbacks(len(train), patience=patience, seed=seed)
     t0 = time.perf_counter()
-    hist = model.fit(
-        train_ds,
-        validation_data=valid_ds,
-        epochs=epochs,
-        callbacks=[*every, *(callbacks or [])],
-        verbose=verbosity(),
-        shuffle=False,  # make_input already shuffles, seeded (Keras would warn it ignores True)
-    )
+    hist = model.fit(make_input(train, batch_size, seed=seed),
+                     validation_data=make_input(valid, 512, shuffle=False), epochs=epochs,
+                     callbacks=callbacks, verbose=verbosity(),
+                     shuffle=False)  # make_input already shuffles, seeded
     return train_result(hist, meter, time.perf_counter() - t0)
 
 
 def verbosity():
-    """model.fit's verbose: 0 under the runner (the meter prints one line per epoch there),
-    Keras' progress bar in JupyterLab."""
+    """model.fit's verbose: 0 under the runner (the meter prints a line per epoch), Keras'
+    progress bar in JupyterLab."""
     return 0 if under_runner() else "auto"
 
 
 def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: float) -> TrainResult:
-    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult: the
-    tidy history, the median images/s, epochs run, the best (lowest val loss) epoch, and where
-    the seconds went (also added to the run's timing ledger)."""
+    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult; its
+    seconds also added to the process's timing ledger."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         timing.add(phase, spent.get(phase, 0.0))
-    return TrainResult(
-        tidy_history(hist.history),
-        float(pd.Series(meter.rates).median()),
-        seconds,
-        len(meter.rates),
-        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1,
-        spent,
-        meter.optimizer,
-    )
+    return TrainResult(tidy_history(hist.history), float(pd.Series(meter.rates).median()),
+                       seconds, len(meter.rates),
+                       int(pd.Series(hist.history["val_loss"]).idxmin()) + 1, spent,
+                       meter.optimizer)
 
 
 def _plain(value):
@@ -289,9 +232,6 @@ def _plain(value):
 
 def tidy_history(history: dict) -> pd.DataFrame:
     """Keras' history dict -> long rows (epoch, split, metric, value); lr kept as split 'train'."""
-    rows = []
-    for key, values in history.items():
-        split = "valid" if key.startswith("val_") else "train"
-        metric = key.removeprefix("val_")
-        rows += [(e + 1, split, metric, float(v)) for e, v in enumerate(values)]
+    rows = [(e + 1, "valid" if key.startswith("val_") else "train", key.removeprefix("val_"),
+             float(v)) for key, values in history.items() for e, v in enumerate(values)]
     return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
