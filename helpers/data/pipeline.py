@@ -71,8 +71,6 @@ class ArrayBatches(keras.utils.PyDataset):
     of epoch e is a pure function of (seed, e, i) (e counts Keras' calls of on_epoch_end: fit
     makes one more than its epochs, in every run)."""
 
-    with_labels = True  # evaluation.predict sets False: (images,) only
-
     def __init__(self, split: Split, batch_size: int = 32, *, shuffle: bool = True,
                  seed: int = 0, augment: Callable | None = None, repeat_augmented: bool = False):
         super().__init__(workers=1, use_multiprocessing=False)
@@ -96,7 +94,7 @@ class ArrayBatches(keras.utils.PyDataset):
                 # the batch's seed: the run's, the epoch and the batch's first index
                 pair = (self.seed, self.epoch * 2 * self.size + int(idx.min()))
                 images[flags] = self.augment(images[flags], pair)
-        return (images, self.y[real]) if self.with_labels else (images,)
+        return images, self.y[real]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
