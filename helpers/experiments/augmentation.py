@@ -5,7 +5,6 @@ augmentation; the seeds give the scatter."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
@@ -17,6 +16,7 @@ from helpers.atomic import read_json
 from helpers.base import escape
 from helpers.experiments import findings
 from helpers.experiments.protocol import NOT_CINIC10, study_settings
+from helpers.experiments.records import digest
 
 STUDYS = study_settings("04_augmentation")["augmentations"]  # the study's five
 
@@ -39,8 +39,8 @@ def arms(augmentations: dict) -> tuple[list[dict], dict[str, dict]]:
         config = keras.layers.serialize(layer)
         config["config"].pop("name", None)  # a label ("random_flip_1" in a rerun cell)
         layers[name] = json.loads(json.dumps(config))
-        digest = hashlib.sha256(json.dumps(layers[name], sort_keys=True).encode()).hexdigest()
-        configs.append({"name": name, "layer": f"{config['class_name']}-{digest[:12]}"})
+        key = digest(json.dumps(layers[name], sort_keys=True).encode())[:12]  # the trial ids' hash
+        configs.append({"name": name, "layer": f"{config['class_name']}-{key}"})
     return configs, layers
 
 
