@@ -1,6 +1,5 @@
-"""The data layer's front door: load_dataset(spec) -> Dataset (decoded, cached), the subsets a
-notebook trains on. sources (where images come from), cache (decode once), dataset (Split,
-Dataset, stratified draws), pipeline (tf.data from the cache), augment (seeded layers)."""
+"""The data layer's front door: load_dataset(spec) -> Dataset (decoded once, cached) and the
+subsets a notebook trains on."""
 
 from __future__ import annotations
 
@@ -20,23 +19,21 @@ from helpers.data.dataset import (  # noqa: F401  (the layer's names, from one p
 )
 from helpers.data.sources import SPLITS, resolve_source
 
-# 04's doubled set: "once" = the originals plus one augmented copy drawn once (the study's
-# "augmented dataset, twice as big"); "every_epoch" = the copy drawn anew each epoch
-# (augment.doubled_split). Here, not in augment, so profiles check it without TensorFlow.
+# 04's doubled set: the originals plus one augmented copy drawn "once" (the study's "augmented
+# dataset, twice as big") or anew "every_epoch"; here so profiles check it without TensorFlow.
 DOUBLED_SETS = ("once", "every_epoch")
 
 
 def load_dataset(spec: str = "auto", *, valid_fraction: float = 0.1, seed: int = 0,
-                 download: bool = True, say=print) -> Dataset:
-    """Resolve spec (auto | cinic10 | synthetic | PATH), decode it once into the cache, load it.
-    An archive checked and cached before, unchanged since, loads from its cache at once
-    (cache.known_archive): each notebook's kernel loads the dataset."""
+                 say=print) -> Dataset:
+    """spec (auto | cinic10 | synthetic | PATH) decoded once into the cache, loaded; an archive
+    met before and unchanged loads from its cache at once (cache.known_archive)."""
     cache.check_carving(valid_fraction, seed)  # before a download or a decode, not after
     path = resolve(spec) if spec not in ("auto", "cinic10", "synthetic") else None
     folder = cache.known_archive(path, valid_fraction, seed) if path is not None else None
     note = ""  # (a memo's cache has none: only auto's fallback or images left out have one)
     if folder is None:
-        source = resolve_source(spec, download=download, say=say)
+        source = resolve_source(spec, say=say)
         folder = cache.build_cache(source, valid_fraction=valid_fraction, seed=seed, say=say)
         note = source.note
         if path is not None and path.is_file():  # next time, known_archive finds it
@@ -50,9 +47,8 @@ PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_c
 
 
 def check_subset_sizes(ds: Dataset, params: dict, where: str) -> None:
-    """Refuse a *_per_class parameter above what its split has of its rarest class (the draw
-    would quietly take fewer than asked): one line naming the parameter and the most it can
-    be. 0 (or None) means the whole split, a float a share of each class."""
+    """Refuse a *_per_class parameter (0: the whole split, a float: a share) above the count of
+    its split's rarest class (the draw would quietly take fewer than asked)."""
     for key, split in PER_CLASS.items():
         n = params.get(key)
         counts = np.bincount(ds[split].y, minlength=len(ds.classes))
@@ -68,8 +64,7 @@ _LOADED: dict[str, Dataset] = {}
 
 
 def shared_dataset(spec: str, fingerprint: str | None = None, say=print) -> Dataset:
-    """load_dataset(spec), once per process: a notebook and the trials in its kernel (or in one
-    Ray worker) share it. Refuses a dataset whose fingerprint differs from the one asked for."""
+    """load_dataset(spec), once per process (kernel or Ray worker); refuses another fingerprint."""
     if spec not in _LOADED:
         _LOADED[spec] = load_dataset(spec, say=say)
     ds = _LOADED[spec]
@@ -82,10 +77,8 @@ def shared_dataset(spec: str, fingerprint: str | None = None, say=print) -> Data
 
 def load_subsets(spec: str, seed: int, train_per_class, valid_per_class,
                  test_per_class) -> tuple[Dataset, Split, Split, Split]:
-    """The dataset (shared_dataset) and the stratified train, valid and test subsets a
-    notebook trains on, each drawn with seed (None or 0 per class: the whole split)."""
+    """The dataset and its train, valid and test subsets drawn with seed (0: the whole split)."""
     ds = shared_dataset(spec)
-    sizes = {"train_per_class": train_per_class, "valid_per_class": valid_per_class,
-             "test_per_class": test_per_class}
+    sizes = dict(zip(PER_CLASS, (train_per_class, valid_per_class, test_per_class)))
     check_subset_sizes(ds, sizes, "load_subsets")
     return ds, *(stratified_subset(ds[split], sizes[key], seed) for key, split in PER_CLASS.items())

@@ -1,6 +1,5 @@
-"""Keras preprocessing layers (04's augmentations) as batched functions for
-pipeline.make_input(augment=), seeded by the batch's seed pair so a run is reproducible: inside
-tf.data on TensorFlow, on NumPy batches elsewhere (pipeline.ArrayBatches); the doubled set."""
+"""Keras preprocessing layers as batched functions for make_input(augment=), seeded by each
+batch's seed pair (reproducible inside tf.data or on NumPy batches); the doubled set."""
 
 from __future__ import annotations
 
@@ -12,14 +11,11 @@ import numpy as np
 from helpers import backend
 from helpers.data.dataset import Split
 
-AugmentFn = Callable  # (images, seed_pair) -> images: tf tensors on TensorFlow, else NumPy
-
 
 class _BatchSeeds(keras.random.SeedGenerator):
-    """Stateless seeds for one batch: its seed pair folded with a draw counter (Keras' own
-    SeedGenerator is a variable, whose updates under a parallel tf.data map are not
-    reproducible). portable: SeedSequence((pair, draw)) on the host, for every backend; else
-    TensorFlow's fold_in (a trace-time count: the same for every batch of a traced map)."""
+    """One batch's stateless seeds: its seed pair folded with a draw count (Keras' SeedGenerator is
+    a variable, not reproducible under a parallel tf.data map); portable: SeedSequence on the
+    host, else TensorFlow's fold_in (a trace-time count, the same for every batch)."""
 
     def __init__(self, seed_pair, portable: bool = False):  # no variable: no super().__init__
         self._pair, self._portable, self._draws = seed_pair, portable, 0
@@ -35,10 +31,9 @@ class _BatchSeeds(keras.random.SeedGenerator):
         return tf.random.experimental.stateless_fold_in(tf.cast(self._pair, tf.int64), self._draws)
 
 
-def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> AugmentFn:
-    """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> the same shape and
-    range: the layers in order, drawing from the seed pair only. portable (default: off
-    TensorFlow): NumPy in and out (fn.portable); else tf tensors, for a tf.data map."""
+def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> Callable:
+    """fn(images (b, 32, 32, 3) float32 in [0, 1], seed_pair (2,) int) -> the same: the layers in
+    order; portable (default off TensorFlow): NumPy in and out, else tf tensors for tf.data."""
     portable = not backend.is_tensorflow() if portable is None else portable
 
     def augment(images, seed_pair):
@@ -54,18 +49,16 @@ def from_layers(*chain: keras.layers.Layer, portable: bool | None = None) -> Aug
     return augment
 
 
-def doubled_split(split: Split, fn: AugmentFn, seed: int = 0, batch_size: int = 256) -> Split:
-    """The study's doubled training set: split's images followed by one augmented copy of each
-    (augmented_copy), so every epoch sees the very same 2n images -> Split of 2n rows."""
+def doubled_split(split: Split, fn: Callable, seed: int = 0, batch_size: int = 256) -> Split:
+    """The study's doubled set: split followed by one augmented copy drawn once (2n rows)."""
     return Split(np.concatenate([split.x, augmented_copy(split.x, fn, seed, batch_size)]),
                  np.concatenate([split.y, split.y]),
                  np.concatenate([split.names, np.char.add(split.names.astype(str), "#augmented")]),
                  np.concatenate([split.sources, split.sources]))
 
 
-def augmented_copy(x: np.ndarray, fn: AugmentFn, seed: int = 0, batch_size: int = 256):
-    """One augmented copy of uint8 images x (n, 32, 32, 3), drawn once in batches seeded by
-    (seed, start), rounded back to uint8 like the originals."""
+def augmented_copy(x: np.ndarray, fn: Callable, seed: int = 0, batch_size: int = 256):
+    """One augmented copy of uint8 images x (n, 32, 32, 3), batches seeded (seed, start), uint8."""
     copies = [x[:0]]
     for start in range(0, len(x), batch_size):
         out = fn(x[start : start + batch_size].astype(np.float32) / 255.0, (seed, start))
@@ -73,9 +66,8 @@ def augmented_copy(x: np.ndarray, fn: AugmentFn, seed: int = 0, batch_size: int 
     return np.concatenate(copies)
 
 
-def apply(fn: AugmentFn, images, seed: int = 0):
-    """fn on a NumPy batch (uint8 0..255 or float in [0, 1]) -> float32 (b, 32, 32, 3) in [0, 1],
-    for figures."""
+def apply(fn: Callable, images, seed: int = 0):
+    """fn on a NumPy batch (uint8, or float in [0, 1]) -> float32 (b, 32, 32, 3) in [0, 1]."""
     x = np.asarray(images)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     return keras.ops.convert_to_numpy(fn(x, (seed, 0)))

@@ -1,6 +1,5 @@
-"""Decode once: every image, in parallel (Ctrl-C or any error stops it at once), into a uint8
-array cache keyed by the source's fingerprint, written atomically under a lock for sharing,
-loaded later without pickle and without touching an image file again."""
+"""Decode once: every image in parallel (Ctrl-C or an error stops it at once) into a uint8 cache
+keyed by the source's fingerprint, written atomically under a lock, loaded without pickle."""
 
 from __future__ import annotations
 
@@ -57,8 +56,8 @@ def _check_carvable(source: Source, fraction: float) -> None:
 
 
 def fingerprint(source: Source, valid_fraction: float, seed: int) -> str:
-    """sha256 of the cache format, every image's path, class and content (sha256 of its bytes),
-    and (if valid/ is carved) how: any changed byte of any image changes it."""
+    """sha256 of the cache format, every image's path, class and content digest, and (if valid/
+    is carved) how: any changed byte of any image changes it."""
     h = hashlib.sha256(f"v{CACHE_VERSION}|{source.kind}".encode())
     if "valid" not in source.files:
         h.update(f"|carve {valid_fraction} seed {seed}".encode())
@@ -78,24 +77,22 @@ def image_source(name: str) -> str:
 
 
 def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
-                workers: int | None = None, say=print) -> Path:
-    """Decode source into data/cache/<name>-<fingerprint>/ (once) and return that folder.
-    Builders of one cache take turns under a file lock (data/cache/.<name>-<fp>.lock): the
-    second adopts the first's cache, and a finished cache is never replaced. A finished cache
-    on a read-only disk is used as it is; writing a new one there is a one-line error."""
+                say=print) -> Path:
+    """data/cache/<name>-<fingerprint>/, decoded once (build_once: builders take turns, a finished
+    cache is never replaced, a read-only one is used as it is)."""
     if "valid" not in source.files:
         _check_carvable(source, valid_fraction)
     fp = fingerprint(source, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
-    build = partial(_build, source, fp, dest, valid_fraction, seed, workers, say)
+    build = partial(_build, source, fp, dest, valid_fraction, seed, say)
     return build_once(dest, "meta.json", build, "cache", say)  # meta.json: written last
 
 
-def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
+def _build(source, fp, dest, valid_fraction, seed, say) -> None:
     """Decode and write the cache into a temporary folder, renamed to dest when whole."""
     _clean_stale_partials(dest.parent)
     t0 = time.perf_counter()
-    workers = workers or min(os.cpu_count() or 1, 8)
+    workers = min(os.cpu_count() or 1, 8)
     files, classes = source.files, source.classes
     rows = [r for split in files for r in files[split]]  # one pass over an archive
     with atomic_dir(dest) as tmp:  # no meta.json in dest (checked under the lock): not whole
@@ -126,9 +123,8 @@ def _build(source, fp, dest, valid_fraction, seed, workers, say) -> None:
 
 
 def _clean_stale_partials(cache_dir: Path) -> None:
-    """Remove other caches' .NAME-FP.XXXXXXXX.partial folders whose builder is gone (its lock
-    is free; another user's or a read-only one is not ours to judge); build_once removed this
-    cache's own."""
+    """Remove other caches' .partial folders whose builder is gone (its lock is free; another
+    user's or a read-only one is not ours to judge)."""
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
         with suppress(Timeout, OSError), FileLock(cache_dir / f".{key}.lock").acquire(timeout=0):
@@ -137,8 +133,7 @@ def _clean_stale_partials(cache_dir: Path) -> None:
 
 @contextmanager
 def _readable(path: Path) -> Iterator[Path]:
-    """For a block reading a cache file: damage (a truncated file, a missing key) is one line
-    naming it and the folder to delete."""
+    """Damage to the cache file read in the block is one line naming it and the folder to delete."""
     try:
         yield path
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
@@ -160,10 +155,9 @@ def load_meta(cache: Path) -> dict:
 
 
 def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
-    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its
-    path, size and mtime, the carving settings and this layer's code: reading a .tar.gz (to
-    check it and hash its images) takes seconds for cifar10-jpeg, far longer for CINIC-10, and
-    every notebook's kernel loads the dataset anew."""
+    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its path,
+    size, mtime, carving and this layer's code (every kernel loads the data; reading CINIC-10's
+    .tar.gz again would take minutes)."""
     st = path.stat()
     code = b"".join(Path(__file__).with_name(m).read_bytes()
                     for m in ("sources.py", "dataset.py", "cache.py"))
@@ -173,8 +167,7 @@ def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
 
 
 def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
-    """The cache an archive at path made before (unchanged since, same settings and code), or
-    None: then resolve, check and build as usual, and write archive_memo afterwards."""
+    """The cache the archive at path made before (unchanged, same settings and code), or None."""
     try:
         cache = data_dir() / "cache" / read_json(archive_memo(path, valid_fraction, seed))["cache"]
         return cache if path.is_file() and load_meta(cache)["location"] == str(path) else None
@@ -182,12 +175,8 @@ def known_archive(path: Path, valid_fraction: float, seed: int) -> Path | None:
         return None  # not an archive, not met yet, or a damaged memo or cache: not trusted
 
 
-# --- decoding: every image read once (an archive streamed, never extracted), in parallel ---
-
-
 def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
-    """(indices, [(name, bytes-or-path)]) -> (indices, (n, 32, 32, 3) uint8, greyscale count);
-    greyscale is widened to RGB."""
+    """(indices, [(name, bytes-or-path)]) -> (indices, (n, 32, 32, 3) uint8, greyscale widened)."""
     idx, items = chunk
     out = np.empty((len(items), 32, 32, 3), np.uint8)
     grey = 0
@@ -208,9 +197,8 @@ def decode_chunk(chunk: tuple[list[int], list[tuple[str, bytes | str]]]):
 
 
 def chunks(source: Source, rels: list[str]) -> Iterator[tuple[list[int], list]]:
-    """(indices, [(name, bytes-or-path)]) chunks of the images rels; an archive is streamed
-    once in its own member order (the indices put each image back in its place; check_archive
-    refused a name twice, so each has one position)."""
+    """(indices, [(name, bytes-or-path)]) chunks of the images rels; an archive streamed once in
+    member order (check_archive refused a name twice: each index is met once)."""
     if not source.location.is_file():  # a folder
         root = source.location / source.prefix
         for i in range(0, len(rels), CHUNK):
@@ -231,9 +219,8 @@ def chunks(source: Source, rels: list[str]) -> Iterator[tuple[list[int], list]]:
 
 
 def _worker_init(parent: int) -> None:
-    """A forked decoder: Ctrl-C reaches the whole process group, and the parent alone decides
-    (a worker dying of its own KeyboardInterrupt mid-message hangs the pool); SIGTERM just ends
-    it (not the cli's handler); a parent killed outright is noticed within a second, silently."""
+    """A forked decoder ignores Ctrl-C (one dying mid-message hangs the pool: the parent decides),
+    dies of SIGTERM (not the cli's handler), and exits within a second of its parent's death."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -246,10 +233,9 @@ def _worker_init(parent: int) -> None:
 
 
 def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tuple[np.ndarray, int]:
-    """The images rels of source as (n, 32, 32, 3) uint8 and how many were greyscale, decoded
-    by `workers` forked processes (threads once TensorFlow is loaded: forking its threads can
-    deadlock, and spawn would re-run an unguarded __main__), two chunks each read ahead. On an
-    error or Ctrl-C every chunk not started is dropped; a running one ends (under a second)."""
+    """The images rels as (n, 32, 32, 3) uint8 and the greyscale count, decoded by forked workers
+    (threads once TensorFlow is loaded: forking its threads can deadlock, spawn re-runs __main__),
+    two chunks each ahead; an error or Ctrl-C drops every chunk not started."""
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
     written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
     grey = 0

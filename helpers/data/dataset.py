@@ -1,5 +1,5 @@
-"""The data layer's types and draws: Split (one split in memory), Dataset (the three splits and
-their provenance), stratified subsets and carving, channel statistics. Nothing here reads a file."""
+"""The data layer's types (Split, Dataset) and draws (stratified subsets, carving, channel
+statistics); nothing here reads a file."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Dataset:
                 "location": self.meta["location"], "valid_carved": self.meta["valid_carved"]}
 
     def counts(self):
-        """Images per split and class, as a DataFrame (rows: classes, then total; columns: splits)."""
+        """Images per split (columns) and class (rows, then total), as a DataFrame."""
         import pandas as pd
 
         # a class folder named "total" keeps its own row, relabelled, under the real total
@@ -65,8 +65,7 @@ class Dataset:
 
 
 def stratified_subset(split: Split, per_class: int | float | None, seed: int = 0) -> Split:
-    """The same number (int) or share (float in (0, 1]) of every class, drawn with seed.
-    None or 0 means the whole split."""
+    """The same number (int) or share (float in (0, 1]) of every class (None or 0: all), seeded."""
     if not per_class:
         return split
     keep = _per_class(split.y, seed,
@@ -96,8 +95,8 @@ def _share(amount: int | float, idx: np.ndarray) -> int:
 
 
 def channel_stats(split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (3,) of pixel values in [0, 1], exact, from each channel's
-    histogram of its 256 values: a 90,000-image split never needs a float copy in memory."""
+    """Per-channel mean and std (3,) in [0, 1], exact from each channel's 256-bin histogram (a
+    90,000-image split never needs a float copy)."""
     hist = np.stack([np.bincount(split.x[..., ch].ravel(), minlength=256) for ch in range(3)])
     values = np.arange(256) / 255.0
     mean = hist @ values / hist.sum(axis=1)

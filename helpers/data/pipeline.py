@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import suppress
 
 import keras
 import numpy as np
@@ -14,29 +15,22 @@ from helpers.data.dataset import Split
 
 
 def set_threads(n: int | None = None) -> None:
-    """On TensorFlow, every core for one model (intra-op) and two op streams (inter-op):
-    measured best on small CPU boxes (JAX's XLA client uses every core already)."""
+    """TensorFlow: n cores intra-op, two inter-op (measured best on small CPU boxes; XLA: all)."""
     n = n or os.cpu_count() or 1
     if backend.is_tensorflow():
         import tensorflow as tf
 
-        try:
+        with suppress(RuntimeError):  # already initialised in this process: keep what is set
             tf.config.threading.set_intra_op_parallelism_threads(n)
             tf.config.threading.set_inter_op_parallelism_threads(min(2, n))
-        except RuntimeError:  # already initialised in this process: keep what is set
-            pass
 
 
 def make_input(split: Split, batch_size: int = 32, *, shuffle: bool = True, seed: int = 0,
                augment: Callable | None = None, repeat_augmented: bool = False):
-    """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32): a
-    tf.data.Dataset on TensorFlow, else an ArrayBatches.
-
-    The uint8 images stay in memory once; each epoch shuffles *indices* (seeded, different every
-    epoch) and gathers a whole batch at a time. augment(images, seed_pair) -> images runs
-    batched inside tf.data; with repeat_augmented the epoch holds the originals plus one
-    augmented copy of each, drawn anew every epoch (04's every_epoch; the study's doubled set,
-    drawn once, is augment.doubled_split)."""
+    """Batches of (images (b, 32, 32, 3) float32 in [0, 1], labels (b,) int32) gathered from the
+    uint8 split by seeded per-epoch shuffled indices: a tf.data.Dataset on TensorFlow, else an
+    ArrayBatches. augment(images, seed_pair) runs per batch; repeat_augmented: each epoch holds
+    the originals plus an augmented copy drawn anew (04's every_epoch)."""
     if not backend.is_tensorflow():
         return ArrayBatches(split, batch_size, shuffle=shuffle, seed=seed, augment=augment,
                             repeat_augmented=repeat_augmented)
@@ -57,19 +51,16 @@ def make_input(split: Split, batch_size: int = 32, *, shuffle: bool = True, seed
         return images, tf.gather(y, i % n)
 
     options = tf.data.Options()
-    # tf.data tunes itself only with CINIC10_TF_AUTOTUNE=1 (the benchmarks' A/B switch): on 2
-    # cores its tuning thread and the 16 parallel calls it starts with cost 03's short trials a
-    # fifth of their time (docs/speed.md). The batches are the same either way.
+    # tf.data tunes itself only with CINIC10_TF_AUTOTUNE=1: on 2 cores its tuning costs 03's short
+    # trials a fifth of their time (docs/speed.md); the batches are the same either way.
     options.autotune.enabled = os.environ.get("CINIC10_TF_AUTOTUNE", "") not in ("", "0")
     batches = idx.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """make_input without tf.data, for every Keras backend, augment a portable fn
-    (augment.from_layers(..., portable=True)); indices >= n are the augmented copies. Batch i
-    of epoch e is a pure function of (seed, e, i) (e counts Keras' calls of on_epoch_end: fit
-    makes one more than its epochs, in every run)."""
+    """make_input without tf.data (augment: a portable fn); batch i of epoch e is a pure function
+    of (seed, e, i), e counting Keras' calls of on_epoch_end (one more than fit's epochs)."""
 
     def __init__(self, split: Split, batch_size: int = 32, *, shuffle: bool = True,
                  seed: int = 0, augment: Callable | None = None, repeat_augmented: bool = False):

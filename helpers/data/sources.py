@@ -1,10 +1,8 @@
-"""Where images come from: CINIC-10 (downloaded or local), any folder or .tar/.tar.gz in its
-layout `<split>/<class>/*.png|jpg`, or the generated `synthetic` set, as a Source listing every
-image with the sha256 of its bytes."""
+"""Where images come from: CINIC-10 (downloaded or local), a folder or .tar/.tar.gz in its layout
+`<split>/<class>/*.png|jpg`, or the generated `synthetic` set, as a Source of every image."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import stat
@@ -33,9 +31,8 @@ MAX_IMAGE_BYTES = 16 * 2**20
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset in CINIC-10's layout, listed and checked: a folder, or a .tar/.tar.gz read in
-    place. kind: cinic10 | synthetic | folder; prefix: the path to train/ inside location;
-    files: split -> [(path below prefix, class index, sha256 of its bytes)] of every image."""
+    """A checked dataset in CINIC-10's layout (kind cinic10 | synthetic | folder); prefix: train/'s
+    path in location; files: split -> [(path below prefix, class index, sha256 of its bytes)]."""
 
     kind: str
     name: str
@@ -47,8 +44,7 @@ class Source:
 
 
 def is_image(rel: str) -> bool:
-    """Whether a path below the layout root names an image: an image suffix, and no hidden
-    (dot-named) folder or file on the way."""
+    """Whether a path below the layout root has an image suffix and no hidden (dot) part."""
     path = PurePosixPath(rel)
     return path.suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith(".") for p in path.parts)
 
@@ -85,9 +81,8 @@ def _identity(path: Path) -> tuple[int, int]:
 
 
 def _digest(path: Path) -> str:
-    """sha256 of a file's bytes (hex, 128 bits: plenty to tell images apart), read in chunks,
-    opened without blocking (a FIFO's open waits for a writer); refused before a byte is read:
-    a FIFO, a device or a socket, and a file over MAX_IMAGE_BYTES."""
+    """A file's sha256 (32 hex), opened without blocking (a FIFO's open waits for a writer);
+    anything but a regular file, or one over MAX_IMAGE_BYTES, is refused before it is read."""
     kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
              stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
     try:
@@ -110,14 +105,14 @@ def _check_size(where: str | Path, size: int) -> None:
                          f"most {MAX_IMAGE_BYTES // 2**20} MiB); remove it or replace it")
 
 
-def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> Source:
-    """Turn --dataset (auto | cinic10 | synthetic | PATH) into a Source, fetching or generating
-    it on first use. `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
+def resolve_source(spec: str = "auto", *, say=print) -> Source:
+    """--dataset (auto | cinic10 | synthetic | PATH) as a Source, fetched or generated on first
+    use; `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
     if spec == "synthetic":
         return make_synthetic(say=say)
     if spec in ("cinic10", "auto"):
         try:
-            path = _cinic10(download=download, say=say)
+            path = _cinic10(say)
         except StudyError as err:  # not on disk and not downloadable: auto may fall back
             if spec == "cinic10":
                 raise
@@ -134,8 +129,8 @@ def resolve_source(spec: str = "auto", *, download: bool = True, say=print) -> S
 
 
 def _list_images(path: Path) -> tuple[str, list[tuple[str, str]]]:
-    """(prefix: the path to train/ inside path, [(path below prefix, content digest)] of every
-    image, sorted) of a folder (train/ in it or up to two levels down) or an archive."""
+    """(train/'s path inside path, sorted [(path below it, digest)] of every image) of an archive
+    or a folder (train/ in it or up to two levels down)."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
@@ -154,11 +149,9 @@ def _list_images(path: Path) -> tuple[str, list[tuple[str, str]]]:
 
 
 def from_path(path: Path, kind: str = "folder") -> Source:
-    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as `ls`
-    skips them: .thumbs/, .DS_Store, ._x.png) and checked: train/ and test/ with the same
-    classes (valid/ optional), CINIC-10 (kind, or recognised by its classes, names and counts)
-    complete. Images outside <split>/<class>/ are left out, never without a word: the note
-    travels with the dataset."""
+    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as by `ls`)
+    and checked: train/ and test/ with the same classes, CINIC-10 (kind, or recognised by its
+    classes, names and counts) complete. Images outside <split>/<class>/ go into the note."""
     prefix, images = _list_images(path)
     tree: dict[str, dict[str, list[tuple[str, str]]]] = {}  # split -> class -> [(path, digest)]
     skipped = []
@@ -197,25 +190,19 @@ def from_path(path: Path, kind: str = "folder") -> Source:
     return Source(kind, name, path, prefix, note, classes, files)
 
 
-# --- CINIC-10 ---------------------------------------------------------------------------------
-
-
-def _cinic10(*, download: bool, say) -> Path:
+def _cinic10(say) -> Path:
     """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
     env, raw = os.environ.get("CINIC10_DIR"), data_dir() / "raw"
     folder, archive = raw / "CINIC-10", raw / "CINIC-10.tar.gz"
     path = resolve(env) if env else folder if folder.is_dir() else archive
     if not env and not path.exists():
-        if not download:
-            raise StudyError(f"{path}: not downloaded yet")
         download_cinic10(path, say=say)
     return path
 
 
 def download_cinic10(target: Path, say=print) -> Path:
-    """Download the official archive (~690 MB; CINIC10_URL overrides the address) to target with
-    a progress bar: into a temporary .part file beside it, renamed into place only once it reads
-    back as a whole gzip+tar (check_archive), so a killed download is never taken for a whole one."""
+    """Download the archive (~690 MB; CINIC10_URL overrides the address) to target, through a
+    .part file renamed into place once check_archive reads it whole (a killed one never is)."""
     url = os.environ.get("CINIC10_URL", CINIC10_URL)
     if os.environ.get("CINIC10_OFFLINE"):
         raise StudyError("CINIC10_OFFLINE is set, not downloading")
@@ -239,24 +226,14 @@ def download_cinic10(target: Path, say=print) -> Path:
     return write_atomic(target, fetch)
 
 
-# --- archives -----------------------------------------------------------------------------------
-
-
 def member_name(m: tarfile.TarInfo) -> str:
     """A member's path without a leading './' (tar -C dir . writes those)."""
     return str(PurePosixPath(m.name))
 
 
 def check_archive(archive: Path) -> dict[str, str]:
-    """{member name: sha256 of its bytes} of every image, in one pass over the whole archive
-    (a truncated or corrupt one is refused), cached per path, size and mtime. Refuses members
-    that could land outside a folder (links, absolute or `..` paths, devices) and a name twice."""
-    st = archive.stat()
-    return _members(archive.resolve(), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _members(archive: Path, size: int, mtime: int) -> dict[str, str]:
+    """{member name: sha256} of every image, in one pass; refuses a corrupt archive, members that
+    could land outside a folder, and a name twice."""
     digests, seen = {}, set()
     try:
         with tarfile.open(archive) as tar:
@@ -282,13 +259,12 @@ def _members(archive: Path, size: int, mtime: int) -> dict[str, str]:
         if zipfile.is_zipfile(archive):  # (checked only now: a tar may end with a .zip member)
             raise StudyError(f"{archive}: zip is not supported; use .tar/.tar.gz or a folder") from None
         raise StudyError(f"{archive}: truncated or corrupt archive, or not a .tar/.tar.gz "
-                         f"({_why(err, size)})") from None
+                         f"({_why(err, archive.stat().st_size)})") from None
     return digests
 
 
 def _why(err: Exception, size: int) -> str:
-    """tarfile's reason in a few words (for an unknown format it lists, a line each, every
-    compression it tried)."""
+    """tarfile's reason in a few words (for an unknown format it lists every compression tried)."""
     text = str(err)
     if size == 0:
         return "an empty file"
@@ -297,9 +273,6 @@ def _why(err: Exception, size: int) -> str:
     if text.startswith("file could not be opened"):
         return "neither a tar archive nor a gzip, bzip2 or xz-compressed one"
     return text.splitlines()[0] if text else type(err).__name__
-
-
-# --- synthetic ----------------------------------------------------------------------------------
 
 SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are not reused
 SYNTHETIC_CLASSES = ("disk", "square", "triangle", "ring", "h-stripes", "v-stripes", "cross",
@@ -312,10 +285,8 @@ SYNTHETIC_PER_CLASS = {"train": 600, "valid": 600, "test": 1000}
 
 def make_synthetic(per_class: int | dict[str, int] = SYNTHETIC_PER_CLASS, seed: int = 0,
                    say=print) -> Source:
-    """A generated, deterministic 10-class 32x32 RGB set (NOT CINIC-10): a noisy, randomly
-    coloured, placed and scaled shape over a gradient with a faint distractor, learnable but
-    not perfectly. per_class: for every split or one per split. Written once as PNGs in
-    CINIC-10's layout; generators of one set take turns under a lock."""
+    """A generated 10-class 32x32 RGB set (NOT CINIC-10): a noisy shape over a gradient with a
+    faint distractor; per_class for every split or per split; written once, under a lock."""
     sizes = per_class if isinstance(per_class, dict) else dict.fromkeys(SPLITS, per_class)
     size = "-".join(str(sizes[s]) for s in SPLITS) if len(set(sizes.values())) > 1 else sizes["train"]
     dest = data_dir() / "synthetic" / f"synthetic-v{SYNTHETIC_VERSION}-{size}-s{seed}"
@@ -341,8 +312,7 @@ _YY, _XX = np.mgrid[0:32, 0:32].astype(np.float32)
 
 
 def _shape_mask(c: int, rng: np.random.Generator, scale: float) -> np.ndarray:
-    """A (32, 32) bool mask of SYNTHETIC_CLASSES[c]'s shape, placed, sized (scale) and (for
-    stripes and checks) spaced at random: every class draws the same four numbers."""
+    """(32, 32) bool mask of SYNTHETIC_CLASSES[c]'s shape; every class draws the same 4 numbers."""
     cy, cx = rng.uniform(10, 22, size=2)
     r = scale * rng.uniform(5, 10)
     dy, dx = _YY - cy, _XX - cx
