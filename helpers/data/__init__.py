@@ -1,5 +1,4 @@
-"""The data layer's front door: load_dataset(spec) -> Dataset (decoded once, cached) and the
-subsets a notebook trains on."""
+"""The data layer's front door: load_dataset(spec) -> Dataset, and the subsets notebooks use."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ DOUBLED_SETS = ("once", "every_epoch")
 
 def load_dataset(spec: str = "auto", *, valid_fraction: float = 0.1, seed: int = 0,
                  say=print) -> Dataset:
-    """spec (auto | cinic10 | synthetic | PATH) decoded once into the cache, loaded; an archive
-    met before and unchanged loads from its cache at once (cache.known_archive)."""
+    """spec (auto | cinic10 | synthetic | PATH), decoded once into the cache (archives memoised)."""
     cache.check_carving(valid_fraction, seed)  # before a download or a decode, not after
     path = resolve(spec) if spec not in ("auto", "cinic10", "synthetic") else None
     folder = cache.known_archive(path, valid_fraction, seed) if path is not None else None
@@ -47,8 +45,7 @@ PER_CLASS = {"train_per_class": "train", "valid_per_class": "valid", "test_per_c
 
 
 def check_subset_sizes(ds: Dataset, params: dict, where: str) -> None:
-    """Refuse a *_per_class parameter (0: the whole split, a float: a share) above the count of
-    its split's rarest class (the draw would quietly take fewer than asked)."""
+    """Refuse a *_per_class count above its split's rarest class (a draw would take fewer)."""
     for key, split in PER_CLASS.items():
         n = params.get(key)
         counts = np.bincount(ds[split].y, minlength=len(ds.classes))

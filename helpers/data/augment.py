@@ -1,5 +1,4 @@
-"""Keras preprocessing layers as batched functions for make_input(augment=), seeded by each
-batch's seed pair (reproducible inside tf.data or on NumPy batches); the doubled set."""
+"""Keras preprocessing layers as make_input's augment: seeded by each batch's seed pair."""
 
 from __future__ import annotations
 

@@ -43,21 +43,8 @@ def check_carving(valid_fraction, seed) -> None:
         raise StudyError(f"seed {seed!r}: expected a whole number >= 0")
 
 
-def _check_carvable(source: Source, fraction: float) -> None:
-    """Refuse a train/ too small to carve a valid split with every class on both sides."""
-    n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(source.classes))
-    k = np.round(fraction * n)  # what carve_valid takes from each class
-    bad = [f"{cls} {n[c]}" for c, cls in enumerate(source.classes) if k[c] in (0, n[c])]
-    if bad:
-        raise StudyError(f"{source.location / source.prefix / 'train'}: too few images to carve "
-                         f"{fraction:.0%} of each class as valid (train/ images per class: "
-                         f"{', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); add a valid/ "
-                         "folder or more images")
-
-
 def fingerprint(source: Source, valid_fraction: float, seed: int) -> str:
-    """sha256 of the cache format, every image's path, class and content digest, and (if valid/
-    is carved) how: any changed byte of any image changes it."""
+    """sha256 of the cache format, every image's path, class and content digest, and the carving."""
     h = hashlib.sha256(f"v{CACHE_VERSION}|{source.kind}".encode())
     if "valid" not in source.files:
         h.update(f"|carve {valid_fraction} seed {seed}".encode())
@@ -76,12 +63,18 @@ def image_source(name: str) -> str:
     return "synthetic" if name.startswith("synthetic-") else "other"
 
 
-def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0,
-                say=print) -> Path:
-    """data/cache/<name>-<fingerprint>/, decoded once (build_once: builders take turns, a finished
-    cache is never replaced, a read-only one is used as it is)."""
+def build_cache(source: Source, *, valid_fraction: float = 0.1, seed: int = 0, say=print) -> Path:
+    """data/cache/<name>-<fingerprint>/, decoded once (build_once); refuses a train/ too small to
+    carve a valid split with every class on both sides."""
     if "valid" not in source.files:
-        _check_carvable(source, valid_fraction)
+        n = np.bincount([c for _, c, _ in source.files["train"]], minlength=len(source.classes))
+        k = np.round(valid_fraction * n)  # what carve_valid takes from each class
+        bad = [f"{cls} {n[c]}" for c, cls in enumerate(source.classes) if k[c] in (0, n[c])]
+        if bad:
+            raise StudyError(f"{source.location / source.prefix / 'train'}: too few images to "
+                             f"carve {valid_fraction:.0%} of each class as valid (train/ images "
+                             f"per class: {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''});"
+                             " add a valid/ folder or more images")
     fp = fingerprint(source, valid_fraction, seed)
     dest = data_dir() / "cache" / f"{source.name}-{fp}"
     build = partial(_build, source, fp, dest, valid_fraction, seed, say)
@@ -123,8 +116,7 @@ def _build(source, fp, dest, valid_fraction, seed, say) -> None:
 
 
 def _clean_stale_partials(cache_dir: Path) -> None:
-    """Remove other caches' .partial folders whose builder is gone (its lock is free; another
-    user's or a read-only one is not ours to judge)."""
+    """Remove other caches' .partial folders whose builder is gone (its lock is free)."""
     for part in cache_dir.glob(".*.partial"):
         key = part.name[1:].rsplit(".", 2)[0]  # .<NAME-FP>.<mkdtemp's 8 chars>.partial
         with suppress(Timeout, OSError), FileLock(cache_dir / f".{key}.lock").acquire(timeout=0):
@@ -155,9 +147,8 @@ def load_meta(cache: Path) -> dict:
 
 
 def archive_memo(path: Path, valid_fraction: float, seed: int) -> Path:
-    """data/cache/archives/<key>.json, naming the cache the archive at path made, keyed by its path,
-    size, mtime, carving and this layer's code (every kernel loads the data; reading CINIC-10's
-    .tar.gz again would take minutes)."""
+    """data/cache/archives/<key>.json naming the cache an archive made, keyed by its path, size,
+    mtime, carving and this layer's code (each kernel loads it; reading CINIC-10 takes minutes)."""
     st = path.stat()
     code = b"".join(Path(__file__).with_name(m).read_bytes()
                     for m in ("sources.py", "dataset.py", "cache.py"))
@@ -233,18 +224,16 @@ def _worker_init(parent: int) -> None:
 
 
 def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tuple[np.ndarray, int]:
-    """The images rels as (n, 32, 32, 3) uint8 and the greyscale count, decoded by forked workers
-    (threads once TensorFlow is loaded: forking its threads can deadlock, spawn re-runs __main__),
-    two chunks each ahead; an error or Ctrl-C drops every chunk not started."""
+    """rels as (n, 32, 32, 3) uint8 and the greyscale count, decoded by forked workers (threads once
+    TensorFlow is loaded: forking its threads can deadlock), two chunks each read ahead."""
     out = np.empty((len(rels), 32, 32, 3), np.uint8)
     written = np.zeros(len(rels), bool)  # a row never written must show, not pass as black
-    grey = 0
+    greys = []
 
     def take(done: Iterable[cf.Future]) -> None:
-        nonlocal grey
         for idx, arr, g in (f.result() for f in done):
             out[idx], written[idx] = arr, True
-            grey += g
+            greys.append(g)
             progress(len(idx))
 
     if "tensorflow" in sys.modules:
@@ -265,4 +254,4 @@ def _decode_all(source: Source, rels: list[str], workers: int, progress) -> tupl
         missing = np.flatnonzero(~written)
         raise StudyError(f"{source.location}: {len(missing)} listed images were never read "
                          f"(first {source.prefix}{rels[missing[0]]}); is the archive changing?")
-    return out, grey
+    return out, sum(greys)

@@ -1,5 +1,4 @@
-"""The data layer's types (Split, Dataset) and draws (stratified subsets, carving, channel
-statistics); nothing here reads a file."""
+"""The data layer's types (Split, Dataset) and draws (subsets, carving, channel statistics)."""
 
 from __future__ import annotations
 
@@ -95,8 +94,7 @@ def _share(amount: int | float, idx: np.ndarray) -> int:
 
 
 def channel_stats(split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (3,) in [0, 1], exact from each channel's 256-bin histogram (a
-    90,000-image split never needs a float copy)."""
+    """Per-channel mean and std (3,) in [0, 1], exact from 256-bin histograms (no float copy)."""
     hist = np.stack([np.bincount(split.x[..., ch].ravel(), minlength=256) for ch in range(3)])
     values = np.arange(256) / 255.0
     mean = hist @ values / hist.sum(axis=1)

@@ -1,5 +1,4 @@
-"""Batches for fit from the decoded uint8 cache (images are never decoded again per epoch):
-tf.data on TensorFlow; on another backend ArrayBatches, a keras.utils.PyDataset."""
+"""Batches for fit from the decoded uint8 arrays: tf.data on TensorFlow, else a PyDataset."""
 
 from __future__ import annotations
 

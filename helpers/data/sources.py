@@ -1,5 +1,4 @@
-"""Where images come from: CINIC-10 (downloaded or local), a folder or .tar/.tar.gz in its layout
-`<split>/<class>/*.png|jpg`, or the generated `synthetic` set, as a Source of every image."""
+"""Where images come from (CINIC-10, a folder or .tar/.tar.gz in its layout, `synthetic`)."""
 
 from __future__ import annotations
 
@@ -106,13 +105,16 @@ def _check_size(where: str | Path, size: int) -> None:
 
 
 def resolve_source(spec: str = "auto", *, say=print) -> Source:
-    """--dataset (auto | cinic10 | synthetic | PATH) as a Source, fetched or generated on first
-    use; `auto` falls back to synthetic, saying why, when CINIC-10 can't be had."""
+    """--dataset (auto | cinic10 | synthetic | PATH) as a Source; auto falls back to synthetic."""
     if spec == "synthetic":
         return make_synthetic(say=say)
     if spec in ("cinic10", "auto"):
-        try:
-            path = _cinic10(say)
+        try:  # CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download
+            env, raw = os.environ.get("CINIC10_DIR"), data_dir() / "raw"
+            folder, archive = raw / "CINIC-10", raw / "CINIC-10.tar.gz"
+            path = resolve(env) if env else folder if folder.is_dir() else archive
+            if not env and not path.exists():
+                download_cinic10(path, say=say)
         except StudyError as err:  # not on disk and not downloadable: auto may fall back
             if spec == "cinic10":
                 raise
@@ -129,8 +131,7 @@ def resolve_source(spec: str = "auto", *, say=print) -> Source:
 
 
 def _list_images(path: Path) -> tuple[str, list[tuple[str, str]]]:
-    """(train/'s path inside path, sorted [(path below it, digest)] of every image) of an archive
-    or a folder (train/ in it or up to two levels down)."""
+    """(train/'s path inside path: up to two levels down, sorted [(path below it, digest)])."""
     if not path.exists():
         raise StudyError(f"{path}: no such file or folder (give a dataset folder, .tar or .tar.gz)")
     if path.is_file():
@@ -149,9 +150,8 @@ def _list_images(path: Path) -> tuple[str, list[tuple[str, str]]]:
 
 
 def from_path(path: Path, kind: str = "folder") -> Source:
-    """A folder or archive in CINIC-10's layout, listed once (hidden names skipped, as by `ls`)
-    and checked: train/ and test/ with the same classes, CINIC-10 (kind, or recognised by its
-    classes, names and counts) complete. Images outside <split>/<class>/ go into the note."""
+    """A folder or archive in CINIC-10's layout, listed once and checked (CINIC-10, by kind or its
+    classes, names and counts, complete); images outside <split>/<class>/ go into the note."""
     prefix, images = _list_images(path)
     tree: dict[str, dict[str, list[tuple[str, str]]]] = {}  # split -> class -> [(path, digest)]
     skipped = []
@@ -188,16 +188,6 @@ def from_path(path: Path, kind: str = "folder") -> Source:
     files = {split: [(rel, c, digest) for c, cls in enumerate(classes)
                      for rel, digest in tree[split][cls]] for split in splits}
     return Source(kind, name, path, prefix, note, classes, files)
-
-
-def _cinic10(say) -> Path:
-    """CINIC10_DIR (folder or archive), else data/raw/CINIC-10[.tar.gz], else the download."""
-    env, raw = os.environ.get("CINIC10_DIR"), data_dir() / "raw"
-    folder, archive = raw / "CINIC-10", raw / "CINIC-10.tar.gz"
-    path = resolve(env) if env else folder if folder.is_dir() else archive
-    if not env and not path.exists():
-        download_cinic10(path, say=say)
-    return path
 
 
 def download_cinic10(target: Path, say=print) -> Path:
