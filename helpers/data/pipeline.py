@@ -81,7 +81,6 @@ class ArrayBatches(keras.utils.PyDataset):
         if self.augment is not None:
             flags = idx >= len(self.x) if self.repeat_augmented else np.ones(len(idx), bool)
             if flags.any():
-                # the batch's seed: the run's, the epoch and the batch's first index
                 pair = (self.seed, self.epoch * 2 * self.size + int(idx.min()))
                 images[flags] = self.augment(images[flags], pair)
         return images, self.y[real]

@@ -23,8 +23,7 @@ CINIC10_PER_SPLIT_CLASS = 9000
 SPLITS = ("train", "valid", "test")
 LAYOUT = f"expected <split>/<class>/*.png|jpg, splits {', '.join(SPLITS)}"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-# A 32x32 image file is a few KB (CINIC-10's PNGs: about 2.5 KB); anything past this is no
-# such image, and refused before it is read (a 6 GB file hashed whole was a MemoryError).
+# a 32x32 image is a few KB (CINIC-10's: ~2.5); larger files are refused unread (6 GB: MemoryError)
 MAX_IMAGE_BYTES = 16 * 2**20
 
 
@@ -264,12 +263,12 @@ def _why(err: Exception, size: int) -> str:
         return "neither a tar archive nor a gzip, bzip2 or xz-compressed one"
     return text.splitlines()[0] if text else type(err).__name__
 
+
 SYNTHETIC_VERSION = 2  # bump when synthetic_image changes, so old copies are not reused
 SYNTHETIC_CLASSES = ("disk", "square", "triangle", "ring", "h-stripes", "v-stripes", "cross",
                      "diagonal", "checker", "two-dots")
 
-# images per class and split of `synthetic` (auto's fallback): enough for the quick profile's
-# largest draws (02: 400 / 300 / 1,000), so `make report` runs end to end without CINIC-10
+# per class and split: enough for the quick profile's draws (`make report` without CINIC-10)
 SYNTHETIC_PER_CLASS = {"train": 600, "valid": 600, "test": 1000}
 
 
