@@ -50,9 +50,8 @@ def _run(args) -> None:
     # and the parameters cells alone (no data touched)
     from helpers.run.profiles import explain
 
-    name = args.profile.rsplit("/", 1)[-1].removesuffix(".yaml")
-    found = explain(args.profile, dataset=args.dataset, out=args.out or f"reports/{name}",
-                    only=only, overrides=args.param)
+    found = explain(args.profile, dataset=args.dataset, out=args.out, only=only,
+                    overrides=args.param)
     if args.json:
         print(json.dumps(found, indent=2))
         return
@@ -119,8 +118,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (workers
-    stopped, temporary files and folders removed); the command exits 143."""
+    """SIGTERM, raised where the process is: it unwinds as Ctrl-C does, and exits 143."""
 
 
 def _terminated(signum, frame):
@@ -142,16 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         # a SystemExit traceback in the cell): asyncio would log each, ~270 lines, at exit
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
         return 143 if isinstance(err, Terminated) else 130
-    except OSError as err:  # the machine's, not the code's: a full disk, a read-only folder
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        from helpers.run.runner import NotebookFailed  # (imported by then, if it is one)
+    except Exception as err:  # a notebook's failure, or the machine's: a full disk, a read-only
+        from helpers.run.runner import NotebookFailed  # folder (not the code's: those raise)
 
-        if not isinstance(err, NotebookFailed):
+        if not isinstance(err, NotebookFailed | OSError):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"error: {where}{getattr(err, 'strerror', None) or err}", file=sys.stderr)
         return 1
     finally:
         if previous is not None:
