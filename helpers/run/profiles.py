@@ -27,56 +27,43 @@ RUN_OPTIONS = {"run_dir": "--out", "profile": "--profile", "dataset": "--dataset
 TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks",
             "synthetic_fallback"}  # false: `auto` never falls back to generated data (full, gpu)
 FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
-# parameters with a closed set of values; each list lives with the code it parameterises (in
-# its layer's light __init__, which imports no TensorFlow)
+# closed sets of values, each from the light __init__ (no TensorFlow) of the code it parameterises
 CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS,
            "flip": FLIPS, "flip_mode": ("", *FLIPS)}  # "": no flip in 05
 
 
-def _range(low=None, high=None, *, low_open=False, high_open=False, whole=False):
-    """(test, words) for a number between low and high, each bound inclusive unless open."""
-    def test(v):
-        return ((low is None or (v > low if low_open else v >= low))
-                and (high is None or (v < high if high_open else v <= high)))
-
-    kind = "a whole number" if whole else "a number"
-    lo, hi = (f"{b:g}" if isinstance(b, float) else b for b in (low, high))
-    if high is None:
-        return test, f"{kind} {'>' if low_open else '>='} {lo}"
-    if low_open == high_open:
-        return test, f"{kind} between {lo} and {hi}" + (" (exclusive)" if low_open else "")
-    return test, f"{kind} in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
-
-
-WHOLE_1, WHOLE_0, BLOCKS = _range(1, whole=True), _range(0, whole=True), _range(1, 5, whole=True)
-POSITIVE, SHARE = _range(0, low_open=True), _range(0, 1, high_open=True)
+# (test, words) of a number's bounds
+WHOLE_1 = (lambda v: v >= 1, "a whole number >= 1")
+WHOLE_0 = (lambda v: v >= 0, "a whole number >= 0")
+BLOCKS = (lambda v: 1 <= v <= 5, "a whole number between 1 and 5")
+POSITIVE, SHARE = (lambda v: v > 0, "a number > 0"), (lambda v: 0 <= v < 1, "a number in [0, 1)")
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
 # parameters with bounds (nan and infinities are refused for every number)
 BOUNDS = {
     **dict.fromkeys(["epochs", "batch_size", "repeats", "head_epochs", "finetune_epochs",
                      "units", "n_examples", "kernel_size", "reg_kernel_size"], WHOLE_1),
-    "seed": _range(0, MAX_SEED, whole=True),
+    "seed": (lambda v: 0 <= v <= MAX_SEED, f"a whole number between 0 and {MAX_SEED}"),
     **dict.fromkeys(["patience", "train_per_class", "valid_per_class",
                      "test_per_class"], WHOLE_0),  # per class: 0 = all
     **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",
                      "cpus_per_trial"], POSITIVE),
     **dict.fromkeys(["dropout", "bn_momentum"], SHARE),
     **dict.fromkeys(["n_blocks", "reg_n_blocks"], BLOCKS),  # 32x32 pooled once per block
-    "input_size": _range(32, whole=True),  # keras.applications' smallest input
-    "gpus_per_trial": _range(0),
-    "brightness": _range(0, 1, low_open=True),
-    "rotation": _range(0, 0.25, low_open=True, high_open=True),  # under 90 degrees
-    "zoom": _range(0, 1, low_open=True, high_open=True),
-    "cutout": _range(0.02, 1, low_open=True),  # erased share of the area, from 2%
+    "input_size": (lambda v: v >= 32, "a whole number >= 32"),  # keras.applications' smallest input
+    "gpus_per_trial": (lambda v: v >= 0, "a number >= 0"),
+    "brightness": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "rotation": (lambda v: 0 < v < 0.25, "a number between 0 and 0.25 (exclusive)"),  # < 90 degrees
+    "zoom": (lambda v: 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+    "cutout": (lambda v: 0.02 < v <= 1, "a number in (0.02, 1]"),  # erased share of the area
 }
 # a grid's items obey the bounds of the parameter they vary
 GRIDS = {"n_blocks_grid": BLOCKS, "kernel_size_grid": WHOLE_1, "dropout_grid": SHARE,
-         "alpha_grid": _range(0, 1), "lam_grid": _range(0)}  # alpha: Elastic Net's l1 share
+         "alpha_grid": (lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+         "lam_grid": (lambda v: v >= 0, "a number >= 0")}  # alpha: Elastic Net's l1 share
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's YAML 1.1, except that 1e-3 is a float (as in YAML 1.2 and Python), also inside
-    a list: YAML 1.1 wants a dot (1.0e-3) and would read 1e-3 as a string."""
+    """YAML 1.1, except that 1e-3 is a float (1.1 reads it as a string), also inside a list."""
 
 
 _Loader.add_implicit_resolver(
@@ -113,8 +100,7 @@ def notebook_parameters(path: Path) -> dict:
 def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
     """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path; one
     with `extends: other` is the other with its own keys laid over it, merged key by key."""
-    plain = "/" not in spec and not spec.endswith(".yaml")
-    path = CONFIGS / f"{spec}.yaml" if plain else resolve(spec)
+    path = resolve(spec) if "/" in spec or spec.endswith(".yaml") else CONFIGS / f"{spec}.yaml"
     if not path.exists():
         have = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
         raise StudyError(f"profile {spec!r}: {path} does not exist (have {have}, or give a "
@@ -195,13 +181,6 @@ def parse_override(text: str):
     return target or None, name.strip(), yaml.load(raw, _Loader)
 
 
-def _not_a_run_option(where: str, key: str) -> None:
-    if key in RUN_OPTIONS:
-        extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
-        raise StudyError(f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}"
-                         f"{extra}, which checks it")
-
-
 def plan_sources(profile: str, *, dataset: str | None, out: str | None = None, only=None,
                  overrides=()) -> tuple[str, list, dict]:
     """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
@@ -216,20 +195,22 @@ def plan_sources(profile: str, *, dataset: str | None, out: str | None = None, o
     base = {"run_dir": str(check_out(out or f"reports/{name}")), "profile": name,
             "seed": check_value(f"profile {name}", "seed", prof.get("seed", 0), 0),
             "dataset": dataset or prof.get("dataset", "auto")}
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    named = [(f"profile {name}, all_notebooks", key) for key in every]
+    named += [(f"profile {name}, {stem}", key) for stem, ps in given.items() for key in ps or {}]
+    for where, key in [*named, *((f"-p {text}", key) for text, _, key, _ in parsed)]:
+        if key in RUN_OPTIONS:
+            extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
+            raise StudyError(f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}"
+                             f"{extra}, which checks it")
     for key in every:
-        _not_a_run_option(f"profile {name}, all_notebooks", key)
         if not any(key in d for d in defaults.values()):
             raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
-    for stem, params in given.items():
-        for key in params or {}:
-            _not_a_run_option(f"profile {name}, {stem}", key)
-    parsed = [(text, *parse_override(text)) for text in overrides]
 
     def hits(p: Path, target: str | None, key: str) -> bool:
         return key in defaults[p] and (target is None or p.stem.startswith(target))
 
     for text, target, key, _ in parsed:
-        _not_a_run_option(f"-p {text}", key)
         if not any(hits(p, target, key) for p in books):
             raise StudyError(
                 f"-p {text}: where a dataset has no valid/, every notebook loads the one carve "

@@ -122,8 +122,6 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                         **({} if seen is None else {"stdout_file": seen, "stderr_file": seen}))
             except (pm.PapermillExecutionError, DeadKernelError, OSError) as err:
-                # OSError: papermill could not save the executed copy (a full disk ...);
-                # DeadKernelError: the kernel was killed from outside (the out-of-memory killer)
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
                          else "its kernel, which died: killed from outside (the out-of-memory "
