@@ -1,6 +1,5 @@
-"""Check the Ray cluster at RAY_ADDRESS once, before any notebook starts: a wrong port, a missing
-token (Ray 2.60's RAY_AUTH_MODE=token) or a version mismatch is one line in seconds instead of Ray
-client's "connection timeout" from inside a notebook after ~50 s."""
+"""Check the Ray cluster at RAY_ADDRESS before any notebook: a wrong port, a missing token or a
+version mismatch is one line in seconds, not Ray client's timeout inside a notebook after ~50 s."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Profiles and parameters, one configuration path: configs/*.yaml override the notebooks'
-parameters cells (`all_notebooks:`, then `notebooks: {NN_name: ...}`) and -p overrides the profile.
-An unknown name, or a value that would fail late or run and mean nothing (a negative learning rate
-trains by gradient ascent), is one line naming it and where it was set, before anything runs."""
+"""Profiles over the notebooks' parameters cells (`all_notebooks:`, then `notebooks: {NN_name:}`),
+-p over both; an unknown name or a bad value is one line naming where, before anything runs."""
 
 from __future__ import annotations
 
@@ -258,8 +256,7 @@ def explain(profile: str, *, dataset: str | None, out: str | None = None, only=N
 
 
 def check_value(where: str, name: str, value, default):
-    """value for parameter name checked against its parameters-cell default (type), its bounds
-    and choices; an int widened to a float where the default is one."""
+    """value checked: its default's type (an int widened to a float), the bounds, the choices."""
     if value is None and default is not None:
         raise StudyError(f"{where}: parameter {name} is empty; give a value like the default "
                          f"{default!r}")

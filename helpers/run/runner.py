@@ -48,9 +48,8 @@ def rerun_command(profile: str, dataset: str, run_dir: Path, stem: str, params: 
 def run(profile: str = "quick", *, dataset: str | None = None, out: str | None = None,
         only: list[str] | None = None, overrides=(), report: bool = True,
         log_output: bool = False) -> Path:
-    """Validate, prepare the dataset once, run the notebooks (each in run.json as it starts and
-    ends), then the report, also after a failure (NotebookFailed after it); stderr (fd 2, the
-    kernels' too) goes through the noise filter throughout."""
+    """Validate, load the data once, run the notebooks (each in run.json), then the report, also
+    after a failure (NotebookFailed after it); stderr (the kernels' too) noise-filtered."""
     with quiet_kernel_noise():
         keras_backend = backend.check()  # one line before anything runs (KERAS_BACKEND=torch)
         name, steps, sources = plan_sources(profile, dataset=dataset, out=out, only=only,
