@@ -57,9 +57,10 @@ def run(profile: str = "quick", *, dataset: str | None = None, out: str | None =
         on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
         if on_ray and os.environ.get("RAY_ADDRESS"):  # before any kernel: seconds
             print(f"ray cluster: {check_cluster()}", flush=True)
-        for stem, p in () if os.environ.get("RAY_ADDRESS") else on_ray:  # the run's own Ray:
-            check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
-                            local_resources())  # before any kernel, else it queues them forever
+        elif on_ray:  # the run's own Ray: before any kernel, else Ray queues its trials forever
+            for stem, p in on_ray:
+                check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
+                                local_resources())
         mlflowlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
         run_dir = Path(steps[0][1]["run_dir"])
         with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
