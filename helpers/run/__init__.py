@@ -1,3 +1,1 @@
-"""What `python -m helpers` (and the `cinic10` script) does: profiles and their validation,
-running the notebooks with papermill (and what the terminal shows meanwhile), the Ray cluster
-check, and the stitched HTML/PDF report. run.json is helpers.record's."""
+"""What `python -m helpers` does: profiles, the runner, the Ray cluster check, the report."""

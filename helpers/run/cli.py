@@ -1,6 +1,5 @@
-"""Command line: `python -m helpers {data,run,report,compare}` (also installed as `cinic10`).
-Each command imports what it runs when it runs (papermill, the data layer, matplotlib and scipy
-take seconds): --help, --dry-run and a refused command answer at once."""
+"""Command line: `python -m helpers {data,run,report,compare}` (also installed as `cinic10`). Each
+command imports what it runs when it runs: --help, --dry-run and a refusal answer at once."""
 
 from __future__ import annotations
 
@@ -46,13 +45,11 @@ def _run(args) -> None:
         run(args.profile, dataset=args.dataset, out=args.out, only=only, overrides=args.param,
             report=not args.no_report, log_output=args.verbose)
         return
-    # the dry run: every selected notebook's parameters with their origins, from the profile
-    # and the parameters cells alone (no data touched)
+    # the dry run: from the profile and the parameters cells alone (no data touched)
     from helpers.run.profiles import explain
 
-    name = args.profile.rsplit("/", 1)[-1].removesuffix(".yaml")
-    found = explain(args.profile, dataset=args.dataset, out=args.out or f"reports/{name}",
-                    only=only, overrides=args.param)
+    found = explain(args.profile, dataset=args.dataset, out=args.out, only=only,
+                    overrides=args.param)
     if args.json:
         print(json.dumps(found, indent=2))
         return
@@ -87,8 +84,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     dataset = "auto | cinic10 | synthetic | PATH"
-    p = sub.add_parser("data", help="prepare a dataset (download, verify, decode, cache) and "
-                       "summarise it")
+    p = sub.add_parser("data", help="download, verify, decode, cache and summarise a dataset")
     p.add_argument("--dataset", default="auto", help=f"{dataset} (default auto)")
     p.add_argument("--valid-fraction", type=float, default=0.1,
                    help="share of train carved as valid when there is no valid/")
@@ -110,8 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild report.html/pdf from a run's executed notebooks")
     p.add_argument("run_dir", help="a run folder, e.g. reports/quick")
     p.set_defaults(func=_report)
-    p = sub.add_parser("compare", help="set runs' findings side by side: compare.html/pdf and "
-                       "a text table")
+    p = sub.add_parser("compare", help="runs' findings side by side: compare.html/pdf, text table")
     p.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders, the first the baseline")
     p.add_argument("--out", default=None, help="folder for compare.html (default reports/compare)")
     p.set_defaults(func=_compare)
@@ -119,8 +114,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does (workers
-    stopped, temporary files and folders removed); the command exits 143."""
+    """SIGTERM, raised where the process is: it unwinds as Ctrl-C does, and exits 143."""
 
 
 def _terminated(signum, frame):
@@ -142,16 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         # a SystemExit traceback in the cell): asyncio would log each, ~270 lines, at exit
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
         return 143 if isinstance(err, Terminated) else 130
-    except OSError as err:  # the machine's, not the code's: a full disk, a read-only folder
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        from helpers.run.runner import NotebookFailed  # (imported by then, if it is one)
+    except Exception as err:  # a notebook's failure, or the machine's: a full disk, a read-only
+        from helpers.run.runner import NotebookFailed  # folder (not the code's: those raise)
 
-        if not isinstance(err, NotebookFailed):
+        if not isinstance(err, NotebookFailed | OSError):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"error: {where}{getattr(err, 'strerror', None) or err}", file=sys.stderr)
         return 1
     finally:
         if previous is not None:

@@ -1,8 +1,5 @@
-"""Check the Ray cluster at RAY_ADDRESS once, before any notebook starts, so that a wrong port, a
-missing token or a version mismatch is one line in seconds instead of Ray client's "connection
-timeout" from inside a notebook after ~50 s. Ray 2.60's token auth: RAY_AUTH_MODE=token turns it
-on in a process; the token comes from RAY_AUTH_TOKEN, else the file at RAY_AUTH_TOKEN_PATH, else
-~/.ray/auth_token."""
+"""Check the Ray cluster at RAY_ADDRESS before any notebook: a wrong port, a missing token or a
+version mismatch is one line in seconds, not Ray client's timeout inside a notebook after ~50 s."""
 
 from __future__ import annotations
 
@@ -41,8 +38,7 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def _running_cluster(where: str) -> tuple[str, int]:
-    """RAY_ADDRESS=auto: the (host, GCS port) of the Ray cluster running on this machine, found
-    as ray.init(address="auto") finds it (the latest `ray start`, else a running GCS process)."""
+    """RAY_ADDRESS=auto: (host, GCS port) of this machine's Ray cluster, as ray.init finds it."""
     try:
         from ray._private.services import canonicalize_bootstrap_address_or_die
     except ImportError:
@@ -59,9 +55,7 @@ def _running_cluster(where: str) -> tuple[str, int]:
 
 def check_cluster(address: str | None = None, *, timeout: float = 5.0) -> str:
     """One line saying the cluster answers ('Ray 2.60.0, Python 3.11.7, 2 node(s) alive ...'),
-    or a StudyError naming the address, the likely cause and the fix. Each stage waits at most
-    timeout seconds; a ray:// address is also connected to once (a few seconds) to compare Ray
-    and Python versions."""
+    else a StudyError naming the address, the likely cause and the fix; each stage <= timeout s."""
     address = address or os.environ.get("RAY_ADDRESS", "")
     if address in ("", "local"):
         return "no remote cluster (RAY_ADDRESS unset or local: the run starts its own Ray)"

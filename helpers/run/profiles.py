@@ -1,12 +1,11 @@
-"""One configuration path: profile files (configs/*.yaml) override the notebooks' own
-parameters cells (`all_notebooks:` for every notebook that has the parameter, then
-`notebooks: {NN_name: ...}`), and -p overrides the profile. Unknown or mistyped names are refused
-before anything runs (papermill itself would only warn)."""
+"""Profiles over the notebooks' parameters cells (`all_notebooks:`, then `notebooks: {NN_name:}`),
+-p over both; an unknown name or a bad value is one line naming where, before anything runs."""
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import tempfile
@@ -15,19 +14,54 @@ from pathlib import Path
 import yaml
 
 from helpers.base import CONFIGS, NOTEBOOKS, StudyError, resolve
+from helpers.data import DOUBLED_SETS
+from helpers.experiments import EXECUTORS
 from helpers.experiments.protocol import origins
-from helpers.run.params import MAX_SEED, check_value
+from helpers.models import LR_SCALING
 
 COMMON = ("run_dir", "dataset", "seed", "profile")  # every notebook's parameters cell has these
 # the runner's own parameters: set by its options, which check them, never by -p or a profile
 RUN_OPTIONS = {"run_dir": "--out", "profile": "--profile", "dataset": "--dataset"}
 TOP_KEYS = {"description", "extends", "dataset", "seed", "all_notebooks", "notebooks",
             "synthetic_fallback"}  # false: `auto` never falls back to generated data (full, gpu)
+FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
+# closed sets of values, each from the light __init__ (no TensorFlow) of the code it parameterises
+CHOICES = {"lr_scaling": LR_SCALING, "executor": EXECUTORS, "doubled_set": DOUBLED_SETS,
+           "flip": FLIPS, "flip_mode": ("", *FLIPS)}  # "": no flip in 05
+
+
+# (test, words) of a number's bounds
+WHOLE_1 = (lambda v: v >= 1, "a whole number >= 1")
+WHOLE_0 = (lambda v: v >= 0, "a whole number >= 0")
+BLOCKS = (lambda v: 1 <= v <= 5, "a whole number between 1 and 5")
+POSITIVE, SHARE = (lambda v: v > 0, "a number > 0"), (lambda v: 0 <= v < 1, "a number in [0, 1)")
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are unsigned 32-bit
+# parameters with bounds (nan and infinities are refused for every number)
+BOUNDS = {
+    **dict.fromkeys(["epochs", "batch_size", "repeats", "head_epochs", "finetune_epochs",
+                     "units", "n_examples", "kernel_size", "reg_kernel_size"], WHOLE_1),
+    "seed": (lambda v: 0 <= v <= MAX_SEED, f"a whole number between 0 and {MAX_SEED}"),
+    **dict.fromkeys(["patience", "train_per_class", "valid_per_class",
+                     "test_per_class"], WHOLE_0),  # per class: 0 = all
+    **dict.fromkeys(["learning_rate", "head_learning_rate", "finetune_learning_rate", "alpha",
+                     "cpus_per_trial"], POSITIVE),
+    **dict.fromkeys(["dropout", "bn_momentum"], SHARE),
+    **dict.fromkeys(["n_blocks", "reg_n_blocks"], BLOCKS),  # 32x32 pooled once per block
+    "input_size": (lambda v: v >= 32, "a whole number >= 32"),  # keras.applications' smallest input
+    "gpus_per_trial": (lambda v: v >= 0, "a number >= 0"),
+    "brightness": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "rotation": (lambda v: 0 < v < 0.25, "a number between 0 and 0.25 (exclusive)"),  # < 90 degrees
+    "zoom": (lambda v: 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+    "cutout": (lambda v: 0.02 < v <= 1, "a number in (0.02, 1]"),  # erased share of the area
+}
+# a grid's items obey the bounds of the parameter they vary
+GRIDS = {"n_blocks_grid": BLOCKS, "kernel_size_grid": WHOLE_1, "dropout_grid": SHARE,
+         "alpha_grid": (lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+         "lam_grid": (lambda v: v >= 0, "a number >= 0")}  # alpha: Elastic Net's l1 share
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's YAML 1.1, except that 1e-3 is a float (as in YAML 1.2 and Python), also inside
-    a list: YAML 1.1 wants a dot (1.0e-3) and would read 1e-3 as a string."""
+    """YAML 1.1, except that 1e-3 is a float (1.1 reads it as a string), also inside a list."""
 
 
 _Loader.add_implicit_resolver(
@@ -62,11 +96,9 @@ def notebook_parameters(path: Path) -> dict:
 
 
 def load_profile(spec: str, _seen: tuple = ()) -> tuple[str, dict]:
-    """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path. A
-    profile with `extends: other` is the other profile with its own keys laid over it
-    (all_notebooks and each notebook's parameters merged key by key)."""
-    plain = "/" not in spec and not spec.endswith(".yaml")
-    path = CONFIGS / f"{spec}.yaml" if plain else resolve(spec)
+    """(name, contents) of a profile: smoke | quick | full | gpu (configs/) or a YAML path; one
+    with `extends: other` is the other with its own keys laid over it, merged key by key."""
+    path = resolve(spec) if "/" in spec or spec.endswith(".yaml") else CONFIGS / f"{spec}.yaml"
     if not path.exists():
         have = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
         raise StudyError(f"profile {spec!r}: {path} does not exist (have {have}, or give a "
@@ -118,8 +150,7 @@ def _read_yaml(path: Path):
 
 
 def check_out(out: str | os.PathLike) -> Path:
-    """The run folder --out names, resolved: refused if it is a file or cannot be created or
-    written, before anything runs."""
+    """The run folder --out names, resolved; refused (a file, unwritable) before anything runs."""
     path = resolve(out)
     if path.exists() and not path.is_dir():
         raise StudyError(f"--out {out}: {path} is a file; give a folder for the run")
@@ -148,16 +179,7 @@ def parse_override(text: str):
     return target or None, name.strip(), yaml.load(raw, _Loader)
 
 
-def _not_a_run_option(where: str, key: str) -> None:
-    """Refuse the runner's own parameters (run_dir, profile, dataset) from -p or a profile's
-    notebook sections: that would bypass --out's checks or misstate the provenance."""
-    if key in RUN_OPTIONS:
-        extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
-        raise StudyError(f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}"
-                         f"{extra}, which checks it")
-
-
-def plan_sources(profile: str, *, dataset: str | None, out: str, only=None,
+def plan_sources(profile: str, *, dataset: str | None, out: str | None = None, only=None,
                  overrides=()) -> tuple[str, list, dict]:
     """(profile name, [(notebook, parameters)], {stem: {parameter: 'profile' | '-p'}}: the layer
     that set each value, which helpers.experiments.protocol turns into its origin)."""
@@ -166,33 +188,33 @@ def plan_sources(profile: str, *, dataset: str | None, out: str, only=None,
     defaults = {p: notebook_parameters(p) for p in notebooks()}
     given, every = prof.get("notebooks") or {}, prof.get("all_notebooks") or {}
     stems = [p.stem for p in defaults]
-    for stem in given:
-        if stem not in stems:
-            raise StudyError(f"profile {name}: no notebook {stem!r} (have {', '.join(stems)})")
-    base = {"run_dir": str(check_out(out)), "profile": name,
+    if stray := [stem for stem in given if stem not in stems]:
+        raise StudyError(f"profile {name}: no notebook {stray[0]!r} (have {', '.join(stems)})")
+    base = {"run_dir": str(check_out(out or f"reports/{name}")), "profile": name,
             "seed": check_value(f"profile {name}", "seed", prof.get("seed", 0), 0),
             "dataset": dataset or prof.get("dataset", "auto")}
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    named = [(f"profile {name}, all_notebooks", key) for key in every]
+    named += [(f"profile {name}, {stem}", key) for stem, ps in given.items() for key in ps or {}]
+    for where, key in [*named, *((f"-p {text}", key) for text, _, key, _ in parsed)]:
+        if key in RUN_OPTIONS:
+            extra = " or the profile's top-level `dataset:`" if key == "dataset" else ""
+            raise StudyError(f"{where}: {key} is the runner's own; set it with {RUN_OPTIONS[key]}"
+                             f"{extra}, which checks it")
     for key in every:
-        _not_a_run_option(f"profile {name}, all_notebooks", key)
         if not any(key in d for d in defaults.values()):
             raise StudyError(f"profile {name}, all_notebooks: no notebook has a parameter {key!r}")
-    for stem, params in given.items():
-        for key in params or {}:
-            _not_a_run_option(f"profile {name}, {stem}", key)
-    parsed = [(text, *parse_override(text)) for text in overrides]
 
     def hits(p: Path, target: str | None, key: str) -> bool:
         return key in defaults[p] and (target is None or p.stem.startswith(target))
 
     for text, target, key, _ in parsed:
-        _not_a_run_option(f"-p {text}", key)
-        if key == "valid_fraction" and not any(hits(p, target, key) for p in books):
+        if not any(hits(p, target, key) for p in books):
             raise StudyError(
                 f"-p {text}: where a dataset has no valid/, every notebook loads the one carve "
                 "(10% of train/ per class, carve seed 0); give the dataset a valid/ folder to "
-                "choose another")
-        if not any(hits(p, target, key) for p in books):
-            raise StudyError(f"-p {key}: no selected notebook has a parameter {key!r}")
+                "choose another" if key == "valid_fraction"
+                else f"-p {key}: no selected notebook has a parameter {key!r}")
     result, sources = [], {}
     for p in books:
         params, src = dict(base), sources.setdefault(p.stem, {})
@@ -221,9 +243,9 @@ def plan_sources(profile: str, *, dataset: str | None, out: str, only=None,
     return name, result, sources
 
 
-def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides=()) -> dict:
-    """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}
-    for every selected notebook; reads only the profile and the parameters cells."""
+def explain(profile: str, *, dataset: str | None, out: str | None = None, only=None,
+            overrides=()) -> dict:
+    """The dry run: {"profile": name, "notebooks": {stem: {parameter: {"value", "origin"}}}}."""
     name, steps, sources = plan_sources(profile, dataset=dataset, out=out, only=only,
                                         overrides=overrides)
     books = {}
@@ -231,3 +253,43 @@ def explain(profile: str, *, dataset: str | None, out: str, only=None, overrides
         found = origins(p.stem, params, sources[p.stem])
         books[p.stem] = {k: {"value": v, "origin": found[k]} for k, v in params.items()}
     return {"profile": name, "notebooks": books}
+
+
+def check_value(where: str, name: str, value, default):
+    """value checked: its default's type (an int widened to a float), the bounds, the choices."""
+    if value is None and default is not None:
+        raise StudyError(f"{where}: parameter {name} is empty; give a value like the default "
+                         f"{default!r}")
+    value = _typed(where, name, value, default)
+    if isinstance(value, list):
+        if not value:
+            raise StudyError(f"{where}: parameter {name}=[] is empty; give at least one value, "
+                             f"like the default {default!r}")
+        if default:  # each item of the default's items' type, within the varied one's bounds
+            value = [_typed(where, f"{name} item", v, default[0]) for v in value]
+        if len(set(map(repr, value))) < len(value):
+            raise StudyError(f"{where}: parameter {name}={value!r} names a value twice")
+        for v in value:
+            _check_number(where, f"{name} item", v, GRIDS.get(name))
+        return value
+    _check_number(where, name, value, BOUNDS.get(name))
+    if name in CHOICES and value not in CHOICES[name]:
+        raise StudyError(f"{where}: parameter {name}={value!r}, expected one of {CHOICES[name]}")
+    return value
+
+
+def _typed(where: str, name: str, value, default):
+    widen = isinstance(default, float) and type(value) is int
+    if not (type(value) is type(default) or widen or default is None
+            or (isinstance(default, list) and isinstance(value, list))):
+        raise StudyError(f"{where}: parameter {name}={value!r} is a {type(value).__name__}, "
+                         f"expected {type(default).__name__} like the default {default!r}")
+    return float(value) if widen else value
+
+
+def _check_number(where: str, name: str, value, bound) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    test, words = bound or (lambda v: True, "a finite number")
+    if not math.isfinite(value) or not test(value):
+        raise StudyError(f"{where}: parameter {name}={value!r}, expected {words}")

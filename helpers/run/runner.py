@@ -34,8 +34,7 @@ class NotebookFailed(RuntimeError):
 
 def rerun_command(profile: str, dataset: str, run_dir: Path, stem: str, params: dict, overrides,
                   hint: str = "") -> str:
-    """The command that reruns just notebook stem into run_dir: the same profile, dataset and
-    the -p overrides that apply to it, plus any `-p NAME=VALUE` the error itself suggests."""
+    """The command that reruns just stem: its -p overrides, and any `-p NAME=VALUE` hint says."""
     parts = ["python -m helpers run", f"--profile {shlex.quote(profile)}",
              f"--dataset {shlex.quote(dataset)}", f"--out {shlex.quote(str(run_dir))}",
              f"--only {stem[:2]}"]
@@ -49,22 +48,19 @@ def rerun_command(profile: str, dataset: str, run_dir: Path, stem: str, params: 
 def run(profile: str = "quick", *, dataset: str | None = None, out: str | None = None,
         only: list[str] | None = None, overrides=(), report: bool = True,
         log_output: bool = False) -> Path:
-    """Validate, prepare the dataset once, execute the notebooks (recording each in run.json as
-    it starts and ends), then build the report, also when a notebook failed: the report shows
-    the failure in its place, and NotebookFailed is raised afterwards. Throughout, stderr (fd 2,
-    which the kernels inherit) goes through the noise filter."""
+    """Validate, load the data once, run the notebooks (each in run.json), then the report, also
+    after a failure (NotebookFailed after it); stderr (the kernels' too) noise-filtered."""
     with quiet_kernel_noise():
         keras_backend = backend.check()  # one line before anything runs (KERAS_BACKEND=torch)
-        out = out or f"reports/{profile if '/' not in profile else Path(profile).stem}"
         name, steps, sources = plan_sources(profile, dataset=dataset, out=out, only=only,
                                             overrides=overrides)
         on_ray = [(nb.stem, p) for nb, p in steps if p.get("executor") == "ray"]
-        if on_ray and not os.environ.get("RAY_ADDRESS"):  # the run's own Ray, on this machine:
-            for stem, p in on_ray:  # before any kernel, else Ray would queue its trials forever
+        if on_ray and os.environ.get("RAY_ADDRESS"):  # before any kernel: seconds
+            print(f"ray cluster: {check_cluster()}", flush=True)
+        elif on_ray:  # the run's own Ray: before any kernel, else Ray queues its trials forever
+            for stem, p in on_ray:
                 check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
                                 local_resources())
-        if on_ray and os.environ.get("RAY_ADDRESS"):
-            print(f"ray cluster: {check_cluster()}", flush=True)  # before any kernel: seconds
         mlflowlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
         run_dir = Path(steps[0][1]["run_dir"])
         with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
@@ -117,9 +113,8 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
             os.environ["CINIC10_TENSORBOARD"] = str(run_dir / "tensorboard" / nb.stem)
             t0 = time.perf_counter()
             # without -v: the kernel's output is read for a status line, not shown
-            watch = contextlib.nullcontext() if log_output else Progress(nb.stem)
             try:
-                with watch as seen:
+                with contextlib.nullcontext() if log_output else Progress(nb.stem) as seen:
                     pm.execute_notebook(
                         str(nb), str(target), parameters=params, cwd=str(nb.parent),
                         kernel_name="python3", progress_bar=sys.stderr.isatty() and log_output,
@@ -127,8 +122,6 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                         config=kernel_config(kernels / f"kernel-{nb.stem}-{os.getpid()}.json"),
                         **({} if seen is None else {"stdout_file": seen, "stderr_file": seen}))
             except (pm.PapermillExecutionError, DeadKernelError, OSError) as err:
-                # OSError: papermill could not save the executed copy (a full disk ...);
-                # DeadKernelError: the kernel was killed from outside (the out-of-memory killer)
                 cell = isinstance(err, pm.PapermillExecutionError)
                 error = (f"cell {err.exec_count}: {err.ename}: {err.evalue}" if cell
                          else "its kernel, which died: killed from outside (the out-of-memory "
@@ -172,8 +165,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
         with contextlib.suppress(OSError):  # a full disk: the failure's own message says so
             findings.collect(run_dir, completed_notebooks(run_dir))
     if report:
-        from helpers.run.report import build_report  # deferred: matplotlib and scipy take
-        # seconds, which every refusal above (one line, at once) would wait for
+        from helpers.run.report import build_report  # deferred: matplotlib, scipy take seconds
         try:
             build_report(run_dir)
         except StudyError as err:
@@ -186,14 +178,11 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
 
 
 def _entry(stem: str, entry: dict):
-    """run.json's change that sets notebook stem's entry."""
     return lambda record: record["notebooks"].update({stem: entry})
 
 
 def _record_safely(run_dir: Path, change) -> str:
-    """update_record where another error may be under way: '' when run.json was written, else
-    why not (a full disk), for that error's message. (A notebook still 'running' there is
-    never shown as a result.)"""
+    """update_record while another error may be under way: '' if run.json was written, else why."""
     try:
         update_record(run_dir, change)
     except OSError as err:
@@ -202,9 +191,8 @@ def _record_safely(run_dir: Path, change) -> str:
 
 
 def _load(requested: str, profile: str, prof: dict):
-    """The dataset, once. A profile with synthetic_fallback: false (full, gpu) and dataset auto
-    stops at once when CINIC-10 is out of reach instead of training for hours on generated
-    data; a dataset named explicitly (a path, synthetic) still runs."""
+    """The dataset, once: with synthetic_fallback: false (full, gpu), `auto` stops at once where
+    CINIC-10 is out of reach instead of training for hours on generated data."""
     if requested != "auto" or prof.get("synthetic_fallback", True):
         return load_dataset(requested)
     try:
@@ -218,17 +206,15 @@ def _load(requested: str, profile: str, prof: dict):
 
 
 def kernel_config(connection_file: Path) -> Config:
-    """The kernel's connection file at a path of ours (else jupyter_client makes a temporary
-    file that a killed run leaves behind), its local sockets encrypted (CurveZMQ) where pyzmq
-    can: ipykernel >= 7.3 warns at every start that plain TCP is readable by others."""
+    """The kernel's connection file at our path (jupyter_client's temporary one outlives a kill),
+    its sockets encrypted where pyzmq can (ipykernel >= 7.3 warns at each start otherwise)."""
     return Config({"KernelManager": {
         "transport_encryption": "auto" if zmq.has("curve") else "disabled",
         "connection_file": str(connection_file)}})
 
 
 def kernel_dir(run_dir: Path) -> Path:
-    """<run>/.kernels, the kernels' connection files, leftovers of a run killed with -9 removed
-    (their kernels died with it: ipykernel exits when its parent does)."""
+    """<run>/.kernels, emptied of a run killed with -9's files (ipykernel dies with its parent)."""
     folder = run_dir / ".kernels"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("kernel-*.json"):
