@@ -21,17 +21,22 @@ from helpers.atomic import write_atomic  # noqa: E402
 sns.set_theme(context="notebook", style="whitegrid", palette="deep", rc={"text.parse_math": False})
 
 
+def png(fig: Figure) -> bytes:
+    """fig as PNG bytes, as every saved figure (110 dpi, cropped)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
 def show(fig: Figure, run_dir, number: int | str, slug: str, caption: str) -> None:
     """Save fig as figures/figNN_slug.png and display it with its caption 'Figure N: …'."""
     from IPython.display import Image, Markdown, display
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    png = buf.getvalue()
+    data = png(fig)
     tag = f"{int(number):02d}" if str(number).isdigit() else str(number)
     path = run_paths(run_dir)["figures"] / f"fig{tag}_{slug}.png"
-    write_atomic(path, lambda p: p.write_bytes(png))
-    display(Image(png))
+    write_atomic(path, lambda p: p.write_bytes(data))
+    display(Image(data))
     display(Markdown(f"*Figure {number}: {caption}*"))
 
 
@@ -47,8 +52,7 @@ def examples_per_class(x: np.ndarray, y: np.ndarray, classes: list[str], seed: i
     return fig
 
 
-def curves(history: pd.DataFrame, metric: str, title: str,
-           reference: float | None = None) -> Figure:
+def curves(history: pd.DataFrame, metric: str, title: str) -> Figure:
     """Train vs validation `metric` per epoch from a tidy history (epoch, split, metric, value)."""
     fig = Figure(figsize=(6.5, 4))
     ax = fig.subplots()
@@ -60,9 +64,6 @@ def curves(history: pd.DataFrame, metric: str, title: str,
         # one line per split: the mean over seeds, with the seeds' full range as a band
         sns.lineplot(part, x="epoch", y="value", marker=marker, errorbar=("pi", 100), ax=ax,
                      label=label)
-    if reference is not None:
-        ax.axhline(reference, color="grey", ls="--", lw=1,
-                   label=f"study's test result {reference:.4f}")
     ax.set(xlabel="epoch", ylabel=metric, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -98,8 +99,7 @@ def augmentation_grid(originals: np.ndarray, augmented: dict[str, np.ndarray]) -
 
 
 def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Figure:
-    """Figure 10: validation accuracy per epoch, one panel per augmentation against the
-    baseline; training accuracy dotted (the distance between the two is the overfitting)."""
+    """Figure 10: accuracy per epoch (validation solid, train dotted), a panel per augmentation."""
     acc = history[history.metric == "accuracy"]
     if "seed" in acc:  # several seeds: each run's curve is the mean over them
         acc = acc.groupby(["augmentation", "split", "epoch"], as_index=False, sort=False).value.mean()
@@ -123,8 +123,7 @@ def augmentation_curves(history: pd.DataFrame, baseline: str = "baseline") -> Fi
 
 def stage_curves(history: pd.DataFrame, title: str, reference: float | None = None,
                  boundary: float | None = None) -> Figure:
-    """Figures 11-12: accuracy (left) and loss (right) per epoch, train vs validation; a dotted
-    line after epoch `boundary` (where the base was unfrozen) when given."""
+    """Figures 11-12: accuracy and loss per epoch, train vs validation; dotted: base unfrozen."""
     fig = Figure(figsize=(11, 4))
     for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss")):
         for split, style in (("train", "-o"), ("valid", "-s")):

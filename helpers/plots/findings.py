@@ -1,7 +1,5 @@
-"""The findings as pictures, turned so that right of zero is the study's way, each interval in
-its verdict's colour, absolute accuracies on a panel of their own. forest: one run's claims
-(±Δ shaded, the study's number marked, thin: the prediction interval for one new run); across:
-runs side by side (`python -m helpers compare`), one line and marker per run within a claim."""
+"""The findings as figures, turned so that right of zero is the study's way, in the verdicts'
+colours: forest (one run, the report's Figure F) and across (runs side by side, for compare)."""
 
 from __future__ import annotations
 
@@ -23,16 +21,14 @@ def _label(row: dict) -> str:
 
 
 def _shown(rows: list[dict]) -> list[dict]:
-    """The rows a figure shows: claims and sensitivity rows with an estimate (sub-claims and
-    facts are left to their notebooks)."""
+    """Claims and sensitivity rows with an estimate (sub-claims and facts stay in notebooks)."""
     return [r for r in rows if r["role"] != "sub-claim" and r["direction"] != "fact"
             and r.get("estimate") is not None]
 
 
 def _figure(size: tuple[float, float], heights: list[int], verdicts, more: list[Line2D],
             ncols: int, fontsize: int) -> tuple[Figure, np.ndarray]:
-    """Panels stacked (one per height), and below them a legend: the verdicts' colours that
-    appear, then more."""
+    """Panels stacked (one per height) above a legend: the verdicts' colours, then more."""
     fig = Figure(figsize=size, layout="constrained")
     handles = [Line2D([], [], color=COLOURS[v], lw=3, label=v)
                for v in sorted(set(verdicts), key=list(COLOURS).index)] + more
@@ -43,7 +39,7 @@ def _figure(size: tuple[float, float], heights: list[int], verdicts, more: list[
 
 
 def forest(rows: list[dict]) -> Figure | None:
-    """The figure for findings rows (see _shown); None when no row has an estimate."""
+    """±Δ shaded, the study's number ticked, thin: one new run; None without an estimate."""
     shown = _shown(rows)
     relative = [r for r in shown if r["direction"] in ("+", "-")]
     absolute = [r for r in shown if r["direction"] == "abs"]
@@ -103,7 +99,7 @@ def marker(k: int) -> str:
 
 
 def across(runs: list[tuple[str, list[dict]]]) -> Figure | None:
-    """runs: (label, findings rows) each. None when no run has a row with an estimate."""
+    """runs: (label, findings rows) each, a marker per run; None without an estimate."""
     per_run = [{r["id"]: r for r in _shown(rows)} for _, rows in runs]
     ids = list(dict.fromkeys(i for rows in per_run for i in rows))
     if not ids:
