@@ -19,7 +19,6 @@ from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
 from helpers.experiments.findings import words
 from helpers.experiments.findings.files import study_order
-from helpers.plots.findings import across
 from helpers.record import read_record
 from helpers.run.pdf import publish
 from helpers.run.report import to_html
@@ -174,7 +173,7 @@ def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
         new_markdown_cell("## Findings\n\nEach cell: the estimate with its 95% interval, what "
                           "was replicated, and the verdict (colour)."),
         new_markdown_cell(matrix_html(runs))]
-    figure, png = across([(r.label, r.found["claims"]) for r in runs]), None
+    figure, png = plots.across([(r.label, r.found["claims"]) for r in runs]), None
     if figure is not None:
         png = plots.png(figure)
         cells.append(new_code_cell(outputs=[new_output("display_data", data={

@@ -17,8 +17,7 @@ from helpers.atomic import hold_lock, read_json, write_atomic
 from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
 from helpers.experiments.protocol import origins
-from helpers.plots import findings as plots_findings
-from helpers.plots import png
+from helpers.plots import forest, png
 from helpers.record import check_record, check_result
 from helpers.run.pdf import NO_SCRIPTS, no_scripts, publish, to_pdf  # noqa: F401
 
@@ -152,7 +151,7 @@ def _findings_cells(found: dict) -> tuple[list, list]:
         f"## Findings\n\nDo the study's claims hold on {escape('; '.join(labels))}? Each claim's "
         "estimate with its 95% interval, and its verdict (defined, with every row in full, in "
         "[Findings in detail](#Findings-in-detail)).")]
-    figure = plots_findings.forest(top)
+    figure = forest(top)
     if figure is not None:  # (build_report also saves it as figures/findings.png)
         data = base64.b64encode(png(figure)).decode()
         cells.append(new_code_cell(metadata={"tags": [FIGURE_TAG]}, outputs=[new_output(
