@@ -24,17 +24,15 @@ def _label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
-def distribution(table: pd.DataFrame, by: str, title: str, hue: str | None = None) -> Figure:
-    """Box plot of the accuracy per value of `by`, every trial a point (coloured by `hue`)."""
+def distribution(table: pd.DataFrame, by: str, title: str, hue: str) -> Figure:
+    """Box plot of the accuracy per value of `by`, every trial a point coloured by `hue`."""
     ax = Figure(figsize=(6.5, 4)).subplots()
     sns.boxplot(table, x=by, y=METRIC, showfliers=False, fill=False, color="0.3", width=0.5, ax=ax)
-    if hue:  # as text, so the colours are one per level (a number would be a continuous scale)
-        levels = [str(v) for v in sorted(table[hue].unique())]
-        table = table.assign(**{hue: table[hue].astype(str)})
-    sns.stripplot(table, x=by, y=METRIC, hue=hue, hue_order=levels if hue else None,
-                  palette="viridis" if hue else None, jitter=0.12, size=6, alpha=0.85, ax=ax)
-    if hue:
-        ax.legend(title=_label(hue), fontsize=8)
+    # hue as text, so the colours are one per level (a number would be a continuous scale)
+    levels = [str(v) for v in sorted(table[hue].unique())]
+    sns.stripplot(table.assign(**{hue: table[hue].astype(str)}), x=by, y=METRIC, hue=hue,
+                  hue_order=levels, palette="viridis", jitter=0.12, size=6, alpha=0.85, ax=ax)
+    ax.legend(title=_label(hue), fontsize=8)
     ax.set(xlabel=_label(by), ylabel=_label(METRIC), title=title)
     return ax.figure
 

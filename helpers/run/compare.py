@@ -162,10 +162,9 @@ def _table_md(head: list[str], rows: list[list[str]]) -> str:
 
 def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
     """compare.html's cells, and the figure as PNG (None when no claim has an estimate)."""
-    runs_table = _table_md(["run", "folder", "profile", "dataset", "backend"],
-                           [[r.label, str(r.path), *[facets(r)[k] for k in
-                                                     ("profile", "dataset", "backend")]]
-                            for r in runs])
+    shown = ("profile", "dataset", "backend")
+    runs_table = _table_md(["run", "folder", *shown],
+                           [[r.label, str(r.path), *map(facets(r).get, shown)] for r in runs])
     cells = [new_markdown_cell(
         "# Comparing runs\n\nThe study's claims in each run, the first run being the baseline: "
         "does a finding survive the change? Only notebooks that stand in each folder (completed "

@@ -115,11 +115,9 @@ def readable(output):
     """An output as the report shows it (None if nothing is left): no stderr, no epoch lines,
     dicts as words, no claims table (the report's opening and appendix hold each claim once)."""
     kind, data = output.get("output_type"), output.get("data") or {}
-    if CLAIMS_TABLE in "".join(data.get("text/html", "")):
+    if CLAIMS_TABLE in "".join(data.get("text/html", "")) or output.get("name") == "stderr":
         return None
     if kind == "stream":
-        if output.get("name") == "stderr":
-            return None
         text = DICT.sub(_dict_words, EPOCH_LINE.sub("", "".join(output.get("text", ""))))
         return new_output("stream", name="stdout", text=text) if text.strip() else None
     if kind in ("execute_result", "display_data") and set(data) == {"text/plain"}:
