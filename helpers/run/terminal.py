@@ -34,10 +34,9 @@ class Progress:
                 if m := EPOCH.match(piece.strip()):
                     self.epoch = f"epoch {m[1]}/{m[2]}"
                 elif m := BAR.match(piece.strip()):
-                    old, self.bar = self.bar, {**m.groupdict(), "desc": m["desc"].strip()}
-                    self._changed |= old is None or (old["desc"], old["k"]) != (
-                        self.bar["desc"], m["k"])
-                    if old is None or old["desc"] != self.bar["desc"]:
+                    old, self.bar = self.bar or {}, {**m.groupdict(), "desc": m["desc"].strip()}
+                    self._changed |= (old.get("desc"), old.get("k")) != (self.bar["desc"], m["k"])
+                    if old.get("desc") != self.bar["desc"]:
                         self.epoch = None  # a new loop: the last fit's epoch is history
         return len(text)
 
