@@ -63,7 +63,7 @@ def test_grid_figures_treat_levels_and_titles_as_text(figure):
 
 
 def test_the_compare_figure_gives_every_run_its_own_marker_past_eight():
-    from helpers.plots.findings import across
+    from helpers.plots import across
 
     row = {"id": "C1", "claim": "a claim", "role": "claim", "direction": "abs",
            "estimate": 0.3, "ci_low": 0.2, "ci_high": 0.4, "verdict": "reproduced"}

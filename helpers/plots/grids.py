@@ -1,6 +1,5 @@
-"""Figures of hyperparameter grids (03_hyperparams, Figures 4-8), drawn with seaborn from the
-trials table (one row per trial: the grid's parameter columns and a metric column such as
-best_val_accuracy). A parameter's values are categories, in numeric order (seaborn's)."""
+"""Figures 4-8 of 03's grids, from its trials table (one row per trial: parameters and METRIC);
+a parameter's values are categories, in numeric order (seaborn's)."""
 
 from __future__ import annotations
 
@@ -25,66 +24,56 @@ def _label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
-def distribution(
-    table: pd.DataFrame, by: str, title: str, hue: str | None = None, metric: str = METRIC
-) -> Figure:
-    """Box plot of metric (accuracy, 0-1) per value of `by`, every trial drawn as a point
-    (coloured by `hue` when given, jittered sideways)."""
+def distribution(table: pd.DataFrame, by: str, title: str, hue: str) -> Figure:
+    """Box plot of the accuracy per value of `by`, every trial a point coloured by `hue`."""
     ax = Figure(figsize=(6.5, 4)).subplots()
-    sns.boxplot(table, x=by, y=metric, showfliers=False, fill=False, color="0.3", width=0.5, ax=ax)
-    if hue:  # as text, so the colours are one per level (a number would be a continuous scale)
-        levels = [str(v) for v in sorted(table[hue].unique())]
-        table = table.assign(**{hue: table[hue].astype(str)})
-    sns.stripplot(table, x=by, y=metric, hue=hue, hue_order=levels if hue else None,
-                  palette="viridis" if hue else None, jitter=0.12, size=6, alpha=0.85, ax=ax)
-    if hue:
-        ax.legend(title=_label(hue), fontsize=8)
-    ax.set(xlabel=_label(by), ylabel=_label(metric), title=title)
+    sns.boxplot(table, x=by, y=METRIC, showfliers=False, fill=False, color="0.3", width=0.5, ax=ax)
+    # hue as text, so the colours are one per level (a number would be a continuous scale)
+    levels = [str(v) for v in sorted(table[hue].unique())]
+    sns.stripplot(table.assign(**{hue: table[hue].astype(str)}), x=by, y=METRIC, hue=hue,
+                  hue_order=levels, palette="viridis", jitter=0.12, size=6, alpha=0.85, ax=ax)
+    ax.legend(title=_label(hue), fontsize=8)
+    ax.set(xlabel=_label(by), ylabel=_label(METRIC), title=title)
     return ax.figure
 
 
-def _heatmap(ax, table: pd.DataFrame, rows: str, cols: str, metric: str, **kwargs) -> None:
-    """The mean metric over seeds per (rows, cols) cell, every cell annotated."""
-    grid = table.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean")
+def _heatmap(ax, table: pd.DataFrame, rows: str, cols: str, **kwargs) -> None:
+    grid = table.pivot_table(index=rows, columns=cols, values=METRIC, aggfunc="mean")
     sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis", ax=ax,
-                cbar_kws={"label": f"mean {_label(metric)}"}, **kwargs)
+                cbar_kws={"label": f"mean {_label(METRIC)}"}, **kwargs)
     ax.set(xlabel=_label(cols), ylabel=_label(rows))
 
 
-def heatmap(table: pd.DataFrame, rows: str, cols: str, title: str, metric: str = METRIC) -> Figure:
-    """Mean metric per (rows, cols) cell over seeds, every cell annotated."""
+def heatmap(table: pd.DataFrame, rows: str, cols: str, title: str) -> Figure:
+    """Mean accuracy per (rows, cols) cell over seeds, every cell annotated."""
     ax = Figure(figsize=(6.5, 4.2)).subplots()
-    _heatmap(ax, table, rows, cols, metric)
+    _heatmap(ax, table, rows, cols)
     ax.set_title(title)
     return ax.figure
 
 
-def mean_iqr(table: pd.DataFrame, params: list[str], title: str, metric: str = METRIC) -> Figure:
-    """One panel per parameter: mean metric per value (points joined by a line) with the
-    interquartile range of all trials at that value (error bars), y axis shared."""
+def mean_iqr(table: pd.DataFrame, params: list[str], title: str) -> Figure:
+    """A panel per parameter: mean accuracy per value, bars the trials' interquartile range."""
     fig = Figure(figsize=(4 * len(params), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(params), sharey=True))
     for ax, param in zip(axes, params):
         # ("pi", 50): the 25th to 75th percentile; with skewed trials the mean can lie outside
-        sns.pointplot(table, x=param, y=metric, estimator="mean", errorbar=("pi", 50),
+        sns.pointplot(table, x=param, y=METRIC, estimator="mean", errorbar=("pi", 50),
                       capsize=0.15, ax=ax)
         ax.set(xlabel=_label(param), ylabel="")
-    axes[0].set_ylabel(f"{_label(metric)}\n(mean; bars: interquartile range)")
+    axes[0].set_ylabel(f"{_label(METRIC)}\n(mean; bars: interquartile range)")
     fig.suptitle(title)
     return fig
 
 
-def facet_heatmaps(
-    table: pd.DataFrame, rows: str, cols: str, facet: str, title: str, metric: str = METRIC
-) -> Figure:
-    """The grid's three regularisation parameters at once, as facets rather than a 3-D plot:
-    one annotated heatmap (rows x cols, mean metric) per value of facet, one colour scale."""
+def facet_heatmaps(table: pd.DataFrame, rows: str, cols: str, facet: str, title: str) -> Figure:
+    """Three parameters at once: a heatmap (rows x cols) per value of facet, one colour scale."""
     levels = sorted(table[facet].unique())
-    means = table.groupby([facet, rows, cols])[metric].mean()
+    means = table.groupby([facet, rows, cols])[METRIC].mean()
     fig = Figure(figsize=(4.2 * len(levels) + 1, 3.8), layout="constrained")
     axes = fig.subplots(1, len(levels) + 1, width_ratios=[1] * len(levels) + [0.06])
     for i, (ax, v) in enumerate(zip(axes, levels)):
-        _heatmap(ax, table[table[facet] == v], rows, cols, metric, vmin=means.min(),
+        _heatmap(ax, table[table[facet] == v], rows, cols, vmin=means.min(),
                  vmax=means.max(), cbar=v == levels[-1], cbar_ax=axes[-1], yticklabels=i == 0)
         ax.set_title(f"{_label(facet)} {v}")
         if i:

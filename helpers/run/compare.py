@@ -1,8 +1,5 @@
-"""`python -m helpers compare RUN_A RUN_B [...]`: does a finding survive a change of profile,
-dataset, backend, seeds or any parameter? From each folder's results/findings.json (its
-notebooks that stand) and run.json: <out>/compare.html (+ .pdf where Chromium exists, .png,
-.json) with the findings matrix (claim x run), its figure, what differs between the runs, and
-one line per claim whose verdict changed against the first run; the same printed as text."""
+"""`python -m helpers compare RUN_A RUN_B [...]`: does a finding survive a change of settings?
+The findings matrix, its figure, what differs and the verdicts that changed, as text and HTML."""
 
 from __future__ import annotations
 
@@ -15,6 +12,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
+from helpers import plots
 from helpers.artifacts import completed_notebooks
 from helpers.atomic import write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
@@ -22,22 +20,21 @@ from helpers.experiments import findings
 from helpers.experiments.findings import words
 from helpers.experiments.findings.files import study_order
 from helpers.record import read_record
+from helpers.run.pdf import publish
+from helpers.run.report import to_html
 
 MISSING = "–"
 
 
 @dataclass
 class Run:
-    """One run folder as compare reads it: its label, run.json (checked; {} without one) and
-    the findings of its notebooks that stand."""
+    """A run folder: label, run.json ({} without one), its standing findings, their rows by id."""
 
     label: str
     path: Path
     record: dict
     found: dict
-
-    def rows(self) -> dict[str, dict]:
-        return {r["id"]: r for r in self.found["claims"]}
+    rows: dict[str, dict]
 
 
 def load_run(path, label: str | None = None) -> Run:
@@ -50,7 +47,7 @@ def load_run(path, label: str | None = None) -> Run:
     if not found or not found["claims"]:
         raise StudyError(f"{folder}: no findings to compare (results/findings.json missing, or "
                          "no notebook that wrote findings stands); run its notebooks first")
-    return Run(label or folder.name, folder, record, found)
+    return Run(label or folder.name, folder, record, found, {r["id"]: r for r in found["claims"]})
 
 
 def labels(paths: list[Path]) -> list[str]:
@@ -65,12 +62,11 @@ def labels(paths: list[Path]) -> list[str]:
 
 def claim_ids(runs: list[Run]) -> list[str]:
     """Every claim of any run, in the study's order."""
-    return sorted({i for run in runs for i in run.rows()}, key=study_order)
+    return sorted({i for run in runs for i in run.rows}, key=study_order)
 
 
 def facets(run: Run) -> dict[str, str]:
-    """The run's settings as flat text {facet: value}: profile, dataset, backend, revision,
-    hardware, versions, the notebooks that stand, every parameter with its origin."""
+    """The run's settings as flat text {facet: value}, every parameter with its origin."""
     rec, found = run.record, run.found
     ds, hw = rec.get("dataset", {}), rec.get("hardware", {})
     gpus = f", GPUs: {', '.join(map(str, hw['gpus']))}" if hw.get("gpus") else ""
@@ -119,9 +115,9 @@ def changes(runs: list[Run]) -> list[str]:
     """One line per claim whose verdict differs from the first run's, or that not all runs have."""
     base, lines = runs[0], []
     for cid in claim_ids(runs):
-        a = base.rows().get(cid)
+        a = base.rows.get(cid)
         for run in runs[1:]:
-            b = run.rows().get(cid)
+            b = run.rows.get(cid)
             if (a is None) != (b is None):
                 has = run.label if a is None else base.label
                 lines.append(f"{cid}: only in {has} of {base.label} and {run.label}")
@@ -134,7 +130,7 @@ def changes(runs: list[Run]) -> list[str]:
 def text_table(runs: list[Run]) -> str:
     """The matrix, the differences and the changes as plain text for the terminal."""
     rows = [["claim", *[r.label for r in runs]]]
-    rows += [[cid, *[MISSING if (row := r.rows().get(cid)) is None
+    rows += [[cid, *[MISSING if (row := r.rows.get(cid)) is None
                      else f"{findings.interval_text(row)} {row['verdict']}" for r in runs]]
              for cid in claim_ids(runs)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -150,12 +146,12 @@ def matrix_html(runs: list[Run]) -> str:
     """claim | one column per run (estimate [interval], n, verdict in its colour)."""
     cells = []
     for cid in claim_ids(runs):
-        first = next(r.rows()[cid] for r in runs if cid in r.rows())
+        first = next(r.rows[cid] for r in runs if cid in r.rows)
         cells.append([words.claim_html(first), *[
             MISSING if row is None else
             f"{html.escape(findings.interval_text(row))}<br><small>n = {row['n']}: "
             f"{html.escape(row['replication'])}</small><br>{words.verdict_html(row)}"
-            for row in (run.rows().get(cid) for run in runs)]])
+            for row in (run.rows.get(cid) for run in runs)]])
     return words.html_table([html.escape(h) for h in ["claim", *[r.label for r in runs]]], cells)
 
 
@@ -166,13 +162,9 @@ def _table_md(head: list[str], rows: list[list[str]]) -> str:
 
 def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
     """compare.html's cells, and the figure as PNG (None when no claim has an estimate)."""
-    from helpers.plots.findings import across
-    from helpers.run.report import _png
-
-    runs_table = _table_md(["run", "folder", "profile", "dataset", "backend"],
-                           [[r.label, str(r.path), *[facets(r)[k] for k in
-                                                     ("profile", "dataset", "backend")]]
-                            for r in runs])
+    shown = ("profile", "dataset", "backend")
+    runs_table = _table_md(["run", "folder", *shown],
+                           [[r.label, str(r.path), *map(facets(r).get, shown)] for r in runs])
     cells = [new_markdown_cell(
         "# Comparing runs\n\nThe study's claims in each run, the first run being the baseline: "
         "does a finding survive the change? Only notebooks that stand in each folder (completed "
@@ -180,9 +172,9 @@ def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
         new_markdown_cell("## Findings\n\nEach cell: the estimate with its 95% interval, what "
                           "was replicated, and the verdict (colour)."),
         new_markdown_cell(matrix_html(runs))]
-    figure, png = across([(r.label, r.found["claims"]) for r in runs]), None
+    figure, png = plots.across([(r.label, r.found["claims"]) for r in runs]), None
     if figure is not None:
-        png = _png(figure)
+        png = plots.png(figure)
         cells.append(new_code_cell(outputs=[new_output("display_data", data={
             "image/png": base64.b64encode(png).decode(), "text/plain": "the comparison figure"})]))
         cells.append(new_markdown_cell(
@@ -200,8 +192,6 @@ def notebook(runs: list[Run]) -> tuple[nbformat.NotebookNode, bytes | None]:
 
 def compare(paths: list, out=None) -> Path:
     """Compare run folders (at least two) into out (default reports/compare); see the module."""
-    from helpers.run.report import to_html, to_pdf
-
     if len(paths) < 2:
         raise StudyError("compare needs at least two run folders, e.g. "
                          "`python -m helpers compare reports/quick reports/quick-seeds`")
@@ -217,10 +207,6 @@ def compare(paths: list, out=None) -> Path:
             write_atomic(out / "compare.png", lambda p: p.write_bytes(png))
         write_json(out / "compare.json", {
             "runs": [{"label": r.label, "path": str(r.path)} for r in runs],
-            "matrix": {cid: {r.label: r.rows().get(cid) for r in runs} for cid in claim_ids(runs)},
+            "matrix": {cid: {r.label: r.rows.get(cid) for r in runs} for cid in claim_ids(runs)},
             "differences": dict(differences(runs)), "changes": changes(runs)})
-        html_path = write_atomic(out / "compare.html", lambda p: p.write_text(page))
-        print(f"compare: {html_path}")
-        if to_pdf(html_path, out / "compare.pdf"):
-            print(f"compare: {out / 'compare.pdf'}")
-    return html_path
+        return publish(page, out / "compare.html", "compare")

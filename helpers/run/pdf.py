@@ -1,8 +1,6 @@
-"""report.pdf: headless Chromium prints report.html with scripts forbidden, stopped after a
-timeout, leaving nothing behind. Its profile and socket live in a scratch folder of the system's
-temporary directory (a socket's path must stay short). Chromium runs under a small shell (GUARD)
-that watches this process: when it dies, even by kill -9, the shell kills Chromium and removes
-the scratch folder. The PDF is copied into place atomically; the previous one is removed first."""
+"""report.pdf: headless Chromium prints report.html, scripts forbidden, with a timeout. It runs
+in a short-pathed scratch folder (its socket) under a shell (GUARD) that, when this process dies,
+even by kill -9, kills Chromium and removes the folder: nothing is left behind."""
 
 from __future__ import annotations
 
@@ -20,9 +18,8 @@ from helpers.base import StudyError
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 NO_SCRIPTS = '<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
-# Runs Chromium ("$@") in the background while it and the shell's parent (this process) live;
-# when the parent has died it kills Chromium and removes the scratch folder ($0), else it exits
-# with Chromium's status. (PATH: sleep, where PATH names only Chromium's folder.)
+# Chromium ("$@") runs while it and this process live; if this process died first, Chromium is
+# killed and the scratch folder ($0) removed. (PATH: sleep, where PATH names only Chromium's.)
 GUARD = ('PATH="$PATH:/usr/bin:/bin"; "$@" & c=$!; '
          'while kill -0 $c 2>/dev/null && kill -0 $PPID 2>/dev/null; do sleep 1; done; '
          'kill -0 $PPID 2>/dev/null && { wait $c; exit $?; }; '
@@ -30,8 +27,7 @@ GUARD = ('PATH="$PATH:/usr/bin:/bin"; "$@" & c=$!; '
 
 
 def no_scripts(html: str) -> str:
-    """html with NO_SCRIPTS first in <head>: should a name from the data slip through unescaped,
-    a browser (or Chromium printing it) runs none of it, inline handlers included."""
+    """html with NO_SCRIPTS first in <head>: a name slipping through unescaped runs no script."""
     if NO_SCRIPTS in html:
         return html
     at = html.find("<head>") + len("<head>") if "<head>" in html else 0
@@ -54,9 +50,8 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"cinic10-pdf-{os.getuid()}-",
                                      ignore_cleanup_errors=True) as tmp:
         scratch = Path(tmp).resolve()
-        # a copy that forbids scripts: an alert() would hold Chromium until the timeout, and
-        # its flags cannot (--blink-settings=scriptEnabled=false prints nothing;
-        # --disable-javascript is ignored)
+        # scripts forbidden in the page (an alert() would hold Chromium until the timeout):
+        # --blink-settings=scriptEnabled=false prints nothing, --disable-javascript is ignored
         (scratch / "print.html").write_text(no_scripts(html_path.read_text()))
         printed = scratch / "print.pdf"
         proc = subprocess.Popen(
@@ -86,3 +81,12 @@ def to_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> bool:
             return False
         write_atomic(pdf_path, lambda part: shutil.copyfile(printed, part))
     return True
+
+
+def publish(page: str, html_path: Path, who: str) -> Path:
+    """Write html_path, then print it to the .pdf beside it; each named on the terminal."""
+    write_atomic(html_path, lambda p: p.write_text(page))
+    print(f"{who}: {html_path}")
+    if to_pdf(html_path, html_path.with_suffix(".pdf")):
+        print(f"{who}: {html_path.with_suffix('.pdf')}")
+    return html_path

@@ -1,13 +1,11 @@
-"""Stitch a run's executed notebooks into one self-contained report.html (code hidden, title,
-contents, run metadata) and print report.pdf with headless Chromium where it is installed
-(pdf.py). Only notebooks that completed in the folder's current state are shown as results."""
+"""A run's executed notebooks stitched into one report.html (findings first, code hidden) and
+report.pdf; only notebooks that completed in the folder's current state show as results."""
 
 from __future__ import annotations
 
 import ast
 import base64
 import html
-import io
 import re
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from helpers.atomic import hold_lock, read_json, write_atomic
 from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
 from helpers.experiments.protocol import origins
-from helpers.plots import findings as plots_findings
+from helpers.plots import forest, png
 from helpers.record import check_record, check_result
-from helpers.run.pdf import NO_SCRIPTS, no_scripts, to_pdf  # noqa: F401
+from helpers.run.pdf import NO_SCRIPTS, no_scripts, publish, to_pdf  # noqa: F401
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
@@ -49,8 +47,7 @@ def _anchor(title: str) -> str:
 
 
 def _code(text) -> str:
-    """text from a file as inline code, escaped once (a Markdown code span would escape it
-    again, and a backtick in the text would end it)."""
+    """Inline code escaped once (a Markdown span would escape it again; a backtick ends it)."""
     return f"<code>{escape(text)}</code>"
 
 
@@ -86,8 +83,7 @@ def _metadata_md(record: dict) -> str:
 
 
 def _parameters_md(books: dict) -> str:
-    """Every notebook's parameters with their origin: one row per parameter and value, naming
-    the notebooks that used it."""
+    """A row per parameter, value and origin, naming the notebooks that used it."""
     rows: dict[tuple, list[str]] = {}
     for stem, entry in books.items():
         params = {k: v for k, v in entry.get("parameters", {}).items() if k != "run_dir"}
@@ -116,15 +112,12 @@ def _dict_words(match: re.Match) -> str:
 
 
 def readable(output):
-    """An output as the report shows it: stderr dropped, per-epoch lines out (the executed
-    notebook keeps them), printed dicts as words, a notebook's claims table dropped (the
-    report's opening and appendix hold every claim once); None when nothing is left."""
+    """An output as the report shows it (None if nothing is left): no stderr, no epoch lines,
+    dicts as words, no claims table (the report's opening and appendix hold each claim once)."""
     kind, data = output.get("output_type"), output.get("data") or {}
-    if CLAIMS_TABLE in "".join(data.get("text/html", "")):
+    if CLAIMS_TABLE in "".join(data.get("text/html", "")) or output.get("name") == "stderr":
         return None
     if kind == "stream":
-        if output.get("name") == "stderr":
-            return None
         text = DICT.sub(_dict_words, EPOCH_LINE.sub("", "".join(output.get("text", ""))))
         return new_output("stream", name="stdout", text=text) if text.strip() else None
     if kind in ("execute_result", "display_data") and set(data) == {"text/plain"}:
@@ -134,8 +127,7 @@ def readable(output):
 
 
 def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
-    """A red box in a failed (or unfinished) notebook's place: its error, the partly executed
-    copy and the command that reruns just it."""
+    """A red box in an unfinished notebook's place: its error, its copy, the rerun command."""
     parts = [f"<b>{html.escape(stem)}: no result, {html.escape(why)}.</b>"]
     if entry.get("error"):
         parts.append(f"Error: <code>{html.escape(entry['error'])}</code>")
@@ -147,10 +139,8 @@ def failure_box(run_dir: Path, stem: str, entry: dict, why: str) -> str:
 
 
 def _findings_cells(found: dict) -> tuple[list, list]:
-    """(the report's opening, its appendix). The opening, for page 1: the regime, Figure F
-    (every claim's estimate and interval in its verdict's colour) and one compact table. The
-    appendix "Findings in detail": the full rows, the conclusion and what each verdict means.
-    Sub-claims such as C7.flip stay in their notebook."""
+    """(opening, appendix): page 1's regime, Figure F and compact table; the full rows with the
+    conclusion and the verdicts' meaning. Sub-claims such as C7.flip stay in their notebook."""
     rows = found["claims"]
     top = [r for r in rows if r["role"] != "sub-claim"]
     labels = sorted({r["regime"] for r in top if r["direction"] != "fact"}) or sorted(
@@ -159,11 +149,11 @@ def _findings_cells(found: dict) -> tuple[list, list]:
         f"## Findings\n\nDo the study's claims hold on {escape('; '.join(labels))}? Each claim's "
         "estimate with its 95% interval, and its verdict (defined, with every row in full, in "
         "[Findings in detail](#Findings-in-detail)).")]
-    figure = plots_findings.forest(top)
+    figure = forest(top)
     if figure is not None:  # (build_report also saves it as figures/findings.png)
-        png = base64.b64encode(_png(figure)).decode()
+        data = base64.b64encode(png(figure)).decode()
         cells.append(new_code_cell(metadata={"tags": [FIGURE_TAG]}, outputs=[new_output(
-            "display_data", data={"image/png": png, "text/plain": "the findings figure"})]))
+            "display_data", data={"image/png": data, "text/plain": "the findings figure"})]))
         cells.append(new_markdown_cell(
             "<p style='font-size:11px'><i>Figure F: estimate and 95% interval (thick), turned "
             "so that right of zero is the study's way; grey: ±Δ around no effect or the study's "
@@ -184,12 +174,6 @@ def _findings_cells(found: dict) -> tuple[list, list]:
     return cells, appendix
 
 
-def _png(figure) -> bytes:
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
-
-
 def _read(path: Path, reader):
     """reader(path), a missing or unreadable (truncated) file being one line naming it."""
     if not path.is_file():
@@ -202,8 +186,7 @@ def _read(path: Path, reader):
 
 
 def combined_notebook(run_dir: Path) -> nbformat.NotebookNode:
-    """One notebook: title, banners, findings, contents, metadata, then every executed
-    notebook's cells (parameters cells and stderr left out), the appendices last."""
+    """Title, banners, findings, contents, metadata, the notebooks' cells, the appendices."""
     record = check_record(_read(run_dir / "run.json", read_json), run_dir / "run.json")
     ds, profile = record["dataset"], record["profile"]
     body, toc, standing = [], [], set()
@@ -280,9 +263,8 @@ def to_html(nb: nbformat.NotebookNode) -> str:
 
 
 def build_report(run_dir: Path) -> Path:
-    """<run>/report.html and, where Chromium exists, <run>/report.pdf. Builders of one folder's
-    report take turns under <run>/.report.lock; each first removes what a killed one left.
-    A folder that cannot be written is one line."""
+    """<run>/report.html (and .pdf). Builders take turns under <run>/.report.lock, each first
+    removing what a killed one left; a folder that cannot be written is one line."""
     run_dir = Path(run_dir)
     nb = combined_notebook(run_dir)
     page = to_html(nb)
@@ -294,8 +276,4 @@ def build_report(run_dir: Path) -> Path:
                 png = base64.b64decode(cell.outputs[0]["data"]["image/png"])
                 write_atomic(run_dir / "figures" / "findings.png",
                              lambda p, png=png: p.write_bytes(png))
-        html_path = write_atomic(run_dir / "report.html", lambda p: p.write_text(page))
-        print(f"report: {html_path}")
-        if to_pdf(html_path, run_dir / "report.pdf"):
-            print(f"report: {run_dir / 'report.pdf'}")
-    return html_path
+        return publish(page, run_dir / "report.html", "report")

@@ -1,11 +1,5 @@
-"""What a run's terminal shows: without -v, a status line at least every 30 s while a notebook
-runs (Progress reads the kernel's output: its tqdm loop with the time left, the fit's epoch),
-
-      02_resnet 0:01:10: 02 seeds 1/2, about 0:01:02 left in it; epoch 7/20
-
-and, always, stderr without the kernels' noise (quiet_kernel_noise: TensorFlow's cuInit error and
-absl's banner on a CPU-only machine, ipykernel's chatter and ZMQError traceback after Ctrl-C, Ray's
-stack dump for a SIGTERM we sent; TF_CPP_MIN_LOG_LEVEL=2 drops TensorFlow's C++ INFO lines)."""
+"""What a run's terminal shows: without -v, a status line at least every 30 s read from the
+kernel's output (Progress); always, stderr without the kernels' noise (quiet_kernel_noise)."""
 
 from __future__ import annotations
 
@@ -23,9 +17,8 @@ BAR = re.compile(r"^(?P<desc>[^\r\n]*?):\s+\d+%\|[^|]*\|\s*(?P<k>\d+)/(?P<n>\d+)
 
 
 class Progress:
-    """A file papermill writes one notebook's output to (also as .stdout and .stderr), and a
-    context manager printing a status line at least every `every` seconds (and when a loop
-    advances, at most every `least` seconds)."""
+    """A file for a notebook's output (.stdout, .stderr too), printing a status line every `every`
+    seconds, and when a loop (its tqdm bar) advances, at most every `least` seconds."""
 
     def __init__(self, stem: str, every: float = 30.0, least: float = 10.0, out=None):
         self.stem, self.every, self.least, self.out = stem, every, least, out or sys.stdout
@@ -41,10 +34,9 @@ class Progress:
                 if m := EPOCH.match(piece.strip()):
                     self.epoch = f"epoch {m[1]}/{m[2]}"
                 elif m := BAR.match(piece.strip()):
-                    old, self.bar = self.bar, {**m.groupdict(), "desc": m["desc"].strip()}
-                    self._changed |= old is None or (old["desc"], old["k"]) != (
-                        self.bar["desc"], m["k"])
-                    if old is None or old["desc"] != self.bar["desc"]:
+                    old, self.bar = self.bar or {}, {**m.groupdict(), "desc": m["desc"].strip()}
+                    self._changed |= (old.get("desc"), old.get("k")) != (self.bar["desc"], m["k"])
+                    if old.get("desc") != self.bar["desc"]:
                         self.epoch = None  # a new loop: the last fit's epoch is history
         return len(text)
 
@@ -52,7 +44,7 @@ class Progress:
         pass
 
     def line(self, seconds: float) -> str:
-        """'  02_resnet 0:01:10: 02 seeds 1/2, about 0:01:02 left in it; epoch 7/20'."""
+        """'  02_resnet 0:01:10: 02 seeds 1/2, about 01:02 left in it; epoch 7/20'."""
         with self._lock:
             parts = [self.epoch] if self.epoch else []
             if b := self.bar:
@@ -81,6 +73,7 @@ class Progress:
         self._thread.join()
 
 
+# TensorFlow's cuInit error and absl's banner on a CPU-only machine, ipykernel's chatter
 NOISE = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|^[IWE]\d{4} [\d:.]+\s+\d+ (cuda_platform|cuda_executor|cudart_stub|port|cuda_diagnostics)"
@@ -92,9 +85,8 @@ NOISE = re.compile(
 # its reply meets the socket the shutdown closed. Only that traceback is dropped, whole.
 SHUTDOWN_START = "[IPKernelApp] ERROR | Exception in message handler:"
 SHUTDOWN_END = re.compile(r"^zmq\.error\.ZMQError\b")
-# Ray's absl handler's dump for SIGTERM (a stop we asked for): the header, then "PC: @ 0x..."
-# and "    @ 0x..." frames, each line twice (raw, then through Ray's logging.cc). A dump for
-# any other signal (a real crash) passes.
+# Ray's dump for a SIGTERM we sent: a header, then "PC: @ 0x..." and "    @ 0x..." frames, each
+# twice (raw, then via Ray's logging.cc). A dump for another signal (a real crash) passes.
 _LOGGED = r"^(\[[^\]]*\] logging\.cc:\d+: )?"
 TERM_DUMP_START = re.compile(_LOGGED + r"\*\*\* SIGTERM received at time=\d+")
 TERM_DUMP_LINE = re.compile(_LOGGED + r"(PC: )?\s*@\s+0x[0-9a-fA-F]+")
@@ -124,8 +116,7 @@ def shown(lines):
 
 
 def _pump(read_fd: int, write_fd: int) -> None:
-    """Copy read_fd to write_fd through shown() until EOF. Lines end at \\n or \\r
-    (newline=''), so a progress bar's redraws pass as they come."""
+    """read_fd through shown() to write_fd; lines end at \\n or \\r: a bar's redraws pass."""
     with (open(read_fd, encoding="utf-8", errors="replace", newline="") as src,
           open(write_fd, "w", encoding="utf-8", newline="", closefd=False) as dst):
         for line in shown(src):
@@ -135,8 +126,7 @@ def _pump(read_fd: int, write_fd: int) -> None:
 
 @contextlib.contextmanager
 def quiet_kernel_noise():
-    """While the block runs, this process's stderr (fd 2, which kernels started in the block
-    inherit) goes through a filter that drops noise lines."""
+    """While the block runs, fd 2 (which its kernels inherit) goes through shown()."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
