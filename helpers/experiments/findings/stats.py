@@ -1,8 +1,5 @@
-"""Intervals from real replication, each an Estimate: seeds (a mean; scipy's paired and Welch t)
-and balanced factorial grids (contrasts of marginal means with per-level variances, and our own
-bounds where no library has them: the better of two contrasts, the best cell of a region, the
-lead of one factor's spread). Diverged runs are left out and counted, never averaged in.
-tests/test_calibration.py checks every method by simulation on the study's designs."""
+"""Intervals from seeds and balanced factorial grids, each an Estimate (docs/findings.md); diverged
+runs are left out and counted. tests/test_calibration.py checks every method by simulation."""
 
 from __future__ import annotations
 
@@ -20,8 +17,7 @@ CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the
 
 
 def _clean(x) -> float | None:
-    """A JSON-ready number (None if missing or not finite), rounded to 1e-6 so that float32
-    round-off never reads as an effect."""
+    """A JSON-ready number or None, rounded to 1e-6: float32 round-off is never an effect."""
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 6) + 0.0
 
 
@@ -32,8 +28,7 @@ def t_crit(df: float, tail: float = TAIL) -> float:
 
 
 def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
-    """Per run: True where it diverged (loss not finite, accuracy missing or within
-    CHANCE_MARGIN of chance): the optimiser's failure, not the method's, so left out."""
+    """Per run: diverged (loss not finite, accuracy missing or near chance), so left out."""
     acc = np.asarray(accuracy, float)
     out = ~np.isfinite(acc) | (acc <= 1 / classes + CHANCE_MARGIN)
     if loss is not None:
@@ -42,7 +37,6 @@ def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
 
 
 def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
-    """(runs left out, the arrays without them): mask's and non-finite ones (a pair whole)."""
     arrays = [np.asarray(a, float) for a in arrays]
     bad = np.zeros(len(arrays[0]), bool) if mask is None else np.asarray(mask, bool).copy()
     for a in arrays:
@@ -52,11 +46,10 @@ def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A measured quantity: its 95% interval [low, high] (None: no scatter), two-sided p for no
-    effect, a 95% prediction interval for one new run, units (replicates per cell), tail (each
-    bound's one-sided level); for n_needed: spread (one replicate's s.d.), fixed_var (what more
-    seeds do not shrink: the shared test subset's error), study_var (the study's test set's),
-    design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
+    """A 95% interval [low, high] (None: no scatter), two-sided p, a prediction interval for one
+    new run; units: replicates per cell; tail: each bound's one-sided level; for n_needed:
+    spread (one replicate's s.d.), fixed_var (what more seeds do not shrink: the shared test
+    subset's error), study_var (the study's test set's) and design ('best cell 4 8')."""
 
     value: float
     low: float | None
@@ -90,12 +83,11 @@ class Estimate:
         return None if self.se is None else self.se * math.sqrt(self.units)
 
     def df_at(self, k):
-        """The degrees of freedom at k replicates per cell (this design's df per extra seed)."""
+        """The degrees of freedom at k replicates per cell."""
         per = (self.df or 1) / max(self.units - 1, 1)
         return np.maximum(1.0, per * (np.asarray(k, float) - 1))
 
     def cleaned(self) -> Estimate:
-        """Every number rounded for JSON (see _clean)."""
         return replace(self, value=_clean(self.value), low=_clean(self.low),
                        high=_clean(self.high), pi_low=_clean(self.pi_low),
                        pi_high=_clean(self.pi_high),
@@ -116,10 +108,9 @@ def _no_scatter(v: np.ndarray) -> bool:
 
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
-    """The mean of runs (one per seed) of an accuracy, its t interval and a prediction interval
-    for one new run. test_images: the shared test subset's sampling error p(1-p)/N joins both;
-    study_images: the study's test set's joins the prediction interval (which, minus the
-    study's number, is the interval for the gap to the process behind the study's run)."""
+    """The mean of runs (one per seed), its t interval and a prediction interval for one new run;
+    test_images: the shared test subset's error p(1-p)/N joins both; study_images: the study's
+    test set's joins the prediction interval (minus the study's number: the gap's interval)."""
     left_out, (v,) = _kept(diverged, values)
     n, mean = len(v), float(v.mean()) if len(v) else math.nan
     base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
@@ -142,21 +133,19 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
     """Mean paired difference treated - control over seeds (a seed's arms share initial weights
-    and data order): scipy's paired t interval and p, and a prediction interval for one new
-    seed's difference. diverged: seeds to leave out (where either arm diverged)."""
+    and data order): scipy's paired t interval and p, a prediction interval for one new seed's
+    difference. diverged: seeds to leave out (where either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
-    d = a - b
-    n, mean = len(d), float(d.mean()) if len(d) else math.nan
-    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
-                method=method or f"paired t over {_seed_words(n)}")
-    if _no_scatter(d):
-        return Estimate(mean, None, None, **base)
+    n = len(a)
+    est = replace(mean_of_runs(a - b, method=method or f"paired t over {_seed_words(n)}"),
+                  replication=_seed_words(n, left_out), diverged=left_out)
+    if not est.has_interval:
+        return est
     test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(LEVEL)
-    s = float(d.std(ddof=1))
-    pi = t_crit(n - 1) * s * math.sqrt(1 + 1 / n)
-    return Estimate(mean, float(ci.low), float(ci.high), se=s / math.sqrt(n), df=n - 1,
-                    p=float(test.pvalue), pi_low=mean - pi, pi_high=mean + pi, spread=s, **base)
+    pi = t_crit(n - 1) * est.spread * math.sqrt(1 + 1 / n)
+    return replace(est, low=float(ci.low), high=float(ci.high), se=est.spread / math.sqrt(n),
+                   p=float(test.pvalue), pi_low=est.value - pi, pi_high=est.value + pi)
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
