@@ -149,8 +149,7 @@ def paired(treated, control, method: str | None = None, diverged=None) -> Estima
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
-    """mean(a) - mean(b) of two independent samples of runs, scipy's Welch t interval ("3 vs 3
-    seeds"). diverged: a mask for each."""
+    """mean(a) - mean(b) of independent runs, scipy's Welch t; diverged: a mask for each."""
     out_a, (a,) = _kept(diverged[0], a)
     out_b, (b,) = _kept(diverged[1], b)
     est = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
@@ -166,9 +165,6 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
                     p=float(test.pvalue), **base)
 
 
-# --- balanced factorial grids --------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Grid:
     """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r replicates (seeds) per cell.
@@ -182,18 +178,15 @@ class Grid:
     @classmethod
     def from_table(cls, table, factors: list[str], metric: str, replicate: str = "seed") -> Grid:
         """From a trials table (one row per trial); every cell needs the same replicates."""
-        levels = tuple(tuple(sorted(table[f].unique())) for f in factors)
-        reps = np.sort(table[replicate].unique()) if replicate in table else np.zeros(1)
-        y = np.full([len(v) for v in levels] + [len(reps)], np.nan)
-        where = [np.searchsorted(np.asarray(lv), table[f].to_numpy()) for lv, f in
-                 zip(levels, factors)]
-        rep = (np.searchsorted(reps, table[replicate].to_numpy()) if replicate in table
-               else np.zeros(len(table), int))
-        y[(*where, rep)] = table[metric].to_numpy(float)
+        columns = [table[f].to_numpy() for f in factors]
+        columns.append(table[replicate].to_numpy() if replicate in table else np.zeros(len(table)))
+        coded = [np.unique(c, return_inverse=True) for c in columns]  # (sorted levels, indices)
+        y = np.full([len(lv) for lv, _ in coded], np.nan)
+        y[tuple(where for _, where in coded)] = table[metric].to_numpy(float)
         if np.isnan(y).any() or len(table) != y.size:
             raise ValueError(f"grid over {factors}: not every cell has every {replicate} "
                              f"({int(np.isnan(y).sum())} missing); the design must be balanced")
-        return cls(tuple(factors), levels, y)
+        return cls(tuple(factors), tuple(tuple(lv) for lv, _ in coded[:-1]), y)
 
     @property
     def r(self) -> int:
@@ -230,9 +223,8 @@ class Grid:
         return f"{self.cells} configurations × {_seed_words(self.r)}, {how}"
 
     def level_variances(self, factor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per level of factor (L,): its marginal mean, that mean's variance and df, from the
-        level's own pure error (in a balanced grid it estimates the level mean's variance
-        whatever the other factors do), or with one seed the pooled additive residual."""
+        """Per level of factor (L,): marginal mean, its variance and df from the level's own pure
+        error (valid whatever the other factors do), or with one seed the additive residual."""
         axis = self.factors.index(factor)
         means = self.marginal(factor)
         n_level = self.y.size // len(means)
@@ -264,8 +256,7 @@ class Grid:
         return Estimate(est, est - t * se, est + t * se, se=se, df=df, p=p, **base)
 
     def trend(self, factor: str, values=None, method: str | None = None) -> Estimate:
-        """Linear trend over factor's levels (at `values`, default the levels): the fitted
-        change from the lowest to the highest level (least-squares slope times the range)."""
+        """The least-squares slope over factor's levels (at values) times their range."""
         x = np.asarray(values if values is not None else self.levels[self.factors.index(factor)],
                        float)
         dev = x - x.mean()
@@ -274,10 +265,8 @@ class Grid:
 
 
 def either(parts: list[Estimate], method: str) -> Estimate:
-    """The best of parts ("either one or three blocks beat five"): each part's bounds at one-
-    sided TAIL / len(parts) (Bonferroni), so [max of the lows, max of the highs] covers the
-    largest true value 95% of the time; p from the largest part's Bonferroni p (up) and every
-    part below zero (down, intersection-union)."""
+    """The best of parts: each part's bounds at one-sided TAIL / len(parts) (Bonferroni), so [max
+    low, max high] covers the largest true value; p: Bonferroni up, intersection-union down."""
     best = max(parts, key=lambda p: p.value)
     if not all(p.has_interval for p in parts):
         return replace(best, low=None, high=None, p=None, method=method)
@@ -291,9 +280,8 @@ def either(parts: list[Estimate], method: str) -> Estimate:
 
 
 def best_cell(grid: Grid, region, method: str) -> Estimate:
-    """The best cell mean inside region (cell index tuples) minus the best outside; bounds from
-    every inside-outside difference, the lower at one-sided 2.5% / |region|, the upper at 2.5%
-    / |outside|, pooled pure error (one seed per cell: no interval)."""
+    """Best cell mean inside region (index tuples) minus the best outside, from every pair's
+    bounds: the lower at 2.5% / |inside|, the upper at 2.5% / |outside|, pooled pure error."""
     means = grid.y.mean(axis=-1)
     cells = list(itertools.product(*[range(len(lv)) for lv in grid.levels]))
     inside = [c for c in cells if c in region]
@@ -321,8 +309,8 @@ ALPHAS = np.geomspace(1e-6, 0.5, 160)  # the levels a p-value is read off (inter
 
 
 def _ranges(means, v, df, tails):
-    """For one factor: lower and upper bounds of its spread (max - min of the true level
-    means) at one-sided levels tails (A,): from every pair's Welch interval (A, pairs)."""
+    """Lower and upper bounds (A,) of a factor's spread of true level means at one-sided levels
+    tails (A,), from every pair's Welch interval."""
     i, j = np.triu_indices(len(means), 1)
     d = np.abs(means[i] - means[j])
     se = np.sqrt(v[i] + v[j])
@@ -332,10 +320,9 @@ def _ranges(means, v, df, tails):
 
 
 def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
-    """The spread (max - min) of lead's marginal means minus the largest other factor's, with
-    bounds from every pair of levels' Welch interval: the lower fails only if one of lead's
-    pairs (either side) or another factor's top pair misses, so its pairs are at one-sided 2.5%
-    / (2 * lead's pairs + others); the upper likewise; p: where the bounds reach zero."""
+    """Lead's spread (max - min) of marginal means minus the largest other's, from every pair's
+    Welch interval: the lower bound fails only if one of lead's pairs (either side) or another
+    factor's top pair misses, so at 2.5% / (2 * lead's pairs + others); the upper likewise."""
     others = [f for f in grid.factors if f != lead]
     spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
     est = spreads[lead] - max(spreads[f] for f in others)
@@ -365,14 +352,13 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
 
 def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cells: int,
                     df_per: float, reps: int = 4000, seed: int = 0) -> np.ndarray:
-    """Power at k replicates per cell, simulated, of 'best cell IN OUT' (the best inside cell
-    `effect` above all others, tied) and 'spread L1 L2 ...' (the first factor's levels spread
-    evenly over `effect`, the others flat). sigma: one trial's s.d."""
+    """Simulated power at k replicates per cell of 'best cell IN OUT' (one inside cell `effect`
+    above the rest) and 'spread L1 L2 ...' (the first factor's levels spread over `effect`)."""
     rng = np.random.default_rng(seed)
     words = design.split()
     out = []
     for kk in np.atleast_1d(k):
-        if words[0] == "best" and len(words) == 4:
+        if words[0] == "best":
             n_in, n_out = int(words[2]), int(words[3])
             m = rng.normal(0, sigma / math.sqrt(kk), (reps, n_in + n_out))
             m[:, 0] += effect
