@@ -75,18 +75,6 @@ class Estimate:
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
 
-    @property
-    def unit_sd(self) -> float | None:
-        """One replicate's standard deviation (what more seeds divide)."""
-        if self.spread is not None:
-            return self.spread
-        return None if self.se is None else self.se * math.sqrt(self.units)
-
-    def df_at(self, k):
-        """The degrees of freedom at k replicates per cell."""
-        per = (self.df or 1) / max(self.units - 1, 1)
-        return np.maximum(1.0, per * (np.asarray(k, float) - 1))
-
     def cleaned(self) -> Estimate:
         return replace(self, value=_clean(self.value), low=_clean(self.low),
                        high=_clean(self.high), pi_low=_clean(self.pi_low),
