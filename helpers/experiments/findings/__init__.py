@@ -1,8 +1,5 @@
-"""The study's claims tested in every run: claims (the study's words, the quantity, Δ, the size
-it states), stats (intervals from seeds and factorial grids), verdicts (what an estimate says,
-the runs that would decide it, findings.json's rows), files (each notebook's part, merged into
-results/findings.json) and words (sentences, the report's tables, the family-wise error).
-See docs/findings.md."""
+"""The study's claims tested in every run: claims, stats (intervals), verdicts (findings.json's
+rows), files (results/findings.json) and words (sentences, tables). See docs/findings.md."""
 
 from helpers.experiments.findings.claims import (  # noqa: F401
     CLAIMS,
