@@ -37,11 +37,9 @@ def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
 
 
 def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
-    arrays = [np.asarray(a, float) for a in arrays]
-    bad = np.zeros(len(arrays[0]), bool) if mask is None else np.asarray(mask, bool).copy()
-    for a in arrays:
-        bad |= ~np.isfinite(a)
-    return int(bad.sum()), [a[~bad] for a in arrays]
+    arrays = np.asarray(arrays, float)  # (k, runs)
+    bad = ~np.isfinite(arrays).all(axis=0) | (False if mask is None else np.asarray(mask, bool))
+    return int(bad.sum()), list(arrays[:, ~bad])
 
 
 @dataclass(frozen=True)
@@ -120,9 +118,8 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
-    """Mean paired difference treated - control over seeds (a seed's arms share initial weights
-    and data order): scipy's paired t interval and p, a prediction interval for one new seed's
-    difference. diverged: seeds to leave out (where either arm diverged)."""
+    """Mean difference treated - control over seeds (a seed's arms share initial weights and
+    data order), scipy's paired t; diverged: seeds to leave out (either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
     n = len(a)
     est = replace(mean_of_runs(a - b, method=method or f"paired t over {_seed_words(n)}"),
@@ -155,9 +152,8 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
 
 @dataclass(frozen=True)
 class Grid:
-    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r replicates (seeds) per cell.
-    The noise: with r >= 2 the pure error, per level of the factor a contrast is over (Welch-
-    Satterthwaite df); with r = 1 the additive model's residual, which holds the interactions."""
+    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r seeds per cell. Noise: with
+    r >= 2 the pure error per level; with r = 1 the additive residual (holding interactions)."""
 
     factors: tuple[str, ...]
     levels: tuple[tuple, ...]
@@ -297,8 +293,7 @@ ALPHAS = np.geomspace(1e-6, 0.5, 160)  # the levels a p-value is read off (inter
 
 
 def _ranges(means, v, df, tails):
-    """Lower and upper bounds (A,) of a factor's spread of true level means at one-sided levels
-    tails (A,), from every pair's Welch interval."""
+    """Bounds (A,) of a factor's spread at one-sided levels tails (A,), from pairs' Welch t."""
     i, j = np.triu_indices(len(means), 1)
     d = np.abs(means[i] - means[j])
     se = np.sqrt(v[i] + v[j])
@@ -308,9 +303,8 @@ def _ranges(means, v, df, tails):
 
 
 def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
-    """Lead's spread (max - min) of marginal means minus the largest other's, from every pair's
-    Welch interval: the lower bound fails only if one of lead's pairs (either side) or another
-    factor's top pair misses, so at 2.5% / (2 * lead's pairs + others); the upper likewise."""
+    """Lead's spread (max - min) of marginal means minus the largest other's, simultaneous
+    bounds from every pair's Welch interval (C5 in docs/findings.md); p by interval inversion."""
     others = [f for f in grid.factors if f != lead]
     spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
     est = spreads[lead] - max(spreads[f] for f in others)

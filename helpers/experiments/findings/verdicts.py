@@ -76,18 +76,13 @@ class Regime:
 UNNAMED = Regime("data not named", False, False)  # for tests and interactive use
 
 
-def _adjusted(claim: Claim, e: Estimate):
-    """(value, low, high, pi_low, pi_high) turned so that positive is the study's way."""
-    if claim.sign > 0:
-        return e.value, e.low, e.high, e.pi_low, e.pi_high
-    return tuple(None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low))
-
-
 def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
              compare_size: bool = True) -> dict:
     """direction (by p_adjusted where given, else the interval), size (None: the study states
     none; not compared outside the study's regime), negligible, margin, fragile."""
-    value, lo, hi, pi_lo, pi_hi = _adjusted(claim, e)
+    value, lo, hi, pi_lo, pi_hi = (  # turned so that positive is the study's way
+        (e.value, e.low, e.high, e.pi_low, e.pi_high) if claim.sign > 0 else
+        [None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low)])
     if claim.direction == "abs":  # an accuracy is above zero: only its size says anything
         direction = None
     elif p_adjusted is not None:
@@ -131,9 +126,8 @@ def verdict_of(claim: Claim, ev: dict) -> str:
 
 def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
            compare_size: bool = True) -> np.ndarray:
-    """Power of the verdict's own test at ks replicates per cell: for the study's number, being
-    shown within ±Δ at no gap (the test sets' variances stay); else the direction of an effect
-    of Δ (t at its df and one-sided level; the best cell and the spread lead simulated)."""
+    """Power of the verdict's own test at ks replicates per cell, for an effect of Δ (a number
+    the study states: being shown within ±Δ at no gap), as docs/findings.md says."""
     per = (e.df or 1) / max(e.units - 1, 1)  # this design's df per extra replicate
     df = np.maximum(1.0, per * (ks - 1.0))
     if claim.target is not None and compare_size:
@@ -184,10 +178,8 @@ def _base(claim: Claim, regime: Regime, role: str) -> dict:
 def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparable: bool = True,
             why: str = "", testable: bool = True, role: str = "claim",
             p_adjusted: float | None = None) -> dict:
-    """The row for claim from this run's estimate. comparable=False (with why): a number or a
-    comparison this run's data, budget or model cannot speak to (absolute claims: outside the
-    study's regime); testable=False (with why): the budget cannot estimate it honestly;
-    p_adjusted decides the direction (sub-claims: Holm within their family)."""
+    """The row for claim from this run's estimate; comparable, testable (False with why) and
+    p_adjusted (Holm's, deciding the direction) as DEFINITIONS and family say."""
     claim = CLAIMS[claim] if isinstance(claim, str) else claim
     if role not in ROLES:
         raise ValueError(f"role {role!r}: one of {ROLES}")
@@ -231,8 +223,7 @@ def holm(p_values: list[float | None]) -> list[float | None]:
 
 
 def judged(rows: list[dict]) -> list[dict]:
-    """The family the multiplicity statement is about: the study's claims (not sub-claims or
-    sensitivity rows) with a direction and a p-value, that this run could judge."""
+    """The family the multiplicity statement is about: claims with a direction and a p judged."""
     return [r for r in rows if r["role"] == "claim" and r["direction"] in ("+", "-")
             and r.get("p") is not None
             and r["verdict"] not in ("not comparable", "not testable")]
@@ -248,8 +239,7 @@ def the_studys_way(rows: list[dict]) -> tuple[list[str], list[str]]:
 
 
 def family(claim_id: str, parts: dict[str, Estimate], regime: Regime, **kwargs) -> list[dict]:
-    """Sub-claims of one claim (e.g. C7 per augmentation), their directions decided after
-    Holm's correction within the family; their intervals are the unadjusted ones."""
+    """Sub-claims (C7 per augmentation): directions after Holm within the family, intervals not."""
     names = list(parts)
     adjusted = holm([parts[n].p for n in names])
     # n needed for a member: its bounds at the family's Bonferroni level (Holm's first step)
