@@ -350,16 +350,15 @@ def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cel
             continue
         levels = [int(x) for x in words[1:]]
         n_low = 2 * math.comb(levels[0], 2) + len(levels) - 1
-        ranges = []
+        tops = []  # the lead's lower bound, then each other factor's upper bound
         for f, L in enumerate(levels):
             n_level = cells * kk / L
             t = t_crit(max(1.0, 2 * (cells / L) * (kk - 1)), TAIL / n_low)  # a pair's df
             truth = np.linspace(0, effect, L) if f == 0 else np.zeros(L)
             m = truth + rng.normal(0, sigma / math.sqrt(n_level), (reps, L))
-            d = np.abs(m[:, :, None] - m[:, None, :])
+            top = np.abs(m[:, :, None] - m[:, None, :]).max(axis=(1, 2))  # its widest pair
             se = sigma * math.sqrt(2 / n_level)
-            ranges.append((np.maximum(0, (d - t * se).max(axis=(1, 2))),
-                           (d + t * se).max(axis=(1, 2))))
-        low = ranges[0][0] - np.max([hi for _, hi in ranges[1:]], axis=0)
+            tops.append(top - t * se if f == 0 else top + t * se)
+        low = np.maximum(0, tops[0]) - np.max(tops[1:], axis=0)
         out.append(float((low > 0).mean()))
     return np.asarray(out)

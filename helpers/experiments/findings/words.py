@@ -144,12 +144,11 @@ def claim_html(r: dict) -> str:
     return f"<b>{h(r['id'])}</b> {h(r['claim'])}{role}"
 
 
-def verdict_html(r: dict, colours: bool = True) -> str:
-    colour = COLOURS[r["verdict"]] if colours else "#24292f"
-    return f"<b style='color:{colour}'>{h(r['verdict'])}</b>"
+def verdict_html(r: dict) -> str:
+    return f"<b style='color:{COLOURS[r['verdict']]}'>{h(r['verdict'])}</b>"
 
 
-def table_html(rows: list[dict], colours: bool = True) -> str:
+def table_html(rows: list[dict]) -> str:
     """The full rows: claim | Δ | estimate [95% interval], prediction, n | verdict | method."""
     cells = []
     for r in rows:
@@ -161,7 +160,7 @@ def table_html(rows: list[dict], colours: bool = True) -> str:
                     + (f"; {h(pi)}" if pi else "")
                     + f"<br><small>n = {r['n']}: {h(r['replication'])}{h(regime)}</small>")
         notes = [x for x in (_evidence_words(r), needed_text(r), r.get("why") or "") if x]
-        verdict = verdict_html(r, colours) + (
+        verdict = verdict_html(r) + (
             "<br><small>" + h("; ".join(notes)) + "</small>" if notes else "")
         cells.append([claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact",
                       measured, verdict, f"<small>{h(r['method'])}</small>"])
@@ -192,9 +191,9 @@ def family_wise(rows: list[dict]) -> str:
             "after Holm's correction within their family; sensitivity rows are not counted.")
 
 
-def compact_html(rows: list[dict], colours: bool = True) -> str:
+def compact_html(rows: list[dict]) -> str:
     """The report's first-page table: claim | estimate [95% interval] | verdict | n."""
-    cells = [[claim_html(r), h(interval_text(r)), verdict_html(r, colours) + (
+    cells = [[claim_html(r), h(interval_text(r)), verdict_html(r) + (
         f" <small style='color:#c00'>({h(diverged_text(r))})</small>" if r.get("diverged")
         else ""), h(str(r["n"]))] for r in rows]
     return html_table(["claim", "estimate [95% interval]", "verdict", "n"], cells,
