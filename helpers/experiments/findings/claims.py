@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from helpers.data.sources import CINIC10_PER_SPLIT_CLASS, SPLITS
 
+__all__ = ["CLAIMS", "STUDY_RESNET", "STUDY_TRANSFER", "claim_of", "data_facts", "sub_claim"]
+
 STUDY_RESNET, STUDY_TRANSFER = 0.6916222, 0.7248  # the study's two test accuracies (one run each)
 DELTA_DIFFERENCE, DELTA_ABSOLUTE = 0.01, 0.02
 SMALL = 0.03  # the project's reading of "a little" and "slightly": an effect of at most 3 points

@@ -14,6 +14,8 @@ from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
 from helpers.record import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 
+__all__ = ["check", "collect", "load", "save"]
+
 # every row's keys, with the types a reader may rely on
 ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT,
        "quantity": TEXT, "direction": TEXT, "delta": NUMBER, "verdict": TEXT, "n": (int,),

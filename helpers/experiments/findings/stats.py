@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+__all__ = ["Estimate", "Grid", "best_cell", "diverged", "either", "mean_of_runs", "paired",
+           "spread_lead", "welch"]
+
 LEVEL = 0.95
 TAIL = (1 - LEVEL) / 2  # each bound of a 95% interval misses on its side at most 2.5% of the time
 CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the run diverged

@@ -13,6 +13,9 @@ from statsmodels.stats.multitest import multipletests
 from helpers.experiments.findings.claims import CLAIMS, Claim, sub_claim
 from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
 
+__all__ = ["DECISIVE", "UNNAMED", "VERDICTS", "Regime", "fact", "family", "finding", "holm",
+           "n_needed", "the_studys_way"]
+
 DEFINITIONS = {
     "reproduced": "the direction holds and, where the study states a size, it is shown: the "
     "interval for the gap to the study's number (its single run counted as one run with "

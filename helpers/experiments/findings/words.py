@@ -8,6 +8,9 @@ from html import escape as h
 from helpers.base import escape
 from helpers.experiments.findings.verdicts import DEFINITIONS, VERDICTS, judged, the_studys_way
 
+__all__ = ["COLOURS", "compact_html", "conclusion", "definitions_markdown", "family_wise",
+           "interval_text", "prediction_text", "sentence", "summary", "table_html"]
+
 COLOURS = {"reproduced": "#1a7f37", "direction only": "#0969da", "contradicted": "#c00",
            "negligible": "#8250df", "inconclusive": "#9a6700", "not testable": "#57606a",
            "not comparable": "#57606a"}
