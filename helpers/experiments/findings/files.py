@@ -32,8 +32,7 @@ def study_order(claim_id: str) -> tuple[int, str]:
 
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str,
          regime: Regime) -> Path:
-    """results/findings/<notebook>.json, then the merged results/findings.json of the notebooks
-    that stand (artifacts.completed_notebooks), this one counting itself."""
+    """results/findings/<notebook>.json, then results/findings.json of the notebooks that stand."""
     folder = run_paths(run_dir)["results"] / "findings"
     folder.mkdir(exist_ok=True)
     write_json(folder / f"{notebook}.json", {

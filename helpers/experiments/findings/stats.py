@@ -97,9 +97,8 @@ def _no_scatter(v: np.ndarray) -> bool:
 
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
-    """The mean of runs (one per seed), its t interval and a prediction interval for one new run;
-    test_images: the shared test subset's error p(1-p)/N joins both; study_images: the study's
-    test set's joins the prediction interval (minus the study's number: the gap's interval)."""
+    """The mean over seeds, its t interval and a prediction interval for one new run: the shared
+    test subset's error p(1-p)/test_images joins both, the study's test set's the latter."""
     left_out, (v,) = _kept(diverged, values)
     n, mean = len(v), float(v.mean()) if len(v) else math.nan
     base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,

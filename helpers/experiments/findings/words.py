@@ -204,8 +204,7 @@ def compact_html(rows: list[dict]) -> str:
 
 
 def summary(rows: list[dict]) -> str:
-    """Each claim under its verdict (no tally: claims weigh differently), the regime, and the
-    family-wise error."""
+    """Each claim under its verdict (no tally: claims weigh differently), regime, family-wise."""
     top = [r for r in rows if r["role"] == "claim"]
     items: dict[str, list[str]] = {v: [] for v in VERDICTS}
     for r in top:
