@@ -1,17 +1,20 @@
-"""findings.json: each notebook writes results/findings/<notebook>.json (its claims and its
-regime); collect merges the notebooks that count into results/findings.json, which the report
-opens with. A file that is truncated or of the wrong shape is a one-line error naming it."""
+"""Each notebook's results/findings/<notebook>.json (its claims and regime), merged into
+results/findings.json for the report; a damaged file is a one-line error naming it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
+from helpers.artifacts import completed_notebooks, run_paths
 from helpers.atomic import read_json, write_json
+from helpers.backend import name as backend_name
 from helpers.base import StudyError
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
 from helpers.record import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
+
+__all__ = ["check", "collect", "load", "save"]
 
 # every row's keys, with the types a reader may rely on
 ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT,
@@ -29,11 +32,7 @@ def study_order(claim_id: str) -> tuple[int, str]:
 
 def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str,
          regime: Regime) -> Path:
-    """results/findings/<notebook>.json, then the merged results/findings.json of the notebooks
-    that stand (artifacts.completed_notebooks), this one counting itself."""
-    from helpers.artifacts import completed_notebooks, run_paths
-    from helpers.backend import name as backend_name
-
+    """results/findings/<notebook>.json, then results/findings.json of the notebooks that stand."""
     folder = run_paths(run_dir)["results"] / "findings"
     folder.mkdir(exist_ok=True)
     write_json(folder / f"{notebook}.json", {
@@ -42,30 +41,22 @@ def save(run_dir, notebook: str, rows: list[dict], *, dataset: str, profile: str
     return collect(run_dir, completed_notebooks(run_dir, also=notebook))
 
 
-def merge(run_dir, notebooks: Iterable[str] | None = None) -> dict:
-    """{"dataset", "profile", "backend", "regimes": {notebook: regime}, "claims": [...]} from
-    the notebooks' parts (only notebooks' where given), claims in the study's order."""
+def collect(run_dir, notebooks: Iterable[str] | None = None) -> Path:
+    """results/findings.json from the notebooks' parts (only notebooks' where given): dataset,
+    profile, backend (the last part's), regimes {notebook: regime}, claims in the study's order."""
     keep = None if notebooks is None else set(notebooks)
     parts = {path.stem: _read(path) for path in
              sorted((Path(run_dir) / "results" / "findings").glob("*.json"))
              if keep is None or path.stem in keep}
     last = list(parts.values())[-1] if parts else {}
-    return {"dataset": last.get("dataset"), "profile": last.get("profile"),
-            "backend": last.get("backend"),
-            "regimes": {stem: part.get("regime") for stem, part in parts.items()},
-            "claims": sorted((row for part in parts.values() for row in part["claims"]),
-                             key=lambda r: study_order(r["id"]))}
-
-
-def collect(run_dir, notebooks: Iterable[str] | None = None) -> Path:
-    """results/findings.json, written from merge(run_dir, notebooks)."""
-    from helpers.artifacts import run_paths
-
-    return write_json(run_paths(run_dir)["results"] / "findings.json", merge(run_dir, notebooks))
+    return write_json(run_paths(run_dir)["results"] / "findings.json", {
+        **{key: last.get(key) for key in ("dataset", "profile", "backend")},
+        "regimes": {stem: part.get("regime") for stem, part in parts.items()},
+        "claims": sorted((row for part in parts.values() for row in part["claims"]),
+                         key=lambda r: study_order(r["id"]))})
 
 
 def _read(path: Path) -> dict:
-    """A findings file, checked; a one-line StudyError naming it if unreadable."""
     try:
         data = read_json(path)
     except (OSError, ValueError) as err:
@@ -75,8 +66,8 @@ def _read(path: Path) -> dict:
 
 
 def check(data, path: Path) -> dict:
-    """data if it has the findings shape (ROW's keys and types, known verdicts, directions and
-    claims); else a one-line StudyError naming path, the field and what was expected."""
+    """data if it has the findings shape (ROW, known verdicts, directions and claims), else a
+    one-line StudyError naming path, the field and what was expected."""
     c = Checker(path)
     c.need(data, (dict,), "the file")
     c.fields(data, "", {"claims": (list,)},
@@ -94,8 +85,7 @@ def check(data, path: Path) -> dict:
 
 
 def load(run_dir, notebooks: Iterable[str] | None = None) -> dict | None:
-    """results/findings.json, checked (None where no notebook wrote findings); with notebooks,
-    only their claims and regimes."""
+    """results/findings.json, checked (None if absent); with notebooks, only their rows."""
     path = Path(run_dir) / "results" / "findings.json"
     if not path.exists():
         return None

@@ -1,8 +1,5 @@
-"""Intervals from real replication, each an Estimate: seeds (a mean; scipy's paired and Welch t)
-and balanced factorial grids (contrasts of marginal means with per-level variances, and our own
-bounds where no library has them: the better of two contrasts, the best cell of a region, the
-lead of one factor's spread). Diverged runs are left out and counted, never averaged in.
-tests/test_calibration.py checks every method by simulation on the study's designs."""
+"""Intervals from seeds and balanced factorial grids, each an Estimate (docs/findings.md); diverged
+runs are left out and counted. tests/test_calibration.py checks every method by simulation."""
 
 from __future__ import annotations
 
@@ -14,14 +11,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+__all__ = ["Estimate", "Grid", "best_cell", "diverged", "either", "mean_of_runs", "paired",
+           "spread_lead", "welch"]
+
 LEVEL = 0.95
 TAIL = (1 - LEVEL) / 2  # each bound of a 95% interval misses on its side at most 2.5% of the time
 CHANCE_MARGIN = 0.02  # an accuracy within 2 points of chance (1 / classes): the run diverged
 
 
 def _clean(x) -> float | None:
-    """A JSON-ready number (None if missing or not finite), rounded to 1e-6 so that float32
-    round-off never reads as an effect."""
+    """A JSON-ready number or None, rounded to 1e-6: float32 round-off is never an effect."""
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 6) + 0.0
 
 
@@ -32,8 +31,7 @@ def t_crit(df: float, tail: float = TAIL) -> float:
 
 
 def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
-    """Per run: True where it diverged (loss not finite, accuracy missing or within
-    CHANCE_MARGIN of chance): the optimiser's failure, not the method's, so left out."""
+    """Per run: diverged (loss not finite, accuracy missing or near chance), so left out."""
     acc = np.asarray(accuracy, float)
     out = ~np.isfinite(acc) | (acc <= 1 / classes + CHANCE_MARGIN)
     if loss is not None:
@@ -42,21 +40,17 @@ def diverged(accuracy, loss=None, classes: int = 10) -> np.ndarray:
 
 
 def _kept(mask, *arrays) -> tuple[int, list[np.ndarray]]:
-    """(runs left out, the arrays without them): mask's and non-finite ones (a pair whole)."""
-    arrays = [np.asarray(a, float) for a in arrays]
-    bad = np.zeros(len(arrays[0]), bool) if mask is None else np.asarray(mask, bool).copy()
-    for a in arrays:
-        bad |= ~np.isfinite(a)
-    return int(bad.sum()), [a[~bad] for a in arrays]
+    arrays = np.asarray(arrays, float)  # (k, runs)
+    bad = ~np.isfinite(arrays).all(axis=0) | (False if mask is None else np.asarray(mask, bool))
+    return int(bad.sum()), list(arrays[:, ~bad])
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A measured quantity: its 95% interval [low, high] (None: no scatter), two-sided p for no
-    effect, a 95% prediction interval for one new run, units (replicates per cell), tail (each
-    bound's one-sided level); for n_needed: spread (one replicate's s.d.), fixed_var (what more
-    seeds do not shrink: the shared test subset's error), study_var (the study's test set's),
-    design ('t', 'best cell 4 8', 'spread 3 3 3'). diverged: runs left out."""
+    """A 95% interval [low, high] (None: no scatter), two-sided p, a prediction interval for one
+    new run; units: replicates per cell; tail: each bound's one-sided level; for n_needed:
+    spread (one replicate's s.d.), fixed_var (what more seeds do not shrink: the shared test
+    subset's error), study_var (the study's test set's) and design ('best cell 4 8')."""
 
     value: float
     low: float | None
@@ -82,20 +76,7 @@ class Estimate:
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
 
-    @property
-    def unit_sd(self) -> float | None:
-        """One replicate's standard deviation (what more seeds divide)."""
-        if self.spread is not None:
-            return self.spread
-        return None if self.se is None else self.se * math.sqrt(self.units)
-
-    def df_at(self, k):
-        """The degrees of freedom at k replicates per cell (this design's df per extra seed)."""
-        per = (self.df or 1) / max(self.units - 1, 1)
-        return np.maximum(1.0, per * (np.asarray(k, float) - 1))
-
     def cleaned(self) -> Estimate:
-        """Every number rounded for JSON (see _clean)."""
         return replace(self, value=_clean(self.value), low=_clean(self.low),
                        high=_clean(self.high), pi_low=_clean(self.pi_low),
                        pi_high=_clean(self.pi_high),
@@ -116,10 +97,8 @@ def _no_scatter(v: np.ndarray) -> bool:
 
 def mean_of_runs(values, *, test_images: int | None = None, study_images: int | None = None,
                  method: str | None = None, diverged=None) -> Estimate:
-    """The mean of runs (one per seed) of an accuracy, its t interval and a prediction interval
-    for one new run. test_images: the shared test subset's sampling error p(1-p)/N joins both;
-    study_images: the study's test set's joins the prediction interval (which, minus the
-    study's number, is the interval for the gap to the process behind the study's run)."""
+    """The mean over seeds, its t interval and a prediction interval for one new run: the shared
+    test subset's error p(1-p)/test_images joins both, the study's test set's the latter."""
     left_out, (v,) = _kept(diverged, values)
     n, mean = len(v), float(v.mean()) if len(v) else math.nan
     base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
@@ -141,27 +120,23 @@ def mean_of_runs(values, *, test_images: int | None = None, study_images: int | 
 
 
 def paired(treated, control, method: str | None = None, diverged=None) -> Estimate:
-    """Mean paired difference treated - control over seeds (a seed's arms share initial weights
-    and data order): scipy's paired t interval and p, and a prediction interval for one new
-    seed's difference. diverged: seeds to leave out (where either arm diverged)."""
+    """Mean difference treated - control over seeds (a seed's arms share initial weights and
+    data order), scipy's paired t; diverged: seeds to leave out (either arm diverged)."""
     left_out, (a, b) = _kept(diverged, treated, control)
-    d = a - b
-    n, mean = len(d), float(d.mean()) if len(d) else math.nan
-    base = dict(n=n, replication=_seed_words(n, left_out), units=n, diverged=left_out,
-                method=method or f"paired t over {_seed_words(n)}")
-    if _no_scatter(d):
-        return Estimate(mean, None, None, **base)
+    n = len(a)
+    est = replace(mean_of_runs(a - b, method=method or f"paired t over {_seed_words(n)}"),
+                  replication=_seed_words(n, left_out), diverged=left_out)
+    if not est.has_interval:
+        return est
     test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(LEVEL)
-    s = float(d.std(ddof=1))
-    pi = t_crit(n - 1) * s * math.sqrt(1 + 1 / n)
-    return Estimate(mean, float(ci.low), float(ci.high), se=s / math.sqrt(n), df=n - 1,
-                    p=float(test.pvalue), pi_low=mean - pi, pi_high=mean + pi, spread=s, **base)
+    pi = t_crit(n - 1) * est.spread * math.sqrt(1 + 1 / n)
+    return replace(est, low=float(ci.low), high=float(ci.high), se=est.spread / math.sqrt(n),
+                   p=float(test.pvalue), pi_low=est.value - pi, pi_high=est.value + pi)
 
 
 def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
-    """mean(a) - mean(b) of two independent samples of runs, scipy's Welch t interval ("3 vs 3
-    seeds"). diverged: a mask for each."""
+    """mean(a) - mean(b) of independent runs, scipy's Welch t; diverged: a mask for each."""
     out_a, (a,) = _kept(diverged[0], a)
     out_b, (b,) = _kept(diverged[1], b)
     est = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
@@ -177,14 +152,10 @@ def welch(a, b, method: str | None = None, diverged=(None, None)) -> Estimate:
                     p=float(test.pvalue), **base)
 
 
-# --- balanced factorial grids --------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Grid:
-    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r replicates (seeds) per cell.
-    The noise: with r >= 2 the pure error, per level of the factor a contrast is over (Welch-
-    Satterthwaite df); with r = 1 the additive model's residual, which holds the interactions."""
+    """A balanced full-factorial grid of runs, y (L1, ..., Lk, r): r seeds per cell. Noise: with
+    r >= 2 the pure error per level; with r = 1 the additive residual (holding interactions)."""
 
     factors: tuple[str, ...]
     levels: tuple[tuple, ...]
@@ -193,18 +164,15 @@ class Grid:
     @classmethod
     def from_table(cls, table, factors: list[str], metric: str, replicate: str = "seed") -> Grid:
         """From a trials table (one row per trial); every cell needs the same replicates."""
-        levels = tuple(tuple(sorted(table[f].unique())) for f in factors)
-        reps = np.sort(table[replicate].unique()) if replicate in table else np.zeros(1)
-        y = np.full([len(v) for v in levels] + [len(reps)], np.nan)
-        where = [np.searchsorted(np.asarray(lv), table[f].to_numpy()) for lv, f in
-                 zip(levels, factors)]
-        rep = (np.searchsorted(reps, table[replicate].to_numpy()) if replicate in table
-               else np.zeros(len(table), int))
-        y[(*where, rep)] = table[metric].to_numpy(float)
+        columns = [table[f].to_numpy() for f in factors]
+        columns.append(table[replicate].to_numpy() if replicate in table else np.zeros(len(table)))
+        coded = [np.unique(c, return_inverse=True) for c in columns]  # (sorted levels, indices)
+        y = np.full([len(lv) for lv, _ in coded], np.nan)
+        y[tuple(where for _, where in coded)] = table[metric].to_numpy(float)
         if np.isnan(y).any() or len(table) != y.size:
             raise ValueError(f"grid over {factors}: not every cell has every {replicate} "
                              f"({int(np.isnan(y).sum())} missing); the design must be balanced")
-        return cls(tuple(factors), levels, y)
+        return cls(tuple(factors), tuple(tuple(lv) for lv, _ in coded[:-1]), y)
 
     @property
     def r(self) -> int:
@@ -241,9 +209,8 @@ class Grid:
         return f"{self.cells} configurations × {_seed_words(self.r)}, {how}"
 
     def level_variances(self, factor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per level of factor (L,): its marginal mean, that mean's variance and df, from the
-        level's own pure error (in a balanced grid it estimates the level mean's variance
-        whatever the other factors do), or with one seed the pooled additive residual."""
+        """Per level of factor (L,): marginal mean, its variance and df from the level's own pure
+        error (valid whatever the other factors do), or with one seed the additive residual."""
         axis = self.factors.index(factor)
         means = self.marginal(factor)
         n_level = self.y.size // len(means)
@@ -275,8 +242,7 @@ class Grid:
         return Estimate(est, est - t * se, est + t * se, se=se, df=df, p=p, **base)
 
     def trend(self, factor: str, values=None, method: str | None = None) -> Estimate:
-        """Linear trend over factor's levels (at `values`, default the levels): the fitted
-        change from the lowest to the highest level (least-squares slope times the range)."""
+        """The least-squares slope over factor's levels (at values) times their range."""
         x = np.asarray(values if values is not None else self.levels[self.factors.index(factor)],
                        float)
         dev = x - x.mean()
@@ -285,10 +251,8 @@ class Grid:
 
 
 def either(parts: list[Estimate], method: str) -> Estimate:
-    """The best of parts ("either one or three blocks beat five"): each part's bounds at one-
-    sided TAIL / len(parts) (Bonferroni), so [max of the lows, max of the highs] covers the
-    largest true value 95% of the time; p from the largest part's Bonferroni p (up) and every
-    part below zero (down, intersection-union)."""
+    """The best of parts: each part's bounds at one-sided TAIL / len(parts) (Bonferroni), so [max
+    low, max high] covers the largest true value; p: Bonferroni up, intersection-union down."""
     best = max(parts, key=lambda p: p.value)
     if not all(p.has_interval for p in parts):
         return replace(best, low=None, high=None, p=None, method=method)
@@ -302,9 +266,8 @@ def either(parts: list[Estimate], method: str) -> Estimate:
 
 
 def best_cell(grid: Grid, region, method: str) -> Estimate:
-    """The best cell mean inside region (cell index tuples) minus the best outside; bounds from
-    every inside-outside difference, the lower at one-sided 2.5% / |region|, the upper at 2.5%
-    / |outside|, pooled pure error (one seed per cell: no interval)."""
+    """Best cell mean inside region (index tuples) minus the best outside, from every pair's
+    bounds: the lower at 2.5% / |inside|, the upper at 2.5% / |outside|, pooled pure error."""
     means = grid.y.mean(axis=-1)
     cells = list(itertools.product(*[range(len(lv)) for lv in grid.levels]))
     inside = [c for c in cells if c in region]
@@ -332,8 +295,7 @@ ALPHAS = np.geomspace(1e-6, 0.5, 160)  # the levels a p-value is read off (inter
 
 
 def _ranges(means, v, df, tails):
-    """For one factor: lower and upper bounds of its spread (max - min of the true level
-    means) at one-sided levels tails (A,): from every pair's Welch interval (A, pairs)."""
+    """Bounds (A,) of a factor's spread at one-sided levels tails (A,), from pairs' Welch t."""
     i, j = np.triu_indices(len(means), 1)
     d = np.abs(means[i] - means[j])
     se = np.sqrt(v[i] + v[j])
@@ -343,10 +305,8 @@ def _ranges(means, v, df, tails):
 
 
 def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
-    """The spread (max - min) of lead's marginal means minus the largest other factor's, with
-    bounds from every pair of levels' Welch interval: the lower fails only if one of lead's
-    pairs (either side) or another factor's top pair misses, so its pairs are at one-sided 2.5%
-    / (2 * lead's pairs + others); the upper likewise; p: where the bounds reach zero."""
+    """Lead's spread (max - min) of marginal means minus the largest other's, simultaneous
+    bounds from every pair's Welch interval (C5 in docs/findings.md); p by interval inversion."""
     others = [f for f in grid.factors if f != lead]
     spreads = {f: float(np.ptp(grid.marginal(f))) for f in grid.factors}
     est = spreads[lead] - max(spreads[f] for f in others)
@@ -376,14 +336,13 @@ def spread_lead(grid: Grid, lead: str, method: str) -> Estimate:
 
 def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cells: int,
                     df_per: float, reps: int = 4000, seed: int = 0) -> np.ndarray:
-    """Power at k replicates per cell, simulated, of 'best cell IN OUT' (the best inside cell
-    `effect` above all others, tied) and 'spread L1 L2 ...' (the first factor's levels spread
-    evenly over `effect`, the others flat). sigma: one trial's s.d."""
+    """Simulated power at k replicates per cell of 'best cell IN OUT' (one inside cell `effect`
+    above the rest) and 'spread L1 L2 ...' (the first factor's levels spread over `effect`)."""
     rng = np.random.default_rng(seed)
     words = design.split()
     out = []
     for kk in np.atleast_1d(k):
-        if words[0] == "best" and len(words) == 4:
+        if words[0] == "best":
             n_in, n_out = int(words[2]), int(words[3])
             m = rng.normal(0, sigma / math.sqrt(kk), (reps, n_in + n_out))
             m[:, 0] += effect
@@ -393,16 +352,15 @@ def simulated_power(design: str, k: np.ndarray, effect: float, sigma: float, cel
             continue
         levels = [int(x) for x in words[1:]]
         n_low = 2 * math.comb(levels[0], 2) + len(levels) - 1
-        ranges = []
+        tops = []  # the lead's lower bound, then each other factor's upper bound
         for f, L in enumerate(levels):
             n_level = cells * kk / L
             t = t_crit(max(1.0, 2 * (cells / L) * (kk - 1)), TAIL / n_low)  # a pair's df
             truth = np.linspace(0, effect, L) if f == 0 else np.zeros(L)
             m = truth + rng.normal(0, sigma / math.sqrt(n_level), (reps, L))
-            d = np.abs(m[:, :, None] - m[:, None, :])
+            top = np.abs(m[:, :, None] - m[:, None, :]).max(axis=(1, 2))  # its widest pair
             se = sigma * math.sqrt(2 / n_level)
-            ranges.append((np.maximum(0, (d - t * se).max(axis=(1, 2))),
-                           (d + t * se).max(axis=(1, 2))))
-        low = ranges[0][0] - np.max([hi for _, hi in ranges[1:]], axis=0)
+            tops.append(top - t * se if f == 0 else top + t * se)
+        low = np.maximum(0, tops[0]) - np.max(tops[1:], axis=0)
         out.append(float((low > 0).mean()))
     return np.asarray(out)

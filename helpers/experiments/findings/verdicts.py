@@ -1,6 +1,5 @@
-"""What a claim's estimate says (its direction, its size where the study gives one, no effect),
-the verdict that adds up to (DEFINITIONS; docs/findings.md explains them), the runs that would
-decide it, and findings.json's row for it."""
+"""What a claim's estimate says, the verdict that adds up to (DEFINITIONS, docs/findings.md),
+the runs that would decide it, and findings.json's row for it."""
 
 from __future__ import annotations
 
@@ -13,6 +12,9 @@ from statsmodels.stats.multitest import multipletests
 
 from helpers.experiments.findings.claims import CLAIMS, Claim, sub_claim
 from helpers.experiments.findings.stats import TAIL, Estimate, simulated_power
+
+__all__ = ["DECISIVE", "UNNAMED", "VERDICTS", "Regime", "fact", "family", "finding", "holm",
+           "n_needed", "the_studys_way"]
 
 DEFINITIONS = {
     "reproduced": "the direction holds and, where the study states a size, it is shown: the "
@@ -77,19 +79,13 @@ class Regime:
 UNNAMED = Regime("data not named", False, False)  # for tests and interactive use
 
 
-def _adjusted(claim: Claim, e: Estimate):
-    """(value, low, high, pi_low, pi_high) turned so that positive is the study's way."""
-    if claim.sign > 0:
-        return e.value, e.low, e.high, e.pi_low, e.pi_high
-    return tuple(None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low))
-
-
 def evidence(claim: Claim, e: Estimate, p_adjusted: float | None = None,
              compare_size: bool = True) -> dict:
-    """direction (holds | opposite | undetermined; by p_adjusted where given, else the
-    interval), size (shown | excluded | undetermined | not compared | None: the study states
-    none; not compared outside the study's regime: compare_size False), negligible, margin."""
-    value, lo, hi, pi_lo, pi_hi = _adjusted(claim, e)
+    """direction (by p_adjusted where given, else the interval), size (None: the study states
+    none; not compared outside the study's regime), negligible, margin, fragile."""
+    value, lo, hi, pi_lo, pi_hi = (  # turned so that positive is the study's way
+        (e.value, e.low, e.high, e.pi_low, e.pi_high) if claim.sign > 0 else
+        [None if x is None else -x for x in (e.value, e.high, e.low, e.pi_high, e.pi_low)])
     if claim.direction == "abs":  # an accuracy is above zero: only its size says anything
         direction = None
     elif p_adjusted is not None:
@@ -131,16 +127,12 @@ def verdict_of(claim: Claim, ev: dict) -> str:
     return "inconclusive"
 
 
-# --- how many runs would decide it ---------------------------------------------------------------
-
-
 def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
            compare_size: bool = True) -> np.ndarray:
-    """Power of the verdict's own test at ks replicates per cell: for the study's number, its
-    being shown within ±Δ when this design's mean equals the study's process (the test sets'
-    variances stay); else the direction of an effect of Δ (t at its df and one-sided level; the
-    best cell and the spread lead by simulation)."""
-    df = e.df_at(ks)
+    """Power of the verdict's own test at ks replicates per cell, for an effect of Δ (a number
+    the study states: being shown within ±Δ at no gap), as docs/findings.md says."""
+    per = (e.df or 1) / max(e.units - 1, 1)  # this design's df per extra replicate
+    df = np.maximum(1.0, per * (ks - 1.0))
     if claim.target is not None and compare_size:
         z = stats.norm.ppf(1 - TAIL)
         seeds = sd**2 * (1 + 1 / ks)
@@ -149,18 +141,15 @@ def _power(claim: Claim, e: Estimate, ks: np.ndarray, sd: float,
         se = np.sqrt(seeds + known)
         return np.maximum(0.0, 2 * stats.norm.cdf((claim.delta - half) / se) - 1)
     if e.design != "t":
-        return simulated_power(e.design, ks, claim.delta, sd, e.cells,
-                               (e.df or 1) / max(e.units - 1, 1))
+        return simulated_power(e.design, ks, claim.delta, sd, e.cells, per)
     se = np.sqrt(sd**2 / ks + e.fixed_var)
     return stats.norm.cdf(claim.delta / se - stats.t.ppf(1 - e.tail, df))
 
 
 def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None:
-    """Replicates (seeds, or seeds per configuration; more than this run's) at which this design
-    reaches the verdict's decision 4 times in 5 for an effect of Δ (not this run's noisy
-    estimate), at this run's scatter; None without scatter, N_MAX + 1 when even N_MAX would not
-    do (the study's single run scattering more than Δ allows)."""
-    sd = e.unit_sd
+    """Replicates per cell at which this design decides an effect of Δ (not this run's estimate)
+    4 times in 5 at this run's scatter; None without scatter, N_MAX + 1 beyond N_MAX."""
+    sd = e.spread if e.spread is not None else None if e.se is None else e.se * math.sqrt(e.units)
     if sd is None or not sd > 0 or e.df is None:
         return None
 
@@ -176,8 +165,6 @@ def n_needed(claim: Claim, e: Estimate, compare_size: bool = True) -> int | None
     return high
 
 
-# --- findings.json's rows ------------------------------------------------------------------------
-
 ROLES = ("claim", "sub-claim", "sensitivity")
 
 
@@ -186,16 +173,16 @@ def _base(claim: Claim, regime: Regime, role: str) -> dict:
             "where": claim.where, "study": claim.study, "quantity": claim.quantity,
             "direction": claim.direction, "delta": claim.delta,
             "size": claim.size.words if claim.size else None, "regime": regime.label,
-            "regime_short": regime.short, "role": role}
+            "regime_short": regime.short, "role": role,
+            **dict.fromkeys(("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "p",
+                             "p_adjusted"))}
 
 
 def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparable: bool = True,
             why: str = "", testable: bool = True, role: str = "claim",
             p_adjusted: float | None = None) -> dict:
-    """The row for claim from this run's estimate. comparable=False (with why): a number or a
-    comparison this run's data, budget or model cannot speak to (absolute claims: outside the
-    study's regime); testable=False (with why): the budget cannot estimate it honestly;
-    p_adjusted decides the direction (sub-claims: Holm within their family)."""
+    """The row for claim from this run's estimate; comparable, testable (False with why) and
+    p_adjusted (Holm's, deciding the direction) as DEFINITIONS and family say."""
     claim = CLAIMS[claim] if isinstance(claim, str) else claim
     if role not in ROLES:
         raise ValueError(f"role {role!r}: one of {ROLES}")
@@ -223,29 +210,23 @@ def finding(claim: Claim | str, estimate: Estimate, regime: Regime, *, comparabl
 def fact(claim: Claim | str, observed: str, holds: bool, regime: Regime) -> dict:
     """A claim that is a fact about the data (C0): it holds exactly or not, on CINIC-10 only."""
     claim = CLAIMS[claim] if isinstance(claim, str) else claim
-    row = _base(claim, regime, "claim") | {
-        "estimate": None, "ci_low": None, "ci_high": None, "pi_low": None, "pi_high": None,
-        "p": None, "p_adjusted": None, "n": 1, "replication": "the whole dataset, counted",
-        "method": "counted", "comparable": regime.cinic10, "observed": observed,
-        "why": "" if regime.cinic10 else regime.data, "evidence": None, "n_needed": None,
-    }
     verdict = ("reproduced" if holds else "contradicted") if regime.cinic10 else "not comparable"
-    return row | {"verdict": verdict}
+    return _base(claim, regime, "claim") | {
+        "n": 1, "replication": "the whole dataset, counted", "method": "counted",
+        "comparable": regime.cinic10, "observed": observed,
+        "why": "" if regime.cinic10 else regime.data, "evidence": None, "n_needed": None,
+        "verdict": verdict}
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of a family's p-values (statsmodels; None stays None)."""
-    known = [i for i, p in enumerate(p_values) if p is not None]
-    adjusted = multipletests([p_values[i] for i in known], method="holm")[1] if known else []
-    out: list[float | None] = [None] * len(p_values)
-    for i, a in zip(known, adjusted):
-        out[i] = float(a)
-    return out
+    known = [p for p in p_values if p is not None]
+    adjusted = iter(multipletests(known, method="holm")[1] if known else [])
+    return [None if p is None else float(next(adjusted)) for p in p_values]
 
 
 def judged(rows: list[dict]) -> list[dict]:
-    """The family the multiplicity statement is about: the study's claims (not sub-claims or
-    sensitivity rows) with a direction and a p-value, that this run could judge."""
+    """The family the multiplicity statement is about: claims with a direction and a p judged."""
     return [r for r in rows if r["role"] == "claim" and r["direction"] in ("+", "-")
             and r.get("p") is not None
             and r["verdict"] not in ("not comparable", "not testable")]
@@ -261,8 +242,7 @@ def the_studys_way(rows: list[dict]) -> tuple[list[str], list[str]]:
 
 
 def family(claim_id: str, parts: dict[str, Estimate], regime: Regime, **kwargs) -> list[dict]:
-    """Sub-claims of one claim (e.g. C7 per augmentation), their directions decided after
-    Holm's correction within the family; their intervals are the unadjusted ones."""
+    """Sub-claims (C7 per augmentation): directions after Holm within the family, intervals not."""
     names = list(parts)
     adjusted = holm([parts[n].p for n in names])
     # n needed for a member: its bounds at the family's Bonferroni level (Holm's first step)

@@ -1,6 +1,5 @@
-"""The findings in words: a number with its interval, one sentence per claim (worded from its
-verdict, never stronger), the report's tables (HTML blocks: nbconvert drops inline HTML inside
-Markdown), the verdicts' definitions, and the run's summary with its family-wise error."""
+"""The findings in words: intervals, a sentence per claim, the report's tables (HTML blocks:
+nbconvert drops inline HTML inside Markdown), the definitions and the run's summary."""
 
 from __future__ import annotations
 
@@ -8,6 +7,9 @@ from html import escape as h
 
 from helpers.base import escape
 from helpers.experiments.findings.verdicts import DEFINITIONS, VERDICTS, judged, the_studys_way
+
+__all__ = ["COLOURS", "compact_html", "conclusion", "definitions_markdown", "family_wise",
+           "interval_text", "prediction_text", "sentence", "summary", "table_html"]
 
 COLOURS = {"reproduced": "#1a7f37", "direction only": "#0969da", "contradicted": "#c00",
            "negligible": "#8250df", "inconclusive": "#9a6700", "not testable": "#57606a",
@@ -145,14 +147,12 @@ def claim_html(r: dict) -> str:
     return f"<b>{h(r['id'])}</b> {h(r['claim'])}{role}"
 
 
-def verdict_html(r: dict, colours: bool = True) -> str:
-    colour = COLOURS[r["verdict"]] if colours else "#24292f"
-    return f"<b style='color:{colour}'>{h(r['verdict'])}</b>"
+def verdict_html(r: dict) -> str:
+    return f"<b style='color:{COLOURS[r['verdict']]}'>{h(r['verdict'])}</b>"
 
 
-def table_html(rows: list[dict], colours: bool = True) -> str:
-    """claim (and the study's words) | Δ | this run: estimate [95% interval], prediction, n |
-    verdict (coloured unless colours=False), its evidence, the runs needed | method."""
+def table_html(rows: list[dict]) -> str:
+    """The full rows: claim | Δ | estimate [95% interval], prediction, n | verdict | method."""
     cells = []
     for r in rows:
         claim = (f"{claim_html(r)}<br><small><i>“{h(r['quote'])}”</i> ({h(r['where'])}); "
@@ -163,7 +163,7 @@ def table_html(rows: list[dict], colours: bool = True) -> str:
                     + (f"; {h(pi)}" if pi else "")
                     + f"<br><small>n = {r['n']}: {h(r['replication'])}{h(regime)}</small>")
         notes = [x for x in (_evidence_words(r), needed_text(r), r.get("why") or "") if x]
-        verdict = verdict_html(r, colours) + (
+        verdict = verdict_html(r) + (
             "<br><small>" + h("; ".join(notes)) + "</small>" if notes else "")
         cells.append([claim, f"±{r['delta']:g}" if r["direction"] != "fact" else "exact",
                       measured, verdict, f"<small>{h(r['method'])}</small>"])
@@ -178,8 +178,7 @@ FAMILY_WISE = {"unadjusted": 0.18, "holm": 0.02}
 
 
 def family_wise(rows: list[dict]) -> str:
-    """The measured chance that a judged claim comes out the study's way with no effect real,
-    which did, and which stay so after Holm's correction."""
+    """The measured family-wise error, the claims the study's way, and those after Holm."""
     tested = judged(rows)
     if not tested:
         return ""
@@ -195,10 +194,9 @@ def family_wise(rows: list[dict]) -> str:
             "after Holm's correction within their family; sensitivity rows are not counted.")
 
 
-def compact_html(rows: list[dict], colours: bool = True) -> str:
-    """The report's first-page table: claim in a few words | estimate [95% interval] |
-    verdict | n (the full rows: table_html)."""
-    cells = [[claim_html(r), h(interval_text(r)), verdict_html(r, colours) + (
+def compact_html(rows: list[dict]) -> str:
+    """The report's first-page table: claim | estimate [95% interval] | verdict | n."""
+    cells = [[claim_html(r), h(interval_text(r)), verdict_html(r) + (
         f" <small style='color:#c00'>({h(diverged_text(r))})</small>" if r.get("diverged")
         else ""), h(str(r["n"]))] for r in rows]
     return html_table(["claim", "estimate [95% interval]", "verdict", "n"], cells,
@@ -206,18 +204,15 @@ def compact_html(rows: list[dict], colours: bool = True) -> str:
 
 
 def summary(rows: list[dict]) -> str:
-    """The report's conclusion: each claim under its verdict (no tally: claims weigh
-    differently), the regime, and the family-wise error."""
+    """Each claim under its verdict (no tally: claims weigh differently), regime, family-wise."""
     top = [r for r in rows if r["role"] == "claim"]
-    parts = []
-    for v in VERDICTS:
-        items = []
-        for r in (r for r in top if r["verdict"] == v):
-            extra = needed_text(r) if v == "inconclusive" else (
-                escape(r["why"]) if v in ("not testable", "not comparable") else "")
-            items.append(f"{escape(r['id'])} ({escape(r['claim'])}{'; ' + extra if extra else ''})")
-        if items:
-            parts.append(f"*{v}*: " + "; ".join(items))
+    items: dict[str, list[str]] = {v: [] for v in VERDICTS}
+    for r in top:
+        why = r["verdict"] in ("not testable", "not comparable")
+        extra = needed_text(r) or (escape(r["why"]) if why else "")
+        items[r["verdict"]].append(f"{escape(r['id'])} ({escape(r['claim'])}"
+                                   + (f"; {extra})" if extra else ")"))
+    parts = [f"*{v}*: " + "; ".join(named) for v, named in items.items() if named]
     where = "; ".join(sorted({r["regime"] for r in top}))
     fw = family_wise(rows)
     return (f"**What this run can say** ({escape(where)}). " + ". ".join(parts) + "."
