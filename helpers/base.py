@@ -5,11 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-import tqdm
+import tqdm.auto
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -65,11 +64,7 @@ def under_runner() -> bool:
 
 def progress_bar(**kwargs):
     """A tqdm bar: tqdm.auto interactively, plain tqdm to stderr under the runner (no widgets)."""
-    if under_runner():
-        return tqdm.tqdm(file=sys.stderr, **kwargs)
-    with warnings.catch_warnings(action="ignore"):  # tqdm.auto warns without ipywidgets
-        from tqdm.auto import tqdm as auto
-    return auto(**kwargs)
+    return tqdm.tqdm(file=sys.stderr, **kwargs) if under_runner() else tqdm.auto.tqdm(**kwargs)
 
 
 def escape(text) -> str:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from helpers.artifacts import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
-from helpers.record import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 
 # every row's keys, with the types a reader may rely on
 ROW = {"id": TEXT, "notebook": TEXT, "claim": TEXT, "quote": TEXT, "study": TEXT,
