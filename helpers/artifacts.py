@@ -56,10 +56,9 @@ def run_paths(run_dir: str | os.PathLike) -> dict[str, Path]:
 def save_metrics(run_dir, name: str, metrics: dict, **context) -> Path:
     """results/<name>.json: metrics with provenance (context, this process's seconds per phase);
     a "banner" entry {"title", "text"} opens the report in an orange box."""
-    return write_json(
-        run_paths(run_dir)["results"] / f"{name}.json",
-        {**metrics, "provenance": provenance(**context, seconds_by_phase=seconds_by_phase())},
-    )
+    extra = {**context, "seconds_by_phase": seconds_by_phase()}
+    return write_json(run_paths(run_dir)["results"] / f"{name}.json",
+                      {**metrics, "provenance": provenance(**extra)})
 
 
 def save_table(run_dir, name: str, table: pd.DataFrame) -> Path:
@@ -107,37 +106,28 @@ def git_revision() -> str:
         return "unknown"
 
 
-def cpu_name() -> str:
-    """The CPU model as /proc/cpuinfo names it (or platform's guess)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict:
-    """Python and the libraries whose versions change numbers (the backend's own included)."""
-    return {"python": platform.python_version(),
-            **backend.versions("keras", "numpy", "papermill", "nbconvert")}
-
-
 def provenance(**extra) -> dict:
-    """Every result's record: code, backend, versions, hardware (GPUs if the backend is loaded)."""
-    hardware = {"cpu": cpu_name(), "cores": os.cpu_count(), "machine": platform.machine()}
+    """Every result's record: code, backend, the versions of the libraries that change numbers,
+    hardware (the CPU as /proc/cpuinfo names it; GPUs if the backend is loaded), time."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        if found := re.search(r"^model name\s*:(.*)", Path("/proc/cpuinfo").read_text(), re.M):
+            cpu = found[1].strip()
+    hardware = {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine()}
     if backend.name() in sys.modules.keys() & {"tensorflow", "jax"}:
         hardware["gpus"] = backend.gpus()
-    return {"git": git_revision(), "backend": backend.name(), "versions": versions(),
-            "hardware": hardware, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+    versions = backend.versions("keras", "numpy", "papermill", "nbconvert")
+    return {"git": git_revision(), "backend": backend.name(), "hardware": hardware,
+            "versions": {"python": platform.python_version(), **versions},
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
 
 
 def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
     """(finished?, why not) for a notebook's entry: completed, every executed code cell ran out."""
-    status = entry.get("status", "completed")  # records before statuses: checked by the file
-    if status == "running":
-        return False, "it did not complete (the run was stopped or killed, or is still going)"
-    if status == "failed":
-        return False, "it failed"
+    why = {"running": "it did not complete (the run was stopped or killed, or is still going)",
+           "failed": "it failed"}.get(entry.get("status"))  # none (older records): by the file
+    if why:
+        return False, why
     path = run_dir / entry.get("executed", "")
     if not path.is_file():
         return False, f"its executed notebook {path} is missing"
@@ -146,9 +136,9 @@ def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
                   for c in read_json(path).get("cells", []) if c.get("cell_type") == "code"]
     except (OSError, ValueError, AttributeError, TypeError):
         return False, f"its executed notebook {path} is unreadable"
-    unfinished = [s for s in states if s is not None and s != "completed"]
+    unfinished = sum(s not in (None, "completed") for s in states)
     if unfinished:
-        return False, f"{len(unfinished)} of its cells did not run to the end"
+        return False, f"{unfinished} of its cells did not run to the end"
     return True, ""
 
 
@@ -278,8 +268,7 @@ def read_record(run_dir: Path, checked: bool = False) -> dict:
 
 def update_record(run_dir: Path, change: Callable[[dict], None]) -> dict:
     """Under <run>/.run.lock: re-read run.json, change(record) in place, write it atomically."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(run_dir / ".run.lock"):
+    with FileLock(run_dir / ".run.lock"):  # (filelock makes the folder)
         record = read_record(run_dir)
         change(record)
         write_json(run_dir / "run.json", record)

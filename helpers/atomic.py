@@ -82,8 +82,7 @@ def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=p
     """dest, built by build() (through atomic_dir) unless dest/done exists, builders taking turns
     under .NAME.lock beside it; a full or read-only disk is one StudyError naming the folder."""
     if not (dest / done).exists():
-        with writing(dest.parent, f"the {what}"):
-            dest.parent.mkdir(parents=True, exist_ok=True)
+        with writing(dest.parent, f"the {what}"):  # (filelock makes dest.parent)
             with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
                 if not (dest / done).exists():  # else built while we waited
                     # a killed builder's .partial folders (we hold the lock: none is live)
