@@ -176,12 +176,11 @@ class Checker:
                          "--out` this folder)")
 
     def need(self, value, types: tuple, where: str):
-        """value, if it is one of types (a finite number; bool only where named), else fail."""
+        """Fail unless value is one of types (a finite number; bool only where named)."""
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types) or (
                 isinstance(value, float) and not math.isfinite(value)):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             self.fail(where, f"is {type(value).__name__} {short(value)}, expected {names}")
-        return value
 
     def fields(self, obj: dict, where: str, required: dict, optional: dict | None = None):
         """Each required key present with its types; each optional key, if present, too."""

@@ -68,8 +68,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def hold_lock(path: str | os.PathLike, what: str, say=print):
-    """A file lock on path for a `with` block, saying "another process is building <what>" if it
-    waits (released when the process dies)."""
+    """A file lock on path for a `with` block; "another process is building <what>" if held."""
     lock = FileLock(path)
     try:
         return lock.acquire(timeout=0)

@@ -81,8 +81,7 @@ DEVICE_KIND = "gpu"  # what data_parallel spreads over; tests set "cpu" with for
 
 
 def data_parallel(devices: list[str] | None = None) -> int:
-    """On jax, with several GPUs (or devices given, e.g. "cpu:0", "cpu:1"): DataParallel over them
-    process-wide (each batch split, as MirroredStrategy on TensorFlow). Returns the replicas."""
+    """On jax, DataParallel over several GPUs (or devices given) process-wide; returns replicas."""
     import keras
 
     if devices is None:
