@@ -69,8 +69,7 @@ def save_table(run_dir, name: str, table: pd.DataFrame) -> Path:
 
 def save_model(run_dir, name: str, model) -> Path:
     """models/<name>.keras, atomically (Keras insists on the suffix)."""
-    path = run_paths(run_dir)["models"] / f"{name}.keras"
-    return write_atomic(path, model.save, suffix=".keras")
+    return write_atomic(run_paths(run_dir)["models"] / f"{name}.keras", model.save, suffix=".keras")
 
 
 def add_seconds(phase: str, seconds: float) -> None:
@@ -227,7 +226,6 @@ def check_result(result, path: Path) -> dict:
     return result
 
 
-@contextlib.contextmanager
 def one_at_a_time(run_dir: Path):
     """<run>/.runner.lock for a whole `run` (freed when the process dies): a second run would mix
     its record and numbers with this one's, so it is refused at once, naming the holder's pid."""
@@ -242,9 +240,8 @@ def one_at_a_time(run_dir: Path):
             holder = "a process that is starting"
         raise StudyError(f"{run_dir}: another run ({holder}) is writing into this folder; wait "
                          "for it to end or stop it, or give this run another --out") from None
-    with held:
-        pid_file.write_text(f"{os.getpid()}\n")
-        yield
+    pid_file.write_text(f"{os.getpid()}\n")
+    return held  # a `with` block releases it
 
 
 def read_record(run_dir: Path, checked: bool = False) -> dict:
