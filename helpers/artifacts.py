@@ -123,10 +123,11 @@ def provenance(**extra) -> dict:
 
 def completed(run_dir: Path, entry: dict) -> tuple[bool, str]:
     """(finished?, why not) for a notebook's entry: completed, every executed code cell ran out."""
-    why = {"running": "it did not complete (the run was stopped or killed, or is still going)",
-           "failed": "it failed"}.get(entry.get("status"))  # none (older records): by the file
-    if why:
-        return False, why
+    status = entry.get("status", "completed")  # records before statuses: checked by the file
+    if status == "running":
+        return False, "it did not complete (the run was stopped or killed, or is still going)"
+    if status == "failed":
+        return False, "it failed"
     path = run_dir / entry.get("executed", "")
     if not path.is_file():
         return False, f"its executed notebook {path} is missing"
