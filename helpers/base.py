@@ -47,8 +47,8 @@ def writing(folder: Path, what: str):
             raise
         hint = ("; set CINIC10_DATA to a writable folder" if "CINIC10_DATA" in os.environ
                 and Path(folder).is_relative_to(data_dir()) else "")
-        raise StudyError(f"{folder}: cannot write {what} there ({err.strerror or err}){hint}"
-                         ) from None
+        why = err.strerror or err
+        raise StudyError(f"{folder}: cannot write {what} there ({why}){hint}") from None
 
 
 def resolve(path: str | os.PathLike) -> Path:
