@@ -7,7 +7,7 @@ effective images/s against its model's steady-state rate on this machine.
     python benchmarks/budget.py reports/quick --no-steady            # split only, measure nothing
 
 Reads only the run's records: run.json (each notebook's seconds), the executed notebooks (papermill
-keeps every cell's duration), results/*.json (each kernel's seconds per phase, helpers.timing)
+keeps every cell's duration), results/*.json (each kernel's seconds per phase, helpers.artifacts)
 and results/trials/*.json. The steady-state rates are measured here and now (model_throughput's
 method: random images, epochs after a warm-up one), so run it on the machine the run ran on.
 """

@@ -17,14 +17,14 @@ def header(title: str) -> None:
     """Print what ran where: every figure travels with its hardware and versions."""
     import keras
 
-    from helpers.artifacts import cpu_name, git_revision, versions
+    from helpers.artifacts import provenance
 
-    v = versions()
+    p = provenance()
     print(f"# {title} | Keras backend {keras.backend.backend()}")
     print(
-        f"# {cpu_name()}, {os.cpu_count()} cores, {platform.machine()} | "
-        + ", ".join(f"{k} {x}" for k, x in v.items())
-        + f" | code {git_revision()}"
+        f"# {p['hardware']['cpu']}, {os.cpu_count()} cores, {platform.machine()} | "
+        + ", ".join(f"{k} {x}" for k, x in p["versions"].items())
+        + f" | code {p['git']}"
     )
 
 

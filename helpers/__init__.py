@@ -2,6 +2,5 @@
 
 import os
 
-# TensorFlow's C++ INFO/WARNING lines drown the notebooks' output (errors still show); set
-# before any module imports TensorFlow
+# before any module imports TensorFlow: its C++ INFO/WARNING lines drown the output (not errors)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

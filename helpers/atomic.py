@@ -1,5 +1,4 @@
-"""Write-then-rename for every file and folder kept for later (a killed writer leaves nothing
-that is trusted), and the locks builders of one folder take turns under."""
+"""Write-then-rename for files and folders kept (a killed writer leaves nothing trusted); locks."""
 
 from __future__ import annotations
 
@@ -22,21 +21,19 @@ os.umask(_UMASK)
 
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any], *,
                  suffix: str = ".part") -> Path:
-    """writer(tmp) for an empty temporary file beside path (.NAME.XXXXXXXX<suffix>, e.g. Keras'
-    ".keras"), fsynced, then renamed onto path; on any error removed."""
+    """writer(tmp) on an empty file .NAME.XXXXXXXX<suffix> beside path, fsynced, renamed onto it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
-    tmp_path = Path(tmp)
     try:
-        writer(tmp_path)
-        with open(tmp_path, "rb") as f:
+        writer(Path(tmp))
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
-        os.replace(tmp_path, path)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing
+        os.replace(tmp, path)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -70,28 +67,21 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
-@contextmanager
-def hold_lock(path: str | os.PathLike, what: str, say=print) -> Iterator[None]:
-    """An exclusive file lock on path for the block (released when the process dies), saying
-    "another process is building <what>" while it waits for one."""
+def hold_lock(path: str | os.PathLike, what: str, say=print):
+    """A file lock on path for a `with` block; "another process is building <what>" if held."""
     lock = FileLock(path)
     try:
-        lock.acquire(timeout=0)
+        return lock.acquire(timeout=0)
     except Timeout:
         say(f"{Path(path).parent}: another process is building {what}; waiting for it")
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+        return lock.acquire()
 
 
 def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=print) -> Path:
     """dest, built by build() (through atomic_dir) unless dest/done exists, builders taking turns
     under .NAME.lock beside it; a full or read-only disk is one StudyError naming the folder."""
     if not (dest / done).exists():
-        with writing(dest.parent, f"the {what}"):
-            dest.parent.mkdir(parents=True, exist_ok=True)
+        with writing(dest.parent, f"the {what}"):  # (filelock makes dest.parent)
             with hold_lock(dest.parent / f".{dest.name}.lock", f"this {what}", say):
                 if not (dest / done).exists():  # else built while we waited
                     # a killed builder's .partial folders (we hold the lock: none is live)
@@ -99,4 +89,3 @@ def build_once(dest: Path, done: str, build: Callable[[], Any], what: str, say=p
                         shutil.rmtree(part, ignore_errors=True)
                     build()
     return dest
-

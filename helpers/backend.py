@@ -1,5 +1,4 @@
-"""Which Keras backend runs the study (KERAS_BACKEND; TensorFlow, the study's, by default) and
-what differs per backend (GPUs, data parallelism, seeding); TensorFlow imported only on it."""
+"""Which Keras backend runs (KERAS_BACKEND, else tensorflow), what differs on it; no TF off TF."""
 
 from __future__ import annotations
 
@@ -62,16 +61,13 @@ def gpus() -> list[str]:
     if name() == "jax":
         import jax
 
-        try:
+        with contextlib.suppress(RuntimeError):  # no GPU platform in this jaxlib (CPU wheels)
             return [str(d) for d in jax.devices("gpu")]
-        except RuntimeError:  # no GPU platform in this jaxlib (the CPU wheels)
-            return []
     return []
 
 
 def versions(*others: str) -> dict:
-    """{package: version} of the backend's packages (tensorflow | jax, jaxlib) and of others,
-    those not installed left out."""
+    """{package: version} of the backend's (tensorflow | jax, jaxlib) and others', if installed."""
     packages = {"jax": ["jax", "jaxlib"]}.get(name(), [name()])
     out = {}
     for package in [*packages, *others]:
@@ -85,27 +81,23 @@ DEVICE_KIND = "gpu"  # what data_parallel spreads over; tests set "cpu" with for
 
 
 def data_parallel(devices: list[str] | None = None) -> int:
-    """On jax, with several GPUs (or devices given, e.g. "cpu:0", "cpu:1"): DataParallel over them
-    as the process-wide distribution (each batch split, as MirroredStrategy does on TensorFlow).
-    Returns the number of replicas."""
+    """On jax, DataParallel over several GPUs (or devices given) process-wide; returns replicas."""
     import keras
 
     if devices is None:
-        kind = DEVICE_KIND
-        devices = keras.distribution.list_devices(kind) if kind == "cpu" or gpus() else []
+        devices = (keras.distribution.list_devices(DEVICE_KIND)
+                   if DEVICE_KIND == "cpu" or gpus() else [])
     if len(devices) < 2:
         current = keras.distribution.distribution()
         return len(current.device_mesh.devices.flatten()) if current is not None else 1
-    key = tuple(devices)
-    if key not in _DATA_PARALLEL:
-        _DATA_PARALLEL[key] = keras.distribution.DataParallel(devices=list(devices))
-    keras.distribution.set_distribution(_DATA_PARALLEL[key])
+    if tuple(devices) not in _DATA_PARALLEL:
+        _DATA_PARALLEL[tuple(devices)] = keras.distribution.DataParallel(devices=list(devices))
+    keras.distribution.set_distribution(_DATA_PARALLEL[tuple(devices)])
     return len(devices)
 
 
 def set_random_seed(seed: int) -> None:
-    """keras.utils.set_random_seed (Python's, NumPy's and Keras' global seed), which off
-    TensorFlow no longer imports TensorFlow to seed it (keep_tensorflow_out)."""
+    """keras.utils.set_random_seed (Python, NumPy, Keras), without importing TensorFlow off it."""
     import keras
 
     keep_tensorflow_out()
@@ -120,9 +112,8 @@ def draw_seed(seed: int):
 
 
 def compilation_cache() -> str | None:
-    """On jax, XLA's persistent compilation cache in <data>/cache/jax-compilation (or
-    JAX_COMPILATION_CACHE_DIR): a trial's new model loads its program (about 2 s, against 10 s
-    to compile 04's CNN on 2 cores). Returns the folder (None off jax)."""
+    """On jax, XLA's persistent cache in JAX_COMPILATION_CACHE_DIR or <data>/cache/jax-compilation
+    (a new model loads its program: 2 s, against 10 s to compile 04's CNN on 2 cores), else None."""
     if name() != "jax":
         return None
     import jax

@@ -1,14 +1,14 @@
-"""What every layer uses: StudyError, where things live, under_runner(), progress bars and
-escape(); imports no other helpers module and no TensorFlow."""
+"""What every layer uses: StudyError, paths, progress bars, escape(); no helpers or TF imports."""
 
 from __future__ import annotations
 
 import errno
 import os
 import sys
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+import tqdm.auto
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -39,8 +39,7 @@ _WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EP
 
 @contextmanager
 def writing(folder: Path, what: str):
-    """A block writing what (e.g. "the cache") under folder: a full disk, a read-only or foreign
-    folder is one StudyError naming the folder and what to do."""
+    """A block writing what (e.g. "the cache") under folder: an unwritable folder is one line."""
     try:
         yield
     except OSError as err:
@@ -53,8 +52,7 @@ def writing(folder: Path, what: str):
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """A user path: absolute as given, relative ones against the project root (not the cwd: the
-    notebooks' is notebooks/)."""
+    """A user path: absolute as given, relative from the project root (not the notebooks' cwd)."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (ROOT / p).resolve()
 
@@ -66,18 +64,10 @@ def under_runner() -> bool:
 
 def progress_bar(**kwargs):
     """A tqdm bar: tqdm.auto interactively, plain tqdm to stderr under the runner (no widgets)."""
-    if under_runner():
-        from tqdm import tqdm
-
-        return tqdm(file=sys.stderr, **kwargs)
-    with warnings.catch_warnings():  # tqdm.auto warns if ipywidgets is missing (an old .venv)
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
-    return tqdm(**kwargs)
+    return tqdm.tqdm(file=sys.stderr, **kwargs) if under_runner() else tqdm.auto.tqdm(**kwargs)
 
 
 def escape(text) -> str:
-    """str(text) safe in the report's Markdown or HTML (a folder named `<img onerror=...>` stays
-    text): all but letters, digits and spaces as numeric references (`<` -> `&#60;`), which read
-    back alike in both and start no tag or Markdown syntax. Not for code spans or DataFrames."""
+    """str(text) as text in the report's Markdown or HTML: all but letters, digits and spaces as
+    numeric references (`<` -> `&#60;`), alike in both; not for code spans or DataFrames."""
     return "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in str(text))

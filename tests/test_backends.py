@@ -16,11 +16,11 @@ import pytest
 from conftest import AUGMENTATION_NAMES, augmentation_layers, cli
 
 from helpers import backend
+from helpers.artifacts import check_compatible
 from helpers.base import ROOT, StudyError
 from helpers.data import augment, pipeline
 from helpers.data.dataset import Split
 from helpers.experiments import trialstore
-from helpers.record import check_compatible
 
 
 def _split(n: int = 50, seed: int = 0) -> Split:

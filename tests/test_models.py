@@ -128,17 +128,17 @@ def test_layer_table_is_one_row_per_block_and_adds_up():
 
 def test_fit_splits_its_seconds_and_every_result_file_carries_the_ledger(tmp_path):
     """TrainResult.timing: the first step's excess (tracing) apart from the other steps and the
-    validation, adding up to about the epochs' time; the process's ledger (helpers.timing) counts
+    validation, adding up to about the epochs' time; the process's ledger (helpers.artifacts) counts
     them and the evaluation, and save_metrics writes it into the result's provenance."""
     import json
 
-    from helpers import artifacts, timing
+    from helpers import artifacts
     from helpers.models import training
 
     rng = np.random.default_rng(0)
     split = Split(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 10,
                   np.array([f"i{i}" for i in range(64)]), np.full(64, "s"))
-    before = timing.spent()
+    before = artifacts.seconds_by_phase()
     model = training.compile_model(nets.create_resnet_model(1, 2, base_filters=4))
     with training.quiet():
         result = training.fit(model, split, split, epochs=3, batch_size=16)
@@ -148,13 +148,13 @@ def test_fit_splits_its_seconds_and_every_result_file_carries_the_ledger(tmp_pat
     assert t["trace"] + t["steps"] + t["validation"] <= result.seconds
     assert result.summary()["timing"] == t
     evaluation.evaluate(model, split, [str(i) for i in range(10)])
-    after = timing.spent()
+    after = artifacts.seconds_by_phase()
     for phase in ("trace", "steps", "validation", "evaluation"):
         assert after[phase] > before.get(phase, 0.0)
     with pytest.raises(ValueError, match="timing phase"):
-        timing.add("thinking", 1.0)
+        artifacts.add_seconds("thinking", 1.0)
     path = artifacts.save_metrics(tmp_path, "00_test", {"x": 1})
-    assert json.loads(path.read_text())["provenance"]["seconds_by_phase"] == timing.spent()
+    assert json.loads(path.read_text())["provenance"]["seconds_by_phase"] == artifacts.seconds_by_phase()
 
 
 def test_a_fit_records_the_optimiser_it_was_compiled_with():

@@ -12,9 +12,8 @@ import nbformat
 import pytest
 from conftest import cli, kill_once_running
 
-from helpers.artifacts import completed
+from helpers.artifacts import check_compatible, completed, read_record, update_record
 from helpers.base import ROOT, StudyError
-from helpers.record import check_compatible, read_record, update_record
 
 
 def _executed(path, status="completed"):
@@ -96,7 +95,7 @@ def test_a_garbled_run_json_is_a_one_line_error(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from helpers.record import update_record
+from helpers.artifacts import update_record
 run, me = Path(sys.argv[1]), sys.argv[2]
 for i in range(25):
     update_record(run, lambda r, i=i: r["notebooks"].update({f"{me}-{i}": {"n": i}}))

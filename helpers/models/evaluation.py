@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import timing
+from helpers import artifacts
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
 
 
 def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (n, 10) for a split (predict ignores the batches' labels)."""
-    with timing.phase("evaluation"):
+    with artifacts.timed("evaluation"):
         return model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
 
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import keras
 
-from helpers import backend, timing
+from helpers import artifacts, backend
 
 KEEP = 4  # architectures kept per process: 03's and 04's trials come architecture by architecture
 _KEPT: OrderedDict = OrderedDict()  # full key -> compiled model
@@ -29,7 +29,7 @@ def traced_once(model: keras.Model) -> keras.Model:
     get_compile_config() (but the optimiser's name), trainable flags, backend and precision."""
     if os.environ.get("CINIC10_FRESH_BUILDS", "") not in ("", "0"):
         return model
-    with timing.phase("build"):
+    with artifacts.timed("build"):
         key = ("compiled", backend.name(), keras.mixed_precision.global_policy().name,
                _canonical({**model.get_config(), "name": None}),
                _canonical(model.get_compile_config(), optimizer=True),

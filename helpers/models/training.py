@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import keras
 import pandas as pd
 
-from helpers import backend, timing
+from helpers import artifacts, backend
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
@@ -218,7 +218,7 @@ def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: floa
     seconds also added to the process's timing ledger."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
-        timing.add(phase, spent.get(phase, 0.0))
+        artifacts.add_seconds(phase, spent.get(phase, 0.0))
     return TrainResult(tidy_history(hist.history), float(pd.Series(meter.rates).median()),
                        seconds, len(meter.rates),
                        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1, spent,

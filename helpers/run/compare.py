@@ -13,13 +13,12 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from helpers import plots
-from helpers.artifacts import completed_notebooks
+from helpers.artifacts import completed_notebooks, read_record
 from helpers.atomic import write_atomic, write_json
 from helpers.base import StudyError, escape, resolve, writing
 from helpers.experiments import findings
 from helpers.experiments.findings import words
 from helpers.experiments.findings.files import study_order
-from helpers.record import read_record
 from helpers.run.pdf import publish
 from helpers.run.report import to_html
 

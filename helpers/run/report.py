@@ -12,13 +12,12 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
-from helpers.artifacts import completed
+from helpers.artifacts import check_record, check_result, completed
 from helpers.atomic import hold_lock, read_json, write_atomic
 from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
 from helpers.experiments.protocol import origins
 from helpers.plots import forest, png
-from helpers.record import check_record, check_result
 from helpers.run.pdf import NO_SCRIPTS, no_scripts, publish, to_pdf  # noqa: F401
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}

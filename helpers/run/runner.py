@@ -15,14 +15,20 @@ from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
 from helpers import backend
-from helpers.artifacts import completed_notebooks, provenance
+from helpers.artifacts import (
+    check_compatible,
+    completed_notebooks,
+    one_at_a_time,
+    provenance,
+    read_record,
+    update_record,
+)
 from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.experiments.protocol import origins
 from helpers.experiments.trialstore import check_resources, local_resources
 from helpers.models import mlflowlog
-from helpers.record import check_compatible, one_at_a_time, read_record, update_record
 from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.terminal import Progress, quiet_kernel_noise

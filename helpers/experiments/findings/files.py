@@ -6,13 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from helpers.artifacts import completed_notebooks, run_paths
+from helpers.artifacts import (
+    NUMBER,
+    OPTIONAL_NUMBER,
+    OPTIONAL_TEXT,
+    TEXT,
+    Checker,
+    completed_notebooks,
+    run_paths,
+    short,
+)
 from helpers.atomic import read_json, write_json
 from helpers.backend import name as backend_name
 from helpers.base import StudyError
 from helpers.experiments.findings.claims import CLAIMS
 from helpers.experiments.findings.verdicts import VERDICTS, Regime
-from helpers.record import NUMBER, OPTIONAL_NUMBER, OPTIONAL_TEXT, TEXT, Checker, short
 
 __all__ = ["check", "collect", "load", "save"]
 
