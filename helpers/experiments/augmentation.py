@@ -16,7 +16,7 @@ from helpers.atomic import read_json
 from helpers.base import escape
 from helpers.experiments import findings
 from helpers.experiments.protocol import NOT_CINIC10, study_settings
-from helpers.experiments.records import digest
+from helpers.experiments.trialstore import digest
 
 STUDYS = study_settings("04_augmentation")["augmentations"]  # the study's five
 
