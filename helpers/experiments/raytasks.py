@@ -20,8 +20,8 @@ CLIENT_START_FAILED = ("Starting Ray client server failed", "in start_specific_s
 
 
 def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: float = 10.0):
-    """connect() (ray.init or ray.util.connect to ray://), tried up to attempts times while the
-    head's client server fails to start for us; other errors at once."""
+    """connect() (ray.init, ray.util.connect), retried while the head's client server fails to
+    start for us; other errors at once."""
     for attempt in range(1, attempts):
         try:
             return connect()
@@ -47,8 +47,7 @@ def local_resources() -> dict[str, float]:
 
 
 def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]) -> None:
-    """Refuse trials asking for more cores or GPUs than their Ray has (it would queue them
-    forever)."""
+    """Refuse trials asking more cores or GPUs than their Ray has (it would queue them forever)."""
     for kind, need, param in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
         got = have.get(kind, 0.0)
         if need > got:
@@ -59,8 +58,7 @@ def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]
 
 
 def _start(ray) -> None:
-    """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose workers
-    see the same data dir and import this checkout's helpers."""
+    """Join RAY_ADDRESS's cluster, shipping this code, or start a local Ray that imports it."""
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend.name()}  # workers train alike
     if os.environ.get("RAY_ADDRESS"):
         if "CINIC10_DATA" in os.environ:  # a disk the cluster shares; else workers build caches

@@ -1,6 +1,5 @@
-"""Resumable grids of trials (one configuration, one seed), here or on Ray (raytasks), each kept
-as <run>/results/trials/<trial_id>.json, trusted while current: the same code (keyed helpers
-modules, the trial function: function_key) and library versions, and a result that can be true."""
+"""Resumable grids of trials, here or on Ray (raytasks), each kept in <run>/results/trials/, trusted
+while its code (helpers modules, the trial function), library versions and result still hold."""
 
 from __future__ import annotations
 
@@ -78,15 +77,13 @@ def expand_grid(**axes: list) -> list[dict]:
 
 
 def settings(ds, subset_seed: int, **training) -> dict:
-    """What every trial id of a grid hashes: the dataset's fingerprint, the subsets' seed and the
-    training settings given (subset sizes, epochs ...)."""
+    """What a grid's trial ids hash: the dataset's fingerprint, the subsets' seed, training's."""
     return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
 
 
 def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int = 1,
                 seed: int = 0) -> list[Trial]:
-    """repeats trials per config (seeds seed, seed+1, ...); off TensorFlow the backend joins the
-    settings, so the id (TensorFlow's ids stay as they were)."""
+    """repeats trials per config, seeds seed, seed+1 ...; off TensorFlow ids name the backend."""
     if repeats < 1:
         raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
     if not backend.is_tensorflow():
@@ -96,8 +93,7 @@ def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int 
 
 
 def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
-    """(dataset, *the subsets of splits) context["settings"] names, loaded once per process (a
-    Ray worker's too), checked against its fingerprint; (n, 32, 32, 3) uint8."""
+    """(dataset, *subsets of splits) context["settings"] names, once per process; (n, 32, 32, 3)."""
     from helpers import data  # deferred: TensorFlow stays out of the runner, which imports us
 
     given = context["settings"]
@@ -138,11 +134,8 @@ def code_fingerprint() -> dict[str, str]:
 
 
 def function_key(fn) -> tuple[dict[str, str], dict]:
-    """(code, reads) of a trial function defined outside helpers: code {"f in the notebook":
-    digest of its source} for it and each function and class of its own module it uses; reads
-    {name: value} the plain values they read from its globals (any other value is refused:
-    no id could hold it). Modules and other modules' objects are keyed elsewhere (helpers as
-    files, libraries by version). A helpers function: ({}, {})."""
+    """(code, reads): {"f in the notebook": source digest} of a trial function and the functions
+    and classes of its module it uses; the plain globals they read (no id could hold others)."""
     if fn.__module__.split(".")[0] == "helpers":
         return {}, {}
     code, reads, todo = {}, {}, [fn]
@@ -155,11 +148,9 @@ def function_key(fn) -> tuple[dict[str, str], dict]:
         code[label] = _source_hash(f)
         for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
             value = f.__globals__[name]
-            if isinstance(value, types.ModuleType) or (
-                (inspect.isfunction(value) or inspect.isclass(value))
-                and value.__module__ != f.__module__
-            ):
-                continue
+            other = inspect.isfunction(value) or inspect.isclass(value)  # another module's?
+            if isinstance(value, types.ModuleType) or other and value.__module__ != f.__module__:
+                continue  # keyed elsewhere: helpers as files, libraries by version
             if inspect.isfunction(value):
                 todo.append(value)
             elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
@@ -203,8 +194,7 @@ def _plain(value) -> bool:
 
 
 def invalid(result, metric: str) -> str:
-    """Why a result cannot be true ('' when it can): no mapping, empty, no metric, or an
-    '*accuracy' value (lists too) not a finite number in [0, 1]."""
+    """Why a result cannot be true ('' when it can): an '*accuracy' not a finite number in 0-1."""
     if not isinstance(result, dict):
         return f"the result is a {type(result).__name__}, not a mapping"
     if not result:
@@ -235,8 +225,7 @@ def stale(record: dict, current: dict) -> tuple[str, list[str]]:
 
 
 def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
-    """One line per cause of redone trials ({cause: [what differs, per trial]}), e.g. '03 grid:
-    12 trial(s) computed by other code (helpers/models/nets.py changed) are redone'."""
+    """One line per cause of redone trials ({cause: [what differs, per trial]}), WORDS'."""
     lines = []
     for cause, per_trial in ((c, causes[c]) for c in WORDS if causes.get(c)):
         items = sorted({item for items in per_trial for item in items})
@@ -246,8 +235,7 @@ def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
 
 
 class TrialStore:
-    """<run>/results/trials/<trial_id>.json, one record per finished trial. code: the trial
-    function's (function_key); without it only the helpers modules' code is compared."""
+    """<run>/results/trials/<trial_id>.json; code: function_key's, else only helpers' compared."""
 
     def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
@@ -299,8 +287,8 @@ def _label(config: dict) -> str:
 def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir,
                executor: str = "local", cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                desc: str = "trials", metric: str = METRIC) -> pd.DataFrame:
-    """Run every trial without a valid record as trial_fn(config, context), saving each result
-    as it arrives; one row per trial, in order (trials_table)."""
+    """trial_fn(config, context) of each trial without a current record, each saved on arrival;
+    one row per trial, in order (trials_table)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
@@ -351,8 +339,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    """(trial_fn(config, context), wall seconds), quietly (a grid's progress is its bar),
-    logged to TensorBoard and MLflow (when set up); errors name the trial."""
+    """(trial_fn(config, context), seconds), quiet (the grid's bar speaks), logged where set up."""
     from helpers.models import mlflowlog, tblog, training
 
     t0 = time.perf_counter()
