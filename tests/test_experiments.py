@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from helpers.base import ROOT, StudyError
-from helpers.experiments import hyperparams, trialstore
+from helpers.experiments import hyperparams, raytasks, trialstore
 
 TINY_SETTINGS = {  # 50 training images: every code path, no learning
     "train_per_class": 5,
@@ -297,11 +297,11 @@ def test_a_client_server_that_fails_to_start_is_tried_again_and_nothing_else_is(
             )
         return "connected"
 
-    assert trialstore.connect_retrying(flaky, attempts=3, wait=0) == "connected"
+    assert raytasks.connect_retrying(flaky, attempts=3, wait=0) == "connected"
     assert len(calls) == 3 and capsys.readouterr().err.count("trying again") == 2
     calls.clear()
     with pytest.raises(ConnectionAbortedError, match="Initialization failure"):
-        trialstore.connect_retrying(flaky, attempts=2, wait=0)  # the last attempt's error stands
+        raytasks.connect_retrying(flaky, attempts=2, wait=0)  # the last attempt's error stands
     assert len(calls) == 2
 
     def refused():
@@ -310,5 +310,5 @@ def test_a_client_server_that_fails_to_start_is_tried_again_and_nothing_else_is(
 
     calls.clear()
     with pytest.raises(ConnectionAbortedError, match="version mismatch"):
-        trialstore.connect_retrying(refused, attempts=3, wait=0)
+        raytasks.connect_retrying(refused, attempts=3, wait=0)
     assert len(calls) == 1  # a refusal is not a start-up failure: no second attempt

@@ -89,7 +89,7 @@ def test_the_modules_left_out_of_the_key_are_never_imported_by_keyed_ones():
     them: every import statement, at the top or inside a function, of every keyed module."""
     import ast
 
-    from helpers.experiments.records import HELPERS, NOT_COMPUTING, keyed_modules
+    from helpers.experiments.trialstore import HELPERS, NOT_COMPUTING, keyed_modules
 
     out_of_key = tuple(f"helpers.{rel.removesuffix('.py')}" for rel in NOT_COMPUTING)
     found = []
@@ -172,7 +172,7 @@ def test_impossible_records_are_not_trusted_and_say_so(tmp_path, capsys, damage,
     _tamper(store, trials[1], damage)
     _, ran, out = _run(tmp_path, capsys)
     assert ran == 1 and why in out and "1 trial(s)" in out, out
-    assert store.load(trials[1])["result"]["best_val_accuracy"] == 0.2  # redone, whole
+    assert store.check(trials[1])[0]["result"]["best_val_accuracy"] == 0.2  # redone, whole
 
 
 def test_a_trial_function_returning_an_impossible_result_fails_naming_it(tmp_path, capsys):
@@ -213,16 +213,16 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     the plain globals it reads (not modules, not attributes, not helpers' or libraries'
     functions); an object it reads is refused in one line naming it."""
     from helpers.base import StudyError
-    from helpers.experiments import hyperparams, records
+    from helpers.experiments import hyperparams
 
-    code, reads = records.function_key(_reads_plain)
+    code, reads = trialstore.function_key(_reads_plain)
     assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
     assert set(code) == {f"{name} in {__name__}" for name in (
         "_reads_plain", "_helper", "_Scaled", "_Scaled.__init__", "_Scaled.__call__")}
     assert all(len(v) == 16 for v in code.values())
     with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
-        records.function_key(_reads_an_object)
-    assert records.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+        trialstore.function_key(_reads_an_object)
+    assert trialstore.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
 
 
 def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):

@@ -1,4 +1,8 @@
-"""One module per notebook's experiment, the findings and the trial store; the executor's allowed
-values here, without TensorFlow, so a profile is checked in milliseconds."""
+"""One module per notebook's experiment, the findings and the trial store; what its executors
+share, without TensorFlow, so a profile is checked in milliseconds."""
 
 EXECUTORS = ("local", "ray")  # trials in this process, or as Ray tasks (trialstore.run_trials)
+
+
+class TrialFailed(RuntimeError):
+    """A trial function raised: the message names the trial and its config."""

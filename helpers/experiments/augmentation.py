@@ -1,7 +1,5 @@
-"""04_augmentation's comparison: the arms of the notebook's augmentations dict, the runs' tables
-and claims C7 and C8, pooled and per augmentation. Within a seed every arm starts from the same
-saved initial weights and draws the same data order, so a difference between arms measures the
-augmentation; the seeds give the scatter."""
+"""04_augmentation's arms, tables, claims C7-C8 and conclusion. Within a seed every arm starts from
+the same saved weights and data order, so arms differ by the augmentation; seeds give scatter."""
 
 from __future__ import annotations
 
@@ -16,16 +14,15 @@ from helpers.atomic import read_json
 from helpers.base import escape
 from helpers.experiments import findings
 from helpers.experiments.protocol import NOT_CINIC10, study_settings
-from helpers.experiments.records import digest
+from helpers.experiments.trialstore import digest
 
 STUDYS = study_settings("04_augmentation")["augmentations"]  # the study's five
 
 
 def arms(augmentations: dict) -> tuple[list[dict], dict[str, dict]]:
-    """(trial configs, layers) of 04's dict (name -> Keras preprocessing layer): the baseline,
-    then {"name", "layer": its class and a digest of its whole config} per entry, so every
-    argument of the layer joins the trial id while labels stay short; layers: {name: the
-    layer's config, plain JSON, without its name}, which the trials rebuild it from."""
+    """(trial configs, layers) of 04's dict name -> Keras layer: the baseline, then {"name",
+    "layer": class-digest of its config} (every argument joins the id, labels stay short);
+    layers: {name: its config as plain JSON, unnamed}, which the trials rebuild it from."""
     bad = [n for n in augmentations if not (isinstance(n, str) and re.fullmatch(r"[\w-]+", n))
            or n == "baseline"]
     if bad or not augmentations:
@@ -45,8 +42,7 @@ def arms(augmentations: dict) -> tuple[list[dict], dict[str, dict]]:
 
 
 def load_results(run_dir, table: pd.DataFrame) -> list[dict]:
-    """Each trial's whole result (histories included), seed added, in table's order
-    (trialstore.run_trials' table: its trial_id and seed columns)."""
+    """Each trial's whole result (histories too), seed added, in run_trials' table's order."""
     folder = run_paths(run_dir)["results"] / "trials"
     return [{**read_json(folder / f"{tid}.json")["result"], "seed": int(seed)}
             for tid, seed in zip(table.trial_id, table.seed)]
@@ -62,24 +58,21 @@ def seed_table(results: list[dict]) -> pd.DataFrame:
 
 
 def summary_table(results: list[dict]) -> pd.DataFrame:
-    """Per augmentation, in the dict's order: the mean over seeds of seed_table's columns (every
-    accuracy of a run from the same weights) and the number of seeds."""
+    """Per augmentation, in the dict's order: seed_table's means over seeds, and their number."""
     runs = seed_table(results).groupby("augmentation", sort=False)
     return runs.mean().drop(columns="seed").assign(seeds=runs.seed.nunique())
 
 
 def claims(results: list[dict], regime=None) -> list[dict]:
-    """C7 (gap) and C8 (test accuracy): each augmentation minus its seed's baseline (paired:
-    same initial weights and data order), pooled over the study's five (STUDYS) where the run
-    has any (the claim); the same against the baseline at twice the epochs, the same number of
-    steps (a sensitivity row, C7.steps); per augmentation (C7.<name>, Holm within the family)."""
+    """C7 (gap) and C8 (test accuracy): augmented minus its seed's baseline (paired), pooled
+    over the study's five (STUDYS) where present; against the baseline at the same steps (twice
+    the epochs: C7.steps, sensitivity); per augmentation (C7.<name>, Holm in the family)."""
     regime = regime or findings.UNNAMED
     table = seed_table(results)
     steps = {r["seed"]: r["step_matched"] for r in results
              if r["name"] == "baseline" and "step_matched" in r}
     names = [n for n in dict.fromkeys(table.augmentation) if n != "baseline"]
-    # the claim pools the study's augmentations; one the notebook adds (an extension) has its
-    # own rows below, unless the study's are all gone
+    # the claim pools the study's; one added (an extension) has its own rows, unless alone
     studys = [a for a in names if a in STUDYS] or names
     bad = set(table.seed[findings.diverged(table.test_accuracy)])  # a seed with a diverged run
     rows = []
@@ -106,8 +99,7 @@ def claims(results: list[dict], regime=None) -> list[dict]:
 
 
 def conclusion(rows: list[dict], dataset_name: str, is_cinic10: bool) -> str:
-    """04's conclusion, worded from the verdicts: the claims, the step-matched check, and which
-    augmentations' effects hold after Holm's correction within the five."""
+    """04's conclusion from the verdicts: claims, the step-matched rows, each augmentation's."""
     text = f"On *{escape(dataset_name)}*:\n\n" + findings.conclusion(
         [r for r in rows if r["role"] != "sub-claim"])
     parts = {claim_id: {r["id"].split(".", 1)[1]: r["verdict"] for r in rows

@@ -1,6 +1,5 @@
-"""03_hyperparams' claims (C2-C6), conclusion and results file, from its grids' trial tables. The
-trial itself (one ResNet training run) is the notebook's resnet_trial, run through
-helpers.experiments.trialstore, so the trials resume after a kill and can fan out on Ray."""
+"""03_hyperparams' claims (C2-C6), conclusion and results file, from the trial tables of its
+grids (the notebook's resnet_trial, run through trialstore)."""
 
 from __future__ import annotations
 
@@ -25,8 +24,7 @@ def summarise(table: pd.DataFrame, params: list[str], metric: str = METRIC) -> p
 
 
 def _named(rows: list[dict], table: pd.DataFrame, metric: str) -> list[dict]:
-    """rows, each naming the grid's trials at chance accuracy. They stay in: a configuration that
-    fails to learn (too much regularisation) is its effect, which the contrasts measure."""
+    """rows naming the trials at chance accuracy, kept in: failing to learn is an effect too."""
     bad = table[f.diverged(table[metric].to_numpy())]
     if bad.empty:
         return rows
@@ -83,9 +81,8 @@ def regularisation_claims(table: pd.DataFrame, regime, metric: str = METRIC) -> 
 
 def claims(train_table: pd.DataFrame, reg_table: pd.DataFrame, regime=None,
            metric: str = METRIC) -> list[dict]:
-    """C2-C6 from the two grids, in the study's order; a claim whose levels are not in its grid
-    is left out (conclusion names it). Noise: the pure error between a configuration's seeds,
-    with one seed the additive model's residual (which then holds the interactions too)."""
+    """C2-C6 whose levels are in the grids. Noise: the pure error between a configuration's
+    seeds; with one seed the additive model's residual (the interactions with it)."""
     regime = regime or f.UNNAMED
     return (training_claims(train_table, regime, metric)
             + regularisation_claims(reg_table, regime, metric))
@@ -114,9 +111,8 @@ def conclusion(rows: list[dict], trials: pd.DataFrame, epochs: int, dataset_name
 
 
 def summary(train_table: pd.DataFrame, reg_table: pd.DataFrame, grid_claims: list[dict]) -> dict:
-    """results/03_hyperparams.json's numbers: each grid's summarise(), the main effects (per
-    parameter its best and worst level by mean metric and the spread between them, largest
-    first), the claims, the trial count, the trials' summed seconds and median images/s."""
+    """results/03_hyperparams.json's numbers: summarise() per grid, the main effects (each
+    parameter's best and worst level mean, largest spread first), claims, trials, seconds."""
     def records(table: pd.DataFrame) -> list[dict]:  # NaN -> None, NumPy scalars -> Python's
         return json.loads(table.to_json(orient="records"))
 

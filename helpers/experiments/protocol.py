@@ -1,6 +1,5 @@
-"""The study's protocol: the settings *DL Project 1 report* states, a notebook's regime against
-them (CINIC-10 or not, the study's budget or not) and each value's origin (study, project,
-profile, -p or run), as the dry run, run.json and the report show them."""
+"""The settings *DL Project 1 report* states; a notebook's regime against them (CINIC-10 or not,
+the study's budget or not) and each parameter's origin (study, project, profile, -p or run)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ STUDY_COMMON = {
 STUDY = {
     "02_resnet": {
         "epochs": 20,
-        "n_blocks": 3,  # the study's first network: three residual blocks (its kernel size is
-        # not stated: 3 is the project's choice)
+        "n_blocks": 3,  # the study's first network (its kernel size is not stated: 3 is ours)
         "dropout": 0.2,
         "bn_momentum": 0.99,
     },
@@ -32,8 +30,7 @@ STUDY = {
         "bn_momentum": 0.99,
     },
     "04_augmentation": {
-        # the names of 04's augmentations dict: a run may add one (an extension, its rows the
-        # project's), while one without any of these five departs from the study (EXTENSIBLE)
+        # 04's dict's names: one added is an extension (its rows ours), one missing departs
         "augmentations": ["brightness", "flip", "rotation", "zoom", "cutout"],
         "flip": "horizontal_and_vertical",
         "rotation": 0.24,  # a share of a full turn: up to 86 degrees ("less than 90")
@@ -53,12 +50,11 @@ STUDY = {
 OPTIMISATION = ("batch_size", "lr_scaling", "mixed_precision")
 EXTENSIBLE = ("augmentations",)  # a run may add items, keeping every one of the study's
 RUN_KEYS = ("run_dir", "profile", "dataset")  # where and on what a run goes: not the science
-# the conclusions' sentence for a run on other data than CINIC-10 (02-05)
 NOT_CINIC10 = "These numbers are not CINIC-10's: compare them with the study only in shape."
 
 
 def study_settings(stem: str) -> dict:
-    """The study's values for notebook stem's parameters (only those the study states)."""
+    """The study's values of notebook stem's parameters (only those the study states)."""
     return {**STUDY_COMMON, **STUDY.get(stem, {})}
 
 
@@ -72,8 +68,8 @@ def same(a, b) -> bool:
 
 
 def departures(stem: str, params: dict) -> dict[str, tuple]:
-    """{name: (this run's value, the study's)} for each study setting params (e.g. globals())
-    sets otherwise; an EXTENSIBLE one (a dict: its keys) only where it lacks a study item."""
+    """{name: (this run's value, the study's)} where params differ; an EXTENSIBLE one only if
+    it lacks one of the study's items."""
     found = {}
     for k, v in study_settings(stem).items():
         value = list(params[k]) if k in EXTENSIBLE and k in params else params.get(k)
@@ -83,8 +79,7 @@ def departures(stem: str, params: dict) -> dict[str, tuple]:
 
 
 def regime(stem: str, ds, params: dict):
-    """The notebook's regime: its data against CINIC-10, its budget against the study's (every
-    study setting at its value, OPTIMISATION aside), its departures in words."""
+    """findings.Regime: the data, the study's budget or not (OPTIMISATION aside), departures."""
     from helpers.experiments.findings import Regime  # deferred: scipy, for the dry run too
 
     def short(value) -> str:
@@ -95,28 +90,15 @@ def regime(stem: str, ds, params: dict):
     words = tuple(f"{k} {short(v)} (the study: {short(s)})" for k, (v, s) in found.items())
     states = any(k in params for k in study_settings(stem))  # 01 sets none of them
     budget = all(k in OPTIMISATION for k in found) if states else None
-    if ds.is_cinic10:
-        label = "CINIC-10"
-    elif ds.kind == "synthetic":
-        label = "generated synthetic data"
-    else:
-        label = f"CIFAR-10 ({ds.name})" if "cifar" in ds.name.lower() else ds.name
+    label = ("CINIC-10" if ds.is_cinic10 else "generated synthetic data" if ds.kind == "synthetic"
+             else f"CIFAR-10 ({ds.name})" if "cifar" in ds.name.lower() else ds.name)
     return Regime(label, ds.is_cinic10, budget, str(params.get("profile", "")), words)
 
 
 def origins(stem: str, params: dict, sources: dict | None = None) -> dict[str, str]:
-    """{name: where its value comes from} for one notebook's parameters: '-p' (sources says so),
-    'run' (RUN_KEYS), 'study' (the study's value), 'profile' (a study setting changed here:
-    quick's subsets, gpu's batch) or 'project' (a setting the study does not state)."""
+    """{name: '-p' (sources says so), 'run' (RUN_KEYS), 'study', 'profile' (a study setting
+    changed: quick's subsets) or 'project' (one the study does not state)}."""
     study, sources = study_settings(stem), sources or {}
-
-    def origin(name: str, value) -> str:
-        if sources.get(name) == "-p":
-            return "-p"
-        if name in RUN_KEYS:
-            return "run"
-        if name not in study:
-            return "project"
-        return "study" if same(value, study[name]) else "profile"
-
-    return {k: origin(k, v) for k, v in params.items()}
+    return {k: ("-p" if sources.get(k) == "-p" else "run" if k in RUN_KEYS
+                else "project" if k not in study
+                else "study" if same(v, study[k]) else "profile") for k, v in params.items()}

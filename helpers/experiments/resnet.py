@@ -1,5 +1,4 @@
-"""02_resnet's results: each seed's run (the notebook's train_one_seed trains every seed), the
-seeds' table, claim C1 and the conclusion from the seeds' results."""
+"""02_resnet's results: each seed's run (the notebook's train_one_seed), table, C1, conclusion."""
 
 from __future__ import annotations
 
@@ -25,9 +24,8 @@ class SeedRun:
 
 
 def seed_table(runs: list[SeedRun], whole_optimizer: bool = False) -> pd.DataFrame:
-    """One row per seed: test accuracy and loss, images/s, seconds, epochs, best epoch and the
-    optimiser its fit started with: its class, or (for the results file) its class_name and
-    whole get_config()."""
+    """One row per seed: test accuracy and loss, summary(), the optimiser its fit started with
+    (its class, or for the results file its class_name and whole config)."""
     return pd.DataFrame([{
         "seed": r.seed, "test_accuracy": r.metrics["test_accuracy"],
         "test_loss": r.metrics["test_loss"], **r.result.summary(),
@@ -36,8 +34,8 @@ def seed_table(runs: list[SeedRun], whole_optimizer: bool = False) -> pd.DataFra
 
 
 def claim(runs: list[SeedRun], regime=None) -> dict:
-    """C1: the mean test accuracy over seeds, its interval (with the test set's own sampling
-    error) and a prediction interval for one new run on the study's 90,000 test images."""
+    """C1: mean test accuracy over seeds, its interval (with the test set's sampling error) and
+    a prediction interval for one new run on the study's 90,000 test images."""
     accs = [r.metrics["test_accuracy"] for r in runs]
     out = findings.diverged(accs, [r.metrics.get("test_loss", 0.0) for r in runs])  # named, left out
     est = findings.mean_of_runs(accs, test_images=runs[0].metrics["n_test"], study_images=90_000,

@@ -1,5 +1,5 @@
-"""05_transfer's results: each seed's two stages (the notebook's train_one_seed trains every
-seed), their tables, the study's claims C9-C12 and the conclusion written from their verdicts."""
+"""05_transfer's results: each seed's two stages (the notebook's train_one_seed), their tables,
+claims C9-C12, the results file and the conclusion from the verdicts."""
 
 from __future__ import annotations
 
@@ -37,16 +37,15 @@ class TransferRun:
 
 
 def learning_rate(result: TrainResult) -> str:
-    """The learning rate a stage's fit started with, from its recorded optimiser (inside a
-    LossScaleOptimizer under mixed precision), as text: "1e-05", or "a CosineDecay schedule"."""
+    """A stage's starting learning rate as text ("1e-05", "a CosineDecay schedule"), from its
+    recorded optimiser (inside a LossScaleOptimizer under mixed precision)."""
     config = result.optimizer["config"]
     rate = config.get("inner_optimizer", {}).get("config", config)["learning_rate"]
     return f"{rate:.2g}" if isinstance(rate, int | float) else f"a {rate['class_name']} schedule"
 
 
 def history(runs: list[TransferRun]) -> pd.DataFrame:
-    """Every seed's tidy history, both stages joined (the second's epochs numbered on), with
-    columns `stage` and `seed`."""
+    """Every seed's tidy history, both stages (the second's epochs numbered on), stage, seed."""
     return pd.concat([part.assign(seed=r.seed) for r in runs for part in (
         r.frozen.history.assign(stage="frozen"),
         r.unfrozen.history.assign(epoch=r.unfrozen.history.epoch + r.frozen.epochs_run,
@@ -54,8 +53,7 @@ def history(runs: list[TransferRun]) -> pd.DataFrame:
 
 
 def seed_table(runs: list[TransferRun]) -> pd.DataFrame:
-    """Per seed: validation accuracy after stage 1 and after the first unfrozen epoch, test
-    accuracy after each stage."""
+    """Per seed: valid accuracy after stage 1 and the first unfrozen epoch, test after each."""
     return pd.DataFrame([{
         "seed": r.seed,
         "valid, frozen": r.frozen_valid_accuracy,
@@ -67,10 +65,8 @@ def seed_table(runs: list[TransferRun]) -> pd.DataFrame:
 
 def claims(runs: list[TransferRun], resnet: dict | None, regime=None, *, base_model: str,
            subsets: dict) -> list[dict]:
-    """C9 (the first unfrozen epoch's gain, paired over seeds), C10 (against 02's seeds, resnet:
-    resnet_seeds(); comparable only on the same subsets, subsets: this notebook's
-    {train,valid,test}_per_class and seed, and a pretrained VGG19), C11 (comparable only for a
-    pretrained VGG19) and C12 (fine-tuned minus frozen test accuracy, paired over seeds)."""
+    """C9 (first unfrozen epoch's gain), C10 (vs resnet_seeds(), comparable on the same subsets
+    and a pretrained VGG19), C11 (comparable for a pretrained VGG19), C12 (fine-tuned - frozen)."""
     regime, n = regime or f.UNNAMED, len(runs)
     first = [r.first_unfrozen_valid_accuracy for r in runs]
     tests = [r.metrics["test_accuracy"] for r in runs]
@@ -106,8 +102,7 @@ def claims(runs: list[TransferRun], resnet: dict | None, regime=None, *, base_mo
 
 def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: str, dataset_name: str,
                is_cinic10: bool) -> str:
-    """05's conclusion, worded from the claims' verdicts; finetune_lr: learning_rate() of the
-    fine-tuning stage, the one used."""
+    """05's conclusion from the verdicts; finetune_lr: learning_rate() of the fine-tuning."""
     table = seed_table(runs)
     text = (f"On *{escape(dataset_name)}*, over {len(runs)} seed(s): mean test accuracy "
             f"{table['test, frozen'].mean():.4f} with the base frozen, "
@@ -121,9 +116,8 @@ def conclusion(runs: list[TransferRun], rows: list[dict], finetune_lr: str, data
 
 
 def metrics(runs: list[TransferRun], config: dict, n_train: int, n_valid: int) -> dict:
-    """results/05_transfer.json's content: the first seed's model (the saved one) after both
-    stages, every seed's accuracies and each stage's optimiser as its fit started (class_name
-    and its whole get_config()), the config; a banner when the base was not pretrained."""
+    """results/05_transfer.json: the first (saved) seed's metrics, every seed's accuracies and
+    optimisers (class_name, whole config) per stage, the config; a banner if not pretrained."""
     first, choice = runs[0], runs[0].choice
     rows = seed_table(runs).reset_index().to_dict(orient="records")
     out = {**first.metrics, "pretrained": choice.pretrained, "pretrained_reason": choice.reason,
@@ -141,9 +135,8 @@ def metrics(runs: list[TransferRun], config: dict, n_train: int, n_valid: int) -
 
 
 def resnet_seeds(run_dir, fingerprint: str) -> dict | None:
-    """02's per-seed test accuracies and the subsets it drew, from this run folder, if 02
-    completed there in the folder's current state (not a failed or killed rerun) and ran on the
-    same data: {"test_accuracy": [...], "subsets": {...}} (None otherwise)."""
+    """{"test_accuracy": [...], "subsets": {...}} of 02 in this run folder if it completed
+    there (not a failed or killed rerun) on the same data; else None."""
     standing = completed_notebooks(run_dir)
     if standing is not None and "02_resnet" not in standing:
         print("C10 is not tested: 02_resnet did not complete in this run folder "

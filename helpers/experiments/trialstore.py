@@ -1,19 +1,22 @@
-"""Resumable grids of trials (one configuration, one seed), run here or as Ray tasks: same ids,
-same records, <run>/results/trials/<trial_id>.json, each with the code and versions that
-computed it (records.py); a rerun redoes only missing, broken, impossible or stale ones, saying
-why. The deferred imports keep TensorFlow out of the runner, which imports this module."""
+"""Resumable grids of trials, here or on Ray (raytasks), each kept in <run>/results/trials/, trusted
+while its code (helpers modules, the trial function), library versions and result still hold."""
 
 from __future__ import annotations
 
+import dis
+import hashlib
+import inspect
 import itertools
 import json
 import linecache
-import os
-import sys
+import marshal
+import math
 import time
+import types
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -22,15 +25,21 @@ import pandas as pd
 from helpers import backend
 from helpers.artifacts import run_paths
 from helpers.atomic import read_json, write_json
-from helpers.base import ROOT, StudyError, data_dir, progress_bar
-from helpers.experiments import EXECUTORS, records
+from helpers.base import StudyError, progress_bar
+from helpers.experiments import EXECUTORS, TrialFailed, raytasks
 
 METRIC = "best_val_accuracy"
 TrialFn = Callable[[dict, dict], dict]
-
-
-class TrialFailed(RuntimeError):
-    """A trial function raised: the message names the trial and its config."""
+HELPERS = Path(__file__).resolve().parent.parent
+# out of the code key only because no keyed module imports them (test_trial_identity.py): any
+# module a trial's process imports can change a number
+NOT_COMPUTING = ("plots", "run", "__main__.py")  # folders or files under helpers/
+WORDS = {
+    "code": "computed by other code ({} changed)",
+    "versions": "computed with other library versions ({})",
+    "invalid": "with impossible values, not trusted ({})",
+    "unreadable": "unreadable, half-written or another trial's ({})",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,19 @@ class Trial:
 
     @classmethod
     def of(cls, kind: str, config: dict, settings: dict) -> Trial:
-        """The trial of kind with config and settings, its id computed (trial_id)."""
         return cls(trial_id(kind, config, settings), kind, config, dict(settings))
+
+
+def digest(blob: bytes) -> str:
+    """sha256 of blob, its first 16 hex digits: every key of a trial (its id, its code)."""
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def trial_id(kind: str, config: dict, settings: dict) -> str:
+    """'<kind>-<16 hex>': the digest of the canonical JSON of kind, config and settings."""
+    blob = json.dumps({"kind": kind, "config": config, "settings": settings}, sort_keys=True,
+                      separators=(",", ":"))
+    return f"{kind}-{digest(blob.encode())}"
 
 
 def expand_grid(**axes: list) -> list[dict]:
@@ -56,23 +76,14 @@ def expand_grid(**axes: list) -> list[dict]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-def trial_id(kind: str, config: dict, settings: dict) -> str:
-    """'<kind>-<16 hex>': the digest of the canonical JSON of kind, config and settings."""
-    blob = json.dumps({"kind": kind, "config": config, "settings": settings}, sort_keys=True,
-                      separators=(",", ":"))
-    return f"{kind}-{records.digest(blob.encode())}"
-
-
 def settings(ds, subset_seed: int, **training) -> dict:
-    """What every trial id of a grid hashes: the dataset's fingerprint, the subsets' seed and the
-    training settings given (subset sizes, epochs ...)."""
+    """What a grid's trial ids hash: the dataset's fingerprint, the subsets' seed, training's."""
     return {"fingerprint": ds.fingerprint, "subset_seed": subset_seed, **training}
 
 
 def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int = 1,
                 seed: int = 0) -> list[Trial]:
-    """repeats trials per config (seeds seed, seed+1, ...); off TensorFlow the backend joins the
-    settings, so the id (TensorFlow's ids stay as they were)."""
+    """repeats trials per config, seeds seed, seed+1 ...; off TensorFlow ids name the backend."""
     if repeats < 1:
         raise ValueError(f"make_trials: repeats must be >= 1, got {repeats}")
     if not backend.is_tensorflow():
@@ -82,22 +93,13 @@ def make_trials(kind: str, configs: list[dict], settings: dict, *, repeats: int 
 
 
 def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
-    """(dataset, *the subsets of splits) context["settings"] names, loaded once per process (a
-    Ray worker's too), checked against its fingerprint; (n, 32, 32, 3) uint8."""
-    from helpers import data
+    """(dataset, *subsets of splits) context["settings"] names, once per process; (n, 32, 32, 3)."""
+    from helpers import data  # deferred: TensorFlow stays out of the runner, which imports us
 
     given = context["settings"]
     ds = data.shared_dataset(context["dataset"], given["fingerprint"], say=lambda *_: None)
     return (ds, *(data.stratified_subset(ds[s], given[f"{s}_per_class"], given["subset_seed"])
                   for s in splits))
-
-
-def function_name(fn: TrialFn) -> str:
-    """'module:qualname' of a trial function; refuses lambdas and nested functions."""
-    name = f"{fn.__module__}:{fn.__qualname__}"
-    if "<" in fn.__qualname__ or "." in fn.__qualname__:
-        raise ValueError(f"trial function {name}: must be a plain top-level function")
-    return name
 
 
 def from_notebook(notebook, name: str, **parameters):
@@ -117,26 +119,136 @@ def from_notebook(notebook, name: str, **parameters):
     return namespace[name]
 
 
+def keyed_modules() -> list[Path]:
+    """Every helpers/**/*.py but NOT_COMPUTING, sorted."""
+    skip = [HELPERS / rel for rel in NOT_COMPUTING]
+    return [f for f in sorted(HELPERS.rglob("*.py"))
+            if not any(f == s or s in f.parents for s in skip)]
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> dict[str, str]:
+    """{'helpers/models/nets.py': digest, ...}, read once per process (restart after edits)."""
+    return {f"helpers/{f.relative_to(HELPERS).as_posix()}": digest(f.read_bytes())
+            for f in keyed_modules()}
+
+
+def function_key(fn) -> tuple[dict[str, str], dict]:
+    """(code, reads): {"f in the notebook": source digest} of a trial function and the functions
+    and classes of its module it uses; the plain globals they read (no id could hold others)."""
+    if fn.__module__.split(".")[0] == "helpers":
+        return {}, {}
+    code, reads, todo = {}, {}, [fn]
+    while todo:
+        f = todo.pop()
+        where = "the notebook" if f.__module__ == "__main__" else f.__module__
+        label = f"{f.__qualname__} in {where}"
+        if label in code:
+            continue
+        code[label] = _source_hash(f)
+        for name in sorted(_global_names(f.__code__) & set(f.__globals__)):
+            value = f.__globals__[name]
+            other = inspect.isfunction(value) or inspect.isclass(value)  # another module's?
+            if isinstance(value, types.ModuleType) or other and value.__module__ != f.__module__:
+                continue  # keyed elsewhere: helpers as files, libraries by version
+            if inspect.isfunction(value):
+                todo.append(value)
+            elif inspect.isclass(value):  # a class of its own (a custom layer): its methods
+                todo += [v for v in vars(value).values() if inspect.isfunction(v)]
+                shape = [b.__qualname__ for b in value.__bases__] + sorted(vars(value))
+                code[f"{value.__qualname__} in {where}"] = digest(json.dumps(shape).encode())
+            elif _plain(value):
+                reads[name] = value
+            else:
+                raise StudyError(
+                    f"trial function {fn.__qualname__} reads {name} (a {type(value).__name__}) "
+                    f"from {f.__module__}: pass it in the trial's config or context instead, or "
+                    "as a plain value (number, string, list, dict) that its trial ids can hold")
+    return code, reads
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Globals a code object and those nested in it read (LOAD_GLOBAL's, not attributes)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _source_hash(f) -> str:
+    """digest of f's source (a notebook cell's too: IPython keeps it), else of its bytecode."""
+    try:
+        return digest(inspect.getsource(f).encode())
+    except (OSError, TypeError):
+        return digest(marshal.dumps(f.__code__))
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v)
+                                           for k, v in value.items())
+
+
+def invalid(result, metric: str) -> str:
+    """Why a result cannot be true ('' when it can): an '*accuracy' not a finite number in 0-1."""
+    if not isinstance(result, dict):
+        return f"the result is a {type(result).__name__}, not a mapping"
+    if not result:
+        return "the result is empty"
+    if metric not in result:
+        return f"the result has no {metric}"
+    for key, value in result.items():
+        bad = [v for v in (value if isinstance(value, list) else [value])
+               if isinstance(v, bool) or not isinstance(v, int | float)
+               or not (math.isfinite(v) and 0 <= v <= 1)]
+        if key.endswith("accuracy") and bad:
+            return f"{key} {bad[0]!r} is not an accuracy in [0, 1]"
+    return ""
+
+
+def stale(record: dict, current: dict) -> tuple[str, list[str]]:
+    """('code', modules changed), ('versions', ['keras 3.10.0 -> 3.11.0']) or ('', [])."""
+    if not isinstance(record.get("code"), dict):
+        return "code", ["no record of its code (written before trials recorded it)"]
+    for cause in ("code", "versions"):
+        ours, theirs = current[cause], record.get(cause)
+        theirs = theirs if isinstance(theirs, dict) else {}
+        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        if changed:
+            return cause, changed if cause == "code" else [
+                f"{k} {theirs.get(k, '?')} -> {ours.get(k, '?')}" for k in changed]
+    return "", []
+
+
+def explain(desc: str, causes: dict[str, list[list[str]]]) -> list[str]:
+    """One line per cause of redone trials ({cause: [what differs, per trial]}), WORDS'."""
+    lines = []
+    for cause, per_trial in ((c, causes[c]) for c in WORDS if causes.get(c)):
+        items = sorted({item for items in per_trial for item in items})
+        what = "; ".join(items[:4]) + ("; ..." if len(items) > 4 else "")
+        lines.append(f"{desc}: {len(per_trial)} trial(s) {WORDS[cause].format(what)} are redone")
+    return lines
+
+
 class TrialStore:
-    """<run>/results/trials/<trial_id>.json, one record per finished trial. code: the trial
-    function's (records.function_key); without it only the helpers modules' code is compared."""
+    """<run>/results/trials/<trial_id>.json; code: function_key's, else only helpers' compared."""
 
     def __init__(self, run_dir, code: dict[str, str] | None = None):
         self.folder = run_paths(run_dir)["results"] / "trials"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.code = code
-        current = records.identity()
-        self.identity = {**current, "code": {**current["code"], **(code or {})}}
+        self.identity = {"code": {**code_fingerprint(), **(code or {})},
+                         "versions": backend.versions("keras")}
 
     def path(self, trial: Trial) -> Path:
         return self.folder / f"{trial.id}.json"
 
-    def load(self, trial: Trial, metric: str = METRIC) -> dict | None:
-        """The trial's record if it is whole, this trial's, possible and current; else None."""
-        return self.check(trial, metric)[0]
-
     def check(self, trial: Trial, metric: str = METRIC) -> tuple[dict | None, str, list[str]]:
-        """(record, '', []) to trust; else (None, 'missing' or a cause of records.WORDS, what)."""
+        """(record, '', []) to trust; else (None, 'missing' or a cause of WORDS, what)."""
         path = self.path(trial)
         if not path.exists():
             return None, "missing", []
@@ -147,17 +259,17 @@ class TrialStore:
         if not (isinstance(rec, dict) and rec.get("trial_id") == trial.id
                 and rec.get("config") == trial.config and rec.get("settings") == trial.settings):
             return None, "unreadable", [path.name]
-        why = records.invalid(rec.get("result"), metric)
+        why = invalid(rec.get("result"), metric)
         if why:
             return None, "invalid", [f"{path.name}: {why}"]
         if self.code is None and isinstance(rec.get("code"), dict):
             rec = {**rec, "code": {k: v for k, v in rec["code"].items() if k.startswith("helpers/")}}
-        cause, what = records.stale(rec, self.identity)
+        cause, what = stale(rec, self.identity)
         return (None, cause, what) if cause else (rec, "", [])
 
     def save(self, trial: Trial, result: dict, metric: str = METRIC, **extra) -> dict:
         """Write the trial's record atomically and return it; an impossible result is refused."""
-        why = records.invalid(result, metric)
+        why = invalid(result, metric)
         if why:
             raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) returned a result that "
                               f"cannot be true: {why}")
@@ -175,29 +287,30 @@ def _label(config: dict) -> str:
 def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir,
                executor: str = "local", cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                desc: str = "trials", metric: str = METRIC) -> pd.DataFrame:
-    """Run every trial without a valid record as trial_fn(config, context), saving each result
-    as it arrives; one row per trial, in order (trials_table)."""
+    """trial_fn(config, context) of each trial without a current record, each saved on arrival;
+    one row per trial, in order (trials_table)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     ids = [t.id for t in trials]
     if len(set(ids)) != len(ids):
         raise ValueError("run_trials: duplicate trial ids (the same config twice in the grid?)")
-    from helpers.models import mlflowlog
+    fn_name = f"{trial_fn.__module__}:{trial_fn.__qualname__}"
+    if "<" in trial_fn.__qualname__ or "." in trial_fn.__qualname__:
+        raise ValueError(f"trial function {fn_name}: must be a plain top-level function")
+    from helpers.models import mlflowlog  # deferred, as subsets' data
 
-    fn_name = function_name(trial_fn)
-    code, reads = records.function_key(trial_fn)
+    code, reads = function_key(trial_fn)
     if reads:  # the plain values the function reads join its trials' settings, so their ids
         trials = [Trial.of(t.kind, t.config, {**t.settings, "reads": reads}) for t in trials]
     store = TrialStore(run_dir, code)
     found, causes = {}, defaultdict(list)
     for t in trials:
         found[t.id], cause, what = store.check(t, metric)
-        if cause in records.WORDS:
+        if cause in WORDS:
             causes[cause].append(what)
     pending = [t for t in trials if found[t.id] is None]
     print(f"{desc}: {len(trials)} trials, {len(trials) - len(pending)} already done, "
-          f"{len(pending)} to run ({executor})", *records.explain(desc, causes), sep="\n",
-          flush=True)
+          f"{len(pending)} to run ({executor})", *explain(desc, causes), sep="\n", flush=True)
     scores = [r["result"][metric] for r in found.values() if r and metric in r["result"]]
     bar = progress_bar(total=len(trials), initial=len(trials) - len(pending), desc=desc,
                        unit="trial", mininterval=0.5)
@@ -218,15 +331,15 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
                 bar.set_postfix_str(f"now {_label(trial.config)}")
                 finished(trial, *_timed(trial_fn, trial, context))
         elif pending:
-            _run_ray(pending, trial_fn, context, finished, cpus_per_trial, gpus_per_trial)
+            raytasks.run(pending, _timed, trial_fn, context, finished, cpus_per_trial,
+                         gpus_per_trial)
     finally:
         bar.close()
     return trials_table([found[t.id] for t in trials])
 
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    """(trial_fn(config, context), wall seconds), quietly (a grid's progress is its bar),
-    logged to TensorBoard and MLflow (when set up); errors name the trial."""
+    """(trial_fn(config, context), seconds), quiet (the grid's bar speaks), logged where set up."""
     from helpers.models import mlflowlog, tblog, training
 
     t0 = time.perf_counter()
@@ -240,105 +353,6 @@ def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]
         raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) failed: "
                           f"{type(err).__name__}: {err}") from err
     return result, time.perf_counter() - t0
-
-
-def _ray_task(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
-    return _timed(trial_fn, trial, context)  # its name names Ray's worker process (ray::_ray_task)
-
-
-# Ray's head proxy, when the client server it starts for us dies (grpc#43055, docs/trials.md),
-# or dies between its looks (psutil.ZombieProcess), or has no channel: a new attempt starts anew
-CLIENT_START_FAILED = ("Starting Ray client server failed", "in start_specific_server",
-                       "Proxy failed to Connect to backend")
-
-
-def connect_retrying(connect: Callable[[], object], attempts: int = 3, wait: float = 10.0):
-    """connect() (ray.init or ray.util.connect to ray://), tried up to attempts times while the
-    head's client server fails to start for us; other errors at once."""
-    for attempt in range(1, attempts):
-        try:
-            return connect()
-        except ConnectionAbortedError as err:
-            if not any(m in str(err) for m in CLIENT_START_FAILED):
-                raise
-            print(f"ray: the head's client server did not start for this client (attempt "
-                  f"{attempt}/{attempts}); trying again in {wait:.0f} s", file=sys.stderr,
-                  flush=True)
-            time.sleep(wait)
-    return connect()  # the last attempt: its error, if any, is the caller's
-
-
-def _start_ray(ray) -> None:
-    """Connect to RAY_ADDRESS's cluster (shipping this code) or start a local Ray whose workers
-    see the same data dir and import this checkout's helpers."""
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend.name()}  # workers train alike
-    if os.environ.get("RAY_ADDRESS"):
-        if "CINIC10_DATA" in os.environ:  # a disk the cluster shares; else workers build caches
-            env["CINIC10_DATA"] = os.environ["CINIC10_DATA"]
-        excludes = [".venv", ".git", "data", "reports", "*.ipynb", "**/__pycache__"]
-        runtime_env = {"env_vars": env, "working_dir": str(ROOT), "excludes": excludes}
-        address = os.environ["RAY_ADDRESS"]
-        connect_retrying(lambda: ray.init(address=address, runtime_env=runtime_env))
-        return
-    env |= {"CINIC10_DATA": str(data_dir()), "PYTHONPATH": str(ROOT)}
-    for key in ("CINIC10_TENSORBOARD", "MLFLOW_TRACKING_URI"):  # workers log as the driver
-        if os.environ.get(key):
-            env[key] = os.environ[key]
-    ray.init(  # "local": a Ray of its own, even where `ray start` left a cluster running
-        address="local", num_cpus=int(local_resources()["CPU"]), runtime_env={"env_vars": env},
-        include_dashboard=False, log_to_driver=False)
-
-
-def local_resources() -> dict[str, float]:
-    """{"CPU": cores, "GPU": NVIDIA GPUs} a local Ray here gets, counted as Ray counts them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "NoDevFiles"])
-    else:
-        gpus = len([p for p in Path("/dev").glob("nvidia*") if p.name[6:].isdigit()])
-    return {"CPU": float(cores or 1), "GPU": float(gpus)}
-
-
-def check_resources(where: str, cpus: float, gpus: float, have: dict[str, float]) -> None:
-    """Refuse trials asking for more cores or GPUs than the Ray they run on has (Ray would queue
-    them forever)."""
-    for kind, need, param in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
-        got = have.get(kind, 0.0)
-        if need > got:
-            raise StudyError(
-                f"{where}: {param}={need:g} with executor=ray, but this machine's Ray has {got:g} "
-                f"{'core' if kind == 'CPU' else 'GPU'}(s): no trial could ever start; set "
-                f"-p {param}={got:g}, or RAY_ADDRESS to a cluster that has them")
-
-
-def _run_ray(pending, trial_fn, context, finished, cpus: float, gpus: float) -> None:
-    """Pending trials as Ray tasks (Ray stays up: a second grid reuses its workers and their
-    dataset); the driver writes every record."""
-    try:
-        import ray
-    except ImportError as err:
-        raise StudyError("executor='ray' needs Ray, an optional extra: pip install -e '.[ray]' "
-                         "(or set executor='local')") from err
-    if not ray.is_initialized():
-        _start_ray(ray)
-    if not os.environ.get("RAY_ADDRESS"):  # its own Ray: what it has now is all it will have
-        check_resources("trials", cpus, gpus, ray.cluster_resources())
-    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_task)
-    context = {**context, "threads": max(1, int(cpus))}
-    refs = {task.remote(trial_fn, t, context): t for t in pending}
-    try:
-        while refs:
-            (ref,), _ = ray.wait(list(refs), num_returns=1)
-            trial = refs.pop(ref)
-            try:
-                result, seconds = ray.get(ref)
-            except ray.exceptions.RayTaskError as err:
-                raise TrialFailed(f"trial {trial.id} failed in a Ray worker: {err}") from None
-            finished(trial, result, seconds)
-    finally:  # an error or an interrupt: stop what is still queued or running
-        for ref in refs:
-            ray.cancel(ref, force=True)
 
 
 def trials_table(records: list[dict]) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def _versions(where: str, address: str, t0: float) -> str:
     """Connect once and compare versions: Ray client needs the same Ray and Python x.y."""
     import ray
 
-    from helpers.experiments.trialstore import connect_retrying
+    from helpers.experiments.raytasks import connect_retrying
 
     try:
         info = connect_retrying(lambda: ray.util.connect(

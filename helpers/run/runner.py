@@ -27,7 +27,7 @@ from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.experiments.protocol import origins
-from helpers.experiments.trialstore import check_resources, local_resources
+from helpers.experiments.raytasks import check_resources, local_resources
 from helpers.models import mlflowlog
 from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
