@@ -182,7 +182,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
     ids = [t.id for t in trials]
     if len(set(ids)) != len(ids):
         raise ValueError("run_trials: duplicate trial ids (the same config twice in the grid?)")
-    from helpers.models import mlflowlog
+    from helpers.models import fitlog
 
     fn_name = function_name(trial_fn)
     code, reads = records.function_key(trial_fn)
@@ -205,7 +205,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
     def finished(trial: Trial, result: dict, seconds: float) -> None:
         found[trial.id] = store.save(trial, result, metric, function=fn_name, executor=executor,
                                      seconds=round(seconds, 2))
-        mlflowlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
+        fitlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
         if metric in result:
             scores.append(result[metric])
         best = f"{max(scores):.4f}" if scores else "-"
@@ -227,15 +227,13 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
     """(trial_fn(config, context), wall seconds), quietly (a grid's progress is its bar),
     logged to TensorBoard and MLflow (when set up); errors name the trial."""
-    from helpers.models import mlflowlog, tblog, training
+    from helpers.models import fitlog, training
 
     t0 = time.perf_counter()
     try:
-        with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
-              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config)),
-              training.quiet()):
+        with fitlog.trial(trial.id, trial.config), training.quiet():
             result = trial_fn(dict(trial.config), dict(context))
-            mlflowlog.finish(result)
+            fitlog.finish(result)
     except Exception as err:
         raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) failed: "
                           f"{type(err).__name__}: {err}") from err

@@ -1,6 +1,5 @@
-"""Training the study's way: seeded, on the cached input (tf.data on TensorFlow, a PyDataset
-elsewhere), with the callbacks every fit uses (EarlyStopping on val loss with the best weights
-restored, ReduceLROnPlateau, TensorBoard, MLflow) and images/s measured."""
+"""Training the study's way: seeded, on the cached input, with the callbacks every fit uses
+(EarlyStopping, ReduceLROnPlateau, the logs of fitlog) and images/s measured."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from helpers import backend, timing
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
-from helpers.models import LR_SCALING, mlflowlog, tblog
+from helpers.models import LR_SCALING, fitlog
 
 BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 _SEED = 0  # the seed of the last setup() (names the next fits' TensorBoard folders)
@@ -28,8 +27,7 @@ _MIRRORED: dict = {}
 
 def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
     """Seed Python/NumPy/the backend, set CPU threads (all cores unless given), pick precision
-    (mixed float16 only when asked and a GPU is present) and train on every GPU. Returns what
-    was chosen, for provenance."""
+    (mixed float16 only when asked and a GPU is present), train on every GPU; what was chosen."""
     global _SEED
     _SEED = seed
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
@@ -44,9 +42,8 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
 
 
 def distribute(devices: list[str] | None = None) -> int:
-    """With several GPUs (or the given devices), a tf.distribute.MirroredStrategy over them as
-    the default, so every model built afterwards trains on all (batch_size stays the global
-    batch); on jax keras.distribution.DataParallel (backend.data_parallel). Returns the replicas."""
+    """The replicas every model built afterwards trains on: a MirroredStrategy over several GPUs
+    (or devices) on TensorFlow, DataParallel on jax; batch_size stays the global batch."""
     if not backend.is_tensorflow():
         return backend.data_parallel(devices)
     import tensorflow as tf
@@ -66,9 +63,8 @@ def distribute(devices: list[str] | None = None) -> int:
 
 
 def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
-    """The learning rate for batch_size when learning_rate was chosen for the study's batch of
-    32: unchanged ("none"), times batch/32 ("linear", Goyal et al. for SGD) or times
-    sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
+    """learning_rate (chosen for batch 32) for batch_size: unchanged ("none"), times batch/32
+    ("linear", Goyal et al. for SGD) or times sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
     if rule not in LR_SCALING:
         raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
     ratio = batch_size / BASE_BATCH
@@ -77,8 +73,7 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "non
 
 @contextlib.contextmanager
 def quiet():
-    """For a loop of fits (03's grid, 04's runs): no per-epoch lines (the figures show the
-    curves) and no TensorFlow retracing warnings (each run builds a new model)."""
+    """For a loop of fits: no per-epoch lines and no TensorFlow retracing warnings."""
     tf_logger = logging.getLogger("tensorflow")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
@@ -90,16 +85,15 @@ def quiet():
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training images/s per epoch (validation excluded), where the fit's seconds go (timing()),
-    one log line per epoch and the optimiser the fit started with (class and whole config).
-    Batch *begin* hooks only: Keras dispatches batch ends asynchronously."""
+    """Training images/s per epoch, where the fit's seconds go, a line per epoch and the optimiser
+    the fit started with. Batch *begin* hooks only: Keras dispatches batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
         self.n_images, self.log = n_images, log
         self.rates: list[float] = []
-        self.train: list[float] = []  # per epoch: training seconds (steps, no validation)
-        self.valid: list[float] = []  # per epoch: validation seconds
+        self.train: list[float] = []  # per epoch: seconds of training steps, of validation
+        self.valid: list[float] = []
         self.steps: list[int] = []  # per epoch: training batches
         self._first_step = None
         self.optimizer: dict = {}  # class_name, config
@@ -134,10 +128,9 @@ class Throughput(keras.callbacks.Callback):
                   f"{self.rates[-1]:.0f} img/s  {now - self._t0:.1f}s", flush=True)
 
     def timing(self) -> dict:
-        """Seconds of this fit, to 0.001 s: trace (the first step's and first validation's
-        excess over a typical one), steps (the rest of training), validation, first_step, step
-        (a typical step: the median later epoch's, else the first epoch's others). {} before
-        an epoch has ended."""
+        """Seconds, to 0.001 s: trace (the first step's and validation's excess over a typical
+        one), steps, validation, first_step, step (the median later epoch's, else the first
+        epoch's others); {} before an epoch has ended."""
         if not self.train:
             return {}
         per_step = [t / n for t, n in zip(self.train[1:], self.steps[1:]) if n]
@@ -180,24 +173,19 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
 
 def fit_callbacks(n_images: int, *, patience: int = 4, restore_best: bool = True,
                   seed: int | None = None) -> tuple[Throughput, list]:
-    """(meter, callbacks) of every fit in 02-05: the throughput meter, EarlyStopping on val loss
-    (the best epoch's weights restored unless restore_best is False), ReduceLROnPlateau, and the
-    TensorBoard (tblog) and MLflow (mlflowlog) logs where switched on (seed: the fit's, else
-    setup()'s)."""
+    """(meter, callbacks) of every fit: the meter, EarlyStopping on val loss (the best weights
+    restored unless not restore_best), ReduceLROnPlateau, fitlog's (seed: else setup()'s)."""
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best)
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6)
-    seed = _SEED if seed is None else seed
-    logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
-    return meter, [meter, stop, plateau, *logs]
+    return meter, [meter, stop, plateau, *fitlog.callbacks(_SEED if seed is None else seed)]
 
 
 def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_size: int = 32,
         seed: int = 0, patience: int = 4) -> TrainResult:
-    """model.fit (the model compiled) on the cached input with validation_data and
-    fit_callbacks' callbacks, as the notebooks fit (tests, benchmarks)."""
+    """model.fit (compiled) with validation and fit_callbacks, as the notebooks fit (tests)."""
     meter, callbacks = fit_callbacks(len(train), patience=patience, seed=seed)
     t0 = time.perf_counter()
     hist = model.fit(make_input(train, batch_size, seed=seed),
@@ -208,14 +196,12 @@ def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_si
 
 
 def verbosity():
-    """model.fit's verbose: 0 under the runner (the meter prints a line per epoch), Keras'
-    progress bar in JupyterLab."""
+    """model.fit's verbose: 0 under the runner (the meter prints a line per epoch), else a bar."""
     return 0 if under_runner() else "auto"
 
 
 def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: float) -> TrainResult:
-    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult; its
-    seconds also added to the process's timing ledger."""
+    """model.fit's History (with fit_callbacks') as a TrainResult; its seconds join the ledger."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         timing.add(phase, spent.get(phase, 0.0))
@@ -225,8 +211,7 @@ def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: floa
                        meter.optimizer)
 
 
-def _plain(value):
-    """A value of an optimiser's config as JSON: a NumPy scalar as its number, else its repr."""
+def _plain(value):  # an optimiser's config value as JSON: a NumPy scalar's number, else repr
     return value.item() if hasattr(value, "item") else repr(value)
 
 

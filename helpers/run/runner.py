@@ -21,7 +21,7 @@ from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.experiments.protocol import origins
 from helpers.experiments.trialstore import check_resources, local_resources
-from helpers.models import mlflowlog
+from helpers.models import fitlog
 from helpers.record import check_compatible, one_at_a_time, read_record, update_record
 from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
@@ -65,7 +65,7 @@ def run(profile: str = "quick", *, dataset: str | None = None, out: str | None =
                                 local_resources())
         if on_ray and os.environ.get("RAY_ADDRESS"):
             print(f"ray cluster: {check_cluster()}", flush=True)  # before any kernel: seconds
-        mlflowlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
+        fitlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
         run_dir = Path(steps[0][1]["run_dir"])
         with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
             return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
@@ -152,7 +152,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
             update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
             if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
-                mlflowlog.attach_notebook(
+                fitlog.attach_notebook(
                     [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
         os.environ.pop("CINIC10_TENSORBOARD", None)

@@ -1,13 +1,13 @@
-"""MLflow tracking, optional (pip install -e '.[mlflow]'), on when MLFLOW_TRACKING_URI is set:
-one run per trial (named by its id; redone: replaced) or per fit outside one (<notebook>_s<seed>
-[_2]), in its notebook's experiment, tagged with the run folder; params the config, seed,
-backend and code revision; epochs through MlflowCallback (autolog would log everything twice);
-a trial's scalar results and record, and the executed notebook and tables, attached."""
+"""The logs of every fit, each on when its variable is set: TensorBoard event files
+(CINIC10_TENSORBOARD, the runner's <run>/tensorboard/<notebook>) and MLflow runs
+(MLFLOW_TRACKING_URI; pip install -e '.[mlflow]'), one per trial or per fit outside one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -17,7 +17,7 @@ from helpers import backend
 from helpers.artifacts import git_revision
 from helpers.base import StudyError, resolve
 
-ENV = "MLFLOW_TRACKING_URI"
+MLFLOW = "MLFLOW_TRACKING_URI"
 TENSORBOARD = "CINIC10_TENSORBOARD"  # the runner's <run>/tensorboard/<notebook>: names both
 # MLflow's defaults wait 120 s a request and retry 7 times (minutes on a dead server): these
 # bound the check's and the kernels' requests to about half a minute; a value set is kept
@@ -25,24 +25,106 @@ HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_HTTP_REQUEST_MAX_RET
                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 TAG = "cinic10.run"  # the trial id, or <notebook>_s<seed>: one MLflow run per value
 FOLDER = "cinic10.folder"  # the run folder: trials of the same id in two folders are two runs
-_USED: set[str] = set()  # fit runs' names used in this process
+_ARM: list[str] = []  # the trial whose fits are logging (TensorBoard's folder name)
+_USED: set[str] = set()  # TensorBoard folders and MLflow fit runs named in this process
+
+
+@contextlib.contextmanager
+def trial(trial_id: str, config: dict):
+    """The block's fits log as the trial's: TensorBoard under arm_name(), MLflow into one run
+    named by its id (an earlier one of that name replaced: a trial redone)."""
+    _ARM.append(arm_name(trial_id, config))
+    try:
+        with _run(trial_id, config):
+            yield
+    finally:
+        _ARM.pop()
+
+
+def arm_name(trial_id: str, config: dict) -> str:
+    """A trial's folder name: its config but the seed, then its id's first 8 hex (unique),
+    e.g. 'augmentation=flip-03f8ab52' or 'n_blocks=1,kernel_size=2-52a5505c'."""
+    words = ",".join(f"{k}={v}" for k, v in config.items() if k != "seed")
+    words = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", words)[:60]
+    short = trial_id.rsplit("-", 1)[-1][:8]
+    return f"{words}-{short}" if words else trial_id
+
+
+def callbacks(seed: int) -> list:
+    """A fit's log callbacks, to follow ReduceLROnPlateau (they log the learning rate it puts in
+    the logs): TensorBoard into <CINIC10_TENSORBOARD>/<arm>_s<seed>[_2] (arm: the trial's, else
+    the notebook's short name), MLflow into the trial's run, else one of the fit's own
+    (<notebook>_s<seed>[_2]); [] when neither is on."""
+    import keras  # here, not at the top: the runner imports this module and must not load TF
+
+    out = []
+    if root := os.environ.get(TENSORBOARD):
+        name = _ARM[-1] if _ARM else Path(root).name.split("_", 1)[-1]
+        path = Path(_fresh(str(Path(root) / f"{name}_s{seed}")))
+        shutil.rmtree(path, ignore_errors=True)  # a rerun's logs replace the last run's
+        out.append(_tensorboard(path))
+    if on():
+        mlflow = _mlflow()
+        from mlflow.keras import MlflowCallback  # (not autolog: it would log everything twice)
+
+        if mlflow.active_run() is None:
+            name, block = _fresh(f"{_where()[0]}_s{seed}"), contextlib.ExitStack()
+            out.append(keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: block.enter_context(_run(name, {"seed": seed})),
+                on_train_end=lambda logs: block.close()))
+        out.append(MlflowCallback())
+    return out
+
+
+def _tensorboard(path: Path):
+    """Each epoch's logs as scalars in the layout and tags keras.callbacks.TensorBoard writes
+    (<path>/train/, <path>/validation/; epoch_loss, epoch_learning_rate ...), by tensorboardX
+    on every backend: Keras' callback needs TensorFlow (kept out of JAX) and writes tensors."""
+    import keras
+    from tensorboardX import SummaryWriter
+
+    writers = {split: SummaryWriter(str(path / split)) for split in ("train", "validation")}
+
+    def epoch_end(epoch: int, logs: dict) -> None:
+        for key, value in logs.items():
+            split, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            writers[split].add_scalar(f"epoch_{tag}", float(value), epoch)
+        for writer in writers.values():
+            writer.flush()  # each epoch on disk as it ends (a killed run's too)
+
+    def train_end(logs: dict) -> None:
+        for writer in writers.values():
+            writer.close()
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=epoch_end, on_train_end=train_end)
+
+
+def _fresh(base: str) -> str:
+    """base, else base_2, base_3 ...: the first name this process has not used (a second fit of
+    a seed, 05's stages), now used."""
+    name, k = base, 1
+    while name in _USED:
+        k += 1
+        name = f"{base}_{k}"
+    _USED.add(name)
+    return name
 
 
 def on() -> bool:
     """Whether MLflow logging is switched on (MLFLOW_TRACKING_URI set)."""
-    return bool(os.environ.get(ENV))
+    return bool(os.environ.get(MLFLOW))
 
 
 def _mlflow():
     """mlflow, the URI made absolute and the HTTP bounds set (also for a notebook run by hand)."""
-    os.environ[ENV] = absolute(os.environ[ENV])
+    os.environ[MLFLOW] = absolute(os.environ[MLFLOW])
     for key, value in HTTP_BOUNDS.items():
         os.environ.setdefault(key, value)
     try:
         import mlflow
     except ImportError as err:
-        raise StudyError(f"{ENV} is set but MLflow is not installed: pip install -e "
-                         f"'.[mlflow]' (or unset {ENV})") from err
+        raise StudyError(f"{MLFLOW} is set but MLflow is not installed: pip install -e "
+                         f"'.[mlflow]' (or unset {MLFLOW})") from err
     return mlflow
 
 
@@ -70,7 +152,7 @@ def check_store(say=print) -> str:
     if not on():
         return ""
     mlflow = _mlflow()
-    uri = os.environ[ENV]
+    uri = os.environ[MLFLOW]
     if db := _sqlite(uri):  # writable folder and file (else MLflow retries for minutes)
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -80,14 +162,14 @@ def check_store(say=print) -> str:
                 con.rollback()
         except (OSError, sqlite3.Error) as err:
             why = getattr(err, "strerror", None) or str(err)
-            raise StudyError(f"{ENV}=sqlite:///{db}: cannot write the MLflow store in "
+            raise StudyError(f"{MLFLOW}=sqlite:///{db}: cannot write the MLflow store in "
                              f"{db.parent} ({why}); point it at a writable folder, or unset "
-                             f"{ENV}") from None
+                             f"{MLFLOW}") from None
     try:  # (a SQLite store is created here, with its tables, before any kernel starts)
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - whatever the store raised, it cannot be used
-        raise StudyError(f"{ENV}={uri}: cannot use this MLflow store ({_reason(err, uri)}); "
-                         f"start the server or fix the URI, or unset {ENV}") from None
+        raise StudyError(f"{MLFLOW}={uri}: cannot use this MLflow store ({_reason(err, uri)}); "
+                         f"start the server or fix the URI, or unset {MLFLOW}") from None
     say(f"mlflow: logging to {uri}")
     return uri
 
@@ -118,7 +200,7 @@ def _runs(**tags) -> list:
     """The runs with these tags in this run folder (compared here: MLflow's filter cannot escape
     quotes) of the notebook's experiment, made on first use (SQLite: artifacts beside it)."""
     mlflow, (notebook, folder) = _mlflow(), _where()
-    db = _sqlite(os.environ[ENV])
+    db = _sqlite(os.environ[MLFLOW])
     if mlflow.get_experiment_by_name(f"cinic10 {notebook}") is None and db:
         mlflow.create_experiment(f"cinic10 {notebook}",
                                  artifact_location=(db.parent / "mlartifacts").resolve().as_uri())
@@ -129,27 +211,20 @@ def _runs(**tags) -> list:
 
 
 @contextlib.contextmanager
-def run(name: str, params: dict):
-    """An MLflow run named name for the block, its params logged, replacing an earlier one of
-    that name (a trial redone). Nothing when MLflow is off."""
+def _run(name: str, config: dict):
+    """An MLflow run named name for the block (replacing one of that name in this run folder),
+    its params the config, seed, backend and code revision. Nothing when MLflow is off."""
     if not on():
-        yield None
+        yield
         return
     mlflow = _mlflow()
     for old in _runs(**{TAG: name}):
         mlflow.delete_run(old.info.run_id)
     notebook, folder = _where()
-    with mlflow.start_run(run_name=name, tags={TAG: name, FOLDER: folder,
-                                               "notebook": notebook}) as active:
-        mlflow.log_params(params)
-        yield active
-
-
-def trial_params(config: dict) -> dict:
-    """A trial's MLflow parameters: its config, seed, backend and code revision."""
-    out = {f"config.{k}": str(v) for k, v in config.items()}
-    return out | {"seed": config.get("seed"), "backend": backend.name(),
-                  "code_revision": git_revision()}
+    with mlflow.start_run(run_name=name, tags={TAG: name, FOLDER: folder, "notebook": notebook}):
+        mlflow.log_params({f"config.{k}": str(v) for k, v in config.items()} | {
+            "seed": config.get("seed"), "backend": backend.name(), "code_revision": git_revision()})
+        yield
 
 
 def finish(result: dict) -> None:
@@ -179,33 +254,4 @@ def attach_notebook(paths: list[Path], say=print) -> None:
                 client.log_artifact(found.info.run_id, str(path), artifact_path="notebook")
     except Exception as err:  # noqa: BLE001 - whatever the store raised: said, not fatal
         say(f"mlflow: {_where()[0]}'s notebook and tables not attached to its runs in "
-            f"{os.environ[ENV]} ({_reason(err, os.environ[ENV])})")
-
-
-def callbacks(seed: int) -> list:
-    """For a fit: MlflowCallback into the trial's run, else into a run the fit opens and closes
-    (<notebook>_s<seed>); [] when off. (Keras here: the runner must not load TensorFlow yet.)"""
-    if not on():
-        return []
-    mlflow = _mlflow()
-    import keras
-    from mlflow.keras import MlflowCallback
-
-    if mlflow.active_run() is not None:
-        return [MlflowCallback()]
-    name, block = fresh(f"{_where()[0]}_s{seed}", _USED), contextlib.ExitStack()
-    opens = keras.callbacks.LambdaCallback(
-        on_train_begin=lambda logs: block.enter_context(run(name, trial_params({"seed": seed}))),
-        on_train_end=lambda logs: block.close())
-    return [opens, MlflowCallback()]
-
-
-def fresh(base: str, used: set[str]) -> str:
-    """base, else base_2, base_3 ...: the first name not in used (a second fit of a seed in one
-    process, 05's stages), now added to it."""
-    name, k = base, 1
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    used.add(name)
-    return name
+            f"{os.environ[MLFLOW]} ({_reason(err, os.environ[MLFLOW])})")
