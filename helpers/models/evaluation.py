@@ -13,8 +13,8 @@ from helpers.data.pipeline import make_input
 
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
              name: str = "test") -> dict:
-    """<name>_accuracy, <name>_loss, n_<name> (name: the split's), per-class and (where a dataset
-    mixes them: CINIC-10) per-source accuracy, confusion matrix (rows: true)."""
+    """<name>_accuracy, <name>_loss, n_<name>, per-class and per-source accuracy, confusion matrix
+    (rows: true); name: the split's."""
     with timing.phase("evaluation"):  # (n, 10) class probabilities
         probs = model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
     pred = probs.argmax(axis=1)

@@ -1,6 +1,5 @@
-"""The logs of every fit, each on when its variable is set: TensorBoard event files
-(CINIC10_TENSORBOARD, the runner's <run>/tensorboard/<notebook>) and MLflow runs
-(MLFLOW_TRACKING_URI; pip install -e '.[mlflow]'), one per trial or per fit outside one."""
+"""The logs of every fit: TensorBoard event files when CINIC10_TENSORBOARD is set, MLflow runs
+(one per trial, or per fit outside one) when MLFLOW_TRACKING_URI is."""
 
 from __future__ import annotations
 
@@ -31,8 +30,7 @@ _USED: set[str] = set()  # TensorBoard folders and MLflow fit runs named in this
 
 @contextlib.contextmanager
 def trial(trial_id: str, config: dict):
-    """The block's fits log as the trial's: TensorBoard under arm_name(), MLflow into one run
-    named by its id (an earlier one of that name replaced: a trial redone)."""
+    """The block's fits log as the trial's: TensorBoard under arm_name(), MLflow into its run."""
     _ARM.append(arm_name(trial_id, config))
     try:
         with _run(trial_id, config):
@@ -51,10 +49,8 @@ def arm_name(trial_id: str, config: dict) -> str:
 
 
 def callbacks(seed: int) -> list:
-    """A fit's log callbacks, to follow ReduceLROnPlateau (they log the learning rate it puts in
-    the logs): TensorBoard into <CINIC10_TENSORBOARD>/<arm>_s<seed>[_2] (arm: the trial's, else
-    the notebook's short name), MLflow into the trial's run, else one of the fit's own
-    (<notebook>_s<seed>[_2]); [] when neither is on."""
+    """A fit's log callbacks (after ReduceLROnPlateau: they log the learning rate it adds to the
+    logs): TensorBoard in <CINIC10_TENSORBOARD>/<arm or notebook>_s<seed>[_2], MLflow."""
     import keras  # here, not at the top: the runner imports this module and must not load TF
 
     out = []
@@ -77,9 +73,8 @@ def callbacks(seed: int) -> list:
 
 
 def _tensorboard(path: Path):
-    """Each epoch's logs as scalars in the layout and tags keras.callbacks.TensorBoard writes
-    (<path>/train/, <path>/validation/; epoch_loss, epoch_learning_rate ...), by tensorboardX
-    on every backend: Keras' callback needs TensorFlow (kept out of JAX) and writes tensors."""
+    """Epoch scalars in keras.callbacks.TensorBoard's layout and tags, by tensorboardX on every
+    backend: Keras' callback needs TensorFlow (kept out of JAX) and writes tensors."""
     import keras
     from tensorboardX import SummaryWriter
 
@@ -100,8 +95,7 @@ def _tensorboard(path: Path):
 
 
 def _fresh(base: str) -> str:
-    """base, else base_2, base_3 ...: the first name this process has not used (a second fit of
-    a seed, 05's stages), now used."""
+    """base, else base_2, base_3 ...: the first name this process has not used, now used."""
     name, k = base, 1
     while name in _USED:
         k += 1
@@ -129,26 +123,22 @@ def _mlflow():
 
 
 def absolute(uri: str) -> str:
-    """uri with a relative path (sqlite:///mlflow.db, mlruns, file:mlruns) taken from the project
-    root: the runner, the kernels (cwd notebooks/) and Ray workers log into one store."""
-    scheme = urlparse(uri).scheme
-    if _sqlite(uri) and not uri.startswith("sqlite:////"):
-        path, sep, query = uri.removeprefix("sqlite:///").partition("?")
+    """uri with a relative path from the project root: the runner, kernels and workers share it."""
+    if uri.startswith("sqlite:///"):  # (an absolute path stays as it is)
+        path, sep, query = uri[10:].partition("?")
         return f"sqlite:///{resolve(path)}{sep}{query}"
-    if scheme == "" or (scheme == "file" and not uri.startswith("file://")):  # a plain path
+    if urlparse(uri).scheme in ("", "file") and not uri.startswith("file://"):  # a plain path
         return resolve(uri.removeprefix("file:")).as_uri()
     return uri
 
 
 def _sqlite(uri: str) -> Path | None:
     """A SQLite store's database file, else None."""
-    return Path(uri.removeprefix("sqlite:///").partition("?")[0]) if uri.startswith(
-        "sqlite:///") else None
+    return Path(uri[10:].partition("?")[0]) if uri.startswith("sqlite:///") else None
 
 
 def check_store(say=print) -> str:
-    """The store tried once before any notebook runs (the URI, '' if off); one that cannot be
-    used (unknown scheme, nothing listening, no answer, a read-only SQLite folder): one line."""
+    """The store tried before any notebook runs (the URI, '' if off); unusable: one line."""
     if not on():
         return ""
     mlflow = _mlflow()
@@ -197,23 +187,21 @@ def _where() -> tuple[str, str]:
 
 
 def _runs(**tags) -> list:
-    """The runs with these tags in this run folder (compared here: MLflow's filter cannot escape
-    quotes) of the notebook's experiment, made on first use (SQLite: artifacts beside it)."""
+    """This run folder's runs with these tags in the notebook's experiment, made on first use."""
     mlflow, (notebook, folder) = _mlflow(), _where()
     db = _sqlite(os.environ[MLFLOW])
     if mlflow.get_experiment_by_name(f"cinic10 {notebook}") is None and db:
-        mlflow.create_experiment(f"cinic10 {notebook}",
+        mlflow.create_experiment(f"cinic10 {notebook}",  # SQLite: artifacts beside it
                                  artifact_location=(db.parent / "mlartifacts").resolve().as_uri())
     mlflow.set_experiment(f"cinic10 {notebook}")
     where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
     return [r for r in mlflow.search_runs(filter_string=where, output_format="list")
-            if r.data.tags.get(FOLDER) == folder]
+            if r.data.tags.get(FOLDER) == folder]  # compared here: MLflow can't escape quotes
 
 
 @contextlib.contextmanager
 def _run(name: str, config: dict):
-    """An MLflow run named name for the block (replacing one of that name in this run folder),
-    its params the config, seed, backend and code revision. Nothing when MLflow is off."""
+    """An MLflow run named name (replacing an earlier one: a trial redone) with its params."""
     if not on():
         yield
         return
@@ -243,8 +231,7 @@ def attach(name: str, path: Path) -> None:
 
 
 def attach_notebook(paths: list[Path], say=print) -> None:
-    """A finished notebook's executed copy and tables as artifacts of each of its runs in this
-    run folder; a store failing now is one line (the results are on disk), not fatal."""
+    """A finished notebook's copy and tables attached to its runs; a failure is said, not fatal."""
     if not on():
         return
     try:

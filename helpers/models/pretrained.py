@@ -1,5 +1,4 @@
-"""Transfer learning's plumbing: a keras.applications base with its weights (ImageNet's, a local
-file or none) and the input preprocessing it expects, as a layer."""
+"""Transfer learning's plumbing: a keras.applications base, its weights and its preprocessing."""
 
 from __future__ import annotations
 
@@ -47,9 +46,6 @@ class BasePreprocess(layers.Layer):
         return keras.applications.imagenet_utils.preprocess_input(
             x * 255.0, data_format="channels_last", mode=self.mode)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
@@ -66,9 +62,8 @@ class BaseChoice:
 
 def build_base(base_model: str = "VGG19", input_size: int = 32, weights: str = "imagenet",
                alpha: float = 1.0, allow_random_fallback: bool = False) -> BaseChoice:
-    """The base without its top, (b, s, s, 3) -> feature maps. weights: "imagenet" (downloaded
-    once, cached), a local weights file, or "none". ImageNet weights out of reach: random ones
-    only if allowed (synthetic data), else StudyError."""
+    """The base without its top, (b, s, s, 3) -> feature maps; weights "imagenet", a file or "none"
+    (ImageNet's out of reach: random ones only if allowed, for synthetic data, else StudyError)."""
     build = getattr(keras.applications, base_model, None)
     if not callable(build):
         raise StudyError(
@@ -82,10 +77,8 @@ def build_base(base_model: str = "VGG19", input_size: int = 32, weights: str = "
     if weights != "imagenet":
         path = resolve(weights)
         if not path.is_file():
-            raise StudyError(
-                f"weights={weights!r}: no such file ({path}); give a weights file for "
-                f"{base_model} without its top, 'imagenet' or 'none'"
-            )
+            raise StudyError(f"weights={weights!r}: no such file ({path}); give a weights file for "
+                             f"{base_model} without its top, 'imagenet' or 'none'")
         try:
             model = build(weights=str(path), **kwargs)
         except (OSError, ValueError) as err:  # not HDF5, or another network's weights
@@ -99,10 +92,9 @@ def build_base(base_model: str = "VGG19", input_size: int = 32, weights: str = "
         detail = str(err).split(" -- ")[-1][:120]  # Keras: "URL fetch failure on URL: None -- why"
         why = f"ImageNet weights for {base_model} could not be downloaded ({detail})"
         if not allow_random_fallback:
-            raise StudyError(
-                f"weights='imagenet': {why}; connect to the internet once (Keras caches them in "
-                "~/.keras/models), or pass a local file with -p weights=PATH"
-            ) from None
+            raise StudyError(f"weights='imagenet': {why}; connect to the internet once (Keras "
+                             "caches them in ~/.keras/models), or pass a local file with -p "
+                             "weights=PATH") from None
     return BaseChoice(build(weights=None, **kwargs), False, "none",
                       f"{why}; random initial weights instead")
 

@@ -44,8 +44,7 @@ def traced_once(model: keras.Model) -> keras.Model:
 
 
 def _canonical(config: dict, optimizer: bool = False) -> str:
-    """config as sorted JSON, without TunableElasticNetDense's α and λ or (optimizer) the
-    optimiser's name (a label: "adam_1" for a second Adam)."""
+    """Sorted JSON without TunableElasticNetDense's α, λ or the optimiser's name ("adam_1")."""
     def strip(value, drop: tuple = ()):
         if isinstance(value, dict):
             if value.get("class_name") == "TunableElasticNetDense":
@@ -59,8 +58,7 @@ def _canonical(config: dict, optimizer: bool = False) -> str:
 
 
 def copy_state(source: keras.Model, target: keras.Model) -> None:
-    """Every variable of target (weights, statistics, seed states) set to source's, the same
-    architecture's (same variables, shapes and dtypes, in order)."""
+    """Every variable of target (weights, statistics, seed states) set to source's."""
     pairs = list(zip(target.variables, source.variables))
     if len(target.variables) != len(source.variables) or any(
         tuple(t.shape) != tuple(s.shape) or t.dtype != s.dtype for t, s in pairs

@@ -1,5 +1,4 @@
-"""Training the study's way: seeded, on the cached input, with the callbacks every fit uses
-(EarlyStopping, ReduceLROnPlateau, the logs of fitlog) and images/s measured."""
+"""Training the study's way: seeded, with the callbacks every fit uses, images/s measured."""
 
 from __future__ import annotations
 
@@ -20,20 +19,17 @@ from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
 from helpers.models import LR_SCALING, fitlog
 
-BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 _SEED = 0  # the seed of the last setup() (names the next fits' TensorBoard folders)
 _MIRRORED: dict = {}
 
 
 def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
-    """Seed Python/NumPy/the backend, set CPU threads (all cores unless given), pick precision
-    (mixed float16 only when asked and a GPU is present), train on every GPU; what was chosen."""
+    """Seed, CPU threads (all unless given), precision (mixed only on GPU), every GPU: the choices."""
     global _SEED
     _SEED = seed
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
     backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
-    backend.keep_tensorflow_out()
     gpus = backend.gpus()
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
@@ -42,8 +38,7 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
 
 
 def distribute(devices: list[str] | None = None) -> int:
-    """The replicas every model built afterwards trains on: a MirroredStrategy over several GPUs
-    (or devices) on TensorFlow, DataParallel on jax; batch_size stays the global batch."""
+    """Models built afterwards train on every GPU (or device given): the replicas."""
     if not backend.is_tensorflow():
         return backend.data_parallel(devices)
     import tensorflow as tf
@@ -53,9 +48,8 @@ def distribute(devices: list[str] | None = None) -> int:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []
     if len(devices) < 2:
         return tf.distribute.get_strategy().num_replicas_in_sync
-    if tuple(devices) not in _MIRRORED:
-        _MIRRORED[tuple(devices)] = tf.distribute.MirroredStrategy(list(devices))
-    strategy = _MIRRORED[tuple(devices)]
+    strategy = _MIRRORED.get(tuple(devices)) or tf.distribute.MirroredStrategy(list(devices))
+    _MIRRORED[tuple(devices)] = strategy
     if tf.distribute.get_strategy() is not strategy:
         tf.distribute.experimental_set_strategy(None)
         tf.distribute.experimental_set_strategy(strategy)
@@ -63,11 +57,10 @@ def distribute(devices: list[str] | None = None) -> int:
 
 
 def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
-    """learning_rate (chosen for batch 32) for batch_size: unchanged ("none"), times batch/32
-    ("linear", Goyal et al. for SGD) or times sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
+    """learning_rate for batch_size: "linear" (Goyal et al., SGD) or "sqrt" (Adam) in batch/32."""
     if rule not in LR_SCALING:
         raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
-    ratio = batch_size / BASE_BATCH
+    ratio = batch_size / 32  # the study's batch, for which its learning rates were chosen
     return learning_rate * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[rule]
 
 
@@ -85,13 +78,12 @@ def quiet():
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training images/s per epoch, where the fit's seconds go, a line per epoch and the optimiser
-    the fit started with. Batch *begin* hooks only: Keras dispatches batch ends asynchronously."""
+    """Where a fit's seconds go, a line per epoch, the optimiser it started with. Batch *begin*
+    hooks only: Keras dispatches batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
         self.n_images, self.log = n_images, log
-        self.rates: list[float] = []
         self.train: list[float] = []  # per epoch: seconds of training steps, of validation
         self.valid: list[float] = []
         self.steps: list[int] = []  # per epoch: training batches
@@ -100,8 +92,9 @@ class Throughput(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         opt = self.model.optimizer
-        self.optimizer = {"class_name": type(opt).__name__,
-                          "config": json.loads(json.dumps(opt.get_config(), default=_plain))}
+        config = json.dumps(opt.get_config(),  # a NumPy scalar as its number, else its repr
+                            default=lambda v: v.item() if hasattr(v, "item") else repr(v))
+        self.optimizer = {"class_name": type(opt).__name__, "config": json.loads(config)}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0, self._train_end = time.perf_counter(), None
@@ -118,19 +111,18 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         end = self._train_end or now
-        self.rates.append(self.n_images / max(end - self._t0, 1e-9))
         self.train.append(end - self._t0)
         self.valid.append(now - end)
         if self.log:
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             parts = [f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate"]
             print(f"epoch {epoch + 1}/{self.params['epochs']}  {'  '.join(parts)}  lr {lr:.2e}  "
-                  f"{self.rates[-1]:.0f} img/s  {now - self._t0:.1f}s", flush=True)
+                  f"{self.n_images / max(self.train[-1], 1e-9):.0f} img/s  "
+                  f"{now - self._t0:.1f}s", flush=True)
 
     def timing(self) -> dict:
-        """Seconds, to 0.001 s: trace (the first step's and validation's excess over a typical
-        one), steps, validation, first_step, step (the median later epoch's, else the first
-        epoch's others); {} before an epoch has ended."""
+        """Seconds: trace (first step's and validation's excess over a typical one: the median
+        later epoch's, else the first epoch's others), steps, validation, first_step, step."""
         if not self.train:
             return {}
         per_step = [t / n for t, n in zip(self.train[1:], self.steps[1:]) if n]
@@ -173,8 +165,7 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
 
 def fit_callbacks(n_images: int, *, patience: int = 4, restore_best: bool = True,
                   seed: int | None = None) -> tuple[Throughput, list]:
-    """(meter, callbacks) of every fit: the meter, EarlyStopping on val loss (the best weights
-    restored unless not restore_best), ReduceLROnPlateau, fitlog's (seed: else setup()'s)."""
+    """(meter, callbacks) of every fit: EarlyStopping, ReduceLROnPlateau, fitlog's logs."""
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best)
@@ -205,18 +196,10 @@ def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: floa
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         timing.add(phase, spent.get(phase, 0.0))
-    return TrainResult(tidy_history(hist.history), float(pd.Series(meter.rates).median()),
-                       seconds, len(meter.rates),
+    rows = [(e + 1, "valid" if key.startswith("val_") else "train", key.removeprefix("val_"),
+             float(v)) for key, values in hist.history.items() for e, v in enumerate(values)]
+    return TrainResult(pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"]),
+                       statistics.median(meter.n_images / max(t, 1e-9) for t in meter.train),
+                       seconds, len(meter.train),
                        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1, spent,
                        meter.optimizer)
-
-
-def _plain(value):  # an optimiser's config value as JSON: a NumPy scalar's number, else repr
-    return value.item() if hasattr(value, "item") else repr(value)
-
-
-def tidy_history(history: dict) -> pd.DataFrame:
-    """Keras' history dict -> long rows (epoch, split, metric, value); lr kept as split 'train'."""
-    rows = [(e + 1, "valid" if key.startswith("val_") else "train", key.removeprefix("val_"),
-             float(v)) for key, values in history.items() for e, v in enumerate(values)]
-    return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
