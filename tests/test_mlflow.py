@@ -80,7 +80,7 @@ def test_one_run_per_trial_and_a_rerun_adds_none(tmp_path, monkeypatch, folder):
 
 def test_off_without_the_variable(monkeypatch):
     monkeypatch.delenv(fitlog.MLFLOW, raising=False)
-    assert not fitlog.on() and fitlog.callbacks(0) == []
+    assert fitlog.callbacks(0) == []
 
 
 def test_a_fit_outside_a_trial_has_a_run_of_its_own(tmp_path, monkeypatch):

@@ -13,8 +13,7 @@ from helpers.data.pipeline import make_input
 
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
              name: str = "test") -> dict:
-    """<name>_accuracy, <name>_loss, n_<name>, per-class and per-source accuracy, confusion matrix
-    (rows: true); name: the split's."""
+    """<name>_accuracy, <name>_loss, n_<name>, accuracy per class and source, confusion matrix."""
     with timing.phase("evaluation"):  # (n, 10) class probabilities
         probs = model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
     pred = probs.argmax(axis=1)
@@ -40,8 +39,7 @@ class Snapshot(keras.callbacks.Callback):
     def __init__(self, epoch: int, splits: dict[str, Split], classes: list[str]):
         super().__init__()
         self.epoch, self.splits, self.classes = epoch, splits, classes
-        self.weights: list | None = None
-        self.metrics: dict[str, dict] = {}
+        self.weights, self.metrics = None, {}  # the weights' list, {split: evaluate()}
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.epoch:

@@ -1,5 +1,4 @@
-"""The logs of every fit: TensorBoard event files when CINIC10_TENSORBOARD is set, MLflow runs
-(one per trial, or per fit outside one) when MLFLOW_TRACKING_URI is."""
+"""The logs of every fit: TensorBoard (CINIC10_TENSORBOARD set) and MLflow (MLFLOW_TRACKING_URI)."""
 
 from __future__ import annotations
 
@@ -40,8 +39,7 @@ def trial(trial_id: str, config: dict):
 
 
 def arm_name(trial_id: str, config: dict) -> str:
-    """A trial's folder name: its config but the seed, then its id's first 8 hex (unique),
-    e.g. 'augmentation=flip-03f8ab52' or 'n_blocks=1,kernel_size=2-52a5505c'."""
+    """A trial's folder name: its config but the seed, its id's first 8 hex: 'n_blocks=1-52a5505c'."""
     words = ",".join(f"{k}={v}" for k, v in config.items() if k != "seed")
     words = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", words)[:60]
     short = trial_id.rsplit("-", 1)[-1][:8]
@@ -59,7 +57,7 @@ def callbacks(seed: int) -> list:
         path = Path(_fresh(str(Path(root) / f"{name}_s{seed}")))
         shutil.rmtree(path, ignore_errors=True)  # a rerun's logs replace the last run's
         out.append(_tensorboard(path))
-    if on():
+    if os.environ.get(MLFLOW):
         mlflow = _mlflow()
         from mlflow.keras import MlflowCallback  # (not autolog: it would log everything twice)
 
@@ -78,7 +76,8 @@ def _tensorboard(path: Path):
     import keras
     from tensorboardX import SummaryWriter
 
-    writers = {split: SummaryWriter(str(path / split)) for split in ("train", "validation")}
+    closes = contextlib.ExitStack()  # at the end of the fit
+    writers = {s: closes.enter_context(SummaryWriter(str(path / s))) for s in ("train", "validation")}
 
     def epoch_end(epoch: int, logs: dict) -> None:
         for key, value in logs.items():
@@ -87,11 +86,8 @@ def _tensorboard(path: Path):
         for writer in writers.values():
             writer.flush()  # each epoch on disk as it ends (a killed run's too)
 
-    def train_end(logs: dict) -> None:
-        for writer in writers.values():
-            writer.close()
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=epoch_end, on_train_end=train_end)
+    return keras.callbacks.LambdaCallback(on_epoch_end=epoch_end,
+                                          on_train_end=lambda logs: closes.close())
 
 
 def _fresh(base: str) -> str:
@@ -102,11 +98,6 @@ def _fresh(base: str) -> str:
         name = f"{base}_{k}"
     _USED.add(name)
     return name
-
-
-def on() -> bool:
-    """Whether MLflow logging is switched on (MLFLOW_TRACKING_URI set)."""
-    return bool(os.environ.get(MLFLOW))
 
 
 def _mlflow():
@@ -137,12 +128,11 @@ def _sqlite(uri: str) -> Path | None:
     return Path(uri[10:].partition("?")[0]) if uri.startswith("sqlite:///") else None
 
 
-def check_store(say=print) -> str:
-    """The store tried before any notebook runs (the URI, '' if off); unusable: one line."""
-    if not on():
-        return ""
-    mlflow = _mlflow()
-    uri = os.environ[MLFLOW]
+def check_store(say=print) -> None:
+    """The store tried before any notebook runs (when on); one it cannot use: one line."""
+    if not os.environ.get(MLFLOW):
+        return
+    mlflow, uri = _mlflow(), os.environ[MLFLOW]  # (_mlflow first: it makes the URI absolute)
     if db := _sqlite(uri):  # writable folder and file (else MLflow retries for minutes)
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +151,6 @@ def check_store(say=print) -> str:
         raise StudyError(f"{MLFLOW}={uri}: cannot use this MLflow store ({_reason(err, uri)}); "
                          f"start the server or fix the URI, or unset {MLFLOW}") from None
     say(f"mlflow: logging to {uri}")
-    return uri
 
 
 def _reason(err: BaseException, uri: str) -> str:
@@ -202,7 +191,7 @@ def _runs(**tags) -> list:
 @contextlib.contextmanager
 def _run(name: str, config: dict):
     """An MLflow run named name (replacing an earlier one: a trial redone) with its params."""
-    if not on():
+    if not os.environ.get(MLFLOW):
         yield
         return
     mlflow = _mlflow()
@@ -219,20 +208,20 @@ def finish(result: dict) -> None:
     """The trial's scalar results as the active run's final metrics."""
     scalars = {k: float(v) for k, v in result.items()
                if isinstance(v, int | float) and not isinstance(v, bool)}
-    if on() and scalars and (mlflow := _mlflow()).active_run() is not None:
+    if os.environ.get(MLFLOW) and scalars and (mlflow := _mlflow()).active_run() is not None:
         mlflow.log_metrics(scalars)
 
 
 def attach(name: str, path: Path) -> None:
     """path (a trial's record) as an artifact of the run named name."""
-    if on():
+    if os.environ.get(MLFLOW):
         for found in _runs(**{TAG: name}):
             _mlflow().MlflowClient().log_artifact(found.info.run_id, str(path))
 
 
 def attach_notebook(paths: list[Path], say=print) -> None:
     """A finished notebook's copy and tables attached to its runs; a failure is said, not fatal."""
-    if not on():
+    if not os.environ.get(MLFLOW):
         return
     try:
         client = _mlflow().MlflowClient()

@@ -10,9 +10,8 @@ from keras import layers
 
 from helpers.base import StudyError, escape, resolve
 
-# What each family expects: caffe = BGR 0..255 minus ImageNet means (VGG, ResNet v1);
-# tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
-# raw255 = plain 0..255 (models that normalise inside themselves: EfficientNet, ConvNeXt, ...).
+# caffe: BGR 0..255 minus ImageNet means; tf: [-1, 1]; torch: ImageNet mean/std; raw255: 0..255
+# (models that normalise inside themselves)
 _RAW255 = ("EfficientNet", "ConvNeXt", "MobileNetV3", "RegNet", "ResNetRS")
 
 

@@ -1,6 +1,5 @@
-"""Trace once per architecture: tracing takes seconds of a short trial, so a process keeps the
-compiled model of recent architectures and resets it to a trial's fresh build (bitwise the same
-training: tests/test_reuse.py). CINIC10_FRESH_BUILDS=1 builds every model anew (A/B switch)."""
+"""Trace once per architecture: a kept compiled model reset to each trial's fresh build trains
+bitwise the same (tests/test_reuse.py). CINIC10_FRESH_BUILDS=1 builds every model anew."""
 
 from __future__ import annotations
 

@@ -68,13 +68,10 @@ def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "non
 def quiet():
     """For a loop of fits: no per-epoch lines and no TensorFlow retracing warnings."""
     tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        tf_logger.setLevel(level)
+    with contextlib.ExitStack() as restore, contextlib.redirect_stdout(io.StringIO()):
+        restore.callback(tf_logger.setLevel, tf_logger.level)
+        tf_logger.setLevel(logging.ERROR)
+        yield
 
 
 class Throughput(keras.callbacks.Callback):
@@ -83,11 +80,8 @@ class Throughput(keras.callbacks.Callback):
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
-        self.n_images, self.log = n_images, log
-        self.train: list[float] = []  # per epoch: seconds of training steps, of validation
-        self.valid: list[float] = []
-        self.steps: list[int] = []  # per epoch: training batches
-        self._first_step = None
+        self.n_images, self.log, self._first_step = n_images, log, None
+        self.train, self.valid, self.steps = [], [], []  # per epoch: training s, validation s, batches
         self.optimizer: dict = {}  # class_name, config
 
     def on_train_begin(self, logs=None):
@@ -181,8 +175,7 @@ def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_si
     t0 = time.perf_counter()
     hist = model.fit(make_input(train, batch_size, seed=seed),
                      validation_data=make_input(valid, 512, shuffle=False), epochs=epochs,
-                     callbacks=callbacks, verbose=verbosity(),
-                     shuffle=False)  # make_input already shuffles, seeded
+                     callbacks=callbacks, verbose=verbosity(), shuffle=False)  # make_input shuffles
     return train_result(hist, meter, time.perf_counter() - t0)
 
 
