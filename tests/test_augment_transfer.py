@@ -247,14 +247,14 @@ def test_vgg19_from_random_weights_and_from_a_local_weights_file(tmp_path):
 
 
 def test_unreachable_imagenet_weights_fail_clearly_or_fall_back_when_allowed(monkeypatch):
-    real_build = pretrained._build
+    real_build = keras.applications.MobileNet
 
-    def offline(name, size, weights, alpha):
+    def offline(weights=None, alpha=1.0, **kwargs):  # alpha named: build_base passes it on
         if weights == "imagenet":
             raise Exception("URL fetch failure on https://example/x.h5: None -- no network")
-        return real_build(name, size, weights, alpha)
+        return real_build(weights=weights, alpha=alpha, **kwargs)
 
-    monkeypatch.setattr(pretrained, "_build", offline)
+    monkeypatch.setattr(keras.applications, "MobileNet", offline)
     with pytest.raises(StudyError, match="could not be downloaded.*-p weights=PATH"):
         pretrained.build_base("MobileNet", 32, "imagenet", alpha=0.25)
     choice = pretrained.build_base("MobileNet", 32, "imagenet", 0.25, allow_random_fallback=True)
@@ -296,12 +296,14 @@ def test_input_size_above_32_upscales_inside_the_model():
 ], ids=["adam", "mixed precision", "schedule"])
 def test_the_fine_tuning_rate_quoted_is_the_one_its_fit_started_with(optimizer, text):
     """Figure 12's caption and the conclusion quote the rate recorded when the fit started."""
-    import json
+    import types
 
     from helpers.experiments import transfer
 
-    config = json.loads(json.dumps(optimizer().get_config(), default=training._plain))
-    result = training.TrainResult(None, 0.0, 0.0, 0, 0, optimizer={"config": config})
+    meter = training.Throughput(0, log=False)  # records the optimiser as a fit starts
+    meter.set_model(types.SimpleNamespace(optimizer=optimizer()))
+    meter.on_train_begin()
+    result = training.TrainResult(None, 0.0, 0.0, 0, 0, optimizer=meter.optimizer)
     assert transfer.learning_rate(result) == text
 
 

@@ -23,7 +23,7 @@ mlflow = pytest.importorskip("mlflow", reason="MLflow is the optional extra: pip
 
 from helpers.data.dataset import Split  # noqa: E402
 from helpers.experiments import trialstore  # noqa: E402
-from helpers.models import mlflowlog, nets, training  # noqa: E402
+from helpers.models import fitlog, nets, training  # noqa: E402
 
 
 def tiny_trial(config: dict, context: dict) -> dict:
@@ -41,7 +41,7 @@ def tiny_trial(config: dict, context: dict) -> dict:
 
 @pytest.mark.parametrize("folder", ["run", "it's a \"run\""])  # quotes: MLflow filters can't
 def test_one_run_per_trial_and_a_rerun_adds_none(tmp_path, monkeypatch, folder):
-    monkeypatch.setenv(mlflowlog.ENV, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv(fitlog.MLFLOW, f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("CINIC10_TENSORBOARD", str(tmp_path / folder / "tensorboard" / "03_grid"))
     trials = trialstore.make_trials("tiny", [{"width": 4}], {"epochs": 2}, repeats=2)
     for _ in range(2):  # the second call finds both trials done
@@ -67,7 +67,7 @@ def test_one_run_per_trial_and_a_rerun_adds_none(tmp_path, monkeypatch, folder):
     assert (tmp_path / "mlartifacts").is_dir()  # next to the store, not in the cwd
     table = tmp_path / "03_grid_history.csv"
     table.write_text("epoch,value\n1,0.5\n")
-    mlflowlog.attach_notebook([table])  # (the runner, once the notebook completed)
+    fitlog.attach_notebook([table])  # (the runner, once the notebook completed)
     for run_id in runs["run_id"]:
         assert [a.path for a in client.list_artifacts(run_id, "notebook")] == [
             "notebook/03_grid_history.csv"]
@@ -79,12 +79,12 @@ def test_one_run_per_trial_and_a_rerun_adds_none(tmp_path, monkeypatch, folder):
 
 
 def test_off_without_the_variable(monkeypatch):
-    monkeypatch.delenv(mlflowlog.ENV, raising=False)
-    assert not mlflowlog.on() and mlflowlog.callbacks(0) == []
+    monkeypatch.delenv(fitlog.MLFLOW, raising=False)
+    assert fitlog.callbacks(0) == []
 
 
 def test_a_fit_outside_a_trial_has_a_run_of_its_own(tmp_path, monkeypatch):
-    monkeypatch.setenv(mlflowlog.ENV, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv(fitlog.MLFLOW, f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("CINIC10_TENSORBOARD", str(tmp_path / "run" / "tensorboard" / "02_resnet"))
     tiny_trial({"seed": 5}, {})
     runs = mlflow.search_runs(experiment_names=["cinic10 02_resnet"])
@@ -94,12 +94,12 @@ def test_a_fit_outside_a_trial_has_a_run_of_its_own(tmp_path, monkeypatch):
 
 
 def test_a_relative_path_in_the_uri_is_the_project_roots():
-    assert mlflowlog.absolute("sqlite:///mlflow.db") == f"sqlite:///{ROOT / 'mlflow.db'}"
-    assert mlflowlog.absolute("sqlite:///a/m.db?timeout=9") == f"sqlite:///{ROOT}/a/m.db?timeout=9"
-    assert mlflowlog.absolute("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
-    assert mlflowlog.absolute("mlruns") == mlflowlog.absolute("file:./mlruns") == (
+    assert fitlog.absolute("sqlite:///mlflow.db") == f"sqlite:///{ROOT / 'mlflow.db'}"
+    assert fitlog.absolute("sqlite:///a/m.db?timeout=9") == f"sqlite:///{ROOT}/a/m.db?timeout=9"
+    assert fitlog.absolute("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
+    assert fitlog.absolute("mlruns") == fitlog.absolute("file:./mlruns") == (
         ROOT / "mlruns").as_uri()
-    assert mlflowlog.absolute("http://host:5000") == "http://host:5000"
+    assert fitlog.absolute("http://host:5000") == "http://host:5000"
 
 
 @pytest.mark.slow
@@ -112,7 +112,7 @@ def test_the_readmes_relative_store_gets_the_trials_and_the_notebook(tmp_path):
     out = tmp_path / "run"
     proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "03",
                "--out", str(out), "--no-report",
-               env=os.environ | {mlflowlog.ENV: f"sqlite:///{relative}"})
+               env=os.environ | {fitlog.MLFLOW: f"sqlite:///{relative}"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"mlflow: logging to sqlite:///{db}" in proc.stdout
     assert not (ROOT / "notebooks" / relative).exists()  # nothing in the kernel's cwd
@@ -133,7 +133,7 @@ def _refused(tmp_path, uri: str, bound: float) -> str:
     t0 = time.monotonic()
     proc = cli("run", "--profile", "smoke", "--dataset", "synthetic", "--only", "01", "--out",
                str(tmp_path / "run"), "--no-report", timeout=bound + 60,
-               env=os.environ | {mlflowlog.ENV: uri})
+               env=os.environ | {fitlog.MLFLOW: uri})
     seconds = time.monotonic() - t0
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stderr.startswith("error: MLFLOW_TRACKING_URI=") and proc.stderr.strip().count(

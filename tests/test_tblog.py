@@ -1,4 +1,4 @@
-"""TensorBoard logs of every fit (helpers.models.tblog): event files TensorBoard's own reader
+"""TensorBoard logs of every fit (helpers.models.fitlog): event files TensorBoard's own reader
 reads back, one scalar per epoch for each metric and the learning rate, in the folder named
 after the notebook, the trial and the seed; logging changes no weight."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers.data.dataset import Split
-from helpers.models import nets, tblog, training
+from helpers.models import fitlog, nets, training
 
 accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
@@ -38,10 +38,10 @@ def _fit(seed: int = 3):
 
 
 def test_each_fit_logs_one_scalar_per_epoch_and_changes_no_weight(tmp_path, monkeypatch):
-    monkeypatch.delenv(tblog.ENV, raising=False)
+    monkeypatch.delenv(fitlog.TENSORBOARD, raising=False)
     plain, _ = _fit()
-    monkeypatch.setenv(tblog.ENV, str(tmp_path / "tensorboard" / "03_hyperparams"))
-    with tblog.arm("grid-0123"):
+    monkeypatch.setenv(fitlog.TENSORBOARD, str(tmp_path / "tensorboard" / "03_hyperparams"))
+    with fitlog.trial("grid-0123", {"seed": 3}):
         logged, result = _fit()
         _fit()  # the same arm and seed again (a second stage): a folder of its own
     for a, b in zip(plain.get_weights(), logged.get_weights()):
@@ -61,14 +61,14 @@ def test_each_fit_logs_one_scalar_per_epoch_and_changes_no_weight(tmp_path, monk
 
 
 def test_a_trials_folder_names_its_config_and_short_id():
-    name = tblog.arm_name("04aug-03f8ab529be4f58f", {"augmentation": "flip/x y", "seed": 1})
+    name = fitlog.arm_name("04aug-03f8ab529be4f58f", {"augmentation": "flip/x y", "seed": 1})
     assert name == "augmentation=flip_x_y-03f8ab52"
-    assert tblog.arm_name("grid-0123", {"seed": 0}) == "grid-0123"
+    assert fitlog.arm_name("grid-0123", {"seed": 0}) == "grid-0123"
 
 
 def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
-    monkeypatch.delenv(tblog.ENV, raising=False)
-    assert tblog.callbacks(0) == []
+    monkeypatch.delenv(fitlog.TENSORBOARD, raising=False)
+    assert fitlog.callbacks(0) == []
 
 
 @pytest.mark.slow
@@ -104,7 +104,7 @@ def test_on_jax_the_same_logs_come_without_importing_tensorflow(tmp_path):
         "with training.quiet():\n"
         "    training.fit(m, s, s, epochs=2, batch_size=16, seed=1)\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
-    env = {**os.environ, "KERAS_BACKEND": "jax", tblog.ENV: str(tmp_path / "02_resnet")}
+    env = {**os.environ, "KERAS_BACKEND": "jax", fitlog.TENSORBOARD: str(tmp_path / "02_resnet")}
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

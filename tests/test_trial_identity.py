@@ -72,7 +72,7 @@ def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
     assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
 
 
-@pytest.mark.parametrize("rel", ["models/tblog.py", "models/mlflowlog.py", "artifacts.py",
+@pytest.mark.parametrize("rel", ["models/fitlog.py", "artifacts.py",
                                  "experiments/trialstore.py", "experiments/findings/stats.py"])
 def test_an_edit_to_any_module_a_trial_imports_redoes_its_trials(package, rel):
     path = package / "helpers" / rel

@@ -297,7 +297,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
     fn_name = f"{trial_fn.__module__}:{trial_fn.__qualname__}"
     if "<" in trial_fn.__qualname__ or "." in trial_fn.__qualname__:
         raise ValueError(f"trial function {fn_name}: must be a plain top-level function")
-    from helpers.models import mlflowlog  # deferred, as subsets' data
+    from helpers.models import fitlog  # deferred, as subsets' data
 
     code, reads = function_key(trial_fn)
     if reads:  # the plain values the function reads join its trials' settings, so their ids
@@ -318,7 +318,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
     def finished(trial: Trial, result: dict, seconds: float) -> None:
         found[trial.id] = store.save(trial, result, metric, function=fn_name, executor=executor,
                                      seconds=round(seconds, 2))
-        mlflowlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
+        fitlog.attach(trial.id, store.path(trial))  # (MLflow off: nothing)
         if metric in result:
             scores.append(result[metric])
         best = f"{max(scores):.4f}" if scores else "-"
@@ -340,15 +340,13 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
     """(trial_fn(config, context), seconds), quiet (the grid's bar speaks), logged where set up."""
-    from helpers.models import mlflowlog, tblog, training
+    from helpers.models import fitlog, training
 
     t0 = time.perf_counter()
     try:
-        with (tblog.arm(tblog.arm_name(trial.id, trial.config)),
-              mlflowlog.run(trial.id, mlflowlog.trial_params(trial.config)),
-              training.quiet()):
+        with fitlog.trial(trial.id, trial.config), training.quiet():
             result = trial_fn(dict(trial.config), dict(context))
-            mlflowlog.finish(result)
+            fitlog.finish(result)
     except Exception as err:
         raise TrialFailed(f"trial {trial.id} ({_label(trial.config)}) failed: "
                           f"{type(err).__name__}: {err}") from err

@@ -1,5 +1,4 @@
-"""Evaluation: accuracy and loss, confusion matrix, per class and, where a dataset mixes them
-(CINIC-10), per image source (CIFAR-10 vs ImageNet)."""
+"""Evaluation: accuracy and loss, confusion matrix, per class and per image source."""
 
 from __future__ import annotations
 
@@ -12,17 +11,11 @@ from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
 
 
-def predict(model: keras.Model, split: Split, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (n, 10) for a split (predict ignores the batches' labels)."""
-    with artifacts.timed("evaluation"):
-        return model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
-
-
 def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: int = 512,
              name: str = "test") -> dict:
-    """<name>_accuracy, <name>_loss, n_<name> (name: the split's, test unless given), per-class
-    and per-source accuracy, confusion matrix (rows: true)."""
-    probs = predict(model, split, batch_size)
+    """<name>_accuracy, <name>_loss, n_<name>, accuracy per class and source, confusion matrix."""
+    with artifacts.timed("evaluation"):  # (n, 10) class probabilities
+        probs = model.predict(make_input(split, batch_size, shuffle=False), verbose=0)
     pred = probs.argmax(axis=1)
     y, correct = split.y, pred == split.y
     cm = np.zeros((len(classes), len(classes)), np.int64)
@@ -41,14 +34,12 @@ def evaluate(model: keras.Model, split: Split, classes: list[str], batch_size: i
 
 
 class Snapshot(keras.callbacks.Callback):
-    """At the end of epoch `epoch` (from 1): the weights, and evaluate() on each named split;
-    the fit goes on unchanged."""
+    """At the end of epoch `epoch` (from 1): the weights and evaluate() of each named split."""
 
     def __init__(self, epoch: int, splits: dict[str, Split], classes: list[str]):
         super().__init__()
         self.epoch, self.splits, self.classes = epoch, splits, classes
-        self.weights: list | None = None
-        self.metrics: dict[str, dict] = {}
+        self.weights, self.metrics = None, {}  # the weights' list, {split: evaluate()}
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.epoch:

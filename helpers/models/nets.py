@@ -1,6 +1,4 @@
-"""The study's networks (Functional API) on (32, 32, 3) images in [0, 1] (`deployable`: raw
-0-255 pixels, as every saved model takes) and its Elastic Net regulariser (registered, so saved
-models reload once this module is imported)."""
+"""The study's networks on (32, 32, 3) images in [0, 1] and its Elastic Net regulariser."""
 
 from __future__ import annotations
 
@@ -23,10 +21,10 @@ class ElasticNetRegularization(keras.regularizers.Regularizer):
             raise ValueError(f"ElasticNetRegularization: alpha must be in [0, 1], got {alpha}")
         if lam < 0:
             raise ValueError(f"ElasticNetRegularization: lam must be >= 0, got {lam}")
-        self.alpha, self.lam = float(alpha), float(lam)
+        self.alpha, self.lam, self.beta = float(alpha), float(lam), 1.0 - float(alpha)
 
     def __call__(self, w):
-        return _elastic_net(w, self.lam, self.alpha, 1.0 - self.alpha)
+        return self.lam * (self.alpha * ops.sum(ops.abs(w)) + self.beta * ops.sum(ops.square(w)))
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha, "lam": self.lam}
@@ -34,9 +32,8 @@ class ElasticNetRegularization(keras.regularizers.Regularizer):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class TunableElasticNetDense(layers.Dense):
-    """Dense(kernel_regularizer=ElasticNetRegularization(alpha, lam)) with λ, α and 1 − α held
-    as non-trainable weights, not constants: one trace serves every α and λ (helpers.models.reuse),
-    computing the same float32 values in the same operations (tests/test_reuse.py: bitwise)."""
+    """Dense(kernel_regularizer=ElasticNetRegularization(alpha, lam)) with λ, α and 1 − α held as
+    non-trainable weights: one trace serves every α and λ (reuse), bitwise the same numbers."""
 
     def __init__(self, units: int, alpha: float = 0.5, lam: float = 0.01, **kwargs):
         ElasticNetRegularization(alpha, lam)  # the same checks of alpha and lam
@@ -61,36 +58,26 @@ class TunableElasticNetDense(layers.Dense):
 
 
 def count_params(model: keras.Model) -> int:
-    """model.count_params() without TunableElasticNetDense's α, λ and 1 − α (settings, held as
-    weights): the count a build with constants reports."""
-    held = sum(3 for layer in model.layers if isinstance(layer, TunableElasticNetDense))
-    return int(model.count_params()) - held
+    """model.count_params() without TunableElasticNetDense's α, λ and 1 − α (settings)."""
+    tunable = sum(isinstance(layer, TunableElasticNetDense) for layer in model.layers)
+    return int(model.count_params()) - 3 * tunable
 
 
-class _ElasticNetOf(keras.regularizers.Regularizer):
-    """ElasticNetRegularization's formula with a TunableElasticNetDense's weights."""
+class _ElasticNetOf(ElasticNetRegularization):
+    """ElasticNetRegularization's formula on a TunableElasticNetDense's λ, α and 1 − α weights."""
 
     def __init__(self, layer: TunableElasticNetDense):
-        self.layer = layer
-
-    def __call__(self, w):
-        return _elastic_net(w, self.layer.lam, self.layer.alpha, self.layer.beta)
+        self.lam, self.alpha, self.beta = layer.lam, layer.alpha, layer.beta
 
     def get_config(self) -> dict:  # the layer's config holds α and λ (reuse's key drops them)
         return {}
 
 
-def _elastic_net(w, lam, alpha, beta):
-    """lam * (alpha * sum|w| + beta * sum w^2): both regularisers' one formula (beta = 1 - alpha)."""
-    return lam * (alpha * ops.sum(ops.abs(w)) + beta * ops.sum(ops.square(w)))
-
-
 def residual_block(x, filters: int, kernel_size: int = 3, name: str = "block",
                    bn_momentum: float = 0.9):
-    """Two convolutions, each followed by batch norm and ReLU; the block input (through a 1x1
-    projection where the channel count differs) is added to the second one's output.
-    (b, h, w, c) -> (b, h, w, filters). bn_momentum: 0.99 (Keras' default) is the study's; 0.9
-    suits short runs, which otherwise evaluate with unsettled running statistics."""
+    """Two convolutions, each followed by batch norm and ReLU, plus the block input (through a
+    1x1 projection where the channel count differs): (b, h, w, c) -> (b, h, w, filters).
+    bn_momentum: 0.99 (Keras' default) is the study's; 0.9 settles in short runs."""
     shortcut = x
     if x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
@@ -107,10 +94,8 @@ def create_resnet_model(n_blocks: int = 3, kernel_size: int = 3, dropout: float 
                         output_regularizer: keras.regularizers.Regularizer | None = None,
                         name: str | None = None, bn_momentum: float = 0.9,
                         tunable: bool = False) -> keras.Model:
-    """The study's ResNet: n_blocks (1..5: 32x32 -> 1x1) residual blocks, each followed by 2x2
-    max pooling and dropout, filters doubling per block (capped at 256), then a softmax
-    classifier (regularised if asked): (b, 10) probabilities. tunable: an
-    ElasticNetRegularization's α and λ held as weights (TunableElasticNetDense)."""
+    """The study's ResNet: n_blocks (1..5) residual blocks, each with 2x2 max pooling and dropout,
+    filters doubling (capped at 256), a softmax classifier: (b, 10). tunable: α, λ as weights."""
     if not 1 <= n_blocks <= 5:
         raise ValueError(
             f"create_resnet_model: n_blocks must be in 1..5 on 32x32 input, got {n_blocks}")
@@ -131,8 +116,7 @@ def create_resnet_model(n_blocks: int = 3, kernel_size: int = 3, dropout: float 
 
 
 def create_simple_cnn(name: str = "simple_cnn") -> keras.Model:
-    """The study's simple model for the augmentation comparison: three convolutions with max
-    pooling, then three dense layers. (b, 32, 32, 3) -> (b, 10)."""
+    """04's simple model: three convolutions with max pooling, three dense layers: (b, 10)."""
     x = inputs = keras.Input((32, 32, 3), name="image")
     for i, filters in enumerate((32, 64, 64)):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
@@ -152,20 +136,13 @@ def deployable(model: keras.Model) -> keras.Model:
 
 
 def layer_table(model: keras.Model) -> pd.DataFrame:
-    """The report's model summary: one row per layer, a residual block (blockN_*) or a nested
-    base model as one; columns layers (kinds), output shape, parameters; rows total, trainable."""
-    rows: dict[str, dict] = {}
-    for layer in model.layers:
-        block = re.match(r"(block\d+)_", layer.name)
-        row = rows.setdefault(block.group(1) if block else layer.name,
-                              {"layers": [], "parameters": 0})
-        kind = type(layer).__name__
-        if kind not in row["layers"]:
-            row["layers"].append(kind)
-        row["output shape"] = str(tuple(layer.output.shape[1:]))
-        row["parameters"] += layer.count_params()
-    table = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "parameters"]]
-    table["layers"] = table["layers"].str.join(", ")
+    """The report's model summary: a row per layer, residual block (blockN_*) or nested model."""
+    rows = pd.DataFrame([(re.sub(r"^(block\d+)_.*", r"\1", layer.name), type(layer).__name__,
+                          str(tuple(layer.output.shape[1:])), layer.count_params())
+                         for layer in model.layers],
+                        columns=["layer", "layers", "output shape", "parameters"])
+    table = rows.groupby("layer", sort=False).agg({"layers": lambda kinds: ", ".join(
+        dict.fromkeys(kinds)), "output shape": "last", "parameters": "sum"})
     table.loc["total"] = ["", "", model.count_params()]
     table.loc["trainable"] = ["", "", sum(math.prod(w.shape) for w in model.trainable_weights)]
-    return table.rename_axis("layer")
+    return table

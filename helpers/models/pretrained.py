@@ -1,6 +1,4 @@
-"""Transfer learning's plumbing: a keras.applications base with its weights (ImageNet's, a local
-file or none; one line where they cannot be had) and the input preprocessing it expects, as a
-layer (05's notebook builds the head and trains both stages)."""
+"""Transfer learning's plumbing: a keras.applications base, its weights and its preprocessing."""
 
 from __future__ import annotations
 
@@ -12,9 +10,8 @@ from keras import layers
 
 from helpers.base import StudyError, escape, resolve
 
-# What each family expects: caffe = BGR 0..255 minus ImageNet means (VGG, ResNet v1);
-# tf = [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2); torch = ImageNet mean/std;
-# raw255 = plain 0..255 (models that normalise inside themselves: EfficientNet, ConvNeXt, ...).
+# caffe: BGR 0..255 minus ImageNet means; tf: [-1, 1]; torch: ImageNet mean/std; raw255: 0..255
+# (models that normalise inside themselves)
 _RAW255 = ("EfficientNet", "ConvNeXt", "MobileNetV3", "RegNet", "ResNetRS")
 
 
@@ -48,9 +45,6 @@ class BasePreprocess(layers.Layer):
         return keras.applications.imagenet_utils.preprocess_input(
             x * 255.0, data_format="channels_last", mode=self.mode)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
@@ -65,57 +59,42 @@ class BaseChoice:
     reason: str
 
 
-def _build(base_model: str, input_size: int, weights, alpha: float) -> keras.Model:
-    fn = getattr(keras.applications, base_model, None)
-    if not callable(fn):
+def build_base(base_model: str = "VGG19", input_size: int = 32, weights: str = "imagenet",
+               alpha: float = 1.0, allow_random_fallback: bool = False) -> BaseChoice:
+    """The base without its top, (b, s, s, 3) -> feature maps; weights "imagenet", a file or "none"
+    (ImageNet's out of reach: random ones only if allowed, for synthetic data, else StudyError)."""
+    build = getattr(keras.applications, base_model, None)
+    if not callable(build):
         raise StudyError(
             f"base_model {base_model!r}: not a keras.applications model (e.g. VGG19, MobileNet)")
-    kwargs = {"include_top": False, "weights": weights, "input_shape": (input_size, input_size, 3)}
-    if "alpha" in inspect.signature(fn).parameters:
+    kwargs = {"include_top": False, "input_shape": (input_size, input_size, 3)}
+    if "alpha" in inspect.signature(build).parameters:
         kwargs["alpha"] = alpha
-    return fn(**kwargs)
-
-
-def build_base(
-    base_model: str = "VGG19",
-    input_size: int = 32,
-    weights: str = "imagenet",
-    alpha: float = 1.0,
-    allow_random_fallback: bool = False,
-) -> BaseChoice:
-    """The base without its top, (b, s, s, 3) -> feature maps. weights: "imagenet" (downloaded
-    once, cached), a local weights file, or "none". ImageNet weights out of reach: random ones
-    only if allowed (synthetic data), else StudyError."""
     if weights in ("none", "", None):
-        return BaseChoice(_build(base_model, input_size, None, alpha), False, "none",
+        return BaseChoice(build(weights=None, **kwargs), False, "none",
                           "weights='none' asked for random initial weights")
     if weights != "imagenet":
         path = resolve(weights)
         if not path.is_file():
-            raise StudyError(
-                f"weights={weights!r}: no such file ({path}); give a weights file for "
-                f"{base_model} without its top, 'imagenet' or 'none'"
-            )
+            raise StudyError(f"weights={weights!r}: no such file ({path}); give a weights file for "
+                             f"{base_model} without its top, 'imagenet' or 'none'")
         try:
-            model = _build(base_model, input_size, str(path), alpha)
-        except StudyError:
-            raise
+            model = build(weights=str(path), **kwargs)
         except (OSError, ValueError) as err:  # not HDF5, or another network's weights
             raise StudyError(f"weights={weights!r}: not {base_model}'s weights without its top "
                              f"(alpha={alpha}) ({str(err).splitlines()[0][:120]})") from None
         return BaseChoice(model, True, str(path), f"ImageNet weights loaded from {path.name}")
     try:
-        return BaseChoice(_build(base_model, input_size, "imagenet", alpha), True, "imagenet",
+        return BaseChoice(build(weights="imagenet", **kwargs), True, "imagenet",
                           "ImageNet weights (Keras' release)")
     except Exception as err:  # Keras raises a bare Exception for a failed download
         detail = str(err).split(" -- ")[-1][:120]  # Keras: "URL fetch failure on URL: None -- why"
         why = f"ImageNet weights for {base_model} could not be downloaded ({detail})"
         if not allow_random_fallback:
-            raise StudyError(
-                f"weights='imagenet': {why}; connect to the internet once (Keras caches them in "
-                "~/.keras/models), or pass a local file with -p weights=PATH"
-            ) from None
-    return BaseChoice(_build(base_model, input_size, None, alpha), False, "none",
+            raise StudyError(f"weights='imagenet': {why}; connect to the internet once (Keras "
+                             "caches them in ~/.keras/models), or pass a local file with -p "
+                             "weights=PATH") from None
+    return BaseChoice(build(weights=None, **kwargs), False, "none",
                       f"{why}; random initial weights instead")
 
 

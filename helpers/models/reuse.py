@@ -1,11 +1,5 @@
-"""Trace once per architecture. Tracing a model's training and validation steps takes seconds on
-2 cores, a large share of a short trial, so a process keeps the compiled model of each recent
-architecture and hands it to the next trial of that architecture in exactly the state a fresh
-build would have, its traced functions kept: every variable (weights, batch-norm statistics,
-dropout seed states) copied from the trial's own fresh build (cheap: tracing is what costs),
-and the optimiser's variables (step, moments, learning rate) put back to their values when
-new. tests/test_reuse.py compares the weights after training with a fresh build's, bitwise.
-CINIC10_FRESH_BUILDS=1 builds and compiles every model anew (the benchmarks' A/B switch)."""
+"""Trace once per architecture: a kept compiled model reset to each trial's fresh build trains
+bitwise the same (tests/test_reuse.py). CINIC10_FRESH_BUILDS=1 builds every model anew."""
 
 from __future__ import annotations
 
@@ -23,10 +17,9 @@ _INITIAL: dict[int, list] = {}  # id(model) -> its optimiser's variables' values
 
 
 def traced_once(model: keras.Model) -> keras.Model:
-    """model (built and compiled under the trial's seed), or the kept compiled model of the
-    same key, reset to model's state. The key is everything that shapes training: get_config()
-    (but its name, and the α and λ TunableElasticNetDense holds as weights), the whole
-    get_compile_config() (but the optimiser's name), trainable flags, backend and precision."""
+    """model (built and compiled under the trial's seed), or the kept model of its key set to
+    model's variables and its optimiser's as new. The key is all that shapes training: configs
+    (but names, and TunableElasticNetDense's α, λ), trainable flags, backend and precision."""
     if os.environ.get("CINIC10_FRESH_BUILDS", "") not in ("", "0"):
         return model
     with artifacts.timed("build"):
@@ -50,8 +43,7 @@ def traced_once(model: keras.Model) -> keras.Model:
 
 
 def _canonical(config: dict, optimizer: bool = False) -> str:
-    """config as sorted JSON, without TunableElasticNetDense's α and λ or (optimizer) the
-    compile config's optimiser names (labels: "adam_1" for a second Adam)."""
+    """Sorted JSON without TunableElasticNetDense's α, λ or the optimiser's name ("adam_1")."""
     def strip(value, drop: tuple = ()):
         if isinstance(value, dict):
             if value.get("class_name") == "TunableElasticNetDense":
@@ -65,8 +57,7 @@ def _canonical(config: dict, optimizer: bool = False) -> str:
 
 
 def copy_state(source: keras.Model, target: keras.Model) -> None:
-    """Every variable of target (weights, statistics, seed states) assigned source's value; the
-    two must be the same architecture (same variables, shapes and dtypes, in order)."""
+    """Every variable of target (weights, statistics, seed states) set to source's."""
     pairs = list(zip(target.variables, source.variables))
     if len(target.variables) != len(source.variables) or any(
         tuple(t.shape) != tuple(s.shape) or t.dtype != s.dtype for t, s in pairs
@@ -78,6 +69,6 @@ def copy_state(source: keras.Model, target: keras.Model) -> None:
 
 
 def clear() -> None:
-    """Forget every kept model (tests; a process that wants its memory back)."""
+    """Forget every kept model."""
     _KEPT.clear()
     _INITIAL.clear()

@@ -1,6 +1,4 @@
-"""Training the study's way: seeded, on the cached input (tf.data on TensorFlow, a PyDataset
-elsewhere), with the callbacks every fit uses (EarlyStopping on val loss with the best weights
-restored, ReduceLROnPlateau, TensorBoard, MLflow) and images/s measured."""
+"""Training the study's way: seeded, with the callbacks every fit uses, images/s measured."""
 
 from __future__ import annotations
 
@@ -19,23 +17,19 @@ from helpers import artifacts, backend
 from helpers.base import under_runner
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input, set_threads
-from helpers.models import LR_SCALING, mlflowlog, tblog
+from helpers.models import LR_SCALING, fitlog
 
-BASE_BATCH = 32  # the study's batch size, for which its learning rates were chosen
 _SEED = 0  # the seed of the last setup() (names the next fits' TensorBoard folders)
 _MIRRORED: dict = {}
 
 
 def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = None) -> dict:
-    """Seed Python/NumPy/the backend, set CPU threads (all cores unless given), pick precision
-    (mixed float16 only when asked and a GPU is present) and train on every GPU. Returns what
-    was chosen, for provenance."""
+    """Seed, CPU threads (all unless given), precision (mixed only on GPU), every GPU: the choices."""
     global _SEED
     _SEED = seed
     backend.set_random_seed(seed)  # keras.utils.set_random_seed would import TensorFlow on jax
     set_threads(threads)
     backend.compilation_cache()  # jax: a model compiled once loads from disk in later trials
-    backend.keep_tensorflow_out()
     gpus = backend.gpus()
     policy = "mixed_float16" if (mixed_precision and gpus) else "float32"
     keras.mixed_precision.set_global_policy(policy)
@@ -44,9 +38,7 @@ def setup(seed: int = 0, mixed_precision: bool = False, threads: int | None = No
 
 
 def distribute(devices: list[str] | None = None) -> int:
-    """With several GPUs (or the given devices), a tf.distribute.MirroredStrategy over them as
-    the default, so every model built afterwards trains on all (batch_size stays the global
-    batch); on jax keras.distribution.DataParallel (backend.data_parallel). Returns the replicas."""
+    """Models built afterwards train on every GPU (or device given): the replicas."""
     if not backend.is_tensorflow():
         return backend.data_parallel(devices)
     import tensorflow as tf
@@ -56,9 +48,8 @@ def distribute(devices: list[str] | None = None) -> int:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] if several else []
     if len(devices) < 2:
         return tf.distribute.get_strategy().num_replicas_in_sync
-    if tuple(devices) not in _MIRRORED:
-        _MIRRORED[tuple(devices)] = tf.distribute.MirroredStrategy(list(devices))
-    strategy = _MIRRORED[tuple(devices)]
+    strategy = _MIRRORED.get(tuple(devices)) or tf.distribute.MirroredStrategy(list(devices))
+    _MIRRORED[tuple(devices)] = strategy
     if tf.distribute.get_strategy() is not strategy:
         tf.distribute.experimental_set_strategy(None)
         tf.distribute.experimental_set_strategy(strategy)
@@ -66,48 +57,38 @@ def distribute(devices: list[str] | None = None) -> int:
 
 
 def scaled_learning_rate(learning_rate: float, batch_size: int, rule: str = "none") -> float:
-    """The learning rate for batch_size when learning_rate was chosen for the study's batch of
-    32: unchanged ("none"), times batch/32 ("linear", Goyal et al. for SGD) or times
-    sqrt(batch/32) ("sqrt", the usual rule for Adam)."""
+    """learning_rate for batch_size: "linear" (Goyal et al., SGD) or "sqrt" (Adam) in batch/32."""
     if rule not in LR_SCALING:
         raise ValueError(f"lr_scaling {rule!r}: one of {', '.join(LR_SCALING)}")
-    ratio = batch_size / BASE_BATCH
+    ratio = batch_size / 32  # the study's batch, for which its learning rates were chosen
     return learning_rate * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[rule]
 
 
 @contextlib.contextmanager
 def quiet():
-    """For a loop of fits (03's grid, 04's runs): no per-epoch lines (the figures show the
-    curves) and no TensorFlow retracing warnings (each run builds a new model)."""
+    """For a loop of fits: no per-epoch lines and no TensorFlow retracing warnings."""
     tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        tf_logger.setLevel(level)
+    with contextlib.ExitStack() as restore, contextlib.redirect_stdout(io.StringIO()):
+        restore.callback(tf_logger.setLevel, tf_logger.level)
+        tf_logger.setLevel(logging.ERROR)
+        yield
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training images/s per epoch (validation excluded), where the fit's seconds go (timing()),
-    one log line per epoch and the optimiser the fit started with (class and whole config).
-    Batch *begin* hooks only: Keras dispatches batch ends asynchronously."""
+    """Where a fit's seconds go, a line per epoch, the optimiser it started with. Batch *begin*
+    hooks only: Keras dispatches batch ends asynchronously."""
 
     def __init__(self, n_images: int, log: bool):
         super().__init__()
-        self.n_images, self.log = n_images, log
-        self.rates: list[float] = []
-        self.train: list[float] = []  # per epoch: training seconds (steps, no validation)
-        self.valid: list[float] = []  # per epoch: validation seconds
-        self.steps: list[int] = []  # per epoch: training batches
-        self._first_step = None
+        self.n_images, self.log, self._first_step = n_images, log, None
+        self.train, self.valid, self.steps = [], [], []  # per epoch: training s, validation s, batches
         self.optimizer: dict = {}  # class_name, config
 
     def on_train_begin(self, logs=None):
         opt = self.model.optimizer
-        self.optimizer = {"class_name": type(opt).__name__,
-                          "config": json.loads(json.dumps(opt.get_config(), default=_plain))}
+        config = json.dumps(opt.get_config(),  # a NumPy scalar as its number, else its repr
+                            default=lambda v: v.item() if hasattr(v, "item") else repr(v))
+        self.optimizer = {"class_name": type(opt).__name__, "config": json.loads(config)}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0, self._train_end = time.perf_counter(), None
@@ -124,20 +105,18 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         end = self._train_end or now
-        self.rates.append(self.n_images / max(end - self._t0, 1e-9))
         self.train.append(end - self._t0)
         self.valid.append(now - end)
         if self.log:
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             parts = [f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate"]
             print(f"epoch {epoch + 1}/{self.params['epochs']}  {'  '.join(parts)}  lr {lr:.2e}  "
-                  f"{self.rates[-1]:.0f} img/s  {now - self._t0:.1f}s", flush=True)
+                  f"{self.n_images / max(self.train[-1], 1e-9):.0f} img/s  "
+                  f"{now - self._t0:.1f}s", flush=True)
 
     def timing(self) -> dict:
-        """Seconds of this fit, to 0.001 s: trace (the first step's and first validation's
-        excess over a typical one), steps (the rest of training), validation, first_step, step
-        (a typical step: the median later epoch's, else the first epoch's others). {} before
-        an epoch has ended."""
+        """Seconds: trace (first step's and validation's excess over a typical one: the median
+        later epoch's, else the first epoch's others), steps, validation, first_step, step."""
         if not self.train:
             return {}
         per_step = [t / n for t, n in zip(self.train[1:], self.steps[1:]) if n]
@@ -180,58 +159,40 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
 
 def fit_callbacks(n_images: int, *, patience: int = 4, restore_best: bool = True,
                   seed: int | None = None) -> tuple[Throughput, list]:
-    """(meter, callbacks) of every fit in 02-05: the throughput meter, EarlyStopping on val loss
-    (the best epoch's weights restored unless restore_best is False), ReduceLROnPlateau, and the
-    TensorBoard (tblog) and MLflow (mlflowlog) logs where switched on (seed: the fit's, else
-    setup()'s)."""
+    """(meter, callbacks) of every fit: EarlyStopping, ReduceLROnPlateau, fitlog's logs."""
     meter = Throughput(n_images, log=under_runner())
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=restore_best)
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6)
-    seed = _SEED if seed is None else seed
-    logs = tblog.callbacks(seed) + mlflowlog.callbacks(seed)  # last: they read plateau's lr
-    return meter, [meter, stop, plateau, *logs]
+    return meter, [meter, stop, plateau, *fitlog.callbacks(_SEED if seed is None else seed)]
 
 
 def fit(model: keras.Model, train: Split, valid: Split, *, epochs: int, batch_size: int = 32,
         seed: int = 0, patience: int = 4) -> TrainResult:
-    """model.fit (the model compiled) on the cached input with validation_data and
-    fit_callbacks' callbacks, as the notebooks fit (tests, benchmarks)."""
+    """model.fit (compiled) with validation and fit_callbacks, as the notebooks fit (tests)."""
     meter, callbacks = fit_callbacks(len(train), patience=patience, seed=seed)
     t0 = time.perf_counter()
     hist = model.fit(make_input(train, batch_size, seed=seed),
                      validation_data=make_input(valid, 512, shuffle=False), epochs=epochs,
-                     callbacks=callbacks, verbose=verbosity(),
-                     shuffle=False)  # make_input already shuffles, seeded
+                     callbacks=callbacks, verbose=verbosity(), shuffle=False)  # make_input shuffles
     return train_result(hist, meter, time.perf_counter() - t0)
 
 
 def verbosity():
-    """model.fit's verbose: 0 under the runner (the meter prints a line per epoch), Keras'
-    progress bar in JupyterLab."""
+    """model.fit's verbose: 0 under the runner (the meter prints a line per epoch), else a bar."""
     return 0 if under_runner() else "auto"
 
 
 def train_result(hist: keras.callbacks.History, meter: Throughput, seconds: float) -> TrainResult:
-    """What model.fit(..., callbacks=fit_callbacks(...)[1]) returned, as a TrainResult; its
-    seconds also added to the process's timing ledger."""
+    """model.fit's History (with fit_callbacks') as a TrainResult; its seconds join the ledger."""
     spent = meter.timing()
     for phase in ("trace", "steps", "validation"):
         artifacts.add_seconds(phase, spent.get(phase, 0.0))
-    return TrainResult(tidy_history(hist.history), float(pd.Series(meter.rates).median()),
-                       seconds, len(meter.rates),
+    rows = [(e + 1, "valid" if key.startswith("val_") else "train", key.removeprefix("val_"),
+             float(v)) for key, values in hist.history.items() for e, v in enumerate(values)]
+    return TrainResult(pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"]),
+                       statistics.median(meter.n_images / max(t, 1e-9) for t in meter.train),
+                       seconds, len(meter.train),
                        int(pd.Series(hist.history["val_loss"]).idxmin()) + 1, spent,
                        meter.optimizer)
-
-
-def _plain(value):
-    """A value of an optimiser's config as JSON: a NumPy scalar as its number, else its repr."""
-    return value.item() if hasattr(value, "item") else repr(value)
-
-
-def tidy_history(history: dict) -> pd.DataFrame:
-    """Keras' history dict -> long rows (epoch, split, metric, value); lr kept as split 'train'."""
-    rows = [(e + 1, "valid" if key.startswith("val_") else "train", key.removeprefix("val_"),
-             float(v)) for key, values in history.items() for e, v in enumerate(values)]
-    return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])

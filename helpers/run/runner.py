@@ -28,7 +28,7 @@ from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
 from helpers.experiments.protocol import origins
 from helpers.experiments.raytasks import check_resources, local_resources
-from helpers.models import mlflowlog
+from helpers.models import fitlog
 from helpers.run.cluster import check_cluster
 from helpers.run.profiles import load_profile, parse_override, plan_sources
 from helpers.run.terminal import Progress, quiet_kernel_noise
@@ -67,7 +67,7 @@ def run(profile: str = "quick", *, dataset: str | None = None, out: str | None =
             for stem, p in on_ray:
                 check_resources(stem, p.get("cpus_per_trial", 1), p.get("gpus_per_trial", 0),
                                 local_resources())
-        mlflowlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
+        fitlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
         run_dir = Path(steps[0][1]["run_dir"])
         with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
             return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
@@ -151,7 +151,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
             update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
             if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
-                mlflowlog.attach_notebook(
+                fitlog.attach_notebook(
                     [target, *sorted((run_dir / "results").glob(f"{nb.stem}*.csv"))])
     finally:  # every command's time counts, so the whole run's wall time survives reruns
         os.environ.pop("CINIC10_TENSORBOARD", None)
