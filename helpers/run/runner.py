@@ -14,15 +14,7 @@ import zmq
 from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
-from helpers import backend
-from helpers.artifacts import (
-    check_compatible,
-    completed_notebooks,
-    one_at_a_time,
-    provenance,
-    read_record,
-    update_record,
-)
+from helpers import artifacts, backend
 from helpers.base import StudyError
 from helpers.data import check_subset_sizes, load_dataset
 from helpers.data.sources import CINIC10_URL
@@ -69,7 +61,7 @@ def run(profile: str = "quick", *, dataset: str | None = None, out: str | None =
                                 local_resources())
         fitlog.check_store()  # when MLFLOW_TRACKING_URI is set: one line before any kernel
         run_dir = Path(steps[0][1]["run_dir"])
-        with one_at_a_time(run_dir):  # a second run into the folder is refused, naming this one
+        with artifacts.one_at_a_time(run_dir):  # a second run into this folder is refused
             return _run_locked(profile, name, steps, sources, run_dir, keras_backend, overrides,
                                report=report, log_output=log_output)
 
@@ -80,7 +72,8 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     import papermill as pm
 
     stems = [nb.stem for nb, _ in steps]
-    check_compatible(read_record(run_dir, checked=True), stems, name, backend=keras_backend)
+    record = artifacts.read_record(run_dir, checked=True)
+    artifacts.check_compatible(record, stems, name, backend=keras_backend)
     t_run = time.perf_counter()
     print(f"run {name} -> {run_dir} ({len(steps)} notebooks)", flush=True)
     requested = steps[0][1]["dataset"]
@@ -94,10 +87,10 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
     (run_dir / "executed").mkdir(parents=True, exist_ok=True)
 
     def begin(record: dict) -> None:
-        check_compatible(record, stems, name, ds.fingerprint, backend=keras_backend)
-        record.update({"profile": name, "dataset": dataset_record, **provenance()})
+        artifacts.check_compatible(record, stems, name, ds.fingerprint, backend=keras_backend)
+        record.update({"profile": name, "dataset": dataset_record, **artifacts.provenance()})
 
-    update_record(run_dir, begin)
+    artifacts.update_record(run_dir, begin)
     os.environ["CINIC10_BATCH"] = "1"  # compact per-epoch lines instead of progress bars
     kernels, failure = kernel_dir(run_dir), None
     try:
@@ -113,7 +106,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                 "status": "running",  # stays so if this process is killed: never a result
                 "rerun": rerun_command(profile, requested, run_dir, nb.stem, params, overrides),
             }
-            update_record(run_dir, _entry(nb.stem, entry))
+            artifacts.update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} ...", flush=True)
             # its fits' TensorBoard logs, read by the kernel it starts
             os.environ["CINIC10_TENSORBOARD"] = str(run_dir / "tensorboard" / nb.stem)
@@ -148,7 +141,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
                 break
             seconds = time.perf_counter() - t0
             entry.update(status="completed", seconds=round(seconds, 1))
-            update_record(run_dir, _entry(nb.stem, entry))
+            artifacts.update_record(run_dir, _entry(nb.stem, entry))
             print(f"[{i}/{len(steps)}] {nb.stem} done in {seconds:.0f}s", flush=True)
             if os.environ.get("MLFLOW_TRACKING_URI"):  # its runs get the notebook and tables
                 fitlog.attach_notebook(
@@ -169,7 +162,7 @@ def _run_locked(profile: str, name: str, steps: list, sources: dict, run_dir: Pa
         from helpers.experiments import findings  # deferred, as the report: scipy takes seconds
 
         with contextlib.suppress(OSError):  # a full disk: the failure's own message says so
-            findings.collect(run_dir, completed_notebooks(run_dir))
+            findings.collect(run_dir, artifacts.completed_notebooks(run_dir))
     if report:
         from helpers.run.report import build_report  # deferred: matplotlib, scipy take seconds
         try:
@@ -190,7 +183,7 @@ def _entry(stem: str, entry: dict):
 def _record_safely(run_dir: Path, change) -> str:
     """update_record while another error may be under way: '' if run.json was written, else why."""
     try:
-        update_record(run_dir, change)
+        artifacts.update_record(run_dir, change)
     except OSError as err:
         return f"{run_dir / 'run.json'} could not be updated ({err.strerror or err})"
     return ""
