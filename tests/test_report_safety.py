@@ -18,7 +18,7 @@ import pytest
 from conftest import executed_notebook
 
 from helpers.base import ROOT, StudyError, escape
-from helpers.run import report
+from helpers.run import pdf, report
 
 EVIL = "d<img src=x onerror=alert(1)>"
 EVIL_CLASS = "<img src=y onerror=alert(2)> *b* | [l](javascript:alert(3))"
@@ -71,7 +71,7 @@ def test_names_from_data_and_paths_are_text_in_the_report(tmp_path):
     assert _live_markup(html) == []
     assert "d&lt;img src=x onerror=alert(1)&gt;" in html  # shown, as text, in the banner
     assert "&lt;script&gt;alert(4)&lt;/script&gt;" in html  # the profile row
-    assert report.NO_SCRIPTS in html  # and a browser would run no script anyway
+    assert pdf.NO_SCRIPTS in html  # and a browser would run no script anyway
 
 
 def test_negative_control_unescaped_names_would_be_live(tmp_path):
@@ -133,11 +133,11 @@ def test_pdf_is_printed_with_scripts_forbidden_and_the_sandbox_on_unless_root(
     )
     html = tmp_path / "report.html"
     html.write_text("<html><head><title>r</title><script>alert(1)</script></head></html>")
-    assert report.to_pdf(html, tmp_path / "report.pdf")
+    assert pdf.to_pdf(html, tmp_path / "report.pdf")
     args = argv.read_text().split()
     assert ("--no-sandbox" in args) == (os.geteuid() == 0)
     printed = (tmp_path / "printed").read_text()
-    assert printed.index(report.NO_SCRIPTS) < printed.index("<script>")
+    assert printed.index(pdf.NO_SCRIPTS) < printed.index("<script>")
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
@@ -150,7 +150,7 @@ def test_real_chromium_prints_a_page_whose_scripts_would_block_or_rewrite_it(tmp
         "<html><head></head><body><h1>NOSCRIPT</h1><img src=x onerror=alert(1)>"
         "<script>alert(2); document.body.innerHTML = 'SCRIPTRAN'</script></body></html>"
     )
-    assert report.to_pdf(html, tmp_path / "report.pdf", timeout=60)  # not held by alert()
+    assert pdf.to_pdf(html, tmp_path / "report.pdf", timeout=60)  # not held by alert()
     assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
     if shutil.which("pdftotext"):
         text = subprocess.run(
@@ -164,7 +164,7 @@ def test_a_chromium_that_hangs_is_one_line_after_the_timeout(tmp_path, monkeypat
     html = tmp_path / "report.html"
     html.write_text("<html></html>")
     with pytest.raises(StudyError, match="did not print within 1 s") as err:
-        report.to_pdf(html, tmp_path / "report.pdf", timeout=1)
+        pdf.to_pdf(html, tmp_path / "report.pdf", timeout=1)
     assert "\n" not in str(err.value) and not (tmp_path / "report.pdf").exists()
 
 
@@ -313,7 +313,7 @@ def test_everything_compare_reads_from_run_folders_is_text(tmp_path):
     (other / "run.json").write_text(json.dumps(record))
     compare.compare([run, other], out=tmp_path / "cmp")
     html = (tmp_path / "cmp" / "compare.html").read_text()
-    assert _live_markup(html) == [] and "<b>x" not in html and report.NO_SCRIPTS in html
+    assert _live_markup(html) == [] and "<b>x" not in html and pdf.NO_SCRIPTS in html
     shown = _shown(html)
     assert not [t for t in shown if "&#" in t or "&lt;" in t], shown  # nothing escaped twice
     joined = " ".join(shown)

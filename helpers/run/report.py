@@ -18,7 +18,7 @@ from helpers.base import StudyError, escape, writing
 from helpers.experiments import findings
 from helpers.experiments.protocol import origins
 from helpers.plots import forest, png
-from helpers.run.pdf import NO_SCRIPTS, no_scripts, publish, to_pdf  # noqa: F401
+from helpers.run.pdf import no_scripts, publish
 
 SKIP_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 FIGURE_TAG = "findings-figure"  # the report's own cell holding Figure F
