@@ -27,6 +27,7 @@ from helpers.artifacts import run_paths
 from helpers.atomic import read_json, write_json
 from helpers.base import StudyError, progress_bar
 from helpers.experiments import EXECUTORS, TrialFailed, raytasks
+from helpers.models import fitlog
 
 METRIC = "best_val_accuracy"
 TrialFn = Callable[[dict, dict], dict]
@@ -297,8 +298,6 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
     fn_name = f"{trial_fn.__module__}:{trial_fn.__qualname__}"
     if "<" in trial_fn.__qualname__ or "." in trial_fn.__qualname__:
         raise ValueError(f"trial function {fn_name}: must be a plain top-level function")
-    from helpers.models import fitlog  # deferred, as subsets' data
-
     code, reads = function_key(trial_fn)
     if reads:  # the plain values the function reads join its trials' settings, so their ids
         trials = [Trial.of(t.kind, t.config, {**t.settings, "reads": reads}) for t in trials]
@@ -340,7 +339,7 @@ def run_trials(trials: list[Trial], trial_fn: TrialFn, context: dict, *, run_dir
 
 def _timed(trial_fn: TrialFn, trial: Trial, context: dict) -> tuple[dict, float]:
     """(trial_fn(config, context), seconds), quiet (the grid's bar speaks), logged where set up."""
-    from helpers.models import fitlog, training
+    from helpers.models import training  # deferred: Keras (and TensorFlow) load here
 
     t0 = time.perf_counter()
     try:
