@@ -24,6 +24,14 @@ needs_shared = pytest.mark.skipif(
 NOTEBOOK_04 = ROOT / "notebooks" / "04_augmentation.ipynb"
 
 
+def notebook_code(stem: str, name: str, **parameters):
+    """A function or class as a notebook's cell defines it (02-05's analysis cells: tables,
+    claims, conclusions, figures), after its parameters cell, as the runner's kernel runs it."""
+    from helpers.experiments.trialstore import from_notebook
+
+    return from_notebook(ROOT / "notebooks" / f"{stem}.ipynb", name, **parameters)
+
+
 def _augmentations_cell() -> str:
     """The source of 04's cell that builds its augmentations dict (name -> Keras layer)."""
     import nbformat

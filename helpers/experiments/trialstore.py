@@ -11,6 +11,7 @@ import json
 import linecache
 import marshal
 import math
+import re
 import time
 import types
 from collections import defaultdict
@@ -104,11 +105,12 @@ def subsets(context: dict, splits: tuple[str, ...]) -> tuple:
 
 
 def from_notebook(notebook, name: str, **parameters):
-    """The function `name` as its notebook cell defines it, after the parameters cell with these
-    overrides (as papermill runs them), its source kept for inspect as IPython keeps a cell's."""
+    """The function (or class) `name` as its notebook cell defines it, after the parameters cell
+    with these overrides (as papermill runs them), its source kept for inspect as IPython does."""
     cells = nbformat.read(notebook, as_version=4).cells
     params = [c.source for c in cells if "parameters" in c.metadata.get("tags", [])]
-    defining = [c.source for c in cells if c.cell_type == "code" and f"def {name}(" in c.source]
+    defining = [c.source for c in cells if c.cell_type == "code"
+                and re.search(rf"^(def|class) {name}\b", c.source, re.M)]
     if len(defining) != 1:
         raise StudyError(f"{notebook}: {len(defining)} cells define {name}, not one")
     namespace = {"__name__": f"notebook_{Path(notebook).stem}"}
