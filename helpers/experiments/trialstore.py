@@ -118,7 +118,9 @@ def from_notebook(notebook, name: str, **parameters):
     namespace.update(parameters)
     filename = f"<{Path(notebook).name}: {name}>"
     linecache.cache[filename] = (len(defining[0]), None, defining[0].splitlines(True), filename)
-    exec(compile(defining[0], filename, "exec"), namespace)
+    # dont_inherit: not this module's postponed annotations; a kernel evaluates a cell's (a
+    # dataclass's fields too, whose string annotations would need a module in sys.modules)
+    exec(compile(defining[0], filename, "exec", dont_inherit=True), namespace)
     return namespace[name]
 
 
