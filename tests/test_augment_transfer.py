@@ -17,6 +17,7 @@ from conftest import (
     augmentation_layers,
     initial_weights,
     needs_shared,
+    notebook_code,
 )
 
 from helpers import artifacts, data
@@ -288,6 +289,9 @@ def test_input_size_above_32_upscales_inside_the_model():
     assert model(tf.zeros((1, 32, 32, 3))).shape == (1, 10)
 
 
+learning_rate = notebook_code("05_transfer", "learning_rate")  # as 05's cell defines it
+
+
 @pytest.mark.parametrize("optimizer, text", [
     (lambda: keras.optimizers.Adam(1e-5), "1e-05"),
     (lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.001)), "0.001"),
@@ -298,13 +302,11 @@ def test_the_fine_tuning_rate_quoted_is_the_one_its_fit_started_with(optimizer, 
     """Figure 12's caption and the conclusion quote the rate recorded when the fit started."""
     import types
 
-    from helpers.experiments import transfer
-
     meter = training.Throughput(0, log=False)  # records the optimiser as a fit starts
     meter.set_model(types.SimpleNamespace(optimizer=optimizer()))
     meter.on_train_begin()
     result = training.TrainResult(None, 0.0, 0.0, 0, 0, optimizer=meter.optimizer)
-    assert transfer.learning_rate(result) == text
+    assert learning_rate(result) == text
 
 
 # --- real data ----------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import notebook_code
 
-from helpers.experiments import augmentation, findings, hyperparams, resnet
+from helpers.experiments import augmentation, findings, hyperparams
 
 REPS = 1000
 FOR_THE_STUDY = ("reproduced", "direction only")  # a decisive verdict the study's way
@@ -86,8 +87,11 @@ def paired_row(claim, d, regime=QUICK):
                             regime)
 
 
+resnet_claim = notebook_code("02_resnet", "claim")  # C1, as 02's cell defines it
+
+
 def c1_rows(rng, gap, sd, reps=REPS, seeds=3, tests=10_000, kind="normal", diverge=0.0):
-    """C1 through resnet.claim in the study's regime: the study's 0.6916 is one run of a
+    """C1 through 02's claim in the study's regime: the study's 0.6916 is one run of a
     process whose mean is 0.6916 minus that run's luck (one seed's scatter plus its 90,000
     test images' sampling error); ours lies `gap` from that mean; our seeds share one test
     subset of `tests` images. diverge: each run's chance of diverging (loss NaN, accuracy at
@@ -103,7 +107,7 @@ def c1_rows(rng, gap, sd, reps=REPS, seeds=3, tests=10_000, kind="normal", diver
         runs = [SimpleNamespace(metrics={"test_accuracy": a, "n_test": tests,
                                          "test_loss": math.nan if o else 1.0})
                 for a, o in zip(acc, out)]
-        rows.append(resnet.claim(runs, STUDYS))
+        rows.append(resnet_claim(runs, STUDYS))
         truths.append(mean)
     return rows, np.array(truths)
 

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import executed_notebook
+from conftest import executed_notebook, notebook_code
 
-from helpers.experiments import findings, transfer
+from helpers.experiments import findings
 from helpers.run import report
 
 _executed = executed_notebook
+resnet_seeds = notebook_code("05_transfer", "resnet_seeds")
 
 
 def _folder(run: Path, statuses: dict[str, str]) -> Path:
@@ -97,14 +98,14 @@ def _resnet_result(run: Path) -> None:
 def test_transfer_reads_02s_results_only_where_02_completed(tmp_path, status, expected):
     run = _folder(tmp_path / "run", {"02_resnet": status, "05_transfer": "running"})
     _resnet_result(run)
-    found = transfer.resnet_seeds(run, "fp")
+    found = resnet_seeds(run, "fp")
     assert (found and found["test_accuracy"]) == expected
 
 
 def test_notebooks_run_by_hand_without_a_run_record_still_read_each_other(tmp_path):
     run = tmp_path / "run"  # JupyterLab: no runner, no run.json, nothing to judge by
     _resnet_result(run)
-    assert transfer.resnet_seeds(run, "fp")["test_accuracy"] == [0.5, 0.52]
+    assert resnet_seeds(run, "fp")["test_accuracy"] == [0.5, 0.52]
 
 
 def test_a_banner_from_a_notebook_that_did_not_complete_is_not_shown(tmp_path):
