@@ -68,7 +68,7 @@ def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
     assert "grid: 3 trial(s) computed by other code (helpers/models/nets.py changed) are redone" in out
     rec = json.loads(next((package / "run" / "results" / "trials").glob("*.json")).read_text())
     assert set(rec["code"]) >= {"helpers/models/nets.py", "helpers/data/cache.py",
-                                "helpers/experiments/hyperparams.py"}
+                                "helpers/experiments/protocol.py"}
     assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
 
 
@@ -110,7 +110,7 @@ def test_the_modules_left_out_of_the_key_are_never_imported_by_keyed_ones():
 
 def test_plotting_and_report_code_do_not_make_trials_stale(package):
     _grid(package)
-    for rel in ("plots/grids.py", "run/report.py"):
+    for rel in ("plots/__init__.py", "run/report.py"):
         path = package / "helpers" / rel
         path.write_text(path.read_text() + "\n# an edit that computes nothing\n")
     out, ran = _grid(package)
@@ -213,7 +213,7 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     the plain globals it reads (not modules, not attributes, not helpers' or libraries'
     functions); an object it reads is refused in one line naming it."""
     from helpers.base import StudyError
-    from helpers.experiments import hyperparams
+    from helpers.experiments import protocol
 
     code, reads = trialstore.function_key(_reads_plain)
     assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
@@ -222,7 +222,7 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     assert all(len(v) == 16 for v in code.values())
     with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
         trialstore.function_key(_reads_an_object)
-    assert trialstore.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+    assert trialstore.function_key(protocol.regime) == ({}, {})  # helpers: keyed as files
 
 
 def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):
