@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from conftest import notebook_code
 
-from helpers.experiments import augmentation, findings, hyperparams
+from helpers.experiments import augmentation, findings
 
 REPS = 1000
 FOR_THE_STUDY = ("reproduced", "direction only")  # a decisive verdict the study's way
@@ -56,6 +56,9 @@ def noise(rng, shape, kind="normal"):
 
 BLOCKS, KERNELS = [1, 3, 5], [2, 3, 4, 5]
 ALPHAS, LAMS, DROPOUTS = [0.2, 0.5, 0.8], [0.001, 0.01, 0.1], [0.1, 0.3, 0.5]
+# 03's claim functions, as its notebook's cell defines them (the adapters below take their names)
+hyperparams = SimpleNamespace(**{name: notebook_code("03_hyperparams", name)
+                                 for name in ("training_claims", "regularisation_claims")})
 
 
 def _grid_table(levels: dict, effect, sd, rng, seeds: int, kind="normal") -> pd.DataFrame:

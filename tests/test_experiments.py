@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import notebook_code
 
 from helpers.base import ROOT, StudyError
-from helpers.experiments import hyperparams, raytasks, trialstore
+from helpers.experiments import raytasks, trialstore
 
 TINY_SETTINGS = {  # 50 training images: every code path, no learning
     "train_per_class": 5,
@@ -24,6 +25,7 @@ TINY_SETTINGS = {  # 50 training images: every code path, no learning
 }
 TINY_TRAINING = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "patience": 1}
 TINY_GRID = {"n_blocks": [1], "kernel_size": [2, 3], "dropout": [0.1], "base_filters": [4]}
+summarise = notebook_code("03_hyperparams", "summarise")  # 03's, as its cell defines it
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,7 +113,7 @@ def test_store_skips_finished_and_redoes_broken(tmp_path):
     assert [c["x"] for c in logged(log)[3:]] == [1, 2]
     assert store.path(trials[2]).stat().st_mtime_ns == mtimes[trials[2].id]
     assert again.best_val_accuracy.tolist() == table.best_val_accuracy.tolist()
-    best = hyperparams.summarise(again, ["x"])
+    best = summarise(again, ["x"])
     assert best.x.iloc[0] == 3 and best["count"].iloc[0] == 1
 
 

@@ -9,13 +9,18 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import notebook_code
 from matplotlib.text import Text
 
 from helpers import plots
-from helpers.plots import grids
 
 BAD = r"$\frac{$"  # not a formula: mathtext raises on it
 NAMES = [BAD, "a$x_1$b", "plain"]  # (the second would be typeset as a formula)
+# 03's grid figures, as its notebook's cell defines them
+distribution = notebook_code("03_hyperparams", "distribution")
+heatmap = notebook_code("03_hyperparams", "heatmap")
+mean_iqr = notebook_code("03_hyperparams", "mean_iqr")
+facet_heatmaps = notebook_code("03_hyperparams", "facet_heatmaps")
 
 
 def _drawn(fig) -> list[str]:
@@ -53,10 +58,10 @@ def test_grid_figures_treat_levels_and_titles_as_text(figure):
     table = pd.DataFrame([{"a": a, "b": b, "c": c, "best_val_accuracy": 0.1 * i}
                           for i, (a, b, c) in enumerate(itertools.product(NAMES, [1, 2], [3, 4]))])
     fig = {
-        "distribution": lambda: grids.distribution(table, "a", BAD, hue="b"),
-        "heatmap": lambda: grids.heatmap(table, "a", "b", BAD),
-        "mean_iqr": lambda: grids.mean_iqr(table, ["a", "b"], BAD),
-        "facet_heatmaps": lambda: grids.facet_heatmaps(table, "b", "a", "c", BAD),
+        "distribution": lambda: distribution(table, "a", BAD, hue="b"),
+        "heatmap": lambda: heatmap(table, "a", "b", BAD),
+        "mean_iqr": lambda: mean_iqr(table, ["a", "b"], BAD),
+        "facet_heatmaps": lambda: facet_heatmaps(table, "b", "a", "c", BAD),
     }[figure]()
     texts = _drawn(fig)
     assert BAD in texts

@@ -10,13 +10,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import notebook_code
 
 from helpers.base import SHARED, StudyError
-from helpers.experiments import findings, hyperparams
+from helpers.experiments import findings
 
 SEEDS = 5
 QUICK = findings.Regime("CIFAR-10 (cifar10-jpeg)", False, False, "quick")
 STUDYS = findings.Regime("CINIC-10", True, True, "full")
+# 03's claim functions, as its notebook's cell defines them
+claims = notebook_code("03_hyperparams", "claims")
+training_claims = notebook_code("03_hyperparams", "training_claims")
 
 
 def planted_pairs(effect: float, seed: int = 0, noise: float = 0.003):
@@ -153,7 +157,7 @@ def reg_grid(effect_dropout: float, effect_lam: float, noise: float = 0.005, see
 
 
 def verdicts(train, reg):
-    return {r["id"]: r["verdict"] for r in hyperparams.claims(train, reg, QUICK)}
+    return {r["id"]: r["verdict"] for r in claims(train, reg, QUICK)}
 
 
 def test_grid_claims_follow_planted_effects():
@@ -177,19 +181,18 @@ def test_grid_claims_without_effects_are_negligible_or_inconclusive_never_decisi
 
 
 def test_a_large_lambda_effect_is_direction_only_not_slight():
-    got = {r["id"]: r for r in hyperparams.claims(grid(0, 0), reg_grid(0, -0.1), QUICK)}
+    got = {r["id"]: r for r in claims(grid(0, 0), reg_grid(0, -0.1), QUICK)}
     assert got["C6"]["verdict"] == "direction only"  # a fall of 20 points is not "slightly"
 
 
 def test_c4_needs_two_seeds_per_configuration():
-    rows = {r["id"]: r for r in hyperparams.claims(grid(-0.1, 0.02, seeds=1), reg_grid(0, 0),
-                                                   QUICK)}
+    rows = {r["id"]: r for r in claims(grid(-0.1, 0.02, seeds=1), reg_grid(0, 0), QUICK)}
     assert rows["C4"]["verdict"] == "not testable" and "one seed per configuration" in rows["C4"]["why"]
     assert "1 seed, additive-model residual" in rows["C3"]["replication"]
 
 
 def test_grid_claims_say_what_was_replicated():
-    rows = {r["id"]: r for r in hyperparams.claims(grid(-0.1, 0.02), reg_grid(-0.3, 0.02), QUICK)}
+    rows = {r["id"]: r for r in claims(grid(-0.1, 0.02), reg_grid(-0.3, 0.02), QUICK)}
     assert rows["C3"]["replication"] == ("12 configurations × 2 seeds, pure error per level, "
                                          "Welch-Satterthwaite df")
     assert rows["C3"]["n"] == 24 and rows["C6"]["n"] == 54
@@ -197,13 +200,13 @@ def test_grid_claims_say_what_was_replicated():
 
 def test_grid_claims_skip_levels_the_grid_lacks():
     small = grid(-0.1, 0.02).query("n_blocks == 1 and kernel_size in (2, 3)")
-    ids = {r["id"] for r in hyperparams.claims(small, reg_grid(-0.3, 0.02), QUICK)}
+    ids = {r["id"] for r in claims(small, reg_grid(-0.3, 0.02), QUICK)}
     assert "C2" not in ids and "C4" not in ids and {"C3", "C5", "C6"} <= ids
 
 
 def test_an_unbalanced_grid_is_refused():
     with pytest.raises(ValueError, match="balanced"):
-        hyperparams.claims(grid(0, 0).iloc[1:], reg_grid(0, 0), QUICK)
+        claims(grid(0, 0).iloc[1:], reg_grid(0, 0), QUICK)
 
 
 def test_holm_within_a_family():
@@ -215,7 +218,7 @@ def test_findings_file_has_the_documented_shape(tmp_path):
                            QUICK)
     findings.save(tmp_path, "02_resnet", [row], dataset="synthetic", profile="smoke",
                   regime=QUICK)
-    grid_rows = hyperparams.claims(grid(-0.1, 0.02), reg_grid(-0.3, 0.02), QUICK)
+    grid_rows = claims(grid(-0.1, 0.02), reg_grid(-0.3, 0.02), QUICK)
     findings.save(tmp_path, "03_hyperparams", grid_rows, dataset="synthetic", profile="smoke",
                   regime=QUICK)
     data = json.loads((tmp_path / "results" / "findings.json").read_text())
@@ -321,11 +324,11 @@ def test_a_grid_trial_at_chance_is_named_on_the_grids_rows():
     cells = list(itertools.product([1, 3, 5], [2, 3, 4, 5], [0, 1]))
     table = pd.DataFrame(cells, columns=["n_blocks", "kernel_size", "seed"])
     table["best_val_accuracy"] = 0.5 + rng.normal(0, 0.02, len(table))
-    clean = hyperparams.training_claims(table, findings.UNNAMED)
+    clean = training_claims(table, findings.UNNAMED)
     assert clean and not any("chance" in r["replication"] for r in clean)
     table.loc[(table.n_blocks == 5) & (table.kernel_size == 2) & (table.seed == 1),
               "best_val_accuracy"] = 0.1
-    rows = hyperparams.training_claims(table, findings.UNNAMED)
+    rows = training_claims(table, findings.UNNAMED)
     assert [r["id"] for r in rows] == [r["id"] for r in clean]
     for r in rows:
         assert "1 trial at chance accuracy, kept in: n_blocks 5, kernel_size 2, seed 1" in r[

@@ -5,6 +5,7 @@ Real processes on a real copy of the package: its code is edited between two run
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import shutil
 import subprocess
@@ -68,7 +69,7 @@ def test_trials_computed_by_other_code_are_redone_saying_what_changed(package):
     assert "grid: 3 trial(s) computed by other code (helpers/models/nets.py changed) are redone" in out
     rec = json.loads(next((package / "run" / "results" / "trials").glob("*.json")).read_text())
     assert set(rec["code"]) >= {"helpers/models/nets.py", "helpers/data/cache.py",
-                                "helpers/experiments/hyperparams.py"}
+                                "helpers/experiments/protocol.py"}
     assert "keras" in rec["versions"] and "tensorflow" in rec["versions"]
 
 
@@ -110,7 +111,7 @@ def test_the_modules_left_out_of_the_key_are_never_imported_by_keyed_ones():
 
 def test_plotting_and_report_code_do_not_make_trials_stale(package):
     _grid(package)
-    for rel in ("plots/grids.py", "run/report.py"):
+    for rel in ("plots/__init__.py", "run/report.py"):
         path = package / "helpers" / rel
         path.write_text(path.read_text() + "\n# an edit that computes nothing\n")
     out, ran = _grid(package)
@@ -213,7 +214,7 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     the plain globals it reads (not modules, not attributes, not helpers' or libraries'
     functions); an object it reads is refused in one line naming it."""
     from helpers.base import StudyError
-    from helpers.experiments import hyperparams
+    from helpers.experiments import protocol
 
     code, reads = trialstore.function_key(_reads_plain)
     assert reads == {"LR": 0.5, "OPTIONS": {"momentum": 0.9, "nesterov": True}}
@@ -222,8 +223,27 @@ def test_a_trial_function_is_keyed_by_its_source_and_the_plain_values_it_reads()
     assert all(len(v) == 16 for v in code.values())
     with pytest.raises(StudyError, match=r"trial function _reads_an_object reads THING \(a object\)"):
         trialstore.function_key(_reads_an_object)
-    assert trialstore.function_key(hyperparams.summarise) == ({}, {})  # helpers: keyed as files
+    assert trialstore.function_key(protocol.regime) == ({}, {})  # helpers: keyed as files
 
+
+def test_an_edit_to_03s_conclusion_leaves_its_trials_keys_as_they_were(tmp_path):
+    """03's tables, claims and conclusion are a cell of its notebook that no trial uses: rewording
+    the conclusion changes neither its trial function's key nor the helpers files every trial
+    is keyed on (as a helpers module, the same edit redid 03's and 04's trials)."""
+    import nbformat
+
+    path = ROOT / "notebooks" / "03_hyperparams.ipynb"
+    nb = nbformat.read(path, 4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "def conclusion(" in c.source]
+    said = "No single configuration's score is read on its own."
+    assert len(cells) == 1 and said in cells[0].source
+    cells[0].source = cells[0].source.replace(said, "No configuration's score is read alone.")
+    edited = tmp_path / path.name
+    nbformat.write(nb, edited)
+    assert "read alone" in inspect.getsource(trialstore.from_notebook(edited, "conclusion"))
+    key = trialstore.function_key(trialstore.from_notebook(path, "resnet_trial"))
+    assert trialstore.function_key(trialstore.from_notebook(edited, "resnet_trial")) == key
+    assert not [f for f in trialstore.code_fingerprint() if "hyperparams" in f]
 
 def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):
     """The grid's function is its script's (a notebook's cell alike): an edit to its body
