@@ -25,7 +25,7 @@ from helpers.base import ROOT, StudyError
 from helpers.data import augment
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
-from helpers.experiments import augmentation, protocol, trialstore
+from helpers.experiments import protocol, trialstore
 from helpers.models import evaluation, nets, pretrained, training
 
 
@@ -37,6 +37,10 @@ def _split(n: int = 40, seed: int = 0) -> Split:
 
 
 # --- augmentations ------------------------------------------------------------------------------
+
+# 04's cells that define them, loaded once
+make_arms, load_results, summary_table = (notebook_code("04_augmentation", name) for name in
+                                          ("make_arms", "load_results", "summary_table"))
 
 
 @pytest.mark.parametrize("name", AUGMENTATION_NAMES)
@@ -57,15 +61,15 @@ def test_a_dict_that_is_not_names_and_layers_is_refused():
                        ({"my flip": flip}, "named by a word"), ({"flip": "horizontal"},
                                                                  "not a Keras layer")):
         with pytest.raises(ValueError, match=words):
-            augmentation.arms(bad)
+            make_arms(bad)
 
 
 def test_each_layers_whole_config_keys_its_trials_and_names_do_not():
-    """arms: a layer's every argument is in its trial config (a digest, so in its id), its name
+    """make_arms: a layer's every argument is in its trial config (a digest, so in its id), its name
     (a label Keras numbers anew each time a cell runs) is not; the trials rebuild it."""
-    first = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
-    again = augmentation.arms({"contrast": keras.layers.RandomContrast(0.3)})
-    other = augmentation.arms({"contrast": keras.layers.RandomContrast(0.4)})
+    first = make_arms({"contrast": keras.layers.RandomContrast(0.3)})
+    again = make_arms({"contrast": keras.layers.RandomContrast(0.3)})
+    other = make_arms({"contrast": keras.layers.RandomContrast(0.4)})
     assert first == again and first[0][0] == {"name": "baseline"}
     assert first[0][1]["layer"] != other[0][1]["layer"]  # another factor: another trial id
     assert first[0][1]["layer"].startswith("RandomContrast-")  # a short label
@@ -112,7 +116,7 @@ def _comparison(tmp_path, executor: str = "local"):
                                   patience=10)
     settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
                 "train_per_class": 4, "valid_per_class": 2, "test_per_class": 2, "subset_seed": 0}
-    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    arms, layers = make_arms({"flip": augmentation_layers()["flip"]})
     trials = trialstore.make_trials("04aug", arms, settings, seed=0)
     context = {"settings": settings, "dataset": spec, "run_dir": str(tmp_path),
                "initial_weights": initial_weights(tmp_path, [0]), "layers": layers}
@@ -121,7 +125,7 @@ def _comparison(tmp_path, executor: str = "local"):
 
 
 def _run(trials, run) -> list[dict]:
-    return augmentation.load_results(run["run_dir"], trialstore.run_trials(trials, **run))
+    return load_results(run["run_dir"], trialstore.run_trials(trials, **run))
 
 
 def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(tmp_path):
@@ -131,7 +135,7 @@ def test_every_augmentation_trial_starts_from_the_same_weights_and_reruns_skip(t
     by_name = {r["name"]: r for r in results}
     assert by_name["baseline"]["n_train_images"] == 40
     assert by_name["flip"]["n_train_images"] == 80
-    table = augmentation.summary_table(results)
+    table = summary_table(results)
     assert list(table.index) == ["baseline", "flip"] and "gap" in table
     assert (table.seeds == 1).all()
     saved = tmp_path / "models" / "04_flip_s0.keras"

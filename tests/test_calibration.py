@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from conftest import notebook_code
 
-from helpers.experiments import augmentation, findings
+from helpers.experiments import findings
 
 REPS = 1000
 FOR_THE_STUDY = ("reproduced", "direction only")  # a decisive verdict the study's way
@@ -421,7 +421,8 @@ def test_a_diverged_augmentation_run_is_named_in_the_claims():
                             "train_accuracy": acc + 0.1, "valid_accuracy": acc,
                             "gap": 0.1 + 0.01 * rng.normal(), "weights_epoch": 3,
                             "n_train_images": 500, "train_seconds": 1.0})
-    rows = {r["id"]: r for r in augmentation.claims(results, QUICK)}
+    claims = notebook_code("04_augmentation", "claims")
+    rows = {r["id"]: r for r in claims(results, QUICK)}
     assert rows["C8"]["diverged"] == 1 and rows["C8"]["n"] == SEEDS - 1
     assert "diverged" in findings.sentence(rows["C8"])
 

@@ -258,7 +258,9 @@ def test_a_damaged_findings_file_is_one_line_naming_it(tmp_path):
 
 
 def test_augmentation_claims_pair_each_arm_with_its_seeds_baseline():
-    from helpers.experiments import augmentation
+    from conftest import notebook_code
+
+    claims, conclusion = (notebook_code("04_augmentation", n) for n in ("claims", "conclusion"))
 
     rng = np.random.default_rng(0)
     results = []
@@ -273,14 +275,14 @@ def test_augmentation_claims_pair_each_arm_with_its_seeds_baseline():
             if name == "baseline":  # twice the epochs: overfits more
                 run["step_matched"] = {"gap": run["gap"] + 0.1, "test_accuracy": run["test_accuracy"]}
             results.append(run)
-    rows = augmentation.claims(results, QUICK)
+    rows = claims(results, QUICK)
     got = {r["id"]: r for r in rows}
     assert got["C7.flip"]["verdict"] == "reproduced" and got["C7.flip"]["role"] == "sub-claim"
     assert got["C7.zoom"]["verdict"] in ("inconclusive", "negligible")
     assert got["C7.flip"]["p_adjusted"] >= got["C7.flip"]["p"]  # Holm within the family
     assert got["C7"]["verdict"] == "reproduced"
     assert got["C7.steps"]["role"] == "sensitivity" and got["C7.steps"]["estimate"] < got["C7"]["estimate"]
-    text = augmentation.conclusion(rows, "planted", False)
+    text = conclusion(rows, "planted", False)
     assert "after Holm" in text and "reproduced for flip" in text
 
 

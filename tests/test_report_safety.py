@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import executed_notebook
+from conftest import executed_notebook, notebook_code
 
 from helpers.base import ROOT, StudyError, escape
 from helpers.run import pdf, report
@@ -201,12 +201,14 @@ def test_report_on_a_broken_run_folder_is_one_line(tmp_path, damage):
 
 
 def test_augmentation_conclusion_shows_the_dataset_name_as_text():
-    from helpers.experiments import augmentation, findings
+    from helpers.experiments import findings
+
+    conclusion = notebook_code("04_augmentation", "conclusion")
 
     est = findings.paired([0.1, 0.2, 0.15], [0.2, 0.35, 0.25])
     rows = [findings.finding("C7", est, findings.UNNAMED),
             *findings.family("C7", {"flip": est}, findings.UNNAMED)]
-    text = augmentation.conclusion(rows, EVIL + "`", is_cinic10=False)
+    text = conclusion(rows, EVIL + "`", is_cinic10=False)
     html = report.to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
     assert _live_markup(html) == [] and "d&lt;img src=x onerror=alert(1)&gt;`" in html
 

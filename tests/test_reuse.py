@@ -14,7 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import NOTEBOOK_04, augmentation_layers, initial_weights
+from conftest import NOTEBOOK_04, augmentation_layers, initial_weights, notebook_code
 
 from helpers.base import ROOT
 from helpers.data.dataset import Split
@@ -193,7 +193,7 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
     """04's trial function (its notebook's trial cell) end to end (initial weights, doubled set,
     test and train evaluation): the same results with reuse as with a fresh build per trial."""
     from helpers.data.sources import make_synthetic
-    from helpers.experiments import augmentation, trialstore
+    from helpers.experiments import trialstore
 
     monkeypatch.setenv("CINIC10_DATA", str(tmp_path / "data"))
     spec = str(make_synthetic(per_class=4).location)
@@ -204,7 +204,8 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
                                   patience=10)
     settings = {"fingerprint": ds.fingerprint, "train_per_class": 2, "valid_per_class": 2,
                 "test_per_class": 2, "subset_seed": 0}
-    arms, layers = augmentation.arms({"flip": augmentation_layers()["flip"]})
+    make_arms = notebook_code("04_augmentation", "make_arms")
+    arms, layers = make_arms({"flip": augmentation_layers()["flip"]})
     trials = trialstore.make_trials("04aug", arms, settings, seed=0, repeats=2)
     results = {}
     for mode in ("1", "0"):  # fresh builds, then reuse
