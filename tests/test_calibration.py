@@ -1,5 +1,5 @@
-"""Calibration by simulation: every verdict, reached through the notebooks' own claim functions
-(hyperparams.claims, augmentation.claims, resnet.claim) or the findings API they call, on
+"""Calibration by simulation: every verdict, reached through the notebooks' own claim cells
+(03's and 04's claims, 02's claim, loaded with notebook_code) or the findings API they call, on
 synthetic tables of the design's real shape (the quick profile's: 3 seeds x 10,000 test images
 in 02, 03's grids of 12 and 27 configurations x 2 seeds, 5 paired seeds in 04 and 05), and no
 training. Noise: normal, unless a case says unequal (3:1 across levels), tied, Student t with

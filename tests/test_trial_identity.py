@@ -245,6 +245,7 @@ def test_an_edit_to_03s_conclusion_leaves_its_trials_keys_as_they_were(tmp_path)
     assert trialstore.function_key(trialstore.from_notebook(edited, "resnet_trial")) == key
     assert not [f for f in trialstore.code_fingerprint() if "hyperparams" in f]
 
+
 def test_an_edited_trial_function_redoes_its_trials_and_a_value_it_reads_makes_new_ones(package):
     """The grid's function is its script's (a notebook's cell alike): an edit to its body
     redoes the trials, saying so; a plain value it reads gives the trials new ids."""

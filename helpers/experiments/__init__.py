@@ -1,5 +1,5 @@
-"""One module per notebook's experiment, the findings and the trial store; what its executors
-share, without TensorFlow, so a profile is checked in milliseconds."""
+"""The study's settings, the findings and the trial store; what the executors share, without
+TensorFlow, so a profile is checked in milliseconds."""
 
 EXECUTORS = ("local", "ray")  # trials in this process, or as Ray tasks (trialstore.run_trials)
 
