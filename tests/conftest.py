@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +190,23 @@ def copy_run(run: Path, dest: Path) -> Path:
 
     shutil.copytree(run, dest, symlinks=True)
     return dest
+
+
+def wait_until(predicate, seconds: float, step: float = 0.1) -> None:
+    """Poll predicate every step seconds until it holds; AssertionError after `seconds`."""
+    end = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("timed out")
+        time.sleep(step)
+
+
+def notebook_status(out: Path, stem: str) -> str | None:
+    """Notebook stem's status in run folder out's run.json; None while it cannot be read."""
+    try:
+        return json.loads((out / "run.json").read_text())["notebooks"][stem]["status"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def kill_once_running(out: Path, stem: str, only: str) -> None:

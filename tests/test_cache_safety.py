@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_tar, write_layout
+from conftest import make_tar, wait_until, write_layout
 
 from helpers.base import ROOT, StudyError
 from helpers.data import cache as cache_mod
@@ -53,13 +53,6 @@ def _slow_cli(marks: Path, dataset: Path, data_home: Path, **env) -> subprocess.
     )
 
 
-def _wait_for(predicate, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
 
 @pytest.mark.parametrize("archive", [False, True])
 def test_ctrl_c_during_the_first_build_stops_within_seconds(tmp_path, data_home, archive):
@@ -67,7 +60,7 @@ def test_ctrl_c_during_the_first_build_stops_within_seconds(tmp_path, data_home,
     dataset = make_tar(root, tmp_path / "ds.tar") if archive else root
     proc = _slow_cli(tmp_path / "marks", dataset, data_home)
     try:
-        _wait_for(lambda: len(list((tmp_path / "marks").iterdir())) >= 2, 60)  # decoding now
+        wait_until(lambda: len(list((tmp_path / "marks").iterdir())) >= 2, 60, 0.05)  # decoding now
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         t0 = time.monotonic()
         _, err = proc.communicate(timeout=15)
@@ -121,7 +114,7 @@ def test_two_concurrent_builders_decode_once_and_share_one_cache(tmp_path, data_
     root = write_layout(tmp_path / "ds", splits=("train", "valid", "test"), per_class=4)
     marks = tmp_path / "marks"
     first = _slow_cli(marks, root, data_home, SLOW_S="1.0")  # about 9 s of decoding
-    _wait_for(lambda: any(marks.iterdir()), 60)  # the first is decoding: the second is late
+    wait_until(lambda: any(marks.iterdir()), 60, 0.05)  # the first is decoding: the second is late
     procs = [first, _slow_cli(marks, root, data_home, SLOW_S="1.0")]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_layout
+from conftest import notebook_status, wait_until, write_layout
 
 from helpers.base import ROOT
 
@@ -29,20 +29,6 @@ def _runner(out: Path, data_home: Path, dataset: Path, only: str) -> subprocess.
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
 
-
-def _wait(predicate, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
-
-
-def _status(out: Path, stem: str):
-    try:
-        return json.loads((out / "run.json").read_text())["notebooks"][stem]["status"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _cell_running(executed: Path, index: int) -> bool:
@@ -84,7 +70,7 @@ def test_a_disk_that_fills_up_mid_run_is_a_few_lines_not_tracebacks(tmp_path, sm
     out = small_disk / "run"
     proc = _runner(out, tmp_path / "data", dataset, "01")
     try:
-        _wait(lambda: _status(out, "01_data") == "running", 120)
+        wait_until(lambda: notebook_status(out, "01_data") == "running", 120)
         _fill(small_disk)  # the notebook is starting: everything it writes from now on fails
         _, err = proc.communicate(timeout=300)
     finally:
@@ -96,7 +82,7 @@ def test_a_disk_that_fills_up_mid_run_is_a_few_lines_not_tracebacks(tmp_path, sm
     assert "No space left on device" in err, err[-3000:]
     lines = [line for line in err.splitlines() if line.strip() and "decoding" not in line]
     assert len(lines) <= 8, lines
-    assert _status(out, "01_data") in ("running", "failed")  # never "completed"
+    assert notebook_status(out, "01_data") in ("running", "failed")  # never "completed"
     json.loads((out / "run.json").read_text())  # whole: written atomically or not at all
 
 
@@ -105,7 +91,7 @@ def test_ctrl_c_mid_cell_is_one_word_not_a_kernel_traceback(tmp_path):
     out = tmp_path / "run"
     proc = _runner(out, tmp_path / "data", dataset, "02")
     try:  # cell 6 trains the seeds: Ctrl-C then reaches a kernel busy in a cell
-        _wait(lambda: _cell_running(out / "executed" / "02_resnet.ipynb", 6), 240)
+        wait_until(lambda: _cell_running(out / "executed" / "02_resnet.ipynb", 6), 240)
         time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = proc.communicate(timeout=120)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import pids_naming
+from conftest import notebook_status, pids_naming, wait_until
 
 from helpers.base import ROOT
 
@@ -29,20 +29,6 @@ def _run(out: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _wait(predicate, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
-
-
-def _status(out: Path, stem: str):
-    try:
-        return json.loads((out / "run.json").read_text())["notebooks"][stem]["status"]
-    except (OSError, ValueError, KeyError):
-        return None
-
 
 def _stop(*procs: subprocess.Popen) -> None:
     for proc in procs:
@@ -56,7 +42,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_first(tmp_path):
     first = _run(out, "--only", "02", "-p", "02_resnet.epochs=4", "--no-report")
     second = None
     try:
-        _wait(lambda: _status(out, "02_resnet") == "running", 240)
+        wait_until(lambda: notebook_status(out, "02_resnet") == "running", 240, 0.2)
         second = _run(out, "--only", "02", "-p", "02_resnet.epochs=1", "--no-report")
         _, err = second.communicate(timeout=180)
         assert second.returncode == 2, err[-3000:]
@@ -90,7 +76,8 @@ def test_a_kernel_killed_on_its_own_is_a_failure_on_record_and_the_report_is_bui
     proc = _run(out, "--only", "02")
     try:
         marker = f"kernel-02_resnet-{proc.pid}.json"
-        _wait(lambda: _status(out, "02_resnet") == "running" and pids_naming(marker), 240)
+        wait_until(lambda: notebook_status(out, "02_resnet") == "running"
+                   and pids_naming(marker), 240, 0.2)
         time.sleep(3)  # (it runs cells now)
         for pid in pids_naming(marker):
             os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
