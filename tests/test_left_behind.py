@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import pids_naming, write_layout
-from test_cache_safety import _slow_cli, _wait_for
+from conftest import pids_naming, wait_until, write_layout
+from test_cache_safety import _slow_cli
 
 from helpers.base import ROOT
 from helpers.data import load_dataset
@@ -40,7 +40,7 @@ def test_sigterm_during_a_first_build_removes_it_and_prints_nothing_after(
 ):
     proc = _slow_cli(tmp_path / "marks", dataset, data_home)
     try:
-        _wait_for(lambda: _decoding(tmp_path / "marks"), 60)
+        wait_until(lambda: _decoding(tmp_path / "marks"), 60, 0.05)
         os.kill(proc.pid, signal.SIGTERM)  # the parent only, as `kill PID` does
         # (communicate reads to the end: every worker holding stderr has exited too)
         _, err = proc.communicate(timeout=30)
@@ -58,7 +58,7 @@ def test_a_parent_killed_with_sigkill_leaves_quiet_workers_and_a_partial_the_nex
 ):
     proc = _slow_cli(tmp_path / "marks", dataset, data_home)
     try:
-        _wait_for(lambda: _decoding(tmp_path / "marks"), 60)
+        wait_until(lambda: _decoding(tmp_path / "marks"), 60, 0.05)
         os.kill(proc.pid, signal.SIGKILL)  # nothing can clean up in the parent
         _, err = proc.communicate(timeout=30)  # the workers notice and end, silently
     finally:
@@ -98,14 +98,14 @@ def test_a_report_killed_while_chromium_prints_leaves_nothing(
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: pids_naming(f"--user-data-dir={temp}"), 60)  # it prints now
+        wait_until(lambda: pids_naming(f"--user-data-dir={temp}"), 60, 0.05)  # it prints now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
-    _wait_for(lambda: not pids_naming(f"--user-data-dir={temp}"), 15)  # died with it
-    _wait_for(lambda: not list(temp.iterdir()), 15)  # and its scratch, with no later build
+    wait_until(lambda: not pids_naming(f"--user-data-dir={temp}"), 15, 0.05)  # died with it
+    wait_until(lambda: not list(temp.iterdir()), 15, 0.05)  # and its scratch, with no later build
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"
@@ -137,7 +137,7 @@ def test_two_first_synthetic_runs_at_once_generate_it_once(tmp_path):
     cmd = [sys.executable, "-c", SLOW_SYNTHETIC, str(marks)]
     run = dict(cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = subprocess.Popen(cmd, **run)
-    _wait_for(lambda: any(marks.iterdir()), 60)  # generating: the second comes mid-way
+    wait_until(lambda: any(marks.iterdir()), 60, 0.05)  # generating: the second comes mid-way
     second = subprocess.Popen(cmd, **run)
     outs = [p.communicate(timeout=300) for p in (first, second)]
     for p, (_, err) in zip((first, second), outs, strict=True):
