@@ -212,10 +212,8 @@ def notebook_status(out: Path, stem: str) -> str | None:
 def kill_once_running(out: Path, stem: str, only: str) -> None:
     """A smoke rerun of `--only only` into out, killed (SIGKILL to its process group) as soon
     as run.json says notebook stem is running: a run that dies mid-notebook."""
-    import json
     import os
     import signal
-    import time
 
     rerun = subprocess.Popen(
         [sys.executable, "-m", "helpers", "run", "--profile", "smoke", "--dataset", "synthetic",
@@ -223,9 +221,7 @@ def kill_once_running(out: Path, stem: str, only: str) -> None:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if json.loads((out / "run.json").read_text())["notebooks"][stem].get("status") == "running":
-            break
+    while time.monotonic() < deadline and notebook_status(out, stem) != "running":
         time.sleep(0.2)
     os.killpg(rerun.pid, signal.SIGKILL)
     rerun.wait()

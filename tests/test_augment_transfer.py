@@ -13,7 +13,6 @@ import tensorflow as tf
 from conftest import (
     AUGMENTATION_NAMES,
     MOBILENET,
-    NOTEBOOK_04,
     augmentation_layers,
     initial_weights,
     needs_shared,
@@ -21,7 +20,7 @@ from conftest import (
 )
 
 from helpers import artifacts, data
-from helpers.base import ROOT, StudyError
+from helpers.base import StudyError
 from helpers.data import augment
 from helpers.data.dataset import Split
 from helpers.data.pipeline import make_input
@@ -112,8 +111,8 @@ def _comparison(tmp_path, executor: str = "local"):
     from helpers.data.sources import make_synthetic
 
     spec = str(make_synthetic(per_class=4).location)
-    fn = trialstore.from_notebook(NOTEBOOK_04, "augmentation_trial", epochs=1, batch_size=16,
-                                  patience=10)
+    fn = notebook_code("04_augmentation", "augmentation_trial", epochs=1, batch_size=16,
+                       patience=10)
     settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
                 "train_per_class": 4, "valid_per_class": 2, "test_per_class": 2, "subset_seed": 0}
     arms, layers = make_arms({"flip": augmentation_layers()["flip"]})
@@ -187,8 +186,7 @@ def test_augmentation_trials_on_ray_match_the_local_ones(tmp_path):
 
 def build_model(base: keras.Model, base_model: str = "MobileNet", units: int = 32):
     """05's build_model as its notebook's cell defines it: base frozen under the study's head."""
-    return trialstore.from_notebook(ROOT / "notebooks" / "05_transfer.ipynb", "build_model",
-                                    base_model=base_model, units=units)(base)
+    return notebook_code("05_transfer", "build_model", base_model=base_model, units=units)(base)
 
 
 def stage(model: keras.Model, base: keras.Model, trainable: bool, lr: float = 1e-3, **fit_args):

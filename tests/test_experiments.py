@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import notebook_code
 
-from helpers.base import ROOT, StudyError
+from helpers.base import StudyError
 from helpers.experiments import raytasks, trialstore
 
 TINY_SETTINGS = {  # 50 training images: every code path, no learning
@@ -240,8 +240,7 @@ def tiny_trials(spec: str):
 
 def notebook_trial(**parameters):
     """03's resnet_trial as its notebook's trial cell defines it, with TINY_TRAINING."""
-    return trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb", "resnet_trial",
-                                    **{**TINY_TRAINING, **parameters})
+    return notebook_code("03_hyperparams", "resnet_trial", **{**TINY_TRAINING, **parameters})
 
 
 def test_resnet_trial_locally(tiny_dataset, tmp_path):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CIFAR10_JPEG, needs_shared
+from conftest import CIFAR10_JPEG, needs_shared, notebook_code
 
 from helpers import data
-from helpers.base import ROOT
 from helpers.models import evaluation, nets, training
 
 pytestmark = [pytest.mark.slow, needs_shared, pytest.mark.xdist_group("cifar")]
@@ -63,9 +62,8 @@ def test_a_large_true_effect_comes_out_supported(cifar, tmp_path):
 
     settings = {"fingerprint": cifar.fingerprint, "train_per_class": 200, "valid_per_class": 100,
                 "subset_seed": 0}
-    resnet_trial = trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb",
-                                            "resnet_trial", epochs=2, batch_size=32,
-                                            learning_rate=1e-3, patience=4, bn_momentum=0.9)
+    resnet_trial = notebook_code("03_hyperparams", "resnet_trial", epochs=2, batch_size=32,
+                                 learning_rate=1e-3, patience=4, bn_momentum=0.9)
     grid = trialstore.expand_grid(n_blocks=[1, 5], kernel_size=[3], dropout=[0.2],
                                   base_filters=[16])
     trials = trialstore.make_trials("resnet", grid, settings, repeats=5, seed=0)

@@ -14,7 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import NOTEBOOK_04, augmentation_layers, initial_weights, notebook_code
+from conftest import augmentation_layers, initial_weights, notebook_code
 
 from helpers.base import ROOT
 from helpers.data.dataset import Split
@@ -114,8 +114,7 @@ def test_resnet_trials_give_the_same_results_reused_as_fresh(tmp_path, monkeypat
     spec = str(make_synthetic(per_class=6).location)
     settings = {"fingerprint": data.load_dataset(spec, say=lambda *_: None).fingerprint,
                 "train_per_class": 5, "valid_per_class": 3, "subset_seed": 0}
-    trial_fn = trialstore.from_notebook(ROOT / "notebooks" / "03_hyperparams.ipynb", "resnet_trial",
-                                        epochs=2, batch_size=16, patience=1)
+    trial_fn = notebook_code("03_hyperparams", "resnet_trial", epochs=2, batch_size=16, patience=1)
     grid = [{"n_blocks": 1, "kernel_size": 2, "dropout": 0.1, "base_filters": 4}]
     grid += [{**grid[0], "alpha": a, "lam": lam} for a, lam in ((0.5, 0.01), (0.2, 0.1))]
     trials = trialstore.make_trials("resnet", grid, settings)  # B1, B2: one kept model
@@ -200,8 +199,8 @@ def test_augmentation_trials_give_the_same_results_reused_as_fresh(tmp_path, mon
     from helpers import data
 
     ds = data.load_dataset(spec, say=lambda *_: None)
-    fn = trialstore.from_notebook(NOTEBOOK_04, "augmentation_trial", epochs=2, batch_size=8,
-                                  patience=10)
+    fn = notebook_code("04_augmentation", "augmentation_trial", epochs=2, batch_size=8,
+                       patience=10)
     settings = {"fingerprint": ds.fingerprint, "train_per_class": 2, "valid_per_class": 2,
                 "test_per_class": 2, "subset_seed": 0}
     make_arms = notebook_code("04_augmentation", "make_arms")
